@@ -1,0 +1,27 @@
+//! The one boundary between the file system and the NT kernel.
+//!
+//! Everything above this module (driver, dispatch, fcb, cache, volume) is portable and safe. It
+//! talks to the kernel only through the names re-exported here, which come from one of two
+//! backends chosen at compile time, as Rust's `std::sys` does:
+//! - `nt`: the real kernel through wdk-sys (`target_os = "windows"`), the only place with FFI
+//!   and `unsafe`;
+//! - `model`: a user-mode model of the NT kernel with a verifier, for host tests.
+//!
+//! Both backends provide the same items with the same signatures; `status` and `irp_major` are
+//! plain data shared by both.
+
+pub mod irp_major;
+pub mod status;
+
+pub use irp_major::IrpMajor;
+pub use status::NtStatus;
+
+#[cfg(target_os = "windows")]
+mod nt;
+#[cfg(target_os = "windows")]
+pub use nt::*;
+
+#[cfg(not(target_os = "windows"))]
+pub mod model;
+#[cfg(not(target_os = "windows"))]
+pub use model::*;

@@ -1,0 +1,58 @@
+//! The routines the kernel calls: DriverEntry, DriverUnload, dispatch and FsRtl callbacks. Each
+//! turns raw pointers into the boundary's safe types and calls the portable code.
+
+use wdk_sys::{
+    _FS_FILTER_SECTION_SYNC_TYPE::SyncTypeCreateSection, NTSTATUS, PCUNICODE_STRING,
+    PDEVICE_OBJECT, PDRIVER_OBJECT, PFS_FILTER_CALLBACK_DATA, PIRP, PVOID,
+};
+
+use super::{DeviceRef, DriverObject, Irp};
+use crate::cache::section_sync::{self, SectionSyncKind};
+
+/// DriverEntry.
+///
+/// # Safety
+/// Called once by the I/O manager with our driver object, at PASSIVE_LEVEL.
+#[unsafe(export_name = "DriverEntry")]
+pub unsafe extern "system" fn driver_entry(
+    driver: PDRIVER_OBJECT,
+    _registry_path: PCUNICODE_STRING,
+) -> NTSTATUS {
+    // SAFETY: the I/O manager passes our own driver object.
+    let mut driver = unsafe { DriverObject::from_raw(driver) };
+    match crate::driver::entry(&mut driver) {
+        Ok(()) => 0,
+        Err(status) => status.0,
+    }
+}
+
+/// DriverUnload, installed only while no volume is mounted.
+pub(super) unsafe extern "C" fn driver_unload(driver: PDRIVER_OBJECT) {
+    // SAFETY: the I/O manager passes our own driver object.
+    let mut driver = unsafe { DriverObject::from_raw(driver) };
+    crate::driver::unload(&mut driver);
+}
+
+/// Every IRP_MJ_* we handle.
+pub(super) unsafe extern "C" fn dispatch_irp(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    // SAFETY: the I/O manager calls dispatch routines with one of our devices and an IRP that
+    // we now own until we complete it.
+    let (device, irp) = unsafe { (DeviceRef::from_raw(device), Irp::from_raw(irp)) };
+    crate::dispatch::dispatch(device, irp).0
+}
+
+/// PreAcquireForSectionSynchronization.
+pub(super) unsafe extern "C" fn pre_acquire_for_section_sync(
+    data: PFS_FILTER_CALLBACK_DATA,
+    _context: *mut PVOID,
+) -> NTSTATUS {
+    // SAFETY: FsRtl passes valid callback data; for this operation the parameters are the
+    // AcquireForSectionSynchronization arm of the union.
+    let kind = unsafe {
+        match (*data).Parameters.AcquireForSectionSynchronization.SyncType {
+            SyncTypeCreateSection => SectionSyncKind::CreateSection,
+            _ => SectionSyncKind::Other,
+        }
+    };
+    section_sync::pre_acquire_for_section_sync(kind).0
+}

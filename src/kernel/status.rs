@@ -1,0 +1,48 @@
+//! NTSTATUS values, as the kernel defines them (ntstatus.h).
+
+/// An NTSTATUS. Severity is in the top two bits: 0 success, 1 informational, 2 warning, 3 error.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct NtStatus(pub i32);
+
+impl NtStatus {
+    pub const SUCCESS: NtStatus = NtStatus(0);
+    pub const PENDING: NtStatus = NtStatus(0x0000_0103);
+    pub const REPARSE: NtStatus = NtStatus(0x0000_0104);
+    pub const BUFFER_OVERFLOW: NtStatus = NtStatus(0x8000_0005_u32 as i32);
+    pub const NO_MORE_FILES: NtStatus = NtStatus(0x8000_0006_u32 as i32);
+    pub const UNSUCCESSFUL: NtStatus = NtStatus(0xC000_0001_u32 as i32);
+    pub const NOT_IMPLEMENTED: NtStatus = NtStatus(0xC000_0002_u32 as i32);
+    pub const INVALID_PARAMETER: NtStatus = NtStatus(0xC000_000D_u32 as i32);
+    pub const INVALID_DEVICE_REQUEST: NtStatus = NtStatus(0xC000_0010_u32 as i32);
+    pub const END_OF_FILE: NtStatus = NtStatus(0xC000_0011_u32 as i32);
+    pub const ACCESS_DENIED: NtStatus = NtStatus(0xC000_0022_u32 as i32);
+    pub const BUFFER_TOO_SMALL: NtStatus = NtStatus(0xC000_0023_u32 as i32);
+    pub const OBJECT_NAME_INVALID: NtStatus = NtStatus(0xC000_0033_u32 as i32);
+    pub const OBJECT_NAME_NOT_FOUND: NtStatus = NtStatus(0xC000_0034_u32 as i32);
+    pub const OBJECT_PATH_NOT_FOUND: NtStatus = NtStatus(0xC000_003A_u32 as i32);
+    pub const SHARING_VIOLATION: NtStatus = NtStatus(0xC000_0043_u32 as i32);
+    pub const INSUFFICIENT_RESOURCES: NtStatus = NtStatus(0xC000_009A_u32 as i32);
+    pub const MEDIA_WRITE_PROTECTED: NtStatus = NtStatus(0xC000_00A2_u32 as i32);
+    pub const FILE_IS_A_DIRECTORY: NtStatus = NtStatus(0xC000_00BA_u32 as i32);
+    pub const NOT_A_DIRECTORY: NtStatus = NtStatus(0xC000_0103_u32 as i32);
+    pub const FILE_CORRUPT_ERROR: NtStatus = NtStatus(0xC000_0102_u32 as i32);
+    pub const DISK_CORRUPT_ERROR: NtStatus = NtStatus(0xC000_0032_u32 as i32);
+    pub const UNRECOGNIZED_VOLUME: NtStatus = NtStatus(0xC000_014F_u32 as i32);
+    pub const VOLUME_DISMOUNTED: NtStatus = NtStatus(0xC000_026E_u32 as i32);
+    pub const DEVICE_BUSY: NtStatus = NtStatus(0x8000_0011_u32 as i32);
+
+    pub const fn is_success(self) -> bool {
+        self.0 >= 0
+    }
+
+    pub const fn is_error(self) -> bool {
+        (self.0 as u32) >> 30 == 3
+    }
+}
+
+impl core::fmt::Debug for NtStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "NtStatus({:#010x})", self.0 as u32)
+    }
+}

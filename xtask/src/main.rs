@@ -1,0 +1,104 @@
+//! `cargo xtask`: the project's build, package and test automation.
+//!
+//! `cargo xtask package` builds `target/package/{rustfsd.sys,rustfsd.pdb,rustfsd.inf}`;
+//! `cargo xtask test` runs every test. Each installs its own prerequisites.
+
+mod cross;
+mod inf_check;
+mod kit;
+mod pe_check;
+mod prereq;
+mod sign;
+mod util;
+
+use std::process::ExitCode;
+
+use util::Result;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  package         build the signed driver package into target/package
+  test            run every test: host tests, cross-build, PE/INF/layout checks, fuzzing
+  check-pe FILE   run the PE checks on a built .sys
+  check-inf FILE  run the INF consistency check";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["package"] => package().map(|_| ()),
+        ["test"] => test(),
+        ["check-pe", file] => pe_check::check(std::path::Path::new(file), &kit::Kit::locate()),
+        ["check-inf", file] => inf_check::check(std::path::Path::new(file)),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds, signs and stages the driver package. Returns the package directory.
+fn package() -> Result<std::path::PathBuf> {
+    prereq::ensure_cross_build_tools()?;
+    let kit = kit::Kit::prepare()?;
+    let built = cross::build_driver(&kit)?;
+    let package_dir = util::workspace_root().join("target").join("package");
+    util::recreate_dir(&package_dir)?;
+    let sys = package_dir.join("rustfsd.sys");
+    util::copy(&built.image, &sys)?;
+    util::copy(&built.pdb, &package_dir.join("rustfsd.pdb"))?;
+    util::copy(
+        &util::workspace_root().join("inf").join("rustfsd.inf"),
+        &package_dir.join("rustfsd.inf"),
+    )?;
+    sign::test_sign(&sys)?;
+    println!("package: {}", package_dir.display());
+    for name in ["rustfsd.sys", "rustfsd.pdb", "rustfsd.inf"] {
+        let size = std::fs::metadata(package_dir.join(name))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!("  {name:<12} {size:>9} bytes");
+    }
+    Ok(package_dir)
+}
+
+/// Runs every test. Each stage prints its own verdict; the first failure stops the run.
+fn test() -> Result<()> {
+    prereq::ensure_test_tools()?;
+    let mut summary = util::Summary::default();
+
+    summary.stage("host tests (cargo test --workspace)", || {
+        util::run(util::cargo().args(["test", "--workspace", "--all-targets", "--release"]))
+    })?;
+
+    let package_dir = summary.stage("cross-build, layout assertions, signing", package)?;
+    let kit = kit::Kit::locate();
+    summary.stage("PE checks on rustfsd.sys", || {
+        pe_check::check(&package_dir.join("rustfsd.sys"), &kit)
+    })?;
+    summary.stage("INF consistency", || {
+        inf_check::check(&package_dir.join("rustfsd.inf"))
+    })?;
+    summary.stage(
+        "checker self-tests (each check must fail on a broken input)",
+        || {
+            pe_check::self_test(&package_dir.join("rustfsd.sys"), &kit)?;
+            inf_check::self_test(&package_dir.join("rustfsd.inf"))
+        },
+    )?;
+
+    summary.finish();
+    Ok(())
+}
