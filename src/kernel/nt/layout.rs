@@ -1,1 +1,175 @@
-//! Layout assertions (filled in below).
+//! Layout assertions: the kernel structures this backend touches, checked at compile time
+//! against the real Windows 10/11 x64 layouts (docs/kernel-layouts.md gives the sources).
+//!
+//! The Linux build's bindings come from mingw-w64 headers, which lag the WDK: a structure whose
+//! size matters to us (we allocate it, embed it, or pass its size) must match exactly; for one
+//! that only the kernel allocates, every field offset we use must match. Known mingw-w64 gaps
+//! are asserted as such, so a fixed header shows up as a failed assertion to revisit.
+
+use core::mem::{offset_of, size_of};
+
+use wdk_sys::{
+    CACHE_MANAGER_CALLBACKS, DEVICE_OBJECT, DRIVER_OBJECT, ERESOURCE, FAST_MUTEX, FILE_OBJECT,
+    FS_FILTER_CALLBACK_DATA, FS_FILTER_CALLBACKS, FSRTL_ADVANCED_FCB_HEADER, IO_STACK_LOCATION,
+    IRP, SECTION_OBJECT_POINTERS, VPB,
+};
+
+macro_rules! assert_size {
+    ($ty:ty, $size:expr) => {
+        const _: () = assert!(
+            size_of::<$ty>() == $size,
+            concat!("size of ", stringify!($ty))
+        );
+    };
+}
+
+macro_rules! assert_offsets {
+    ($ty:ty { $($($field:ident).+ = $offset:expr),+ $(,)? }) => {
+        $(
+            const _: () = assert!(
+                offset_of!($ty, $($field).+) == $offset,
+                concat!("offset of ", stringify!($ty), ".", stringify!($($field).+))
+            );
+        )+
+    };
+}
+
+// IRP (0xd0): the I/O manager allocates it; we read the stack location and set the status.
+assert_size!(IRP, 0xd0);
+assert_offsets!(IRP {
+    MdlAddress = 0x08,
+    Flags = 0x10,
+    AssociatedIrp = 0x18,
+    IoStatus = 0x30,
+    RequestorMode = 0x40,
+    PendingReturned = 0x41,
+    UserBuffer = 0x70,
+    Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = 0xb8,
+    Tail.Overlay.OriginalFileObject = 0xc0,
+});
+
+// IO_STACK_LOCATION (0x48): its size is the stride of IoGetCurrent/NextIrpStackLocation.
+assert_size!(IO_STACK_LOCATION, 0x48);
+assert_offsets!(IO_STACK_LOCATION {
+    MajorFunction = 0x00,
+    MinorFunction = 0x01,
+    Flags = 0x02,
+    Control = 0x03,
+    Parameters = 0x08,
+    DeviceObject = 0x28,
+    FileObject = 0x30,
+    CompletionRoutine = 0x38,
+    Context = 0x40,
+});
+
+// FILE_OBJECT (0xd8).
+assert_size!(FILE_OBJECT, 0xd8);
+assert_offsets!(FILE_OBJECT {
+    DeviceObject = 0x08,
+    Vpb = 0x10,
+    FsContext = 0x18,
+    FsContext2 = 0x20,
+    SectionObjectPointer = 0x28,
+    PrivateCacheMap = 0x30,
+    RelatedFileObject = 0x40,
+    Flags = 0x50,
+    FileName = 0x58,
+    CurrentByteOffset = 0x68,
+});
+
+// DEVICE_OBJECT: the real structure is DECLSPEC_ALIGN(16), 0x148 bytes of fields padded to
+// 0x150; mingw-w64 drops the alignment. We never use its size (DeviceExtension instead).
+const _: () = assert!(size_of::<DEVICE_OBJECT>().next_multiple_of(16) == 0x150);
+assert_offsets!(DEVICE_OBJECT {
+    ReferenceCount = 0x04,
+    DriverObject = 0x08,
+    NextDevice = 0x10,
+    Flags = 0x30,
+    Characteristics = 0x34,
+    Vpb = 0x38,
+    DeviceExtension = 0x40,
+    DeviceType = 0x48,
+    StackSize = 0x4c,
+    AlignmentRequirement = 0x98,
+    SectorSize = 0x130,
+});
+
+// DRIVER_OBJECT (0x150).
+assert_size!(DRIVER_OBJECT, 0x150);
+assert_offsets!(DRIVER_OBJECT {
+    DeviceObject = 0x08,
+    FastIoDispatch = 0x50,
+    DriverUnload = 0x68,
+    MajorFunction = 0x70,
+});
+
+// VPB (0x60).
+assert_size!(VPB, 0x60);
+assert_offsets!(VPB {
+    Flags = 0x04,
+    VolumeLabelLength = 0x06,
+    DeviceObject = 0x08,
+    RealDevice = 0x10,
+    SerialNumber = 0x18,
+    ReferenceCount = 0x1c,
+    VolumeLabel = 0x20,
+});
+
+// SECTION_OBJECT_POINTERS (0x18): embedded in our FCB.
+assert_size!(SECTION_OBJECT_POINTERS, 0x18);
+assert_offsets!(SECTION_OBJECT_POINTERS {
+    DataSectionObject = 0x00,
+    SharedCacheMap = 0x08,
+    ImageSectionObject = 0x10,
+});
+
+// ERESOURCE (0x68) and FAST_MUTEX (0x38): embedded in our FCB and VCB.
+assert_size!(ERESOURCE, 0x68);
+assert_size!(FAST_MUTEX, 0x38);
+
+// FSRTL_ADVANCED_FCB_HEADER: the real Windows 10 header (FSRTL_FCB_HEADER_V3) is 0x68 bytes,
+// with the Oplock union at 0x58 and ReservedContext at 0x60. mingw-w64 stops at the Vista
+// fields (0x58), so the FCB header must be declared by this backend with the real layout, not
+// taken from wdk-sys. The shared prefix is checked here.
+assert_size!(FSRTL_ADVANCED_FCB_HEADER, 0x58);
+assert_offsets!(FSRTL_ADVANCED_FCB_HEADER {
+    Resource = 0x08,
+    PagingIoResource = 0x10,
+    AllocationSize = 0x18,
+    FileSize = 0x20,
+    ValidDataLength = 0x28,
+    FastMutex = 0x30,
+    FilterContexts = 0x38,
+    PushLock = 0x48,
+    FileContextSupportPointer = 0x50,
+});
+
+// FS_FILTER_CALLBACKS: the real structure adds PreQueryOpen/PostQueryOpen (0x78 bytes). FsRtl
+// reads SizeOfFsFilterCallbacks to see which callbacks exist, so passing mingw-w64's 0x68 is
+// correct: the query-open callbacks are simply absent.
+assert_size!(FS_FILTER_CALLBACKS, 0x68);
+assert_offsets!(FS_FILTER_CALLBACKS {
+    SizeOfFsFilterCallbacks = 0x00,
+    PreAcquireForSectionSynchronization = 0x08,
+    PostAcquireForSectionSynchronization = 0x10,
+    PreReleaseForSectionSynchronization = 0x18,
+    PostReleaseForSectionSynchronization = 0x20,
+});
+
+// FS_FILTER_CALLBACK_DATA: FsRtl allocates it; we read the section-sync parameters.
+assert_offsets!(FS_FILTER_CALLBACK_DATA {
+    SizeOfFsFilterCallbackData = 0x00,
+    Operation = 0x04,
+    DeviceObject = 0x08,
+    FileObject = 0x10,
+    Parameters.AcquireForSectionSynchronization.SyncType = 0x18,
+});
+
+// CACHE_MANAGER_CALLBACKS (0x20): four routines, passed to CcInitializeCacheMap.
+assert_size!(CACHE_MANAGER_CALLBACKS, 0x20);
+assert_offsets!(CACHE_MANAGER_CALLBACKS {
+    AcquireForLazyWrite = 0x00,
+    ReleaseFromLazyWrite = 0x08,
+    AcquireForReadAhead = 0x10,
+    ReleaseFromReadAhead = 0x18,
+});
