@@ -205,7 +205,7 @@ fn findings(text: &str) -> Vec<String> {
             let service = fields[2].to_ascii_lowercase();
             need_section(&mut f, fields[2], "AddService");
             let expect = |f: &mut Vec<String>, key: &str, wanted: &str| {
-                let got = value(&s, &service, key).map(unquote);
+                let got = value(&s, &service, &key.to_ascii_lowercase()).map(unquote);
                 if got.as_deref().map(str::to_ascii_lowercase) != Some(wanted.to_ascii_lowercase())
                 {
                     f.push(format!(
@@ -214,9 +214,9 @@ fn findings(text: &str) -> Vec<String> {
                     ));
                 }
             };
-            expect(&mut f, "servicetype", "2");
-            expect(&mut f, "starttype", "3");
-            expect(&mut f, "loadordergroup", "File System");
+            expect(&mut f, "ServiceType", "2");
+            expect(&mut f, "StartType", "3");
+            expect(&mut f, "LoadOrderGroup", "File System");
             let binary = value(&s, &service, "servicebinary").unwrap_or("");
             if !binary
                 .to_ascii_lowercase()

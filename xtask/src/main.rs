@@ -20,6 +20,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   package         build the signed driver package into target/package
   test            run every test: host tests, cross-build, PE/INF/layout checks, fuzzing
+  check-package   build the package and run only its checks (layout, PE, INF, self-tests)
   check-pe FILE   run the PE checks on a built .sys
   check-inf FILE  run the INF consistency check";
 
@@ -33,6 +34,10 @@ fn main() -> ExitCode {
     {
         ["package"] => package().map(|_| ()),
         ["test"] => test(),
+        ["check-package"] => {
+            let mut summary = util::Summary::default();
+            package_checks(&mut summary).map(|()| summary.finish())
+        }
         ["check-pe", file] => pe_check::check(std::path::Path::new(file), &kit::Kit::locate()),
         ["check-inf", file] => inf_check::check(std::path::Path::new(file)),
         _ => {
@@ -83,22 +88,26 @@ fn test() -> Result<()> {
         util::run(util::cargo().args(["test", "--workspace", "--all-targets", "--release"]))
     })?;
 
+    package_checks(&mut summary)?;
+
+    summary.finish();
+    Ok(())
+}
+
+/// The cross-build (with its compile-time layout assertions) and the checks on its output.
+fn package_checks(summary: &mut util::Summary) -> Result<()> {
     let package_dir = summary.stage("cross-build, layout assertions, signing", package)?;
     let kit = kit::Kit::locate();
-    summary.stage("PE checks on rustfsd.sys", || {
-        pe_check::check(&package_dir.join("rustfsd.sys"), &kit)
-    })?;
-    summary.stage("INF consistency", || {
-        inf_check::check(&package_dir.join("rustfsd.inf"))
-    })?;
+    let sys = package_dir.join("rustfsd.sys");
+    let inf = package_dir.join("rustfsd.inf");
+    summary.stage("PE checks on rustfsd.sys", || pe_check::check(&sys, &kit))?;
+    summary.stage("INF consistency", || inf_check::check(&inf))?;
     summary.stage(
         "checker self-tests (each check must fail on a broken input)",
         || {
-            pe_check::self_test(&package_dir.join("rustfsd.sys"), &kit)?;
-            inf_check::self_test(&package_dir.join("rustfsd.inf"))
+            pe_check::self_test(&sys, &kit)?;
+            inf_check::self_test(&inf)
         },
     )?;
-
-    summary.finish();
     Ok(())
 }

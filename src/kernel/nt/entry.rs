@@ -50,7 +50,7 @@ pub(super) unsafe extern "C" fn pre_acquire_for_section_sync(
     // AcquireForSectionSynchronization arm of the union.
     let kind = unsafe {
         match (*data).Parameters.AcquireForSectionSynchronization.SyncType {
-            SyncTypeCreateSection => SectionSyncKind::CreateSection,
+            _FS_FILTER_SECTION_SYNC_TYPE::SyncTypeCreateSection => SectionSyncKind::CreateSection,
             _ => SectionSyncKind::Other,
         }
     };
