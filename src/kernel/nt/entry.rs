@@ -2,8 +2,8 @@
 //! turns raw pointers into the boundary's safe types and calls the portable code.
 
 use wdk_sys::{
-    _FS_FILTER_SECTION_SYNC_TYPE::SyncTypeCreateSection, NTSTATUS, PCUNICODE_STRING,
-    PDEVICE_OBJECT, PDRIVER_OBJECT, PFS_FILTER_CALLBACK_DATA, PIRP, PVOID,
+    _FS_FILTER_SECTION_SYNC_TYPE, NTSTATUS, PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT,
+    PFS_FILTER_CALLBACK_DATA, PIRP, PVOID,
 };
 
 use super::{DeviceRef, DriverObject, Irp};
