@@ -20,6 +20,7 @@ pub fn check(image: &Path, kit: &Kit) -> Result<()> {
         return Err(format!("{}:\n  {}", image.display(), findings.join("\n  ")));
     }
     sign::verify(image).map_err(|e| format!("Authenticode verification failed: {e}"))?;
+    llvm_readobj_agrees(image, entry)?;
     println!(
         "PE ok: {} (AMD64, NATIVE, entry DriverEntry at {entry:#x}, signed)",
         image.display()
@@ -209,6 +210,54 @@ fn findings(data: &[u8], driver_entry: u32, kit: &Kit) -> Result<Vec<String>> {
         }
     }
     Ok(f)
+}
+
+/// The same facts as llvm-readobj reports them: a second, independent reader of the image.
+fn llvm_readobj_agrees(image: &Path, driver_entry: u32) -> Result<()> {
+    let report = util::output(
+        std::process::Command::new("llvm-readobj")
+            .args(["--file-headers", "--coff-imports"])
+            .arg(image),
+    )?;
+    let field = |name: &str| {
+        report
+            .lines()
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix(name)
+                    .map(str::trim)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    };
+    let mut disagreements = Vec::new();
+    if !field("Machine:").starts_with("IMAGE_FILE_MACHINE_AMD64") {
+        disagreements.push(format!("Machine: {}", field("Machine:")));
+    }
+    if !field("Subsystem:").starts_with("IMAGE_SUBSYSTEM_NATIVE") {
+        disagreements.push(format!("Subsystem: {}", field("Subsystem:")));
+    }
+    if field("AddressOfEntryPoint:") != format!("{driver_entry:#X}").replace("0X", "0x") {
+        disagreements.push(format!(
+            "AddressOfEntryPoint: {}",
+            field("AddressOfEntryPoint:")
+        ));
+    }
+    for line in report.lines().map(str::trim) {
+        if let Some(module) = line.strip_prefix("Name: ") {
+            if !ALLOWED_MODULES.contains(&module.to_ascii_lowercase().as_str()) {
+                disagreements.push(format!("imports from {module}"));
+            }
+        }
+    }
+    if disagreements.is_empty() {
+        println!(
+            "llvm-readobj agrees: AMD64, NATIVE, entry {driver_entry:#x}, ntoskrnl.exe/HAL.dll only"
+        );
+        Ok(())
+    } else {
+        Err(format!("llvm-readobj reports {}", disagreements.join(", ")))
+    }
 }
 
 /// (module, name or None for an ordinal) for every import.
