@@ -1,0 +1,375 @@
+//! DRIVER_OBJECT, DEVICE_OBJECT and VPB: the boundary items the driver uses at load, mount and
+//! unload, and the model's records behind them.
+
+use std::any::Any;
+use std::string::String;
+use std::sync::Arc;
+use std::vec::Vec;
+
+use super::harness::DriverDescriptor;
+use super::harness::disk::DiskModel;
+use super::slab::ObjId;
+use super::state::{State, with_state};
+use super::verifier::{FindingKind, ObjectKind};
+use crate::driver::DriverGlobals;
+use crate::kernel::NtStatus;
+
+/// DO_BUFFERED_IO.
+pub const DO_BUFFERED_IO: u32 = 0x0000_0004;
+/// DO_DIRECT_IO.
+pub const DO_DIRECT_IO: u32 = 0x0000_0010;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DeviceKind {
+    /// A file system's control device (FILE_DEVICE_DISK_FILE_SYSTEM, named).
+    Control,
+    /// A mounted volume's device (FILE_DEVICE_DISK_FILE_SYSTEM, unnamed, attached to a VPB).
+    Volume,
+    /// A disk (FILE_DEVICE_DISK), the target of mounts.
+    Disk,
+}
+
+pub struct DeviceEntry {
+    pub kind: DeviceKind,
+    pub name: String,
+    pub driver: Option<ObjId>,
+    pub flags: u32,
+    pub extension: Option<Arc<dyn Any + Send + Sync>>,
+    /// Disk: its VPB. Volume: the VPB it is mounted through.
+    pub vpb: Option<ObjId>,
+    pub disk: Option<Arc<DiskModel>>,
+}
+
+pub struct DriverEntry {
+    pub name: String,
+    pub descriptor: DriverDescriptor,
+    pub dispatch_installed: bool,
+    pub section_sync_callbacks: bool,
+    pub unload_allowed: bool,
+    pub loaded: bool,
+    /// An unload was requested while FILE_OBJECTs still referenced our devices: DriverUnload
+    /// runs when the last one goes (IopUnloadDriver's deferred unload).
+    pub unload_pending: bool,
+    /// Newest first, as IoCreateDevice links them into DriverObject->DeviceObject.
+    pub devices: Vec<ObjId>,
+}
+
+pub struct VpbEntry {
+    pub real_device: ObjId,
+    pub device: Option<ObjId>,
+    pub mounted: bool,
+    /// File objects opened through this VPB (Vpb->ReferenceCount).
+    pub reference_count: u32,
+}
+
+/// The driver object, borrowed for the duration of DriverEntry, DriverUnload or a mount.
+pub struct DriverObject {
+    pub(crate) id: ObjId,
+}
+
+/// The file system control device: the object the I/O manager sends mount requests to.
+pub struct ControlDevice {
+    id: ObjId,
+    globals: Arc<DriverGlobals>,
+}
+
+/// A device object of ours that an IRP was sent to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DeviceRef {
+    pub(crate) id: ObjId,
+}
+
+/// A volume device this driver created at mount.
+#[derive(Debug)]
+pub struct VolumeDevice {
+    id: ObjId,
+}
+
+/// The device a mount request asks us to mount (the disk, Vpb->RealDevice), as a read target.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TargetDevice {
+    pub(crate) id: ObjId,
+}
+
+/// IRP_MN_MOUNT_VOLUME's parameters: the VPB and the device to mount.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct MountRequest {
+    pub(crate) vpb: ObjId,
+    pub target: TargetDevice,
+}
+
+fn create_device(
+    state: &mut State,
+    driver: ObjId,
+    kind: DeviceKind,
+    name: &str,
+    flags: u32,
+    extension: Option<Arc<dyn Any + Send + Sync>>,
+) -> Result<ObjId, NtStatus> {
+    state.require_irql("IoCreateDevice", 0);
+    let Some(entry) = state.drivers.get(driver) else {
+        state.report(FindingKind::UseAfterFree {
+            kind: ObjectKind::Device,
+            id: driver,
+        });
+        return Err(NtStatus::INVALID_PARAMETER);
+    };
+    if !name.is_empty() && state.devices.iter().any(|(_, d)| d.name == name) {
+        return Err(NtStatus(0xC000_0035_u32 as i32)); // STATUS_OBJECT_NAME_COLLISION
+    }
+    let _ = entry;
+    let id = state.devices.insert(DeviceEntry {
+        kind,
+        name: String::from(name),
+        driver: Some(driver),
+        flags,
+        extension,
+        vpb: None,
+        disk: None,
+    });
+    if let Some(entry) = state.drivers.get_mut(driver) {
+        entry.devices.insert(0, id);
+    }
+    Ok(id)
+}
+
+fn delete_device(state: &mut State, id: ObjId) {
+    state.require_irql("IoDeleteDevice", 0);
+    let Some(device) = state.devices.remove(id) else {
+        state.report(FindingKind::UseAfterFree {
+            kind: ObjectKind::Device,
+            id,
+        });
+        return;
+    };
+    if let Some(driver) = device.driver.and_then(|d| state.drivers.get_mut(d)) {
+        driver.devices.retain(|&d| d != id);
+    }
+    state.file_systems.retain(|&d| d != id);
+    if let Some(vpb) = device.vpb.and_then(|v| state.vpbs.get_mut(v))
+        && vpb.device == Some(id)
+    {
+        vpb.device = None;
+        vpb.mounted = false;
+    }
+}
+
+impl DriverObject {
+    /// Creates the named control device with `globals` in its extension.
+    pub fn create_control_device(
+        &mut self,
+        name: &str,
+        globals: DriverGlobals,
+    ) -> Result<ControlDevice, NtStatus> {
+        let globals = Arc::new(globals);
+        let extension: Arc<dyn Any + Send + Sync> = globals.clone();
+        let driver = self.id;
+        let id = with_state(|state| {
+            create_device(state, driver, DeviceKind::Control, name, 0, Some(extension))
+        })
+        .unwrap_or(Err(NtStatus::UNSUCCESSFUL))?;
+        Ok(ControlDevice { id, globals })
+    }
+
+    /// The control device, found through the driver's device list.
+    pub fn control_device(&self) -> Option<ControlDevice> {
+        let driver = self.id;
+        with_state(|state| {
+            let devices = state.drivers.get(driver)?.devices.clone();
+            devices.into_iter().find_map(|id| {
+                let device = state.devices.get(id)?;
+                if device.kind != DeviceKind::Control {
+                    return None;
+                }
+                let globals = device.extension.clone()?.downcast::<DriverGlobals>().ok()?;
+                Some(ControlDevice { id, globals })
+            })
+        })
+        .flatten()
+    }
+
+    /// Points every major function at the dispatcher.
+    pub fn install_dispatch(&mut self) {
+        let driver = self.id;
+        with_state(|state| {
+            if let Some(entry) = state.drivers.get_mut(driver) {
+                entry.dispatch_installed = true;
+            }
+        });
+    }
+
+    /// FsRtlRegisterFileSystemFilterCallbacks.
+    pub fn register_section_sync_callbacks(&mut self) -> Result<(), NtStatus> {
+        let driver = self.id;
+        with_state(|state| {
+            if let Some(entry) = state.drivers.get_mut(driver) {
+                entry.section_sync_callbacks = true;
+            }
+        });
+        Ok(())
+    }
+
+    /// Installs or withdraws DriverUnload.
+    pub fn set_unload_allowed(&mut self, allowed: bool) {
+        let driver = self.id;
+        with_state(|state| {
+            if let Some(entry) = state.drivers.get_mut(driver) {
+                entry.unload_allowed = allowed;
+            }
+        });
+    }
+
+    /// At IRP_MN_MOUNT_VOLUME: creates the (unnamed) volume device with `extension`, with
+    /// DO_DIRECT_IO, and links it into the VPB (Vpb->DeviceObject).
+    pub fn create_volume_device<T: Send + Sync + 'static>(
+        &mut self,
+        mount: &MountRequest,
+        extension: T,
+    ) -> Result<VolumeDevice, NtStatus> {
+        let driver = self.id;
+        let extension: Arc<dyn Any + Send + Sync> = Arc::new(extension);
+        let vpb = mount.vpb;
+        with_state(|state| {
+            if state.vpbs.get(vpb).is_none() {
+                state.report(FindingKind::Other(String::from("mount with a stale VPB")));
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            let id = create_device(
+                state,
+                driver,
+                DeviceKind::Volume,
+                "",
+                DO_DIRECT_IO,
+                Some(extension),
+            )?;
+            if let Some(device) = state.devices.get_mut(id) {
+                device.vpb = Some(vpb);
+            }
+            if let Some(entry) = state.vpbs.get_mut(vpb) {
+                entry.device = Some(id);
+            }
+            Ok(VolumeDevice { id })
+        })
+        .unwrap_or(Err(NtStatus::UNSUCCESSFUL))
+    }
+}
+
+impl ControlDevice {
+    /// IoRegisterFileSystem: from now on the I/O manager may ask us to mount.
+    pub fn register_file_system(&self) {
+        let id = self.id;
+        with_state(|state| {
+            state.file_systems.retain(|&d| d != id);
+            state.file_systems.insert(0, id);
+        });
+    }
+
+    /// IoUnregisterFileSystem.
+    pub fn unregister_file_system(&self) {
+        let id = self.id;
+        with_state(|state| state.file_systems.retain(|&d| d != id));
+    }
+
+    pub fn globals(&self) -> &DriverGlobals {
+        &self.globals
+    }
+
+    /// Drops the globals and deletes the device (IoDeleteDevice).
+    pub fn delete(self) {
+        let id = self.id;
+        with_state(|state| delete_device(state, id));
+    }
+}
+
+impl DeviceRef {
+    pub fn is_control_device(&self) -> bool {
+        let id = self.id;
+        with_state(|state| {
+            state
+                .devices
+                .get(id)
+                .is_some_and(|d| d.kind == DeviceKind::Control)
+        })
+        .unwrap_or(false)
+    }
+
+    /// Runs `f` on the device extension if it holds a `T`.
+    pub fn with_extension<T: Send + Sync + 'static, R>(
+        &self,
+        f: impl FnOnce(&T) -> R,
+    ) -> Option<R> {
+        let id = self.id;
+        let extension = with_state(|state| state.devices.get(id)?.extension.clone()).flatten()?;
+        let value = extension.downcast::<T>().ok()?;
+        Some(f(&value))
+    }
+
+    /// The driver object that owns this device (DeviceObject->DriverObject).
+    pub fn driver_object(&self) -> Option<DriverObject> {
+        let id = self.id;
+        with_state(|state| state.devices.get(id)?.driver.map(|id| DriverObject { id })).flatten()
+    }
+}
+
+impl VolumeDevice {
+    /// The volume device an IRP was sent to, if it is one.
+    pub fn from_device(device: DeviceRef) -> Option<VolumeDevice> {
+        let id = device.id;
+        with_state(|state| {
+            state
+                .devices
+                .get(id)
+                .is_some_and(|d| d.kind == DeviceKind::Volume)
+        })
+        .unwrap_or(false)
+        .then_some(VolumeDevice { id })
+    }
+
+    pub fn device(&self) -> DeviceRef {
+        DeviceRef { id: self.id }
+    }
+
+    /// Detaches from the VPB (clears VPB_MOUNTED) and deletes the device (IoDeleteDevice).
+    pub fn delete(self) {
+        let id = self.id;
+        with_state(|state| delete_device(state, id));
+    }
+}
+
+impl TargetDevice {
+    /// A synchronous read from the disk (IoBuildSynchronousFsdRequest(IRP_MJ_READ) +
+    /// IoCallDriver + wait). Returns the bytes read.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, NtStatus> {
+        let id = self.id;
+        let disk = with_state(|state| {
+            state.require_irql("IoBuildSynchronousFsdRequest", 0);
+            state.charge_stack(super::state::IRP_FRAME_CHARGE);
+            state.devices.get(id).and_then(|d| d.disk.clone())
+        })
+        .flatten();
+        let result = match disk {
+            Some(disk) => disk.read(offset, buf),
+            None => Err(NtStatus::INVALID_DEVICE_REQUEST),
+        };
+        with_state(|state| state.release_stack(super::state::IRP_FRAME_CHARGE));
+        result
+    }
+
+    /// The disk's size in bytes.
+    pub fn length(&self) -> u64 {
+        let id = self.id;
+        with_state(|state| {
+            state
+                .devices
+                .get(id)
+                .and_then(|d| d.disk.as_ref().map(|d| d.len()))
+        })
+        .flatten()
+        .unwrap_or(0)
+    }
+
+    /// Bytes per sector.
+    pub fn sector_size(&self) -> u32 {
+        512
+    }
+}

@@ -1,0 +1,120 @@
+//! KEVENT and work items (IoQueueWorkItem / ExQueueWorkItem on the system worker thread).
+
+use std::boxed::Box;
+use std::string::String;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::state::{current, enter, with_state};
+
+/// A notification or synchronization event.
+#[derive(Clone)]
+pub struct Event {
+    signaled: Arc<AtomicBool>,
+    auto_reset: bool,
+}
+
+impl Event {
+    /// KeInitializeEvent(NotificationEvent).
+    pub fn notification(signaled: bool) -> Event {
+        Event {
+            signaled: Arc::new(AtomicBool::new(signaled)),
+            auto_reset: false,
+        }
+    }
+
+    /// KeInitializeEvent(SynchronizationEvent).
+    pub fn synchronization(signaled: bool) -> Event {
+        Event {
+            signaled: Arc::new(AtomicBool::new(signaled)),
+            auto_reset: true,
+        }
+    }
+
+    /// KeSetEvent.
+    pub fn set(&self) {
+        self.signaled.store(true, Ordering::Release);
+    }
+
+    /// KeClearEvent.
+    pub fn clear(&self) {
+        self.signaled.store(false, Ordering::Release);
+    }
+
+    pub fn is_signaled(&self) -> bool {
+        self.signaled.load(Ordering::Acquire)
+    }
+
+    /// KeWaitForSingleObject with no timeout. True once signaled. The model runs queued work
+    /// items while "blocked" (the worker thread runs while this one waits); if nothing can set
+    /// the event, the wait can never end and is reported as a deadlock.
+    pub fn wait(&self) -> bool {
+        with_state(|state| state.require_irql("KeWaitForSingleObject", 1));
+        loop {
+            if self.try_consume() {
+                return true;
+            }
+            if !run_one_work_item() {
+                with_state(|state| {
+                    state.report(super::verifier::FindingKind::Other(String::from(
+                        "KeWaitForSingleObject on an event nothing will set (deadlock)",
+                    )))
+                });
+                return false;
+            }
+        }
+    }
+
+    fn try_consume(&self) -> bool {
+        if self.auto_reset {
+            self.signaled.swap(false, Ordering::AcqRel)
+        } else {
+            self.is_signaled()
+        }
+    }
+}
+
+/// IoQueueWorkItem / ExQueueWorkItem(DelayedWorkQueue): `routine` runs later on the system
+/// worker thread, at PASSIVE_LEVEL.
+pub fn queue_work_item(routine: impl FnOnce() + Send + 'static) {
+    with_state(|state| {
+        state.require_irql("IoQueueWorkItem", 2);
+        state
+            .work_queue
+            .push_back((String::from("work item"), Box::new(routine)));
+    });
+}
+
+/// Runs the oldest queued work item on the worker thread. False if none was queued.
+pub fn run_one_work_item() -> bool {
+    let Some(kernel) = current() else {
+        return false;
+    };
+    let (item, previous) = {
+        let mut state = kernel.lock();
+        let Some(item) = state.work_queue.pop_front() else {
+            return false;
+        };
+        let previous = state.current_thread;
+        state.current_thread = super::harness::WORKER_THREAD;
+        state.context = item.0.clone();
+        (item, previous)
+    };
+    let _entered = enter(&kernel);
+    let held_before = super::resource::held_by_current(&kernel.lock());
+    (item.1)();
+    let mut state = kernel.lock();
+    // A work item returns to the worker loop: like a return to user mode, nothing may stay held.
+    if state.thread().apc_disable > 0 {
+        let count = state.thread().apc_disable;
+        state.report(super::verifier::FindingKind::ApcsDisabledOnReturn { count });
+        state.thread().apc_disable = 0;
+    }
+    for resource in super::resource::held_by_current(&state) {
+        if !held_before.contains(&resource) {
+            state.report(super::verifier::FindingKind::ResourceHeldOnReturn { resource });
+        }
+    }
+    state.current_thread = previous;
+    true
+}

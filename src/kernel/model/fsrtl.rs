@@ -1,0 +1,86 @@
+//! FsRtl: FsRtlEnterFileSystem/FsRtlExitFileSystem, the advanced FCB header and per-stream
+//! contexts (FsRtlSetupAdvancedHeader, FsRtlInsertPerStreamContext,
+//! FsRtlTeardownPerStreamContexts).
+
+use std::vec::Vec;
+
+use super::pool::{PoolArc, PoolEntry, PoolTag, arc_id, free_entry};
+use super::slab::ObjId;
+use super::state::{State, with_state};
+use super::verifier::ObjectKind;
+
+/// FsRtlEnterFileSystem: normal kernel APCs disabled until the guard drops
+/// (FsRtlExitFileSystem).
+pub struct FileSystemRegion {
+    _private: (),
+}
+
+pub fn enter_file_system() -> FileSystemRegion {
+    with_state(|state| {
+        state.require_irql("FsRtlEnterFileSystem", 1);
+        state.thread().apc_disable += 1;
+    });
+    FileSystemRegion { _private: () }
+}
+
+impl Drop for FileSystemRegion {
+    fn drop(&mut self) {
+        with_state(|state| {
+            let thread = state.thread();
+            thread.apc_disable = thread.apc_disable.saturating_sub(1);
+        });
+    }
+}
+
+/// FsRtlSetupAdvancedHeader on the FCB `fcb` (whose value begins with the header in the real
+/// layout): from now on filters may attach per-stream contexts to it.
+pub fn setup_advanced_header<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
+    let id = arc_id(fcb);
+    with_state(|state| {
+        if let Some(entry) = state.pool.get_mut(id) {
+            entry.advanced_header = true;
+            entry.kind = ObjectKind::Fcb;
+        }
+    });
+}
+
+/// FsRtlTeardownPerStreamContexts: frees every per-stream context attached to `fcb` (each
+/// owner's free callback runs). Call it right before the FCB's memory goes.
+pub fn teardown_per_stream_contexts<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
+    let id = arc_id(fcb);
+    with_state(|state| teardown_in(state, id));
+}
+
+pub(crate) fn teardown_in(state: &mut State, fcb: ObjId) {
+    let contexts = match state.pool.get_mut(fcb) {
+        Some(entry) => core::mem::take(&mut entry.stream_contexts),
+        None => {
+            state.report_stale_pool(fcb, ObjectKind::Fcb);
+            return;
+        }
+    };
+    for context in contexts {
+        free_entry(state, context);
+    }
+}
+
+/// FsRtlInsertPerStreamContext, as a filter does it: allocates a context (owned by the filter,
+/// not the driver) and links it to the FCB's advanced header. `None` if the FCB has no advanced
+/// header (FsRtlSupportsPerStreamContexts is false) or is stale.
+pub(crate) fn insert_stream_context(state: &mut State, fcb: ObjId) -> Option<ObjId> {
+    if !state.pool.get(fcb)?.advanced_header {
+        return None;
+    }
+    let context = state.pool.insert(PoolEntry {
+        tag: PoolTag(*b"FMsc"),
+        size: 64,
+        kind: ObjectKind::StreamContext,
+        strong: 1,
+        value: None,
+        owner: None,
+        advanced_header: false,
+        stream_contexts: Vec::new(),
+    });
+    state.pool.get_mut(fcb)?.stream_contexts.push(context);
+    Some(context)
+}

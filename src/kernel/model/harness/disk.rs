@@ -1,0 +1,107 @@
+//! A disk device backed by an image, with injectable faults: read errors over byte ranges,
+//! short reads, and latency (counted on a virtual clock, so runs stay deterministic).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::vec::Vec;
+
+use crate::kernel::NtStatus;
+
+/// Reads overlapping `offset..offset+length` fail with `status`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ReadFault {
+    pub offset: u64,
+    pub length: u64,
+    pub status: NtStatus,
+}
+
+#[derive(Default)]
+struct Faults {
+    errors: Vec<ReadFault>,
+    short_read: Option<usize>,
+    latency: u64,
+}
+
+pub struct DiskModel {
+    data: Vec<u8>,
+    faults: Mutex<Faults>,
+    clock: AtomicU64,
+    reads: AtomicU64,
+}
+
+impl DiskModel {
+    pub fn from_bytes(data: Vec<u8>) -> DiskModel {
+        DiskModel {
+            data,
+            faults: Mutex::new(Faults::default()),
+            clock: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+        }
+    }
+
+    pub fn open(path: &str) -> std::io::Result<DiskModel> {
+        Ok(DiskModel::from_bytes(std::fs::read(path)?))
+    }
+
+    pub fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn inject_read_error(&self, fault: ReadFault) {
+        self.faults().errors.push(fault);
+    }
+
+    /// Every read returns at most `max` bytes (None: no limit).
+    pub fn set_short_read(&self, max: Option<usize>) {
+        self.faults().short_read = max;
+    }
+
+    /// Each read advances the virtual clock by `ticks`.
+    pub fn set_latency(&self, ticks: u64) {
+        self.faults().latency = ticks;
+    }
+
+    pub fn clear_faults(&self) {
+        *self.faults() = Faults::default();
+    }
+
+    pub fn virtual_time(&self) -> u64 {
+        self.clock.load(Ordering::Acquire)
+    }
+
+    pub fn read_count(&self) -> u64 {
+        self.reads.load(Ordering::Acquire)
+    }
+
+    /// The disk's IRP_MJ_READ: bytes read, or the injected error.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, NtStatus> {
+        self.reads.fetch_add(1, Ordering::AcqRel);
+        let faults = self.faults();
+        self.clock.fetch_add(faults.latency, Ordering::AcqRel);
+        let end = offset.saturating_add(buf.len() as u64);
+        for fault in &faults.errors {
+            if offset < fault.offset.saturating_add(fault.length) && fault.offset < end {
+                return Err(fault.status);
+            }
+        }
+        if offset >= self.len() {
+            return Err(NtStatus::END_OF_FILE);
+        }
+        let available = (self.len() - offset) as usize;
+        let mut count = buf.len().min(available);
+        if let Some(max) = faults.short_read {
+            count = count.min(max);
+        }
+        let start = offset as usize;
+        buf[..count].copy_from_slice(&self.data[start..start + count]);
+        Ok(count)
+    }
+}

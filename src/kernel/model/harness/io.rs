@@ -1,0 +1,388 @@
+//! The I/O manager: builds IRPs, calls dispatch routines and applies the completion rules,
+//! mounts volumes, and turns handle and reference drops into CLEANUP and CLOSE.
+
+use std::format;
+use std::string::String;
+use std::sync::Arc;
+use std::vec;
+use std::vec::Vec;
+
+use super::filter;
+use crate::kernel::model::device::{DeviceKind, MountRequest, TargetDevice};
+use crate::kernel::model::event::run_one_work_item;
+use crate::kernel::model::file_object::FO_CLEANUP_COMPLETE;
+use crate::kernel::model::irp::{
+    BufferKind, IRP_MN_MOUNT_VOLUME, IrpEntry, IrpParameters, MdlEntry, major_name,
+};
+use crate::kernel::model::resource::held_by_current;
+use crate::kernel::model::slab::ObjId;
+use crate::kernel::model::state::{BASE_STACK_CHARGE, IRP_FRAME_CHARGE, Kernel, enter};
+use crate::kernel::model::verifier::{FindingKind, ObjectKind};
+use crate::kernel::model::{DeviceRef, Irp};
+use crate::kernel::{IrpMajor, NtStatus};
+
+/// What the I/O manager puts in a new IRP.
+pub struct IrpRequest {
+    pub major: IrpMajor,
+    pub minor: u8,
+    pub file_object: Option<ObjId>,
+    pub parameters: IrpParameters,
+    pub buffer_kind: BufferKind,
+    pub buffer_len: usize,
+}
+
+impl IrpRequest {
+    pub fn new(major: IrpMajor, file_object: Option<ObjId>) -> IrpRequest {
+        IrpRequest {
+            major,
+            minor: 0,
+            file_object,
+            parameters: IrpParameters::None,
+            buffer_kind: BufferKind::None,
+            buffer_len: 0,
+        }
+    }
+}
+
+/// What came back: IoStatus and the output buffer's contents.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IrpOutcome {
+    pub status: NtStatus,
+    pub information: usize,
+    pub data: Vec<u8>,
+}
+
+impl IrpOutcome {
+    pub fn status(status: NtStatus) -> IrpOutcome {
+        IrpOutcome {
+            status,
+            information: 0,
+            data: Vec::new(),
+        }
+    }
+}
+
+/// IoCallDriver: sends a new IRP to `device` and waits for it (synchronous I/O).
+pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> IrpOutcome {
+    let _entered = enter(kernel);
+    let major = request.major as u8;
+    let prepared = {
+        let mut state = kernel.lock();
+        let Some(entry) = state.devices.get(device) else {
+            state.report(FindingKind::UseAfterFree {
+                kind: ObjectKind::Device,
+                id: device,
+            });
+            return IrpOutcome::status(NtStatus::INVALID_DEVICE_REQUEST);
+        };
+        let driver = entry.driver;
+        let descriptor = driver
+            .and_then(|d| state.drivers.get(d))
+            .and_then(|d| (d.loaded && d.dispatch_installed).then_some(d.descriptor));
+        let Some(descriptor) = descriptor else {
+            // IopInvalidDeviceRequest: the default entry of every MajorFunction slot.
+            return IrpOutcome::status(NtStatus::INVALID_DEVICE_REQUEST);
+        };
+        let id = state.irps.insert(IrpEntry {
+            major,
+            minor: request.minor,
+            device,
+            file_object: request.file_object,
+            parameters: request.parameters,
+            completed: None,
+            pending: false,
+            information: 0,
+            buffer_kind: request.buffer_kind,
+            buffer: vec![0; request.buffer_len],
+            mdl: None,
+            abandoned: false,
+        });
+        if request.buffer_kind == BufferKind::Mdl {
+            let mdl = state.mdls.insert(MdlEntry {
+                irp: id,
+                length: request.buffer_len,
+            });
+            if let Some(irp) = state.irps.get_mut(id) {
+                irp.mdl = Some(mdl);
+            }
+        }
+        let top_level = state.thread().stack_used == 0;
+        let charge = IRP_FRAME_CHARGE + if top_level { BASE_STACK_CHARGE } else { 0 };
+        state.charge_stack(charge);
+        let apcs_before = state.thread().apc_disable;
+        let irql_before = state.thread().irql;
+        let held_before = held_by_current(&state);
+        let previous_driver = state.current_driver;
+        state.current_driver = driver;
+        let thread = state.current_thread;
+        let previous_context = core::mem::replace(
+            &mut state.context,
+            format!("{} {} on device {device}", major_name(major), id),
+        );
+        state
+            .trace
+            .push(format!("t{thread}: {} -> {}", major_name(major), id));
+        (
+            descriptor,
+            id,
+            charge,
+            top_level,
+            apcs_before,
+            held_before,
+            previous_driver,
+            previous_context,
+            irql_before,
+        )
+    };
+    let (
+        descriptor,
+        id,
+        charge,
+        top_level,
+        apcs_before,
+        held_before,
+        previous_driver,
+        previous,
+        irql_before,
+    ) = prepared;
+
+    let returned = (descriptor.dispatch)(DeviceRef { id: device }, Irp { id });
+
+    let waiting = {
+        let mut state = kernel.lock();
+        if returned == NtStatus::PENDING && state.irps.get(id).is_some_and(|irp| !irp.pending) {
+            state.report(FindingKind::PendingWithoutMark { irp: id });
+        }
+        returned == NtStatus::PENDING
+            && state
+                .irps
+                .get(id)
+                .is_some_and(|irp| irp.completed.is_none())
+    };
+    if waiting {
+        // The caller waits for the IRP; meanwhile the worker thread runs.
+        while kernel
+            .lock()
+            .irps
+            .get(id)
+            .is_some_and(|irp| irp.completed.is_none())
+        {
+            if !run_one_work_item() {
+                break;
+            }
+        }
+    }
+
+    let mut state = kernel.lock();
+    let Some(entry) = state.irps.remove(id) else {
+        state.report(FindingKind::UseAfterFree {
+            kind: ObjectKind::Irp,
+            id,
+        });
+        return IrpOutcome::status(returned);
+    };
+    if let Some(mdl) = entry.mdl {
+        state.mdls.remove(mdl);
+    }
+    match entry.completed {
+        None if !entry.abandoned => state.report(FindingKind::IrpNeverCompleted { irp: id }),
+        Some(status) if returned != NtStatus::PENDING && status != returned => {
+            state.report(FindingKind::DispatchStatusMismatch { irp: id })
+        }
+        _ => {}
+    }
+    let irql = state.thread().irql;
+    if irql != irql_before {
+        let routine = "return from a dispatch routine at a raised IRQL";
+        state.report(FindingKind::WrongIrql {
+            routine,
+            irql,
+            max: irql_before,
+        });
+        state.thread().irql = irql_before;
+    }
+    if top_level {
+        let apcs = state.thread().apc_disable;
+        if apcs > apcs_before {
+            state.report(FindingKind::ApcsDisabledOnReturn { count: apcs });
+            state.thread().apc_disable = apcs_before;
+        }
+        for resource in held_by_current(&state) {
+            if !held_before.contains(&resource) {
+                state.report(FindingKind::ResourceHeldOnReturn { resource });
+            }
+        }
+    }
+    state.release_stack(charge);
+    state.current_driver = previous_driver;
+    state.context = previous;
+    let status = entry.completed.unwrap_or(NtStatus::UNSUCCESSFUL);
+    let thread = state.current_thread;
+    state
+        .trace
+        .push(format!("t{thread}: {} <- {status:?}", major_name(major)));
+    IrpOutcome {
+        status,
+        information: entry.information,
+        data: entry.buffer,
+    }
+}
+
+/// IopMountVolume: asks each registered disk file system, most recently registered first,
+/// until one mounts. Returns the volume device.
+pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
+    let (vpb, file_systems) = {
+        let mut state = kernel.lock();
+        let Some(vpb) = state.devices.get(disk).and_then(|d| d.vpb) else {
+            return Err(NtStatus::INVALID_DEVICE_REQUEST);
+        };
+        if let Some(entry) = state.vpbs.get(vpb)
+            && entry.mounted
+            && let Some(device) = entry.device
+        {
+            return Ok(device);
+        }
+        state.context = format!("mount of disk {disk}");
+        let file_systems: Vec<ObjId> = state
+            .file_systems
+            .iter()
+            .copied()
+            .filter(|&fs| !super::system::unload_pending_for_device(&state, fs))
+            .collect();
+        (vpb, file_systems)
+    };
+    for file_system in file_systems {
+        let mut request = IrpRequest::new(IrpMajor::FileSystemControl, None);
+        request.minor = IRP_MN_MOUNT_VOLUME;
+        request.parameters = IrpParameters::Mount(MountRequest {
+            vpb,
+            target: TargetDevice { id: disk },
+        });
+        let outcome = call_driver(kernel, file_system, request);
+        let mut state = kernel.lock();
+        let device = state.vpbs.get(vpb).and_then(|v| v.device);
+        if outcome.status.is_success() {
+            let Some(device) = device else {
+                state.report(FindingKind::Other(String::from(
+                    "mount succeeded without a volume device in the VPB",
+                )));
+                continue;
+            };
+            if let Some(entry) = state.vpbs.get_mut(vpb) {
+                entry.mounted = true;
+            }
+            state
+                .trace
+                .push(format!("mount: disk {disk} mounted as device {device}"));
+            return Ok(device);
+        }
+        if device.is_some() {
+            state.report(FindingKind::Other(String::from(
+                "failed mount left a volume device in the VPB",
+            )));
+        }
+    }
+    Err(NtStatus::UNRECOGNIZED_VOLUME)
+}
+
+/// ObReferenceObject on a FILE_OBJECT.
+pub fn reference(kernel: &Arc<Kernel>, file_object: ObjId) -> bool {
+    let mut state = kernel.lock();
+    match state.file_objects.get_mut(file_object) {
+        Some(entry) => {
+            entry.pointer_count += 1;
+            true
+        }
+        None => {
+            let id = file_object;
+            state.report(FindingKind::UseAfterFree {
+                kind: ObjectKind::FileObject,
+                id,
+            });
+            false
+        }
+    }
+}
+
+/// ObDereferenceObject: at zero, the filter observer runs, then IRP_MJ_CLOSE, then the
+/// FILE_OBJECT is freed.
+pub fn dereference(kernel: &Arc<Kernel>, file_object: ObjId) {
+    let device = {
+        let mut state = kernel.lock();
+        let Some(entry) = state.file_objects.get_mut(file_object) else {
+            let id = file_object;
+            state.report(FindingKind::UseAfterFree {
+                kind: ObjectKind::FileObject,
+                id,
+            });
+            return;
+        };
+        entry.pointer_count = entry.pointer_count.saturating_sub(1);
+        if entry.pointer_count > 0 {
+            return;
+        }
+        let device = entry.device;
+        filter::observe_close(&mut state, file_object);
+        let driver = state.devices.get(device).and_then(|d| d.driver);
+        (device, driver)
+    };
+    let (device, driver) = device;
+    call_driver(
+        kernel,
+        device,
+        IrpRequest::new(IrpMajor::Close, Some(file_object)),
+    );
+    let related = {
+        let mut state = kernel.lock();
+        let Some(entry) = state.file_objects.remove(file_object) else {
+            return;
+        };
+        if let Some(vpb) = entry.vpb.and_then(|v| state.vpbs.get_mut(v)) {
+            vpb.reference_count = vpb.reference_count.saturating_sub(1);
+        }
+        entry.related
+    };
+    // IopDeleteFile drops the reference the FILE_OBJECT held on its RelatedFileObject.
+    if let Some(related) = related {
+        dereference(kernel, related);
+    }
+    super::system::check_deferred_unload(kernel, driver);
+}
+
+/// A handle to `file_object` was closed: CLEANUP at the last handle, then drop the handle's
+/// reference.
+pub fn close_handle(kernel: &Arc<Kernel>, file_object: ObjId) {
+    let last = {
+        let mut state = kernel.lock();
+        match state.file_objects.get_mut(file_object) {
+            Some(entry) => {
+                entry.handle_count = entry.handle_count.saturating_sub(1);
+                (entry.handle_count == 0).then_some(entry.device)
+            }
+            None => {
+                let id = file_object;
+                state.report(FindingKind::UseAfterFree {
+                    kind: ObjectKind::FileObject,
+                    id,
+                });
+                return;
+            }
+        }
+    };
+    if let Some(device) = last {
+        call_driver(
+            kernel,
+            device,
+            IrpRequest::new(IrpMajor::Cleanup, Some(file_object)),
+        );
+        if let Some(entry) = kernel.lock().file_objects.get_mut(file_object) {
+            entry.flags |= FO_CLEANUP_COMPLETE;
+        }
+    }
+    dereference(kernel, file_object);
+}
+
+/// The device kind an id names (for path resolution).
+pub fn device_kind(kernel: &Arc<Kernel>, device: ObjId) -> Option<DeviceKind> {
+    kernel.lock().devices.get(device).map(|d| d.kind)
+}

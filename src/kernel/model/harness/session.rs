@@ -1,0 +1,595 @@
+//! The FileTest-style session API: what a user-mode program does through ntdll, turned into the
+//! object manager and I/O manager work the model does for it.
+
+use std::collections::BTreeMap;
+use std::format;
+use std::string::String;
+use std::sync::Arc;
+use std::vec::Vec;
+
+use super::disk::DiskModel;
+use super::filter;
+use super::io::{self, IrpOutcome, IrpRequest};
+use super::objects::Process;
+use crate::kernel::model::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceKind};
+use crate::kernel::model::file_object::{FO_SYNCHRONOUS_IO, FileObjectEntry};
+use crate::kernel::model::irp::{BufferKind, CreateParameters, IrpParameters};
+use crate::kernel::model::slab::ObjId;
+use crate::kernel::model::state::{Kernel, enter};
+use crate::kernel::model::verifier::{Finding, FindingKind};
+use crate::kernel::{IrpMajor, NtStatus};
+
+pub type Pid = u32;
+
+/// A handle in one process's handle table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Handle {
+    pub pid: Pid,
+    pub value: u32,
+}
+
+/// FSCTL_DISMOUNT_VOLUME.
+pub const FSCTL_DISMOUNT_VOLUME: u32 = 0x0009_0020;
+/// FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT.
+const FILE_SYNCHRONOUS_IO: u32 = 0x0000_0010 | 0x0000_0020;
+
+/// NtCreateFile's parameters.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CreateRequest {
+    /// ObjectAttributes->ObjectName: absolute (`\Device\Disk0\dir\f`), or relative to `root`.
+    pub path: String,
+    /// ObjectAttributes->RootDirectory.
+    pub root: Option<Handle>,
+    /// OBJ_CASE_INSENSITIVE is the default; false sets SL_CASE_SENSITIVE.
+    pub case_insensitive: bool,
+    pub desired_access: u32,
+    pub share_access: u16,
+    pub disposition: u32,
+    pub options: u32,
+    pub file_attributes: u16,
+    pub allocation_size: u64,
+    pub ea: Vec<u8>,
+    /// Open by file ID: the name becomes the 8-byte ID (set FILE_OPEN_BY_FILE_ID in `options`);
+    /// `path` then names only the volume (or is empty with `root` set).
+    pub file_id: Option<u64>,
+}
+
+impl CreateRequest {
+    /// FILE_GENERIC_READ, share all, FILE_OPEN, synchronous non-alert.
+    pub fn open(path: &str) -> CreateRequest {
+        CreateRequest {
+            path: String::from(path),
+            root: None,
+            case_insensitive: true,
+            desired_access: 0x0012_0089,
+            share_access: 7,
+            disposition: 1,
+            options: 0x20,
+            file_attributes: 0,
+            allocation_size: 0,
+            ea: Vec::new(),
+            file_id: None,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CreateResult {
+    pub status: NtStatus,
+    pub handle: Option<Handle>,
+    pub information: usize,
+}
+
+/// An object-manager reference a system component (Mm, Cc) holds on a FILE_OBJECT.
+#[derive(Debug)]
+pub struct SystemRef {
+    pub(crate) file_object: ObjId,
+}
+
+/// One modelled machine with its processes, disks and drivers.
+pub struct Session {
+    pub(crate) kernel: Arc<Kernel>,
+    pub(crate) processes: BTreeMap<Pid, Process>,
+    next_pid: Pid,
+    pub(crate) disks: Vec<(String, ObjId, Arc<DiskModel>)>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session::new()
+    }
+}
+
+impl Session {
+    /// A machine with one process (pid 4, "System" is not modelled; the first user pid is 100).
+    pub fn new() -> Session {
+        let mut session = Session {
+            kernel: Kernel::new(),
+            processes: BTreeMap::new(),
+            next_pid: 100,
+            disks: Vec::new(),
+        };
+        session.create_process();
+        session
+    }
+
+    pub fn kernel(&self) -> &Arc<Kernel> {
+        &self.kernel
+    }
+
+    /// The first process, created with the session.
+    pub fn initial_process(&self) -> Pid {
+        100
+    }
+
+    pub fn create_process(&mut self) -> Pid {
+        let pid = self.next_pid;
+        self.next_pid += 4;
+        self.processes.insert(pid, Process::default());
+        pid
+    }
+
+    /// Runs the following operations on modelled thread `thread`.
+    pub fn set_thread(&self, thread: u32) {
+        let mut state = self.kernel.lock();
+        if (thread as usize) < state.threads.len() {
+            state.current_thread = thread;
+        }
+    }
+
+    pub fn add_thread(&self, name: &str) -> u32 {
+        self.kernel.lock().add_thread(name)
+    }
+
+    pub fn findings(&self) -> Vec<Finding> {
+        self.kernel.lock().findings.clone()
+    }
+
+    pub fn take_findings(&self) -> Vec<Finding> {
+        core::mem::take(&mut self.kernel.lock().findings)
+    }
+
+    pub fn trace(&self) -> Vec<String> {
+        self.kernel.lock().trace.clone()
+    }
+
+    /// Appends a line to the trace (what the caller did).
+    pub fn note(&self, line: String) {
+        let mut state = self.kernel.lock();
+        state.context = line.clone();
+        state.trace.push(line);
+    }
+
+    /// The filter observer attaches a per-stream context at every successful CREATE.
+    pub fn set_filter_attach_contexts(&self, on: bool) {
+        self.kernel.lock().filter_attach_contexts = on;
+    }
+
+    fn file_object(&self, handle: Handle) -> Result<ObjId, NtStatus> {
+        self.processes
+            .get(&handle.pid)
+            .and_then(|p| p.get(handle.value))
+            .ok_or(NtStatus(0xC000_0008_u32 as i32)) // STATUS_INVALID_HANDLE
+    }
+
+    /// (pointer count, handle count) of the FILE_OBJECT behind `handle`.
+    pub fn counts(&self, handle: Handle) -> Option<(u32, u32)> {
+        let file_object = self.file_object(handle).ok()?;
+        let state = self.kernel.lock();
+        state
+            .file_objects
+            .get(file_object)
+            .map(|f| (f.pointer_count, f.handle_count))
+    }
+
+    /// Live FILE_OBJECTs in the machine.
+    pub fn file_object_count(&self) -> usize {
+        self.kernel.lock().file_objects.len()
+    }
+
+    /// Resolves an absolute name to (device, remaining name, vpb).
+    fn resolve(&mut self, path: &str) -> Result<(ObjId, String, Option<ObjId>), NtStatus> {
+        let named: Vec<(String, ObjId, DeviceKind)> = {
+            let state = self.kernel.lock();
+            state
+                .devices
+                .iter()
+                .filter(|(_, d)| !d.name.is_empty())
+                .map(|(id, d)| (d.name.clone(), id, d.kind))
+                .collect()
+        };
+        let lower = path.to_ascii_lowercase();
+        let best = named
+            .into_iter()
+            .filter(|(name, _, _)| {
+                let name = name.to_ascii_lowercase();
+                lower == name || (lower.starts_with(&name) && lower[name.len()..].starts_with('\\'))
+            })
+            .max_by_key(|(name, _, _)| name.len());
+        let Some((name, device, kind)) = best else {
+            return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
+        };
+        let rest = String::from(&path[name.len()..]);
+        match kind {
+            DeviceKind::Disk => {
+                let volume = io::mount(&self.kernel, device)?;
+                let vpb = self.kernel.lock().devices.get(device).and_then(|d| d.vpb);
+                Ok((volume, rest, vpb))
+            }
+            _ => Ok((device, rest, None)),
+        }
+    }
+
+    /// NtCreateFile.
+    pub fn nt_create_file(&mut self, pid: Pid, request: &CreateRequest) -> CreateResult {
+        let fail = |status| CreateResult {
+            status,
+            handle: None,
+            information: 0,
+        };
+        if !self.processes.contains_key(&pid) {
+            return fail(NtStatus::INVALID_PARAMETER);
+        }
+        self.note(format!("NtCreateFile {:?} in pid {pid}", request.path));
+        let (device, name, vpb, related) = match request.root {
+            Some(root) => {
+                let Ok(related) = self.file_object(root) else {
+                    return fail(NtStatus(0xC000_0008_u32 as i32));
+                };
+                let state = self.kernel.lock();
+                let Some(entry) = state.file_objects.get(related) else {
+                    return fail(NtStatus(0xC000_0008_u32 as i32));
+                };
+                (entry.device, request.path.clone(), entry.vpb, Some(related))
+            }
+            None => match self.resolve(&request.path) {
+                Ok((device, name, vpb)) => (device, name, vpb, None),
+                Err(status) => return fail(status),
+            },
+        };
+        let name = match request.file_id {
+            Some(id) => (0..4)
+                .map(|i| (id >> (16 * i)) as u16)
+                .collect::<Vec<u16>>(),
+            None => name.encode_utf16().collect(),
+        };
+        if super::system::unload_pending_for_device(&self.kernel.lock(), device) {
+            return fail(NtStatus(0xC000_000E_u32 as i32)); // STATUS_NO_SUCH_DEVICE
+        }
+        let synchronous = request.options & FILE_SYNCHRONOUS_IO != 0;
+        let file_object = {
+            let mut state = self.kernel.lock();
+            if let Some(related) = related
+                && let Some(entry) = state.file_objects.get_mut(related)
+            {
+                // The RelatedFileObject is referenced for the life of the new FILE_OBJECT.
+                entry.pointer_count += 1;
+            }
+            state.file_objects.insert(FileObjectEntry {
+                pointer_count: 1,
+                handle_count: 0,
+                fs_context: None,
+                fs_context2: None,
+                flags: if synchronous { FO_SYNCHRONOUS_IO } else { 0 },
+                file_name: name,
+                related,
+                device,
+                vpb,
+                current_byte_offset: 0,
+                section_object_pointers: None,
+                access: Default::default(),
+            })
+        };
+        let mut irp = IrpRequest::new(IrpMajor::Create, Some(file_object));
+        irp.parameters = IrpParameters::Create(CreateParameters {
+            desired_access: request.desired_access,
+            share_access: request.share_access,
+            disposition: request.disposition,
+            options: request.options & 0x00FF_FFFF,
+            file_attributes: request.file_attributes,
+            allocation_size: request.allocation_size,
+            ea_length: request.ea.len() as u32,
+            stack_flags: if request.case_insensitive { 0 } else { 0x80 },
+        });
+        let outcome = io::call_driver(&self.kernel, device, irp);
+        let mut state = self.kernel.lock();
+        if !outcome.status.is_success() || outcome.status == NtStatus::PENDING {
+            // A failed CREATE: the I/O manager frees the FILE_OBJECT and sends no CLOSE.
+            if let Some(entry) = state.file_objects.remove(file_object)
+                && (entry.fs_context.is_some() || entry.fs_context2.is_some())
+            {
+                state.report(FindingKind::FailedCreateLeftContext { file_object });
+            }
+            if let Some(related) = related.and_then(|r| state.file_objects.get_mut(r)) {
+                related.pointer_count = related.pointer_count.saturating_sub(1);
+            }
+            return CreateResult {
+                status: outcome.status,
+                handle: None,
+                information: outcome.information,
+            };
+        }
+        if let Some(entry) = state.file_objects.get_mut(file_object) {
+            entry.handle_count = 1;
+        }
+        if let Some(vpb) = vpb.and_then(|v| state.vpbs.get_mut(v)) {
+            vpb.reference_count += 1;
+        }
+        filter::observe_create(&mut state, file_object);
+        drop(state);
+        let value = match self.processes.get_mut(&pid) {
+            Some(process) => process.insert(file_object),
+            None => 0,
+        };
+        CreateResult {
+            status: outcome.status,
+            handle: Some(Handle { pid, value }),
+            information: outcome.information,
+        }
+    }
+
+    /// NtClose / CloseHandle.
+    pub fn close_handle(&mut self, handle: Handle) -> NtStatus {
+        let Some(file_object) = self
+            .processes
+            .get_mut(&handle.pid)
+            .and_then(|p| p.remove(handle.value))
+        else {
+            return NtStatus(0xC000_0008_u32 as i32);
+        };
+        self.note(format!(
+            "CloseHandle {:#x} in pid {}",
+            handle.value, handle.pid
+        ));
+        io::close_handle(&self.kernel, file_object);
+        NtStatus::SUCCESS
+    }
+
+    /// DuplicateHandle: a new handle, a new reference, and no IRP.
+    pub fn duplicate_handle(&mut self, handle: Handle, target: Pid) -> Result<Handle, NtStatus> {
+        let file_object = self.file_object(handle)?;
+        if !self.processes.contains_key(&target) {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        {
+            let mut state = self.kernel.lock();
+            let Some(entry) = state.file_objects.get_mut(file_object) else {
+                return Err(NtStatus(0xC000_0008_u32 as i32));
+            };
+            entry.handle_count += 1;
+            entry.pointer_count += 1;
+        }
+        let value = self
+            .processes
+            .get_mut(&target)
+            .map_or(0, |p| p.insert(file_object));
+        self.note(format!(
+            "DuplicateHandle {:#x} -> pid {target} handle {value:#x}",
+            handle.value
+        ));
+        Ok(Handle { pid: target, value })
+    }
+
+    /// Process exit: every handle in its table is closed (each may send CLEANUP and CLOSE).
+    pub fn terminate_process(&mut self, pid: Pid) -> NtStatus {
+        let Some(mut process) = self.processes.remove(&pid) else {
+            return NtStatus::INVALID_PARAMETER;
+        };
+        self.note(format!("TerminateProcess {pid}"));
+        for (_, file_object) in process.take_all() {
+            io::close_handle(&self.kernel, file_object);
+        }
+        NtStatus::SUCCESS
+    }
+
+    fn buffer_kind_for_device(&self, device: ObjId) -> BufferKind {
+        let flags = self
+            .kernel
+            .lock()
+            .devices
+            .get(device)
+            .map_or(0, |d| d.flags);
+        if flags & DO_DIRECT_IO != 0 {
+            BufferKind::Mdl
+        } else if flags & DO_BUFFERED_IO != 0 {
+            BufferKind::System
+        } else {
+            BufferKind::User
+        }
+    }
+
+    fn send(&mut self, handle: Handle, mut request: IrpRequest, label: String) -> IrpOutcome {
+        let file_object = match self.file_object(handle) {
+            Ok(file_object) => file_object,
+            Err(status) => return IrpOutcome::status(status),
+        };
+        self.note(label);
+        let Some(device) = self
+            .kernel
+            .lock()
+            .file_objects
+            .get(file_object)
+            .map(|f| f.device)
+        else {
+            return IrpOutcome::status(NtStatus(0xC000_0008_u32 as i32));
+        };
+        request.file_object = Some(file_object);
+        if request.buffer_kind == BufferKind::None {
+            request.buffer_kind = self.buffer_kind_for_device(device);
+        }
+        let mut outcome = io::call_driver(&self.kernel, device, request);
+        let keep = outcome.information.min(outcome.data.len());
+        if outcome.status.is_error() {
+            outcome.data.clear();
+        } else {
+            outcome.data.truncate(keep);
+        }
+        outcome
+    }
+
+    /// NtReadFile at `offset`, or at the current position (FO_SYNCHRONOUS_IO files only).
+    pub fn read_file(&mut self, handle: Handle, offset: Option<u64>, length: u32) -> IrpOutcome {
+        let offset = match offset {
+            Some(offset) => offset,
+            None => {
+                let Ok(file_object) = self.file_object(handle) else {
+                    return IrpOutcome::status(NtStatus(0xC000_0008_u32 as i32));
+                };
+                let state = self.kernel.lock();
+                match state.file_objects.get(file_object) {
+                    Some(f) if f.flags & FO_SYNCHRONOUS_IO != 0 => f.current_byte_offset,
+                    _ => return IrpOutcome::status(NtStatus::INVALID_PARAMETER),
+                }
+            }
+        };
+        let mut request = IrpRequest::new(IrpMajor::Read, None);
+        request.parameters = IrpParameters::Read { offset, length };
+        request.buffer_len = length as usize;
+        self.send(
+            handle,
+            request,
+            format!("NtReadFile {:#x} at {offset} len {length}", handle.value),
+        )
+    }
+
+    /// NtQueryInformationFile (always buffered).
+    pub fn query_information_file(
+        &mut self,
+        handle: Handle,
+        class: u32,
+        length: u32,
+    ) -> IrpOutcome {
+        let mut request = IrpRequest::new(IrpMajor::QueryInformation, None);
+        request.parameters = IrpParameters::QueryInformation { class, length };
+        request.buffer_kind = BufferKind::System;
+        request.buffer_len = length as usize;
+        self.send(
+            handle,
+            request,
+            format!("NtQueryInformationFile {:#x} class {class}", handle.value),
+        )
+    }
+
+    /// NtQueryDirectoryFile (IRP_MN_QUERY_DIRECTORY; buffer per the device's I/O method).
+    pub fn query_directory_file(
+        &mut self,
+        handle: Handle,
+        class: u32,
+        length: u32,
+        pattern: Option<&str>,
+        restart: bool,
+        single: bool,
+    ) -> IrpOutcome {
+        let mut request = IrpRequest::new(IrpMajor::DirectoryControl, None);
+        request.minor = 0x01;
+        let flags = u8::from(restart) | (u8::from(single) << 1); // SL_RESTART_SCAN, SL_RETURN_SINGLE_ENTRY
+        request.parameters = IrpParameters::QueryDirectory {
+            class,
+            length,
+            pattern: pattern.map(|p| p.encode_utf16().collect()),
+            flags,
+            index: 0,
+        };
+        request.buffer_len = length as usize;
+        self.send(
+            handle,
+            request,
+            format!("NtQueryDirectoryFile {:#x} class {class}", handle.value),
+        )
+    }
+
+    /// NtQueryVolumeInformationFile (always buffered).
+    pub fn query_volume_information_file(
+        &mut self,
+        handle: Handle,
+        class: u32,
+        length: u32,
+    ) -> IrpOutcome {
+        let mut request = IrpRequest::new(IrpMajor::QueryVolumeInformation, None);
+        request.parameters = IrpParameters::QueryVolumeInformation { class, length };
+        request.buffer_kind = BufferKind::System;
+        request.buffer_len = length as usize;
+        self.send(
+            handle,
+            request,
+            format!(
+                "NtQueryVolumeInformationFile {:#x} class {class}",
+                handle.value
+            ),
+        )
+    }
+
+    /// NtFsControlFile (IRP_MN_USER_FS_REQUEST); the buffer follows the code's METHOD_*.
+    pub fn fs_control_file(
+        &mut self,
+        handle: Handle,
+        code: u32,
+        input: &[u8],
+        output_length: u32,
+    ) -> IrpOutcome {
+        let mut request = IrpRequest::new(IrpMajor::FileSystemControl, None);
+        request.parameters = IrpParameters::FileSystemControl {
+            code,
+            input: input.to_vec(),
+            output_length,
+        };
+        request.buffer_kind = match code & 3 {
+            0 => BufferKind::System,
+            1 | 2 => BufferKind::Mdl,
+            _ => BufferKind::User,
+        };
+        request.buffer_len = output_length as usize;
+        self.send(
+            handle,
+            request,
+            format!("NtFsControlFile {:#x} code {code:#x}", handle.value),
+        )
+    }
+
+    /// FSCTL_DISMOUNT_VOLUME on a volume handle.
+    pub fn dismount(&mut self, handle: Handle) -> NtStatus {
+        self.fs_control_file(handle, FSCTL_DISMOUNT_VOLUME, &[], 0)
+            .status
+    }
+
+    /// A system component (Mm creating a section, Cc) references the FILE_OBJECT.
+    pub fn system_reference(&mut self, handle: Handle) -> Result<SystemRef, NtStatus> {
+        let file_object = self.file_object(handle)?;
+        if !io::reference(&self.kernel, file_object) {
+            return Err(NtStatus(0xC000_0008_u32 as i32));
+        }
+        Ok(SystemRef { file_object })
+    }
+
+    /// The component drops its reference later, on the worker thread (segment deletion, purge).
+    pub fn release_later(&mut self, reference: SystemRef) {
+        let kernel = self.kernel.clone();
+        let file_object = reference.file_object;
+        let mut state = self.kernel.lock();
+        let label = format!("Mm dereference of FO {file_object}");
+        state.work_queue.push_back((
+            label,
+            std::boxed::Box::new(move || io::dereference(&kernel, file_object)),
+        ));
+    }
+
+    /// Runs every queued work item on the worker thread. Returns how many ran.
+    pub fn run_worker(&mut self) -> usize {
+        let _entered = enter(&self.kernel);
+        let mut count = 0;
+        while crate::kernel::model::event::run_one_work_item() {
+            count += 1;
+        }
+        count
+    }
+
+    /// Runs one queued work item, if any.
+    pub fn run_one_work_item(&mut self) -> bool {
+        let _entered = enter(&self.kernel);
+        crate::kernel::model::event::run_one_work_item()
+    }
+
+    pub fn pending_work(&self) -> usize {
+        self.kernel.lock().work_queue.len()
+    }
+}

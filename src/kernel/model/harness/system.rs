@@ -1,0 +1,282 @@
+//! Machine-level operations: attaching disks, loading and unloading drivers.
+
+use std::format;
+use std::string::String;
+use std::sync::Arc;
+use std::vec::Vec;
+
+use super::disk::DiskModel;
+use super::driver::DriverDescriptor;
+use super::session::Session;
+use crate::kernel::NtStatus;
+use crate::kernel::model::device::{DeviceEntry, DeviceKind, DriverEntry, DriverObject, VpbEntry};
+use crate::kernel::model::slab::ObjId;
+use crate::kernel::model::state::{Kernel, State, enter};
+use crate::kernel::model::verifier::FindingKind;
+
+impl Session {
+    /// Attaches a disk device named `\Device\<name>` (with its VPB), backed by `disk`.
+    pub fn add_disk(&mut self, name: &str, disk: DiskModel) -> Arc<DiskModel> {
+        let disk = Arc::new(disk);
+        let full = format!("\\Device\\{name}");
+        let mut state = self.kernel.lock();
+        let device = state.devices.insert(DeviceEntry {
+            kind: DeviceKind::Disk,
+            name: full.clone(),
+            driver: None,
+            flags: super::super::device::DO_DIRECT_IO,
+            extension: None,
+            vpb: None,
+            disk: Some(disk.clone()),
+        });
+        let vpb = state.vpbs.insert(VpbEntry {
+            real_device: device,
+            device: None,
+            mounted: false,
+            reference_count: 0,
+        });
+        if let Some(entry) = state.devices.get_mut(device) {
+            entry.vpb = Some(vpb);
+        }
+        drop(state);
+        self.disks.push((full, device, disk.clone()));
+        disk
+    }
+
+    pub fn disk(&self, name: &str) -> Option<Arc<DiskModel>> {
+        let full = format!("\\Device\\{name}");
+        self.disks
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(&full))
+            .map(|(_, _, d)| d.clone())
+    }
+
+    /// True if the disk's VPB is mounted.
+    pub fn is_mounted(&self, name: &str) -> bool {
+        let full = format!("\\Device\\{name}");
+        let Some(device) = self
+            .disks
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(&full))
+            .map(|d| d.1)
+        else {
+            return false;
+        };
+        let state = self.kernel.lock();
+        let vpb = state.devices.get(device).and_then(|d| d.vpb);
+        vpb.and_then(|v| state.vpbs.get(v))
+            .is_some_and(|v| v.mounted && v.device.is_some())
+    }
+
+    /// The mounted volume's device, if any (for tests).
+    pub fn volume_device_of(&self, name: &str) -> Option<ObjId> {
+        let full = format!("\\Device\\{name}");
+        let device = self
+            .disks
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(&full))?
+            .1;
+        let state = self.kernel.lock();
+        let vpb = state.devices.get(device)?.vpb?;
+        state.vpbs.get(vpb)?.device
+    }
+
+    fn driver_id(&self, name: &str) -> Option<ObjId> {
+        let state = self.kernel.lock();
+        state
+            .drivers
+            .iter()
+            .find(|(_, d)| d.loaded && d.name == name)
+            .map(|(id, _)| id)
+    }
+
+    /// Loads a driver: creates its DRIVER_OBJECT and calls DriverEntry.
+    pub fn load_driver(&mut self, descriptor: DriverDescriptor) -> Result<(), NtStatus> {
+        let _entered = enter(&self.kernel);
+        let id = {
+            let mut state = self.kernel.lock();
+            let id = state.drivers.insert(DriverEntry {
+                name: String::from(descriptor.name),
+                descriptor,
+                dispatch_installed: false,
+                section_sync_callbacks: false,
+                unload_allowed: false,
+                loaded: true,
+                unload_pending: false,
+                devices: Vec::new(),
+            });
+            state.current_driver = Some(id);
+            state.context = format!("DriverEntry of {}", descriptor.name);
+            state.trace.push(format!("load {}", descriptor.name));
+            id
+        };
+        let mut driver = DriverObject { id };
+        let result = (descriptor.entry)(&mut driver);
+        let mut state = self.kernel.lock();
+        state.current_driver = None;
+        match result {
+            Ok(()) => Ok(()),
+            Err(status) => {
+                // A failed DriverEntry: the image is unloaded without DriverUnload.
+                state.trace.push(format!(
+                    "DriverEntry of {} failed: {status:?}",
+                    descriptor.name
+                ));
+                finish_unload(&mut state, id);
+                Err(status)
+            }
+        }
+    }
+
+    /// Unloads a driver the way the service control manager / IopUnloadDriver does:
+    /// - refused (STATUS_INVALID_DEVICE_REQUEST) while DriverUnload is absent;
+    /// - deferred while FILE_OBJECTs still reference one of its devices: new opens of its
+    ///   devices fail with STATUS_NO_SUCH_DEVICE and DriverUnload runs when the last reference
+    ///   goes (then the leak check runs);
+    /// - otherwise DriverUnload runs now, then the leak check (every pool block the driver still
+    ///   owns is a finding, by tag).
+    pub fn unload_driver(&mut self, name: &str) -> NtStatus {
+        let Some(id) = self.driver_id(name) else {
+            return NtStatus::OBJECT_NAME_NOT_FOUND;
+        };
+        {
+            let mut state = self.kernel.lock();
+            let Some(entry) = state.drivers.get(id) else {
+                return NtStatus::OBJECT_NAME_NOT_FOUND;
+            };
+            if !entry.unload_allowed {
+                state
+                    .trace
+                    .push(format!("unload {name} refused: no DriverUnload"));
+                return NtStatus::INVALID_DEVICE_REQUEST;
+            }
+            let open = open_file_objects(&state, id);
+            if open > 0 {
+                if let Some(entry) = state.drivers.get_mut(id) {
+                    entry.unload_pending = true;
+                }
+                state.trace.push(format!(
+                    "unload {name} deferred: {open} file object(s) open"
+                ));
+                return NtStatus::SUCCESS;
+            }
+        }
+        run_driver_unload(&self.kernel, id);
+        NtStatus::SUCCESS
+    }
+
+    /// Whether an unload of the driver is pending (requested, waiting for references to go).
+    pub fn is_unload_pending(&self, name: &str) -> bool {
+        let Some(id) = self.driver_id(name) else {
+            return false;
+        };
+        self.kernel
+            .lock()
+            .drivers
+            .get(id)
+            .is_some_and(|d| d.unload_pending)
+    }
+
+    /// Whether a driver of that name is loaded.
+    pub fn is_loaded(&self, name: &str) -> bool {
+        self.driver_id(name).is_some()
+    }
+
+    /// Pool blocks currently allocated, as (tag, count).
+    pub fn pool_usage(&self) -> Vec<(String, usize)> {
+        let state = self.kernel.lock();
+        let mut usage: Vec<(String, usize)> = Vec::new();
+        for (_, entry) in state.pool.iter() {
+            let tag = entry.tag.as_string();
+            match usage.iter_mut().find(|(t, _)| *t == tag) {
+                Some(slot) => slot.1 += 1,
+                None => usage.push((tag, 1)),
+            }
+        }
+        usage
+    }
+}
+
+/// FILE_OBJECTs opened on any device of `driver`.
+pub(crate) fn open_file_objects(state: &State, driver: ObjId) -> usize {
+    state
+        .file_objects
+        .iter()
+        .filter(|(_, f)| state.devices.get(f.device).and_then(|d| d.driver) == Some(driver))
+        .count()
+}
+
+/// True if `device` belongs to a driver whose unload is pending.
+pub(crate) fn unload_pending_for_device(state: &State, device: ObjId) -> bool {
+    let driver = state.devices.get(device).and_then(|d| d.driver);
+    driver
+        .and_then(|d| state.drivers.get(d))
+        .is_some_and(|d| d.unload_pending)
+}
+
+/// After a FILE_OBJECT on one of `driver`'s devices is deleted: runs a pending unload once
+/// nothing is open.
+pub(crate) fn check_deferred_unload(kernel: &Arc<Kernel>, driver: Option<ObjId>) {
+    let Some(driver) = driver else { return };
+    let driver = {
+        let state = kernel.lock();
+        let pending = state
+            .drivers
+            .get(driver)
+            .is_some_and(|d| d.unload_pending && d.loaded);
+        if !pending || open_file_objects(&state, driver) > 0 {
+            return;
+        }
+        driver
+    };
+    run_driver_unload(kernel, driver);
+}
+
+/// Calls DriverUnload, then the leak check.
+pub(crate) fn run_driver_unload(kernel: &Arc<Kernel>, id: ObjId) {
+    let _entered = enter(kernel);
+    let (descriptor, previous_driver, previous_context) = {
+        let mut state = kernel.lock();
+        let Some(entry) = state.drivers.get(id) else {
+            return;
+        };
+        let (name, descriptor) = (entry.name.clone(), entry.descriptor);
+        let previous_context =
+            core::mem::replace(&mut state.context, format!("DriverUnload of {name}"));
+        let previous_driver = state.current_driver.replace(id);
+        state.trace.push(format!("unload {name}"));
+        (descriptor, previous_driver, previous_context)
+    };
+    let mut driver = DriverObject { id };
+    (descriptor.unload)(&mut driver);
+    let mut state = kernel.lock();
+    state.current_driver = previous_driver;
+    finish_unload(&mut state, id);
+    state.context = previous_context;
+}
+
+/// The image leaves memory: devices still present are reported; so is every pool block the
+/// driver still owns, by tag.
+fn finish_unload(state: &mut State, id: ObjId) {
+    let devices = state.drivers.get(id).map_or(0, |d| d.devices.len());
+    if devices > 0 {
+        state.report(FindingKind::DevicesRemainAtUnload { count: devices });
+    }
+    let leaks: Vec<(ObjId, String, usize)> = state
+        .pool
+        .iter()
+        .filter(|(_, e)| e.owner == Some(id))
+        .map(|(pool, e)| (pool, e.tag.as_string(), e.size))
+        .collect();
+    for (pool, tag, size) in leaks {
+        state.report(FindingKind::PoolLeak {
+            tag,
+            id: pool,
+            size,
+        });
+    }
+    if let Some(entry) = state.drivers.get_mut(id) {
+        entry.loaded = false;
+        entry.unload_pending = false;
+    }
+}

@@ -1,0 +1,353 @@
+//! The IRP being dispatched, its typed parameters and its buffers (system buffer, MDL, user
+//! buffer), plus the model's records of IRPs and MDLs.
+
+use std::string::String;
+use std::vec::Vec;
+
+use super::device::MountRequest;
+use super::file_object::FileObject;
+use super::slab::ObjId;
+use super::state::with_state;
+use super::verifier::{FindingKind, ObjectKind};
+use crate::kernel::{IrpMajor, NtStatus};
+
+/// IRP_MN_MOUNT_VOLUME.
+pub const IRP_MN_MOUNT_VOLUME: u8 = 0x01;
+/// IRP_MN_USER_FS_REQUEST.
+pub const IRP_MN_USER_FS_REQUEST: u8 = 0x00;
+/// FILE_OPEN_BY_FILE_ID (create option).
+pub const FILE_OPEN_BY_FILE_ID: u32 = 0x0000_2000;
+
+/// IRP_MJ_CREATE's parameters (IO_STACK_LOCATION.Parameters.Create plus the FILE_OBJECT's).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct CreateParameters {
+    /// DesiredAccess (from the ACCESS_STATE).
+    pub desired_access: u32,
+    /// ShareAccess (FILE_SHARE_*).
+    pub share_access: u16,
+    /// The disposition, Options >> 24 (FILE_OPEN, FILE_CREATE, ...).
+    pub disposition: u32,
+    /// The create options, Options & 0x00FF_FFFF.
+    pub options: u32,
+    pub file_attributes: u16,
+    pub allocation_size: u64,
+    pub ea_length: u32,
+    /// SL_* flags of the stack location (SL_CASE_SENSITIVE, SL_OPEN_TARGET_DIRECTORY, ...).
+    pub stack_flags: u8,
+}
+
+impl CreateParameters {
+    pub fn open_by_file_id(&self) -> bool {
+        self.options & FILE_OPEN_BY_FILE_ID != 0
+    }
+}
+
+/// With FILE_OPEN_BY_FILE_ID, FileObject->FileName holds the 8-byte file ID (little-endian)
+/// instead of a name, possibly after a leading backslash when no RelatedFileObject is given.
+pub fn file_id_from_name(name: &[u16]) -> Option<u64> {
+    let units = match name {
+        [0x5C, rest @ ..] if rest.len() == 4 => rest,
+        _ if name.len() == 4 => name,
+        _ => return None,
+    };
+    let mut id = 0u64;
+    for (index, unit) in units.iter().enumerate() {
+        id |= u64::from(*unit) << (16 * index);
+    }
+    Some(id)
+}
+
+/// The current stack location's parameters, by major function.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum IrpParameters {
+    Create(CreateParameters),
+    Read {
+        offset: u64,
+        length: u32,
+    },
+    QueryInformation {
+        class: u32,
+        length: u32,
+    },
+    QueryDirectory {
+        class: u32,
+        length: u32,
+        pattern: Option<Vec<u16>>,
+        flags: u8,
+        index: u32,
+    },
+    QueryVolumeInformation {
+        class: u32,
+        length: u32,
+    },
+    FileSystemControl {
+        code: u32,
+        input: Vec<u8>,
+        output_length: u32,
+    },
+    Mount(MountRequest),
+    None,
+}
+
+/// How the output buffer reaches the driver.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BufferKind {
+    None,
+    /// Irp->AssociatedIrp.SystemBuffer (buffered I/O).
+    System,
+    /// Irp->MdlAddress (direct I/O).
+    Mdl,
+    /// Irp->UserBuffer (neither I/O): a user-mode address.
+    User,
+}
+
+pub struct IrpEntry {
+    pub major: u8,
+    pub minor: u8,
+    pub device: ObjId,
+    pub file_object: Option<ObjId>,
+    pub parameters: IrpParameters,
+    pub completed: Option<NtStatus>,
+    pub pending: bool,
+    pub information: usize,
+    pub buffer_kind: BufferKind,
+    pub buffer: Vec<u8>,
+    pub mdl: Option<ObjId>,
+    /// Irp's token was dropped without completion (already reported).
+    pub abandoned: bool,
+}
+
+pub struct MdlEntry {
+    pub irp: ObjId,
+    pub length: usize,
+}
+
+/// An IRP the I/O manager handed to our dispatch routine. Completing it consumes the token.
+pub struct Irp {
+    pub(crate) id: ObjId,
+}
+
+/// The MDL describing the caller's buffer (MmGetSystemAddressForMdlSafe gives the view).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Mdl {
+    id: ObjId,
+}
+
+/// The system buffer of a buffered request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SystemBuffer {
+    irp: ObjId,
+}
+
+/// A user-mode address. The driver must never dereference one; the model reports it if it does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct UserBuffer {
+    irp: ObjId,
+}
+
+/// The request's output buffer, in the form the device's I/O method gives it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OutputBuffer {
+    None,
+    System(SystemBuffer),
+    Mdl(Mdl),
+    User(UserBuffer),
+}
+
+/// Runs `f` on a live, not yet completed IRP. After IoCompleteRequest the IRP belongs to the
+/// I/O manager again (it may already be freed): any driver access is a use-after-free.
+fn with_irp<R>(id: ObjId, f: impl FnOnce(&mut IrpEntry) -> R) -> Option<R> {
+    with_state(|state| match state.irps.get_mut(id) {
+        Some(entry) if entry.completed.is_none() => Some(f(entry)),
+        _ => {
+            state.report(FindingKind::UseAfterFree {
+                kind: ObjectKind::Irp,
+                id,
+            });
+            None
+        }
+    })
+    .flatten()
+}
+
+fn write_buffer(irp: ObjId, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+    with_irp(irp, |entry| {
+        let end = offset
+            .checked_add(data.len())
+            .ok_or(NtStatus::INVALID_PARAMETER)?;
+        let target = entry
+            .buffer
+            .get_mut(offset..end)
+            .ok_or(NtStatus::BUFFER_TOO_SMALL)?;
+        target.copy_from_slice(data);
+        Ok(())
+    })
+    .unwrap_or(Err(NtStatus::INVALID_PARAMETER))
+}
+
+impl Irp {
+    /// The major function of the current stack location.
+    pub fn major(&self) -> Option<IrpMajor> {
+        with_irp(self.id, |e| IrpMajor::from_code(e.major)).flatten()
+    }
+
+    pub fn minor(&self) -> u8 {
+        with_irp(self.id, |e| e.minor).unwrap_or(0)
+    }
+
+    pub fn parameters(&self) -> IrpParameters {
+        with_irp(self.id, |e| e.parameters.clone()).unwrap_or(IrpParameters::None)
+    }
+
+    pub fn create_parameters(&self) -> Option<CreateParameters> {
+        match self.parameters() {
+            IrpParameters::Create(parameters) => Some(parameters),
+            _ => None,
+        }
+    }
+
+    /// IRP_MN_MOUNT_VOLUME's VPB and target device.
+    pub fn mount_request(&self) -> Option<MountRequest> {
+        match self.parameters() {
+            IrpParameters::Mount(mount) => Some(mount),
+            _ => None,
+        }
+    }
+
+    /// The current stack location's FileObject.
+    pub fn file_object(&self) -> Option<FileObject> {
+        with_irp(self.id, |e| e.file_object)
+            .flatten()
+            .map(|id| FileObject { id })
+    }
+
+    /// Irp->IoStatus.Information.
+    pub fn set_information(&mut self, information: usize) {
+        with_irp(self.id, |e| e.information = information);
+    }
+
+    /// The output buffer in the form the I/O method gives it.
+    pub fn output_buffer(&self) -> OutputBuffer {
+        let id = self.id;
+        with_irp(id, |e| match e.buffer_kind {
+            BufferKind::None => OutputBuffer::None,
+            BufferKind::System => OutputBuffer::System(SystemBuffer { irp: id }),
+            BufferKind::User => OutputBuffer::User(UserBuffer { irp: id }),
+            BufferKind::Mdl => match e.mdl {
+                Some(mdl) => OutputBuffer::Mdl(Mdl { id: mdl }),
+                None => OutputBuffer::None,
+            },
+        })
+        .unwrap_or(OutputBuffer::None)
+    }
+
+    /// IoMarkIrpPending: the dispatch routine will return STATUS_PENDING and complete later.
+    pub fn mark_pending(&mut self) {
+        with_irp(self.id, |e| e.pending = true);
+    }
+
+    /// Sets the final status and completes the IRP. Returns the status for the dispatch routine.
+    pub fn complete(self, status: NtStatus) -> NtStatus {
+        let id = self.id;
+        core::mem::forget(self);
+        with_state(|state| {
+            state.require_irql("IoCompleteRequest", 2);
+            match state.irps.get_mut(id) {
+                None => state.report(FindingKind::UseAfterFree {
+                    kind: ObjectKind::Irp,
+                    id,
+                }),
+                Some(entry) if entry.completed.is_some() => {
+                    state.report(FindingKind::IrpCompletedTwice { irp: id })
+                }
+                Some(entry) => entry.completed = Some(status),
+            }
+        });
+        status
+    }
+}
+
+impl Drop for Irp {
+    fn drop(&mut self) {
+        let id = self.id;
+        with_state(|state| {
+            if let Some(entry) = state.irps.get_mut(id)
+                && entry.completed.is_none()
+            {
+                entry.abandoned = true;
+                state.report(FindingKind::IrpNeverCompleted { irp: id });
+            }
+        });
+    }
+}
+
+impl Mdl {
+    /// MmGetSystemAddressForMdlSafe + a copy into the described buffer at `offset`.
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+        let id = self.id;
+        let irp = with_state(|state| {
+            state.require_irql("MmGetSystemAddressForMdlSafe", 2);
+            let irp = state.mdls.get(id).map(|mdl| mdl.irp);
+            // The MDL goes with its IRP: once the IRP is completed, the MDL may be unlocked and
+            // freed (IoFreeMdl during completion).
+            let live = irp
+                .and_then(|irp| state.irps.get(irp))
+                .is_some_and(|e| e.completed.is_none());
+            if !live {
+                state.report(FindingKind::UseAfterFree {
+                    kind: ObjectKind::Mdl,
+                    id,
+                });
+                return None;
+            }
+            irp
+        })
+        .flatten()
+        .ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
+        write_buffer(irp, offset, data)
+    }
+
+    /// MmGetMdlByteCount.
+    pub fn len(&self) -> usize {
+        let id = self.id;
+        with_state(|state| state.mdls.get(id).map(|m| m.length))
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SystemBuffer {
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+        write_buffer(self.irp, offset, data)
+    }
+
+    pub fn len(&self) -> usize {
+        with_irp(self.irp, |e| e.buffer.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl UserBuffer {
+    /// Dereferences the user address. Never do this from the driver: there is no SEH in Rust,
+    /// and the address may be gone or hostile. The model reports it and performs the write.
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+        let irp = self.irp;
+        with_state(|state| state.report(FindingKind::UserBufferTouched { irp }));
+        write_buffer(irp, offset, data)
+    }
+}
+
+/// Name for a major code, for traces.
+pub fn major_name(major: u8) -> String {
+    match IrpMajor::from_code(major) {
+        Some(major) => std::format!("IRP_MJ_{major:?}"),
+        None => std::format!("IRP_MJ_{major:#x}"),
+    }
+}

@@ -1,0 +1,106 @@
+//! IRQL bookkeeping (KeGetCurrentIrql, KeRaiseIrql/KeLowerIrql) and kernel-stack accounting
+//! (IoGetRemainingStackSize, KeExpandKernelStackAndCalloutEx).
+
+use super::state::with_state;
+
+pub const PASSIVE_LEVEL: u8 = 0;
+pub const APC_LEVEL: u8 = 1;
+pub const DISPATCH_LEVEL: u8 = 2;
+
+/// KeGetCurrentIrql.
+pub fn current_irql() -> u8 {
+    with_state(|state| state.thread().irql).unwrap_or(PASSIVE_LEVEL)
+}
+
+/// KeRaiseIrql; the guard lowers back (KeLowerIrql) on drop.
+pub struct IrqlGuard {
+    previous: u8,
+}
+
+pub fn raise_irql(new: u8) -> IrqlGuard {
+    let previous = with_state(|state| {
+        let thread = state.thread();
+        let previous = thread.irql;
+        if new < previous {
+            let routine = "KeRaiseIrql (to a lower IRQL)";
+            state.report(super::verifier::FindingKind::WrongIrql {
+                routine,
+                irql: previous,
+                max: new,
+            });
+        } else {
+            state.thread().irql = new;
+        }
+        previous
+    })
+    .unwrap_or(PASSIVE_LEVEL);
+    IrqlGuard { previous }
+}
+
+impl Drop for IrqlGuard {
+    fn drop(&mut self) {
+        let previous = self.previous;
+        with_state(|state| state.thread().irql = previous);
+    }
+}
+
+/// IoGetRemainingStackSize.
+pub fn remaining_stack() -> usize {
+    with_state(|state| {
+        let thread = state.thread();
+        thread.stack_limit.saturating_sub(thread.stack_used)
+    })
+    .unwrap_or(super::state::KERNEL_STACK_SIZE)
+}
+
+/// A frame the driver declares on a path that can recurse (the model cannot see real Rust
+/// frames). Released on drop. On Windows this is a no-op: the real stack is the real stack.
+pub struct StackFrame {
+    bytes: usize,
+}
+
+pub fn charge_stack_frame(bytes: usize) -> StackFrame {
+    with_state(|state| state.charge_stack(bytes));
+    StackFrame { bytes }
+}
+
+impl Drop for StackFrame {
+    fn drop(&mut self) {
+        let bytes = self.bytes;
+        with_state(|state| state.release_stack(bytes));
+    }
+}
+
+/// The largest expansion KeExpandKernelStackAndCalloutEx grants (MAXIMUM_EXPANSION_SIZE on x64:
+/// KERNEL_LARGE_STACK_SIZE - 2 pages).
+pub const MAXIMUM_EXPANSION_SIZE: usize = 0xF000;
+
+/// KeExpandKernelStackAndCalloutEx: runs `callout` on a stack with at least `size` bytes free.
+pub fn expand_stack_and_callout<R>(
+    size: usize,
+    callout: impl FnOnce() -> R,
+) -> Result<R, crate::kernel::NtStatus> {
+    if size > MAXIMUM_EXPANSION_SIZE {
+        return Err(crate::kernel::NtStatus::INVALID_PARAMETER);
+    }
+    // The callout runs on a fresh stack segment of `size` bytes (plus the guard page).
+    let saved = with_state(|state| {
+        state.require_irql("KeExpandKernelStackAndCalloutEx", DISPATCH_LEVEL);
+        let thread = state.thread();
+        let saved = (thread.stack_used, thread.stack_limit, thread.overflowed);
+        thread.stack_used = 0;
+        thread.stack_limit = size;
+        thread.overflowed = false;
+        saved
+    });
+    let result = callout();
+    if let Some((used, limit, overflowed)) = saved {
+        with_state(|state| {
+            let thread = state.thread();
+            thread.stack_used = used;
+            thread.stack_limit = limit;
+            thread.overflowed = overflowed;
+        });
+    }
+    Ok(result)
+}

@@ -1,0 +1,51 @@
+//! The host backend of the kernel boundary: a user-mode model of the NT kernel, with a verifier.
+//!
+//! Two layers, kept apart:
+//! - the **boundary** items re-exported here (and through `crate::kernel`), which the driver
+//!   uses and which `kernel::nt` implements over wdk-sys with the same signatures;
+//! - the **harness** (`kernel::model::harness`): the machine around the driver (object manager,
+//!   I/O manager, disks, mount, processes, scheduler, filter observer, scenario runner), which
+//!   only tests and the `filetest` tool use.
+//!
+//! The model never touches freed memory: every kernel object is named by a generation-checked id
+//! (`slab`), and every misuse becomes a `verifier::Finding`. See docs/nt-model.md.
+
+mod device;
+mod event;
+mod file_object;
+mod fsrtl;
+mod irp;
+mod irql;
+mod pool;
+mod resource;
+mod share_access;
+mod slab;
+mod state;
+
+pub mod harness;
+pub mod verifier;
+
+pub use device::{
+    ControlDevice, DO_BUFFERED_IO, DO_DIRECT_IO, DeviceRef, DriverObject, MountRequest,
+    TargetDevice, VolumeDevice,
+};
+pub use event::{Event, queue_work_item};
+pub use file_object::{FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObject};
+pub use fsrtl::{
+    FileSystemRegion, enter_file_system, setup_advanced_header, teardown_per_stream_contexts,
+};
+pub use irp::{
+    CreateParameters, FILE_OPEN_BY_FILE_ID, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, Irp,
+    IrpParameters, Mdl, OutputBuffer, SystemBuffer, UserBuffer, file_id_from_name,
+};
+pub use irql::{
+    APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
+    charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,
+};
+pub use pool::{PoolArc, PoolBox, PoolRef, PoolTag};
+pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
+pub use share_access::{
+    DELETE, FILE_APPEND_DATA, FILE_EXECUTE, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FILE_WRITE_DATA, FileAccess, ShareAccess,
+};
+pub use slab::ObjId;

@@ -1,0 +1,234 @@
+//! Pool allocations (ExAllocatePool2 / ExFreePoolWithTag), tracked by tag and generation.
+//!
+//! Boundary items: `PoolTag`, `PoolBox<T>` (one owner, freed on drop), `PoolArc<T>` (counted,
+//! freed when the last count goes; the FCB's shape), and `PoolRef`, the raw pointer C code keeps
+//! in FsContext. In the model a `PoolRef` is a generation-checked name, so a stale one is caught.
+
+use std::any::Any;
+use std::boxed::Box;
+use std::string::String;
+use std::sync::Arc;
+use std::vec::Vec;
+
+use super::slab::ObjId;
+use super::state::{State, with_state};
+use super::verifier::{FindingKind, ObjectKind};
+use crate::kernel::NtStatus;
+
+/// A four-character pool tag, as written in source ('RfFc').
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PoolTag(pub [u8; 4]);
+
+impl PoolTag {
+    pub fn as_string(&self) -> String {
+        self.0
+            .iter()
+            .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+            .collect()
+    }
+}
+
+/// The model's record of one allocation.
+pub struct PoolEntry {
+    pub tag: PoolTag,
+    pub size: usize,
+    pub kind: ObjectKind,
+    /// Counted references (PoolArc) or 1 (PoolBox).
+    pub strong: usize,
+    /// The value, for PoolArc (so a PoolRef can be turned back into one).
+    pub value: Option<Arc<dyn Any + Send + Sync>>,
+    /// The driver that allocated it (None: the model itself, e.g. the filter observer).
+    pub owner: Option<ObjId>,
+    /// FsRtlSetupAdvancedHeader was called: filters may attach per-stream contexts.
+    pub advanced_header: bool,
+    /// Per-stream contexts attached through the advanced header (FsRtlInsertPerStreamContext).
+    pub stream_contexts: Vec<ObjId>,
+}
+
+/// An id no kernel knows: used when pool is allocated outside any modelled kernel.
+const DETACHED: ObjId = ObjId {
+    index: u32::MAX,
+    generation: 0,
+};
+
+fn register(tag: PoolTag, size: usize, value: Option<Arc<dyn Any + Send + Sync>>) -> ObjId {
+    with_state(|state| {
+        if !state.require_irql("ExAllocatePool2", 2) {
+            // Allocation still succeeds (the model cannot bugcheck); the finding is the point.
+        }
+        let owner = state.current_driver;
+        state.pool.insert(PoolEntry {
+            tag,
+            size,
+            kind: ObjectKind::Pool,
+            strong: 1,
+            value,
+            owner,
+            advanced_header: false,
+            stream_contexts: Vec::new(),
+        })
+    })
+    .unwrap_or(DETACHED)
+}
+
+/// Frees an entry whose last reference went: checks the advanced-header rule first.
+pub fn free_entry(state: &mut State, id: ObjId) {
+    let Some(entry) = state.pool.remove(id) else {
+        state.report_stale_pool(id, ObjectKind::Pool);
+        return;
+    };
+    state.freed_pool.insert(id, (entry.tag, entry.kind));
+    if entry.advanced_header && !entry.stream_contexts.is_empty() {
+        let contexts = entry.stream_contexts.len();
+        state.report(FindingKind::StreamContextsNotTornDown { fcb: id, contexts });
+    }
+}
+
+/// A pool allocation with one owner; freed (ExFreePoolWithTag) on drop.
+pub struct PoolBox<T> {
+    id: ObjId,
+    value: Box<T>,
+}
+
+impl<T> PoolBox<T> {
+    pub fn try_new(tag: PoolTag, value: T) -> Result<PoolBox<T>, NtStatus> {
+        let id = register(tag, core::mem::size_of::<T>(), None);
+        Ok(PoolBox {
+            id,
+            value: Box::new(value),
+        })
+    }
+}
+
+impl<T> core::ops::Deref for PoolBox<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> core::ops::DerefMut for PoolBox<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T> Drop for PoolBox<T> {
+    fn drop(&mut self) {
+        if self.id != DETACHED {
+            let id = self.id;
+            with_state(|state| free_entry(state, id));
+        }
+    }
+}
+
+/// A counted pool allocation (the shape of an FCB): freed when the last count is dropped.
+pub struct PoolArc<T: Send + Sync + 'static> {
+    id: ObjId,
+    value: Arc<T>,
+}
+
+/// The raw pointer to a counted allocation, as stored in FsContext. Copying it takes no count.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PoolRef {
+    pub(crate) id: ObjId,
+}
+
+impl<T: Send + Sync + 'static> PoolArc<T> {
+    pub fn try_new(tag: PoolTag, value: T) -> Result<PoolArc<T>, NtStatus> {
+        let value = Arc::new(value);
+        let shared: Arc<dyn Any + Send + Sync> = value.clone();
+        let id = register(tag, core::mem::size_of::<T>(), Some(shared));
+        Ok(PoolArc { id, value })
+    }
+
+    /// Gives up this count as a raw pointer (for FsContext); `from_raw` takes it back.
+    pub fn into_raw(self) -> PoolRef {
+        let raw = PoolRef { id: self.id };
+        core::mem::forget(self);
+        raw
+    }
+
+    /// Takes back the count `into_raw` gave up. A stale pointer is a use-after-free finding.
+    pub fn from_raw(raw: PoolRef) -> Option<PoolArc<T>> {
+        lookup::<T>(raw, false)
+    }
+
+    /// A raw pointer without giving up a count (what a borrowed `&Fcb` is in C).
+    pub fn as_raw(&self) -> PoolRef {
+        PoolRef { id: self.id }
+    }
+}
+
+impl PoolRef {
+    /// A new counted reference from a raw pointer (the pointer keeps its own count).
+    pub fn clone_arc<T: Send + Sync + 'static>(&self) -> Option<PoolArc<T>> {
+        lookup::<T>(*self, true)
+    }
+}
+
+fn lookup<T: Send + Sync + 'static>(raw: PoolRef, add_count: bool) -> Option<PoolArc<T>> {
+    with_state(|state| {
+        let Some(entry) = state.pool.get_mut(raw.id) else {
+            state.report_stale_pool(raw.id, ObjectKind::Pool);
+            return None;
+        };
+        let value = entry.value.clone()?.downcast::<T>().ok()?;
+        if add_count {
+            entry.strong += 1;
+        }
+        Some(PoolArc { id: raw.id, value })
+    })
+    .flatten()
+}
+
+impl<T: Send + Sync + 'static> Clone for PoolArc<T> {
+    fn clone(&self) -> Self {
+        let id = self.id;
+        with_state(|state| {
+            if let Some(entry) = state.pool.get_mut(id) {
+                entry.strong += 1;
+            }
+        });
+        PoolArc {
+            id,
+            value: self.value.clone(),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> core::ops::Deref for PoolArc<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for PoolArc<T> {
+    fn drop(&mut self) {
+        if self.id == DETACHED {
+            return;
+        }
+        let id = self.id;
+        with_state(|state| {
+            let last = match state.pool.get_mut(id) {
+                Some(entry) => {
+                    entry.strong = entry.strong.saturating_sub(1);
+                    entry.strong == 0
+                }
+                None => {
+                    state.report_stale_pool(id, ObjectKind::Pool);
+                    false
+                }
+            };
+            if last {
+                free_entry(state, id);
+            }
+        });
+    }
+}
+
+/// The model's id of a counted allocation (for FsRtl bookkeeping).
+pub(crate) fn arc_id<T: Send + Sync + 'static>(arc: &PoolArc<T>) -> ObjId {
+    arc.id
+}

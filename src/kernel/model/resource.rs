@@ -1,0 +1,311 @@
+//! ERESOURCE (ExInitializeResourceLite and friends) and FAST_MUTEX.
+//!
+//! `ResourceState` is the documented grant logic as a pure state machine; `Resource` is the
+//! boundary item over it. Guards release on drop; forgetting a guard leaves the resource held,
+//! which the verifier reports when the thread returns to the I/O manager.
+
+use std::vec::Vec;
+
+use super::slab::ObjId;
+use super::state::{State, with_state};
+use super::verifier::FindingKind;
+
+/// How a thread asks for the resource.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AcquireMode {
+    /// ExAcquireResourceExclusiveLite.
+    Exclusive,
+    /// ExAcquireResourceSharedLite.
+    Shared,
+    /// ExAcquireSharedStarveExclusive.
+    SharedStarveExclusive,
+    /// ExAcquireSharedWaitForExclusive.
+    SharedWaitForExclusive,
+}
+
+/// The outcome of an acquire attempt.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Grant {
+    Granted,
+    /// Not grantable now; a waiting caller blocks until it is.
+    MustWait,
+    /// Never grantable: the caller holds it shared and asks for exclusive.
+    Deadlock,
+}
+
+/// One ERESOURCE's ownership, by modelled thread id.
+#[derive(Default, Debug)]
+pub struct ResourceState {
+    pub exclusive_owner: Option<u32>,
+    pub exclusive_count: u32,
+    /// (thread, recursion count)
+    pub shared: Vec<(u32, u32)>,
+    /// Threads blocked waiting for exclusive access.
+    pub exclusive_waiters: Vec<u32>,
+}
+
+impl ResourceState {
+    fn shared_count(&self, thread: u32) -> u32 {
+        self.shared
+            .iter()
+            .find(|(t, _)| *t == thread)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    pub fn held_by(&self, thread: u32) -> bool {
+        self.exclusive_owner == Some(thread) || self.shared_count(thread) > 0
+    }
+
+    /// Decides an acquire as the ERESOURCE documentation describes, and records it if granted.
+    pub fn try_acquire(&mut self, thread: u32, mode: AcquireMode) -> Grant {
+        if self.exclusive_owner == Some(thread) {
+            // Recursive acquisition by the exclusive owner, in any mode, is granted (as exclusive).
+            self.exclusive_count += 1;
+            return Grant::Granted;
+        }
+        let held_shared = self.shared_count(thread) > 0;
+        let waiters = self.exclusive_waiters.iter().any(|&t| t != thread);
+        let grant = match mode {
+            AcquireMode::Exclusive => {
+                if held_shared {
+                    return Grant::Deadlock;
+                }
+                self.exclusive_owner.is_none() && self.shared.is_empty()
+            }
+            AcquireMode::Shared => self.exclusive_owner.is_none() && (held_shared || !waiters),
+            AcquireMode::SharedStarveExclusive => self.exclusive_owner.is_none(),
+            AcquireMode::SharedWaitForExclusive => self.exclusive_owner.is_none() && !waiters,
+        };
+        if !grant {
+            return Grant::MustWait;
+        }
+        if mode == AcquireMode::Exclusive {
+            self.exclusive_owner = Some(thread);
+            self.exclusive_count = 1;
+            self.exclusive_waiters.retain(|&t| t != thread);
+        } else if let Some(entry) = self.shared.iter_mut().find(|(t, _)| *t == thread) {
+            entry.1 += 1;
+        } else {
+            self.shared.push((thread, 1));
+        }
+        Grant::Granted
+    }
+
+    /// Records that `thread` is blocked waiting for exclusive access.
+    pub fn add_exclusive_waiter(&mut self, thread: u32) {
+        if !self.exclusive_waiters.contains(&thread) {
+            self.exclusive_waiters.push(thread);
+        }
+    }
+
+    /// ExReleaseResourceLite. False (nothing released) if `thread` holds nothing.
+    pub fn release(&mut self, thread: u32) -> bool {
+        if self.exclusive_owner == Some(thread) {
+            self.exclusive_count -= 1;
+            if self.exclusive_count == 0 {
+                self.exclusive_owner = None;
+            }
+            return true;
+        }
+        let Some(position) = self.shared.iter().position(|(t, _)| *t == thread) else {
+            return false;
+        };
+        self.shared[position].1 -= 1;
+        if self.shared[position].1 == 0 {
+            self.shared.remove(position);
+        }
+        true
+    }
+}
+
+/// An ERESOURCE. Lives in pool memory in the real driver (never moved after init).
+pub struct Resource {
+    id: Option<ObjId>,
+}
+
+/// Held access to a `Resource`; released (ExReleaseResourceLite) on drop.
+pub struct ResourceGuard<'a> {
+    resource: &'a Resource,
+}
+
+impl Resource {
+    /// ExInitializeResourceLite.
+    pub fn new() -> Resource {
+        let id = with_state(|state| state.resources.insert(ResourceState::default()));
+        Resource { id }
+    }
+
+    fn acquire(&self, mode: AcquireMode, wait: bool) -> Option<ResourceGuard<'_>> {
+        let Some(id) = self.id else {
+            return Some(ResourceGuard { resource: self });
+        };
+        let granted = with_state(|state| acquire_in(state, id, mode, wait)).unwrap_or(false);
+        granted.then(|| ResourceGuard { resource: self })
+    }
+
+    /// ExAcquireResourceExclusiveLite. `None` only when `wait` is false and it is not free
+    /// (or, in the model, when waiting could never end: reported as a deadlock).
+    pub fn acquire_exclusive(&self, wait: bool) -> Option<ResourceGuard<'_>> {
+        self.acquire(AcquireMode::Exclusive, wait)
+    }
+
+    /// ExAcquireResourceSharedLite.
+    pub fn acquire_shared(&self, wait: bool) -> Option<ResourceGuard<'_>> {
+        self.acquire(AcquireMode::Shared, wait)
+    }
+
+    /// ExAcquireSharedStarveExclusive.
+    pub fn acquire_shared_starve_exclusive(&self, wait: bool) -> Option<ResourceGuard<'_>> {
+        self.acquire(AcquireMode::SharedStarveExclusive, wait)
+    }
+
+    /// ExAcquireSharedWaitForExclusive.
+    pub fn acquire_shared_wait_for_exclusive(&self, wait: bool) -> Option<ResourceGuard<'_>> {
+        self.acquire(AcquireMode::SharedWaitForExclusive, wait)
+    }
+
+    /// ExIsResourceAcquiredExclusiveLite.
+    pub fn is_acquired_exclusive(&self) -> bool {
+        let Some(id) = self.id else { return false };
+        with_state(|state| {
+            let thread = state.current_thread;
+            state
+                .resources
+                .get(id)
+                .is_some_and(|r| r.exclusive_owner == Some(thread))
+        })
+        .unwrap_or(false)
+    }
+}
+
+impl Default for Resource {
+    fn default() -> Self {
+        Resource::new()
+    }
+}
+
+fn acquire_in(state: &mut State, id: ObjId, mode: AcquireMode, wait: bool) -> bool {
+    state.require_irql("ExAcquireResourceLite", 1);
+    if state.thread().apc_disable == 0 {
+        state.report(FindingKind::AcquireWithApcsEnabled { resource: id });
+    }
+    let thread = state.current_thread;
+    let Some(resource) = state.resources.get_mut(id) else {
+        state.report(FindingKind::UseAfterFree {
+            kind: super::verifier::ObjectKind::Pool,
+            id,
+        });
+        return false;
+    };
+    match resource.try_acquire(thread, mode) {
+        Grant::Granted => true,
+        Grant::MustWait | Grant::Deadlock if !wait => false,
+        // Model threads run each step to completion: the owner cannot release while this
+        // thread waits, so a blocking wait here can never end.
+        Grant::MustWait | Grant::Deadlock => {
+            state.report(FindingKind::Deadlock { resource: id });
+            false
+        }
+    }
+}
+
+impl Drop for ResourceGuard<'_> {
+    fn drop(&mut self) {
+        let Some(id) = self.resource.id else { return };
+        with_state(|state| {
+            let thread = state.current_thread;
+            let released = state.resources.get_mut(id).map(|r| r.release(thread));
+            if released != Some(true) {
+                state.report(FindingKind::UnbalancedRelease { resource: id });
+            }
+        });
+    }
+}
+
+impl Drop for Resource {
+    fn drop(&mut self) {
+        // ExDeleteResourceLite.
+        if let Some(id) = self.id {
+            with_state(|state| {
+                let owned = state
+                    .resources
+                    .remove(id)
+                    .is_some_and(|r| r.exclusive_owner.is_some() || !r.shared.is_empty());
+                if owned {
+                    state.report(FindingKind::ResourceDeletedWhileOwned { resource: id });
+                }
+            });
+        }
+    }
+}
+
+/// Ids of resources the current thread holds (for the return-to-user-mode check).
+pub fn held_by_current(state: &State) -> Vec<ObjId> {
+    let thread = state.current_thread;
+    state
+        .resources
+        .iter()
+        .filter(|(_, r)| r.held_by(thread))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// FAST_MUTEX: exclusive, not recursive, raises to APC_LEVEL while held.
+pub struct FastMutex {
+    resource: Resource,
+}
+
+pub struct FastMutexGuard<'a> {
+    _inner: ResourceGuard<'a>,
+}
+
+impl FastMutex {
+    pub fn new() -> FastMutex {
+        FastMutex {
+            resource: Resource::new(),
+        }
+    }
+
+    /// ExAcquireFastMutex (IRQL <= APC_LEVEL; raises to APC_LEVEL).
+    pub fn acquire(&self) -> Option<FastMutexGuard<'_>> {
+        if self.resource.is_acquired_exclusive() {
+            // FAST_MUTEX is not recursive: a second acquire by the owner never returns.
+            if let Some(id) = self.resource.id {
+                with_state(|state| state.report(FindingKind::Deadlock { resource: id }));
+            }
+            return None;
+        }
+        with_state(|state| {
+            state.require_irql("ExAcquireFastMutex", 1);
+            // The raise to APC_LEVEL disables APCs; model it as a critical region.
+            state.thread().apc_disable += 1;
+            state.thread().irql = 1;
+        });
+        let Some(guard) = self.resource.acquire_exclusive(true) else {
+            lower_after_fast_mutex();
+            return None;
+        };
+        Some(FastMutexGuard { _inner: guard })
+    }
+}
+
+impl Default for FastMutex {
+    fn default() -> Self {
+        FastMutex::new()
+    }
+}
+
+fn lower_after_fast_mutex() {
+    with_state(|state| {
+        let thread = state.thread();
+        thread.apc_disable = thread.apc_disable.saturating_sub(1);
+        thread.irql = 0;
+    });
+}
+
+impl Drop for FastMutexGuard<'_> {
+    fn drop(&mut self) {
+        // The inner guard releases after this body runs; lowering first is harmless here.
+        lower_after_fast_mutex();
+    }
+}

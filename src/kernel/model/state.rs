@@ -1,0 +1,222 @@
+//! The modelled machine's state, and the per-OS-thread "current kernel" that the boundary items
+//! reach it through.
+//!
+//! One `Kernel` is one modelled Windows machine. All its state sits behind one mutex, held only
+//! for short bookkeeping steps and never while driver code runs (driver code re-enters the model
+//! freely: completing an IRP, sending a nested one, a CLOSE from inside a purge).
+
+use std::boxed::Box;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::format;
+use std::string::String;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::vec::Vec;
+
+use super::device::{DeviceEntry, DriverEntry, VpbEntry};
+use super::file_object::FileObjectEntry;
+use super::irp::{IrpEntry, MdlEntry};
+use super::pool::PoolEntry;
+use super::resource::ResourceState;
+use super::slab::Slab;
+use super::verifier::{Finding, FindingKind};
+
+/// Kernel stack size on x64 (KERNEL_STACK_SIZE).
+pub const KERNEL_STACK_SIZE: usize = 24 * 1024;
+/// What the system call, I/O manager and filter manager use before the first dispatch routine.
+pub const BASE_STACK_CHARGE: usize = 4 * 1024;
+/// What one IoCallDriver hop charges: I/O manager frame, filter manager frame, dispatch frame.
+pub const IRP_FRAME_CHARGE: usize = 1536;
+
+/// One modelled kernel thread.
+pub struct ThreadState {
+    pub name: String,
+    pub irql: u8,
+    /// KeEnterCriticalRegion / FsRtlEnterFileSystem nesting.
+    pub apc_disable: u32,
+    pub stack_used: usize,
+    pub stack_limit: usize,
+    /// Set once an overflow was reported on this stack, so one overflow is one finding.
+    pub overflowed: bool,
+}
+
+/// A queued work item or deferred system action, run by the system worker thread.
+pub type WorkRoutine = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+pub struct State {
+    pub findings: Vec<Finding>,
+    pub trace: Vec<String>,
+    pub threads: Vec<ThreadState>,
+    pub current_thread: u32,
+    /// What is being done, for findings ("CloseHandle h4 -> IRP_MJ_CLOSE").
+    pub context: String,
+    pub pool: Slab<PoolEntry>,
+    pub irps: Slab<IrpEntry>,
+    pub mdls: Slab<MdlEntry>,
+    pub file_objects: Slab<FileObjectEntry>,
+    pub resources: Slab<ResourceState>,
+    pub devices: Slab<DeviceEntry>,
+    pub drivers: Slab<DriverEntry>,
+    pub vpbs: Slab<VpbEntry>,
+    /// Registered disk file systems' control devices, most recent first (the order the I/O
+    /// manager asks them to mount).
+    pub file_systems: Vec<super::slab::ObjId>,
+    pub work_queue: VecDeque<(String, WorkRoutine)>,
+    /// The driver whose code is running (pool allocations are charged to it).
+    pub current_driver: Option<super::slab::ObjId>,
+    /// Freed pool blocks: what they were, so a stale pointer's finding names the allocation.
+    pub freed_pool: std::collections::BTreeMap<
+        super::slab::ObjId,
+        (super::pool::PoolTag, super::verifier::ObjectKind),
+    >,
+    /// The filter observer attaches a per-stream context to every FCB a CREATE returns.
+    pub filter_attach_contexts: bool,
+}
+
+impl State {
+    pub fn new() -> State {
+        let mut state = State::default();
+        state.threads.push(ThreadState {
+            name: String::from("user0"),
+            irql: 0,
+            apc_disable: 0,
+            stack_used: 0,
+            stack_limit: KERNEL_STACK_SIZE,
+            overflowed: false,
+        });
+        state.add_thread("worker");
+        state
+    }
+
+    pub fn report(&mut self, kind: FindingKind) {
+        let finding = Finding {
+            kind,
+            thread: self.current_thread,
+            context: self.context.clone(),
+        };
+        self.trace.push(format!("{finding}"));
+        self.findings.push(finding);
+    }
+
+    pub fn thread(&mut self) -> &mut ThreadState {
+        let index = self.current_thread as usize;
+        if index >= self.threads.len() {
+            self.current_thread = 0;
+            return &mut self.threads[0];
+        }
+        &mut self.threads[index]
+    }
+
+    /// Reports a use of a freed pool block, naming its tag and kind when the model knows them.
+    pub fn report_stale_pool(
+        &mut self,
+        id: super::slab::ObjId,
+        fallback: super::verifier::ObjectKind,
+    ) {
+        let (tag, kind) = match self.freed_pool.get(&id) {
+            Some((tag, kind)) => (tag.as_string(), *kind),
+            None => (String::from("?"), fallback),
+        };
+        self.report(FindingKind::UseAfterFree { kind, id });
+        if let Some(last) = self.findings.last_mut() {
+            last.context = format!("{} [pool tag {tag}]", last.context);
+        }
+    }
+
+    /// Adds a modelled thread, returning its id.
+    pub fn add_thread(&mut self, name: &str) -> u32 {
+        self.threads.push(ThreadState {
+            name: String::from(name),
+            irql: 0,
+            apc_disable: 0,
+            stack_used: 0,
+            stack_limit: KERNEL_STACK_SIZE,
+            overflowed: false,
+        });
+        (self.threads.len() - 1) as u32
+    }
+
+    /// Charges `bytes` of kernel stack on the current thread; reports an overflow once.
+    pub fn charge_stack(&mut self, bytes: usize) {
+        let thread = self.thread();
+        thread.stack_used = thread.stack_used.saturating_add(bytes);
+        if thread.stack_used > thread.stack_limit && !thread.overflowed {
+            thread.overflowed = true;
+            let (used, limit) = (thread.stack_used, thread.stack_limit);
+            self.report(FindingKind::StackOverflow { used, limit });
+        }
+    }
+
+    pub fn release_stack(&mut self, bytes: usize) {
+        let thread = self.thread();
+        thread.stack_used = thread.stack_used.saturating_sub(bytes);
+        if thread.stack_used == 0 {
+            thread.overflowed = false;
+        }
+    }
+
+    /// Checks the current IRQL against a routine's documented maximum.
+    pub fn require_irql(&mut self, routine: &'static str, max: u8) -> bool {
+        let irql = self.thread().irql;
+        if irql > max {
+            self.report(FindingKind::WrongIrql { routine, irql, max });
+            return false;
+        }
+        true
+    }
+}
+
+/// One modelled machine.
+pub struct Kernel {
+    state: Mutex<State>,
+}
+
+impl Kernel {
+    pub fn new() -> Arc<Kernel> {
+        Arc::new(Kernel {
+            state: Mutex::new(State::new()),
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+std::thread_local! {
+    static CURRENT: RefCell<Vec<Arc<Kernel>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// While alive, boundary items on this OS thread talk to `kernel`.
+pub struct Entered {
+    _private: (),
+}
+
+pub fn enter(kernel: &Arc<Kernel>) -> Entered {
+    CURRENT.with(|stack| stack.borrow_mut().push(kernel.clone()));
+    Entered { _private: () }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CURRENT.with(|stack| {
+            stack.borrow_mut().pop();
+        });
+    }
+}
+
+/// The kernel boundary items on this thread belong to, if any.
+pub fn current() -> Option<Arc<Kernel>> {
+    CURRENT.with(|stack| stack.borrow().last().cloned())
+}
+
+/// Runs `f` on the current kernel's state. Outside any kernel (plain unit tests of portable
+/// code) there is nothing to record and `None` comes back.
+pub fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    let kernel = current()?;
+    let mut state = kernel.lock();
+    Some(f(&mut state))
+}

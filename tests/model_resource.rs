@@ -1,0 +1,176 @@
+//! ERESOURCE grant rules (the documented ones for ExAcquireResourceExclusiveLite,
+//! ExAcquireResourceSharedLite, ExAcquireSharedStarveExclusive, ExAcquireSharedWaitForExclusive),
+//! and the boundary Resource/FastMutex/Event inside a modelled kernel.
+
+use rustfsd::kernel::model::harness::session::CreateRequest;
+use rustfsd::kernel::model::harness::{AcquireMode, FindingKind, Grant, ResourceState, Session};
+use rustfsd::kernel::model::{Event, FastMutex, Resource, enter_file_system};
+use rustfsd::kernel::{DeviceRef, DriverObject, Irp, NtStatus};
+
+const A: u32 = 10;
+const B: u32 = 11;
+const C: u32 = 12;
+
+#[test]
+fn exclusive_is_recursive_for_its_owner_and_excludes_others() {
+    let mut r = ResourceState::default();
+    assert_eq!(r.try_acquire(A, AcquireMode::Exclusive), Grant::Granted);
+    assert_eq!(r.try_acquire(A, AcquireMode::Exclusive), Grant::Granted);
+    assert_eq!(
+        r.try_acquire(A, AcquireMode::Shared),
+        Grant::Granted,
+        "owner gets shared recursively"
+    );
+    assert_eq!(r.try_acquire(B, AcquireMode::Shared), Grant::MustWait);
+    assert_eq!(
+        r.try_acquire(B, AcquireMode::SharedStarveExclusive),
+        Grant::MustWait
+    );
+    assert_eq!(r.try_acquire(B, AcquireMode::Exclusive), Grant::MustWait);
+    for _ in 0..3 {
+        assert!(r.release(A));
+    }
+    assert!(!r.release(A), "released more often than acquired");
+    assert_eq!(r.try_acquire(B, AcquireMode::Exclusive), Grant::Granted);
+}
+
+#[test]
+fn shared_holders_exclude_exclusive_and_upgrade_deadlocks() {
+    let mut r = ResourceState::default();
+    assert_eq!(r.try_acquire(A, AcquireMode::Shared), Grant::Granted);
+    assert_eq!(r.try_acquire(B, AcquireMode::Shared), Grant::Granted);
+    assert_eq!(r.try_acquire(C, AcquireMode::Exclusive), Grant::MustWait);
+    assert_eq!(
+        r.try_acquire(A, AcquireMode::Exclusive),
+        Grant::Deadlock,
+        "shared -> exclusive"
+    );
+}
+
+#[test]
+fn exclusive_waiters_block_new_shared_but_not_recursive_or_starve_exclusive() {
+    let mut r = ResourceState::default();
+    assert_eq!(r.try_acquire(A, AcquireMode::Shared), Grant::Granted);
+    assert_eq!(r.try_acquire(C, AcquireMode::Exclusive), Grant::MustWait);
+    r.add_exclusive_waiter(C);
+    // ExAcquireResourceSharedLite: a new sharer waits behind the exclusive waiter...
+    assert_eq!(r.try_acquire(B, AcquireMode::Shared), Grant::MustWait);
+    // ...but a thread that already holds it shared is granted at once.
+    assert_eq!(r.try_acquire(A, AcquireMode::Shared), Grant::Granted);
+    // ExAcquireSharedStarveExclusive ignores exclusive waiters.
+    assert_eq!(
+        r.try_acquire(B, AcquireMode::SharedStarveExclusive),
+        Grant::Granted
+    );
+    // ExAcquireSharedWaitForExclusive waits even for a thread that already holds it shared.
+    assert_eq!(
+        r.try_acquire(A, AcquireMode::SharedWaitForExclusive),
+        Grant::MustWait
+    );
+    assert!(r.release(A));
+    assert!(r.release(A));
+    assert!(r.release(B));
+    assert_eq!(r.try_acquire(C, AcquireMode::Exclusive), Grant::Granted);
+    assert!(r.exclusive_waiters.is_empty());
+}
+
+#[test]
+fn unowned_resource_grants_every_mode() {
+    for mode in [
+        AcquireMode::Exclusive,
+        AcquireMode::Shared,
+        AcquireMode::SharedStarveExclusive,
+        AcquireMode::SharedWaitForExclusive,
+    ] {
+        let mut r = ResourceState::default();
+        assert_eq!(r.try_acquire(A, mode), Grant::Granted, "{mode:?}");
+        assert!(r.held_by(A));
+        assert!(r.release(A));
+        assert!(!r.held_by(A));
+    }
+}
+
+fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
+    driver.create_control_device("\\Locks", rustfsd::driver::DriverGlobals::new())?;
+    driver.install_dispatch();
+    driver.set_unload_allowed(true);
+    Ok(())
+}
+
+fn unload(driver: &mut DriverObject) {
+    if let Some(control) = driver.control_device() {
+        control.delete();
+    }
+}
+
+/// Uses the boundary primitives correctly; any finding is a model bug.
+fn careful(_device: DeviceRef, irp: Irp) -> NtStatus {
+    let _region = enter_file_system();
+    let resource = Resource::new();
+    {
+        let exclusive = resource.acquire_exclusive(true).unwrap();
+        assert!(resource.is_acquired_exclusive());
+        let nested = resource.acquire_shared(true).unwrap();
+        drop(nested);
+        drop(exclusive);
+    }
+    assert!(!resource.is_acquired_exclusive());
+    let shared = resource.acquire_shared(true).unwrap();
+    // Upgrading shared to exclusive without waiting fails cleanly.
+    assert!(resource.acquire_exclusive(false).is_none());
+    drop(shared);
+    let mutex = FastMutex::new();
+    drop(mutex.acquire().unwrap());
+    let event = Event::notification(false);
+    let setter = event.clone();
+    rustfsd::kernel::model::queue_work_item(move || setter.set());
+    assert!(event.wait(), "the worker sets the event while we wait");
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn boundary_primitives_used_correctly_produce_no_findings() {
+    let mut s = Session::new();
+    s.load_driver(rustfsd::kernel::model::harness::DriverDescriptor {
+        name: "locks",
+        entry,
+        dispatch: careful,
+        unload,
+    })
+    .unwrap();
+    let pid = s.initial_process();
+    let h = s
+        .nt_create_file(pid, &CreateRequest::open("\\Locks"))
+        .handle
+        .unwrap();
+    s.close_handle(h);
+    assert_eq!(s.unload_driver("locks"), NtStatus::SUCCESS);
+    assert!(s.findings().is_empty(), "{:?}", s.findings());
+}
+
+fn waits_forever(_device: DeviceRef, irp: Irp) -> NtStatus {
+    let event = Event::synchronization(false);
+    assert!(!event.wait());
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn waiting_on_an_event_nobody_sets_is_a_deadlock_finding() {
+    let mut s = Session::new();
+    s.load_driver(rustfsd::kernel::model::harness::DriverDescriptor {
+        name: "waiter",
+        entry,
+        dispatch: waits_forever,
+        unload,
+    })
+    .unwrap();
+    let pid = s.initial_process();
+    s.nt_create_file(pid, &CreateRequest::open("\\Locks"));
+    let findings = s.findings();
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(&f.kind, FindingKind::Other(t) if t.contains("deadlock"))),
+        "{findings:?}"
+    );
+}

@@ -1,0 +1,605 @@
+//! Verifier self-tests: each broken test driver commits one classic file system bug, and the
+//! verifier must report exactly that bug. A correct driver (TestFs) must report nothing.
+
+use rustfsd::driver::DriverGlobals;
+use rustfsd::kernel::model::harness::session::CreateRequest;
+use rustfsd::kernel::model::harness::{
+    DriverDescriptor, FindingKind, ObjectKind, Session, testing,
+};
+use rustfsd::kernel::model::{
+    self as k, OutputBuffer, PoolArc, PoolBox, PoolTag, Resource, charge_stack_frame,
+    enter_file_system, expand_stack_and_callout,
+};
+use rustfsd::kernel::{DeviceRef, DriverObject, Irp, IrpMajor, NtStatus};
+
+fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
+    driver.create_control_device("\\Broken", DriverGlobals::new())?;
+    driver.install_dispatch();
+    driver.set_unload_allowed(true);
+    Ok(())
+}
+
+fn unload(driver: &mut DriverObject) {
+    if let Some(control) = driver.control_device() {
+        control.delete();
+    }
+}
+
+fn broken(name: &'static str, dispatch: fn(DeviceRef, Irp) -> NtStatus) -> DriverDescriptor {
+    DriverDescriptor {
+        name,
+        entry,
+        dispatch,
+        unload,
+    }
+}
+
+/// Loads the driver, opens `\Broken`, reads, closes, unloads; returns the findings.
+fn exercise(driver: DriverDescriptor) -> Vec<FindingKind> {
+    let mut s = Session::new();
+    s.set_filter_attach_contexts(true);
+    s.load_driver(driver).unwrap();
+    let pid = s.initial_process();
+    let open = s.nt_create_file(pid, &CreateRequest::open("\\Broken"));
+    if let Some(h) = open.handle {
+        s.read_file(h, Some(0), 16);
+        s.close_handle(h);
+    }
+    s.unload_driver(driver.name);
+    s.findings().into_iter().map(|f| f.kind).collect()
+}
+
+fn fine(_device: DeviceRef, irp: Irp) -> NtStatus {
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn a_correct_driver_has_no_findings() {
+    assert_eq!(exercise(broken("fine", fine)), vec![]);
+}
+
+fn double_completion(_device: DeviceRef, irp: Irp) -> NtStatus {
+    let again = testing::forge_second_irp_token(&irp);
+    irp.complete(NtStatus::SUCCESS);
+    again.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn double_completion_is_caught() {
+    let findings = exercise(broken("double", double_completion));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::IrpCompletedTwice { .. })),
+        "{findings:?}"
+    );
+}
+
+fn never_completes(_device: DeviceRef, irp: Irp) -> NtStatus {
+    drop(irp);
+    NtStatus::SUCCESS
+}
+
+#[test]
+fn an_irp_never_completed_is_caught() {
+    let findings = exercise(broken("never", never_completes));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::IrpNeverCompleted { .. })),
+        "{findings:?}"
+    );
+}
+
+fn pending_unmarked(_device: DeviceRef, irp: Irp) -> NtStatus {
+    k::queue_work_item(move || {
+        irp.complete(NtStatus::SUCCESS);
+    });
+    NtStatus::PENDING
+}
+
+fn pending_marked(_device: DeviceRef, mut irp: Irp) -> NtStatus {
+    irp.mark_pending();
+    k::queue_work_item(move || {
+        irp.complete(NtStatus::SUCCESS);
+    });
+    NtStatus::PENDING
+}
+
+#[test]
+fn pending_without_mark_is_caught_and_marked_pending_is_fine() {
+    let findings = exercise(broken("unmarked", pending_unmarked));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::PendingWithoutMark { .. })),
+        "{findings:?}"
+    );
+    assert_eq!(exercise(broken("marked", pending_marked)), vec![]);
+}
+
+fn leaks(_device: DeviceRef, irp: Irp) -> NtStatus {
+    if irp.major() == Some(IrpMajor::Create) {
+        let block = PoolBox::try_new(PoolTag(*b"Leak"), [0u8; 32]).unwrap();
+        core::mem::forget(block);
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn a_leak_fails_unload_and_names_the_tag() {
+    let findings = exercise(broken("leak", leaks));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::PoolLeak { tag, size: 32, .. } if tag == "Leak")),
+        "{findings:?}"
+    );
+}
+
+struct Fcb;
+
+/// The seed-000 bug: the FCB is freed at CLEANUP while the FILE_OBJECT still points at it.
+fn frees_fcb_at_cleanup(_device: DeviceRef, irp: Irp) -> NtStatus {
+    let file_object = irp.file_object();
+    match (irp.major(), file_object) {
+        (Some(IrpMajor::Create), Some(fo)) => {
+            let fcb = PoolArc::try_new(PoolTag(*b"BFcb"), Fcb).unwrap();
+            k::setup_advanced_header(&fcb);
+            fo.set_fs_context(Some(fcb.into_raw()));
+        }
+        (Some(IrpMajor::Cleanup), Some(fo)) => {
+            if let Some(fcb) = fo.fs_context().and_then(PoolArc::<Fcb>::from_raw) {
+                k::teardown_per_stream_contexts(&fcb);
+                drop(fcb); // the FCB is gone, but FsContext still names it
+            }
+        }
+        _ => {}
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn use_after_free_at_close_is_caught_by_the_filter_observer() {
+    let findings = exercise(broken("uaf", frees_fcb_at_cleanup));
+    assert!(
+        findings.iter().any(|f| matches!(
+            f,
+            FindingKind::UseAfterFree {
+                kind: ObjectKind::Fcb,
+                ..
+            }
+        )),
+        "{findings:?}"
+    );
+}
+
+/// Frees the FCB at CLOSE without FsRtlTeardownPerStreamContexts.
+fn skips_teardown(_device: DeviceRef, irp: Irp) -> NtStatus {
+    match (irp.major(), irp.file_object()) {
+        (Some(IrpMajor::Create), Some(fo)) => {
+            let fcb = PoolArc::try_new(PoolTag(*b"BFcb"), Fcb).unwrap();
+            k::setup_advanced_header(&fcb);
+            fo.set_fs_context(Some(fcb.into_raw()));
+        }
+        (Some(IrpMajor::Close), Some(fo)) => {
+            drop(fo.fs_context().and_then(PoolArc::<Fcb>::from_raw));
+        }
+        _ => {}
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn freeing_an_fcb_without_teardown_is_caught() {
+    let findings = exercise(broken("noteardown", skips_teardown));
+    assert!(
+        findings.iter().any(|f| matches!(
+            f,
+            FindingKind::StreamContextsNotTornDown { contexts: 1, .. }
+        )),
+        "{findings:?}"
+    );
+}
+
+static RESOURCE: std::sync::OnceLock<std::sync::Mutex<Option<Resource>>> =
+    std::sync::OnceLock::new();
+
+fn holds_resource(_device: DeviceRef, irp: Irp) -> NtStatus {
+    if irp.major() == Some(IrpMajor::Create) {
+        let region = enter_file_system();
+        let cell = RESOURCE.get_or_init(|| std::sync::Mutex::new(None));
+        let mut slot = cell.lock().unwrap();
+        let resource = slot.insert(Resource::new());
+        core::mem::forget(resource.acquire_exclusive(true).unwrap());
+        drop(region);
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn returning_with_a_resource_held_is_caught() {
+    let findings = exercise(broken("held", holds_resource));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::ResourceHeldOnReturn { .. })),
+        "{findings:?}"
+    );
+}
+
+fn leaves_apcs_disabled(_device: DeviceRef, irp: Irp) -> NtStatus {
+    if irp.major() == Some(IrpMajor::Create) {
+        core::mem::forget(enter_file_system());
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+fn deletes_owned_resource(_device: DeviceRef, irp: Irp) -> NtStatus {
+    let _region = enter_file_system();
+    let resource = Resource::new();
+    core::mem::forget(resource.acquire_exclusive(true));
+    drop(resource);
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn deleting_an_owned_resource_is_caught() {
+    let findings = exercise(broken("delete-owned", deletes_owned_resource));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::ResourceDeletedWhileOwned { .. })),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn returning_with_apcs_disabled_is_caught() {
+    let findings = exercise(broken("apcs", leaves_apcs_disabled));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::ApcsDisabledOnReturn { count: 1 })),
+        "{findings:?}"
+    );
+}
+
+fn acquires_without_critical_region(_device: DeviceRef, irp: Irp) -> NtStatus {
+    let resource = Resource::new();
+    drop(resource.acquire_shared(true));
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn acquiring_a_resource_with_apcs_enabled_is_caught() {
+    let findings = exercise(broken("apcs-on", acquires_without_critical_region));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::AcquireWithApcsEnabled { .. })),
+        "{findings:?}"
+    );
+}
+
+fn touches_user_buffer(_device: DeviceRef, irp: Irp) -> NtStatus {
+    if let OutputBuffer::User(buffer) = irp.output_buffer() {
+        let _ = buffer.write(0, b"oops");
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn touching_a_user_buffer_is_caught() {
+    let findings = exercise(broken("user", touches_user_buffer));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::UserBufferTouched { .. })),
+        "{findings:?}"
+    );
+}
+
+fn recurse(depth: u32) {
+    let _frame = charge_stack_frame(2048);
+    if depth > 0 {
+        recurse(depth - 1);
+    }
+}
+
+fn overflows_stack(_device: DeviceRef, irp: Irp) -> NtStatus {
+    if irp.major() == Some(IrpMajor::Read) {
+        recurse(12);
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+fn expands_stack(_device: DeviceRef, irp: Irp) -> NtStatus {
+    if irp.major() == Some(IrpMajor::Read) {
+        expand_stack_and_callout(k::MAXIMUM_EXPANSION_SIZE, || recurse(12)).unwrap();
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn stack_overflow_is_caught_and_expansion_avoids_it() {
+    let findings = exercise(broken("deep", overflows_stack));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::StackOverflow { .. })),
+        "{findings:?}"
+    );
+    assert_eq!(exercise(broken("expanded", expands_stack)), vec![]);
+}
+
+fn wrong_irql(_device: DeviceRef, irp: Irp) -> NtStatus {
+    if irp.major() == Some(IrpMajor::Create) {
+        let _raised = k::raise_irql(k::DISPATCH_LEVEL);
+        let _region = enter_file_system(); // FsRtlEnterFileSystem requires <= APC_LEVEL
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn a_call_at_the_wrong_irql_is_caught() {
+    let findings = exercise(broken("irql", wrong_irql));
+    assert!(
+        findings.iter().any(|f| matches!(
+            f,
+            FindingKind::WrongIrql {
+                routine: "FsRtlEnterFileSystem",
+                irql: 2,
+                ..
+            }
+        )),
+        "{findings:?}"
+    );
+}
+
+fn status_mismatch(_device: DeviceRef, irp: Irp) -> NtStatus {
+    irp.complete(NtStatus::SUCCESS);
+    NtStatus::UNSUCCESSFUL
+}
+
+#[test]
+fn returning_a_status_other_than_the_completion_status_is_caught() {
+    let findings = exercise(broken("mismatch", status_mismatch));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::DispatchStatusMismatch { .. })),
+        "{findings:?}"
+    );
+}
+
+fn create_fails_but_keeps_context(_device: DeviceRef, irp: Irp) -> NtStatus {
+    if let (Some(IrpMajor::Create), Some(fo)) = (irp.major(), irp.file_object()) {
+        let fcb = PoolArc::try_new(PoolTag(*b"BFcb"), Fcb).unwrap();
+        fo.set_fs_context(Some(fcb.as_raw()));
+        return irp.complete(NtStatus::ACCESS_DENIED);
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn a_failed_create_that_leaves_fscontext_is_caught() {
+    let findings = exercise(broken("failedcreate", create_fails_but_keeps_context));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::FailedCreateLeftContext { .. })),
+        "{findings:?}"
+    );
+}
+
+fn keeps_device(_device: DeviceRef, irp: Irp) -> NtStatus {
+    irp.complete(NtStatus::SUCCESS)
+}
+
+fn unload_forgets_device(_driver: &mut DriverObject) {}
+
+#[test]
+fn unload_that_leaves_devices_is_caught() {
+    let mut s = Session::new();
+    let driver = DriverDescriptor {
+        name: "sticky",
+        entry,
+        dispatch: keeps_device,
+        unload: unload_forgets_device,
+    };
+    s.load_driver(driver).unwrap();
+    assert_eq!(s.unload_driver("sticky"), NtStatus::SUCCESS);
+    let findings: Vec<FindingKind> = s.findings().into_iter().map(|f| f.kind).collect();
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::DevicesRemainAtUnload { count: 1 })),
+        "{findings:?}"
+    );
+}
+
+static STASH: std::sync::Mutex<Vec<rustfsd::kernel::model::FileObject>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Keeps the FILE_OBJECT of the first open and touches it on a later CREATE, after its CLOSE.
+fn stashes_file_object(_device: DeviceRef, irp: Irp) -> NtStatus {
+    if let (Some(IrpMajor::Create), Some(fo)) = (irp.major(), irp.file_object()) {
+        let mut stash = STASH.lock().unwrap();
+        match stash.pop() {
+            Some(old) => {
+                let _ = old.fs_context();
+            }
+            None => stash.push(fo),
+        }
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn use_after_free_of_a_file_object_is_caught() {
+    let mut s = Session::new();
+    s.load_driver(broken("stash", stashes_file_object)).unwrap();
+    let pid = s.initial_process();
+    let first = s
+        .nt_create_file(pid, &CreateRequest::open("\\Broken"))
+        .handle
+        .unwrap();
+    s.close_handle(first);
+    s.nt_create_file(pid, &CreateRequest::open("\\Broken"));
+    let findings: Vec<FindingKind> = s.findings().into_iter().map(|f| f.kind).collect();
+    assert!(
+        findings.iter().any(|f| matches!(
+            f,
+            FindingKind::UseAfterFree {
+                kind: ObjectKind::FileObject,
+                ..
+            }
+        )),
+        "{findings:?}"
+    );
+}
+
+/// Completes a read, then writes through the MDL it kept.
+fn writes_mdl_after_completion(_device: DeviceRef, irp: Irp) -> NtStatus {
+    let buffer = irp.output_buffer();
+    let status = irp.complete(NtStatus::SUCCESS);
+    if let OutputBuffer::Mdl(mdl) = buffer {
+        let _ = mdl.write(0, b"late");
+    }
+    status
+}
+
+#[test]
+fn use_after_free_of_an_mdl_after_completion_is_caught() {
+    let mut s = Session::new();
+    s.load_driver(broken("late-mdl", writes_mdl_after_completion))
+        .unwrap();
+    let pid = s.initial_process();
+    let h = s
+        .nt_create_file(pid, &CreateRequest::open("\\Broken"))
+        .handle
+        .unwrap();
+    // An FSCTL with METHOD_OUT_DIRECT carries an MDL for its output buffer.
+    s.fs_control_file(h, 0x0009_0002, &[], 64);
+    let findings: Vec<FindingKind> = s.findings().into_iter().map(|f| f.kind).collect();
+    assert!(
+        findings.iter().any(|f| matches!(
+            f,
+            FindingKind::UseAfterFree {
+                kind: ObjectKind::Mdl,
+                ..
+            }
+        )),
+        "{findings:?}"
+    );
+}
+
+struct Ccb;
+
+/// Frees the CCB at CLEANUP, then reads FsContext2 again at CLOSE.
+fn frees_ccb_early(_device: DeviceRef, irp: Irp) -> NtStatus {
+    match (irp.major(), irp.file_object()) {
+        (Some(IrpMajor::Create), Some(fo)) => {
+            let ccb = PoolArc::try_new(PoolTag(*b"BCcb"), Ccb).unwrap();
+            fo.set_fs_context2(Some(ccb.into_raw()));
+        }
+        (Some(IrpMajor::Cleanup), Some(fo)) => {
+            drop(fo.fs_context2().and_then(PoolArc::<Ccb>::from_raw));
+        }
+        (Some(IrpMajor::Close), Some(fo)) => {
+            drop(fo.fs_context2().and_then(PoolArc::<Ccb>::from_raw));
+        }
+        _ => {}
+    }
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn use_after_free_of_a_ccb_names_its_tag() {
+    let mut s = Session::new();
+    s.load_driver(broken("ccb", frees_ccb_early)).unwrap();
+    let pid = s.initial_process();
+    let h = s
+        .nt_create_file(pid, &CreateRequest::open("\\Broken"))
+        .handle
+        .unwrap();
+    s.close_handle(h);
+    let findings = s.findings();
+    let stale = findings
+        .iter()
+        .find(|f| {
+            matches!(
+                f.kind,
+                FindingKind::UseAfterFree {
+                    kind: ObjectKind::Pool,
+                    ..
+                }
+            )
+        })
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    assert!(stale.context.contains("IRP_MJ_Close"), "{stale}");
+    assert!(stale.context.contains("pool tag BCcb"), "{stale}");
+}
+
+fn recursive_fast_mutex(_device: DeviceRef, irp: Irp) -> NtStatus {
+    let mutex = k::FastMutex::new();
+    let first = mutex.acquire().unwrap();
+    assert!(mutex.acquire().is_none());
+    drop(first);
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn recursive_fast_mutex_acquire_is_a_deadlock() {
+    let findings = exercise(broken("fastmutex", recursive_fast_mutex));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::Deadlock { .. })),
+        "{findings:?}"
+    );
+}
+
+fn returns_raised(_device: DeviceRef, irp: Irp) -> NtStatus {
+    core::mem::forget(k::raise_irql(k::APC_LEVEL));
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn returning_at_a_raised_irql_is_caught() {
+    let findings = exercise(broken("raised", returns_raised));
+    assert!(
+        findings.iter().any(|f| matches!(
+            f,
+            FindingKind::WrongIrql {
+                irql: 1,
+                max: 0,
+                ..
+            }
+        )),
+        "{findings:?}"
+    );
+}
+
+fn work_item_keeps_region(_device: DeviceRef, irp: Irp) -> NtStatus {
+    k::queue_work_item(|| core::mem::forget(enter_file_system()));
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn a_work_item_returning_with_apcs_disabled_is_caught() {
+    let mut s = Session::new();
+    s.load_driver(broken("work", work_item_keeps_region))
+        .unwrap();
+    let pid = s.initial_process();
+    s.nt_create_file(pid, &CreateRequest::open("\\Broken"));
+    assert_eq!(s.run_worker(), 1);
+    let findings = s.findings();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.thread == 1 && matches!(f.kind, FindingKind::ApcsDisabledOnReturn { .. })),
+        "{findings:?}"
+    );
+}
