@@ -1,0 +1,543 @@
+//! The mounted volume: superblock facts, group descriptors, inodes, file data, symlinks,
+//! paths.
+
+use alloc::vec::Vec;
+
+use super::bytes::{le16, le32};
+use super::crc::{crc16, crc32c};
+use super::device::BlockDevice;
+use super::error::{ChecksumKind, Error, Result, Unsupported, zeroed_vec};
+use super::inode::{FileType, I_BLOCK_LEN, Inode, Stat, flags};
+use super::map::{Run, RunKind};
+use super::superblock::{
+    SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, Superblock, compat, incompat, ro_compat,
+};
+
+/// The root directory's inode number.
+pub const ROOT_INO: u32 = 2;
+/// The longest symlink target accepted (one block at most, and never more than this).
+pub const MAX_SYMLINK_LEN: u64 = 65_536;
+/// The deepest path [`Volume::resolve_path`] walks.
+pub const MAX_PATH_COMPONENTS: usize = 4096;
+
+/// Volume facts for `info` and for the FSD's volume information queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeInfo {
+    /// `s_volume_name`, up to the first NUL (raw bytes, usually UTF-8).
+    pub label: Vec<u8>,
+    pub uuid: [u8; 16],
+    pub block_size: u32,
+    pub cluster_size: u64,
+    pub blocks_count: u64,
+    pub free_blocks: u64,
+    pub inodes_count: u32,
+    pub free_inodes: u32,
+    pub inode_size: u32,
+    pub group_count: u32,
+    pub feature_compat: u32,
+    pub feature_incompat: u32,
+    pub feature_ro_compat: u32,
+    pub mkfs_time: u32,
+}
+
+/// Group descriptor facts the reader uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupDesc {
+    pub inode_table: u64,
+    pub flags: u16,
+    pub itable_unused: u32,
+}
+const BG_INODE_UNINIT: u16 = 0x1;
+
+/// A mounted, read-only ext2/ext3/ext4 volume.
+///
+/// Immutable after [`Volume::mount`]: it holds no interior mutability, so it is `Send` and
+/// `Sync` whenever the device is, and any number of threads may use it at once.
+pub struct Volume<D> {
+    dev: D,
+    sb: Superblock,
+}
+
+impl<D> core::fmt::Debug for Volume<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Volume").field("sb", &self.sb).finish()
+    }
+}
+
+impl<D: BlockDevice> Volume<D> {
+    /// Reads and validates the superblock and the root directory. Costs a constant number of
+    /// small reads, whatever the volume size: group descriptors are read on demand.
+    pub fn mount(dev: D) -> Result<Self> {
+        if dev
+            .size()
+            .is_some_and(|n| n < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE as u64)
+        {
+            return Err(Error::NotExtFs);
+        }
+        let mut buf = zeroed_vec(SUPERBLOCK_SIZE, SUPERBLOCK_SIZE, "superblock")?;
+        dev.read_at(SUPERBLOCK_OFFSET, &mut buf)?;
+        let sb = Superblock::parse(&buf)?;
+        let bytes = sb
+            .blocks_count
+            .checked_mul(u64::from(sb.block_size))
+            .ok_or(Error::corrupt("volume size", sb.blocks_count))?;
+        if let Some(dev_size) = dev.size().filter(|&n| n < bytes) {
+            return Err(Error::corrupt(
+                "volume larger than device (truncated)",
+                dev_size,
+            ));
+        }
+        let vol = Volume { dev, sb };
+        let root = vol.inode(ROOT_INO)?;
+        if !root.is_dir() {
+            return Err(Error::corrupt(
+                "root inode is not a directory",
+                u64::from(root.mode()),
+            ));
+        }
+        Ok(vol)
+    }
+
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+    pub fn superblock(&self) -> &Superblock {
+        &self.sb
+    }
+    pub fn block_size(&self) -> u32 {
+        self.sb.block_size
+    }
+
+    pub fn info(&self) -> Result<VolumeInfo> {
+        let n = self
+            .sb
+            .volume_name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(16);
+        let mut label = Vec::new();
+        label.try_reserve_exact(n).map_err(|_| Error::NoMemory)?;
+        label.extend_from_slice(self.sb.volume_name.get(..n).unwrap_or(&[]));
+        Ok(VolumeInfo {
+            label,
+            uuid: self.sb.uuid,
+            block_size: self.sb.block_size,
+            cluster_size: self.sb.cluster_size,
+            blocks_count: self.sb.blocks_count,
+            free_blocks: self.sb.free_blocks_count,
+            inodes_count: self.sb.inodes_count,
+            free_inodes: self.sb.free_inodes_count,
+            inode_size: self.sb.inode_size,
+            group_count: self.sb.group_count,
+            feature_compat: self.sb.feature_compat,
+            feature_incompat: self.sb.feature_incompat,
+            feature_ro_compat: self.sb.feature_ro_compat,
+            mkfs_time: self.sb.mkfs_time,
+        })
+    }
+
+    // ----- raw reads -------------------------------------------------------------------
+
+    pub(crate) fn read_bytes(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.dev.read_at(offset, buf)
+    }
+
+    /// Checks that blocks `start .. start + len` lie inside the volume.
+    pub(crate) fn check_range(&self, start: u64, len: u64, what: &'static str) -> Result<()> {
+        let end = start.checked_add(len).ok_or(Error::corrupt(what, start))?;
+        if start < u64::from(self.sb.first_data_block) || end > self.sb.blocks_count || len == 0 {
+            return Err(Error::corrupt(what, start));
+        }
+        Ok(())
+    }
+
+    /// Reads block `blk` (range-checked) into a fresh buffer of one block.
+    pub(crate) fn read_block(&self, blk: u64, what: &'static str) -> Result<Vec<u8>> {
+        self.check_range(blk, 1, what)?;
+        let bs = self.sb.block_size as usize;
+        let mut buf = zeroed_vec(bs, 65_536, "block buffer")?;
+        self.read_bytes(blk * u64::from(self.sb.block_size), &mut buf)?;
+        Ok(buf)
+    }
+
+    // ----- checksums -------------------------------------------------------------------
+
+    /// The per-inode checksum seed (volume seed, inode number, generation).
+    pub(crate) fn inode_seed(&self, ino: u32, generation: u32) -> u32 {
+        let s = crc32c(self.sb.checksum_seed, &ino.to_le_bytes());
+        crc32c(s, &generation.to_le_bytes())
+    }
+
+    pub(crate) fn metadata_csum(&self) -> bool {
+        self.sb.metadata_csum()
+    }
+
+    // ----- group descriptors -----------------------------------------------------------
+
+    fn group_desc_offset(&self, g: u32) -> Result<u64> {
+        let bs = u64::from(self.sb.block_size);
+        let ds = u64::from(self.sb.desc_size);
+        let per_block = bs / ds;
+        let g64 = u64::from(g);
+        let meta_group = g64 / per_block;
+        let block = if self.sb.has_incompat(incompat::META_BG)
+            && meta_group >= u64::from(self.sb.first_meta_bg)
+        {
+            let first = u32::try_from(meta_group * per_block)
+                .map_err(|_| Error::corrupt("meta group", meta_group))?;
+            let base = u64::from(self.sb.first_data_block)
+                + u64::from(first) * u64::from(self.sb.blocks_per_group);
+            base + u64::from(self.sb.group_has_super(first))
+        } else {
+            u64::from(self.sb.first_data_block) + 1 + meta_group
+        };
+        self.check_range(block, 1, "group descriptor block")?;
+        Ok(block * bs + (g64 % per_block) * ds)
+    }
+
+    pub(crate) fn group_desc(&self, g: u32) -> Result<GroupDesc> {
+        if g >= self.sb.group_count {
+            return Err(Error::corrupt("group number", u64::from(g)));
+        }
+        let ds = self.sb.desc_size as usize;
+        let mut d = zeroed_vec(ds, 1024, "group descriptor")?;
+        self.read_bytes(self.group_desc_offset(g)?, &mut d)?;
+        let stored = le16(&d, 0x1E);
+        if self.sb.metadata_csum() {
+            let mut c = crc32c(self.sb.checksum_seed, &g.to_le_bytes());
+            c = crc32c(c, d.get(..0x1E).unwrap_or(&[]));
+            c = crc32c(c, &[0, 0]);
+            c = crc32c(c, d.get(0x20..).unwrap_or(&[]));
+            if (c & 0xffff) as u16 != stored {
+                return Err(Error::Checksum {
+                    kind: ChecksumKind::GroupDescriptor,
+                    at: g.into(),
+                });
+            }
+        } else if self.sb.has_ro_compat(ro_compat::GDT_CSUM) {
+            let mut c = crc16(!0, &self.sb.uuid);
+            c = crc16(c, &g.to_le_bytes());
+            c = crc16(c, d.get(..0x1E).unwrap_or(&[]));
+            if ds > 32 {
+                c = crc16(c, d.get(0x20..).unwrap_or(&[]));
+            }
+            if c != stored {
+                return Err(Error::Checksum {
+                    kind: ChecksumKind::GroupDescriptor,
+                    at: g.into(),
+                });
+            }
+        }
+        let wide = ds >= 64 && self.sb.has_incompat(incompat::BIT64);
+        let hi = |off: usize| {
+            if wide {
+                u64::from(le32(&d, off)) << 32
+            } else {
+                0
+            }
+        };
+        let hi16 = |off: usize| {
+            if wide {
+                u32::from(le16(&d, off)) << 16
+            } else {
+                0
+            }
+        };
+        Ok(GroupDesc {
+            inode_table: u64::from(le32(&d, 0x8)) | hi(0x28),
+            flags: le16(&d, 0x12),
+            itable_unused: u32::from(le16(&d, 0x1C)) | hi16(0x32),
+        })
+    }
+
+    // ----- inodes ----------------------------------------------------------------------
+
+    /// Reads inode `ino`, verifying its checksum. Unused inodes are [`Error::InvalidInode`].
+    pub fn inode(&self, ino: u32) -> Result<Inode> {
+        if ino == 0 || ino > self.sb.inodes_count {
+            return Err(Error::InvalidInode(ino.into()));
+        }
+        let ipg = self.sb.inodes_per_group;
+        let g = (ino - 1) / ipg;
+        let idx = (ino - 1) % ipg;
+        let gd = self.group_desc(g)?;
+        if self.sb.group_csum() {
+            if gd.flags & BG_INODE_UNINIT != 0 {
+                return Err(Error::InvalidInode(ino.into()));
+            }
+            if gd.itable_unused <= ipg && idx >= ipg - gd.itable_unused {
+                return Err(Error::InvalidInode(ino.into()));
+            }
+        }
+        let isz = self.sb.inode_size;
+        let bs = u64::from(self.sb.block_size);
+        let table_blocks = (u64::from(ipg) * u64::from(isz)).div_ceil(bs);
+        self.check_range(gd.inode_table, table_blocks, "inode table")?;
+        let off = gd.inode_table * bs + u64::from(idx) * u64::from(isz);
+        let mut raw = zeroed_vec(isz as usize, 65_536, "inode")?;
+        self.read_bytes(off, &mut raw)?;
+
+        let mode = le16(&raw, 0);
+        let links = le16(&raw, 0x1A);
+        if mode == 0 && links == 0 {
+            return Err(Error::InvalidInode(ino.into()));
+        }
+        if self.sb.metadata_csum() {
+            self.verify_inode_csum(ino, &raw)?;
+        }
+        let inode = Inode::from_raw(ino, raw, self.sb.has_ro_compat(ro_compat::HUGE_FILE))?;
+        if inode.links_count() == 0 && inode.dtime() != 0 {
+            return Err(Error::InvalidInode(ino.into()));
+        }
+        Ok(inode)
+    }
+
+    fn verify_inode_csum(&self, ino: u32, raw: &[u8]) -> Result<()> {
+        let seed = self.inode_seed(ino, le32(raw, 0x64));
+        let mut c = crc32c(seed, raw.get(..0x7C).unwrap_or(&[]));
+        c = crc32c(c, &[0, 0]);
+        c = crc32c(c, raw.get(0x7E..0x80).unwrap_or(&[]));
+        let mut stored = u32::from(le16(raw, 0x7C));
+        let mut mask = 0xffffu32;
+        if raw.len() > 128 {
+            let extra = usize::from(le16(raw, 0x80));
+            c = crc32c(c, raw.get(0x80..0x82).unwrap_or(&[]));
+            if extra >= 4 && raw.len() >= 0x84 {
+                c = crc32c(c, &[0, 0]);
+                c = crc32c(c, raw.get(0x84..).unwrap_or(&[]));
+                stored |= u32::from(le16(raw, 0x82)) << 16;
+                mask = !0;
+            } else {
+                c = crc32c(c, raw.get(0x82..).unwrap_or(&[]));
+            }
+        }
+        if c & mask != stored {
+            return Err(Error::Checksum {
+                kind: ChecksumKind::Inode,
+                at: ino.into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn root(&self) -> Result<Inode> {
+        self.inode(ROOT_INO)
+    }
+
+    pub fn stat(&self, inode: &Inode) -> Stat {
+        inode.stat(self.sb.block_size)
+    }
+
+    /// Refuses inodes whose content cannot be read (encrypted, and so on).
+    pub(crate) fn check_readable(&self, inode: &Inode) -> Result<()> {
+        if inode.flags() & flags::ENCRYPT != 0 {
+            return Err(Error::Unsupported(Unsupported::Encryption));
+        }
+        if inode.flags() & flags::CASEFOLD != 0 && inode.is_dir() {
+            return Err(Error::Unsupported(Unsupported::Casefold));
+        }
+        Ok(())
+    }
+
+    // ----- file data -------------------------------------------------------------------
+
+    /// Maps file block `lblk` of `inode` to the run of blocks that contains it.
+    pub fn map_block(&self, inode: &Inode, lblk: u64) -> Result<Run> {
+        self.check_readable(inode)?;
+        if inode.has_inline_data() {
+            return Err(Error::corrupt(
+                "block map of an inline-data inode",
+                inode.ino().into(),
+            ));
+        }
+        if inode.uses_extents() {
+            self.map_extent(inode, lblk)
+        } else {
+            self.map_indirect(inode, lblk)
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset` of the inode's content. Holes and unwritten
+    /// extents read as zeros; nothing past `i_size` is returned. Returns the byte count.
+    pub fn read_at(&self, inode: &Inode, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        FileReader::new(inode.clone()).read_at(self, offset, buf)
+    }
+
+    /// The inline-data content of `inode` (the 60 bytes of `i_block` then `system.data`),
+    /// copied into `buf` at `offset`.
+    fn read_inline(&self, inode: &Inode, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let size = inode.size();
+        let head = inode.i_block();
+        let tail = inode.inline_xattr_data()?;
+        if size > (I_BLOCK_LEN + tail.len()) as u64 {
+            return Err(Error::corrupt("inline data shorter than i_size", size));
+        }
+        if offset >= size {
+            return Ok(0);
+        }
+        let n = (size - offset).min(buf.len() as u64) as usize;
+        let off = offset as usize;
+        for (i, out) in buf.iter_mut().take(n).enumerate() {
+            let p = off + i;
+            *out = if p < I_BLOCK_LEN {
+                head.get(p).copied().unwrap_or(0)
+            } else {
+                tail.get(p - I_BLOCK_LEN).copied().unwrap_or(0)
+            };
+        }
+        Ok(n)
+    }
+
+    // ----- symlinks --------------------------------------------------------------------
+
+    /// The target of a symbolic link, from the inode (fast/inline) or from its block.
+    pub fn read_link(&self, inode: &Inode) -> Result<Vec<u8>> {
+        if inode.file_type() != Some(FileType::Symlink) {
+            return Err(Error::NotASymlink);
+        }
+        let size = inode.size();
+        if size > MAX_SYMLINK_LEN || size > u64::from(self.sb.block_size).max(I_BLOCK_LEN as u64) {
+            return Err(Error::corrupt("symlink length", size));
+        }
+        let mut out = zeroed_vec(size as usize, MAX_SYMLINK_LEN as usize, "symlink")?;
+        let ea_blocks = if le32(inode.raw(), 0x68) != 0 || le16(inode.raw(), 0x76) != 0 {
+            self.sb.cluster_size / 512
+        } else {
+            0
+        };
+        let blocks = inode.stat(self.sb.block_size).blocks_512;
+        let fast = !inode.has_inline_data()
+            && (size as usize) < I_BLOCK_LEN
+            && blocks.saturating_sub(ea_blocks) == 0;
+        if fast {
+            out.copy_from_slice(inode.i_block().get(..size as usize).unwrap_or(&[]));
+            return Ok(out);
+        }
+        let n = self.read_at(inode, 0, &mut out)?;
+        if n != out.len() {
+            return Err(Error::corrupt("short symlink", n as u64));
+        }
+        Ok(out)
+    }
+
+    // ----- paths -----------------------------------------------------------------------
+
+    /// Resolves an absolute or root-relative path, component by component, without following
+    /// symlinks (the last component may be a symlink; earlier ones must be directories).
+    pub fn resolve_path(&self, path: &[u8]) -> Result<Inode> {
+        let mut cur = self.root()?;
+        for (n, comp) in path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .enumerate()
+        {
+            if n >= MAX_PATH_COMPONENTS {
+                return Err(Error::Cap {
+                    what: "path components",
+                    value: n as u64,
+                });
+            }
+            if !cur.is_dir() {
+                return Err(Error::NotADirectory);
+            }
+            let hit = self.lookup(&cur, comp)?;
+            cur = self.inode(hit.ino)?;
+        }
+        Ok(cur)
+    }
+
+    /// Whether directory lookups may use the htree index of `dir`.
+    pub(crate) fn dir_indexed(&self, dir: &Inode) -> bool {
+        self.sb.has_compat(compat::DIR_INDEX)
+            && dir.flags() & flags::INDEX != 0
+            && !dir.has_inline_data()
+    }
+}
+
+/// A per-open reader that remembers the last block run it mapped, so sequential and nearby
+/// reads do not walk the block map again. Cheap to create; not shared between threads (the
+/// FSD keeps one per stream, or creates one per request).
+#[derive(Debug, Clone)]
+pub struct FileReader {
+    inode: Inode,
+    last: Option<Run>,
+}
+
+/// The largest single device read issued by [`FileReader::read_at`] (bounds the work done
+/// per loop step; the caller's buffer is filled directly).
+const MAX_READ_CHUNK: u64 = 1 << 30;
+
+impl FileReader {
+    pub fn new(inode: Inode) -> Self {
+        FileReader { inode, last: None }
+    }
+
+    pub fn inode(&self) -> &Inode {
+        &self.inode
+    }
+
+    /// The run containing `lblk`, from the cache or the block map.
+    pub fn map<D: BlockDevice>(&mut self, vol: &Volume<D>, lblk: u64) -> Result<Run> {
+        if let Some(r) = self.last.filter(|r| r.contains(lblk)) {
+            return Ok(r);
+        }
+        let r = vol.map_block(&self.inode, lblk)?;
+        if !r.contains(lblk) {
+            return Err(Error::corrupt(
+                "block map returned a run without the block",
+                lblk,
+            ));
+        }
+        self.last = Some(r);
+        Ok(r)
+    }
+
+    /// See [`Volume::read_at`].
+    pub fn read_at<D: BlockDevice>(
+        &mut self,
+        vol: &Volume<D>,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        vol.check_readable(&self.inode)?;
+        if self.inode.is_dir() && self.inode.has_inline_data() {
+            return Err(Error::InvalidArgument(
+                "inline directory content is read with read_dir",
+            ));
+        }
+        if self.inode.has_inline_data() {
+            return vol.read_inline(&self.inode, offset, buf);
+        }
+        let size = self.inode.size();
+        if offset >= size || buf.is_empty() {
+            return Ok(0);
+        }
+        let total = (size - offset).min(buf.len() as u64) as usize;
+        let bs = u64::from(vol.block_size());
+        let mut done = 0usize;
+        while done < total {
+            let pos = offset + done as u64;
+            let lblk = pos / bs;
+            let in_blk = pos % bs;
+            let run = self.map(vol, lblk)?;
+            let run_end_byte = run.logical.saturating_add(run.len).saturating_mul(bs);
+            let avail = run_end_byte.saturating_sub(pos).min(MAX_READ_CHUNK);
+            let n = ((total - done) as u64).min(avail) as usize;
+            if n == 0 {
+                return Err(Error::corrupt("empty block run", lblk));
+            }
+            let out = buf
+                .get_mut(done..done + n)
+                .ok_or(Error::corrupt("read window", pos))?;
+            match run.kind {
+                RunKind::Hole | RunKind::Unwritten(_) => out.fill(0),
+                RunKind::Mapped(phys) => {
+                    let blk = phys + (lblk - run.logical);
+                    vol.read_bytes(blk * bs + in_blk, out)?;
+                }
+            }
+            done += n;
+        }
+        Ok(total)
+    }
+}
