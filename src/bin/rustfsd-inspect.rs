@@ -1,1 +1,450 @@
+//! `rustfsd-inspect`: look at an ext2/ext3/ext4 image (or disk) with the driver's own reader,
+//! before mounting it on Windows.
+//!
+//! ```text
+//! rustfsd-inspect info IMG
+//! rustfsd-inspect ls   IMG PATH
+//! rustfsd-inspect stat IMG PATH
+//! rustfsd-inspect cat  IMG PATH        raw bytes to stdout
+//! rustfsd-inspect walk IMG             every path: type, size, SHA-256, sorted
+//! ```
+//! Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad usage. It
+//! never panics on a bad image: every failure of the reader is an error value.
+
+#[cfg(target_os = "windows")]
 fn main() {}
+
+#[cfg(not(target_os = "windows"))]
+fn main() -> std::process::ExitCode {
+    host::main()
+}
+
+#[cfg(not(target_os = "windows"))]
+mod host {
+    use std::collections::HashSet;
+    use std::fmt::Write as _;
+    use std::fs::File;
+    use std::io::{self, BufWriter, Write};
+    use std::os::unix::fs::FileExt;
+    use std::process::ExitCode;
+
+    use rustfsd::ext4::{BlockDevice, Error, FileReader, FileType, Inode, Timestamp, Volume};
+    use sha2::{Digest, Sha256};
+
+    const USAGE: &str =
+        "usage: rustfsd-inspect (info IMG | ls IMG PATH | stat IMG PATH | cat IMG PATH | walk IMG)";
+    /// Bounds for `walk` on hostile images.
+    const MAX_WALK_DEPTH: usize = 4096;
+    const MAX_WALK_ENTRIES: usize = 50_000_000;
+
+    struct FileDevice {
+        file: File,
+        size: u64,
+    }
+
+    impl BlockDevice for FileDevice {
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+            self.file.read_exact_at(buf, offset).map_err(|e| Error::Io {
+                offset,
+                code: i64::from(e.raw_os_error().unwrap_or(-1)),
+            })
+        }
+        fn size(&self) -> Option<u64> {
+            Some(self.size)
+        }
+    }
+
+    /// Everything that ends the program with status 2.
+    enum Fail {
+        Usage,
+        Open(String, io::Error),
+        Fs(Error, String),
+        Out(io::Error),
+        Msg(String),
+    }
+
+    impl From<io::Error> for Fail {
+        fn from(e: io::Error) -> Self {
+            Fail::Out(e)
+        }
+    }
+
+    type Res<T> = Result<T, Fail>;
+
+    fn fs<T>(r: Result<T, Error>, ctx: &str) -> Res<T> {
+        r.map_err(|e| Fail::Fs(e, ctx.to_string()))
+    }
+
+    pub fn main() -> ExitCode {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        let stdout = io::stdout();
+        let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+        let r = run(&args, &mut out).and_then(|()| out.flush().map_err(Fail::Out));
+        match r {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => {
+                let msg = match f {
+                    Fail::Usage => USAGE.to_string(),
+                    Fail::Open(p, e) => format!("cannot open {p}: {e}"),
+                    Fail::Fs(e, ctx) if ctx.is_empty() => e.to_string(),
+                    Fail::Fs(e, ctx) => format!("{ctx}: {e}"),
+                    // A closed pipe (e.g. `| head`) is not worth a message.
+                    Fail::Out(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                        return ExitCode::from(2);
+                    }
+                    Fail::Out(e) => format!("write error: {e}"),
+                    Fail::Msg(m) => m,
+                };
+                let _ = writeln!(io::stderr(), "rustfsd-inspect: error: {msg}");
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    fn run(args: &[std::ffi::OsString], out: &mut impl Write) -> Res<()> {
+        let cmd = args.first().and_then(|a| a.to_str()).ok_or(Fail::Usage)?;
+        let img = args.get(1).ok_or(Fail::Usage)?;
+        let path = args
+            .get(2)
+            .map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()));
+        let need_path = matches!(cmd, "ls" | "stat" | "cat");
+        if need_path != path.is_some() || args.len() > 3 {
+            return Err(Fail::Usage);
+        }
+        let shown = img.to_string_lossy().into_owned();
+        let file = File::open(img).map_err(|e| Fail::Open(shown.clone(), e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| Fail::Open(shown.clone(), e))?
+            .len();
+        let vol = fs(Volume::mount(FileDevice { file, size }), &shown)?;
+        match (cmd, path) {
+            ("info", None) => info(&vol, out),
+            ("ls", Some(p)) => ls(&vol, p, out),
+            ("stat", Some(p)) => stat(&vol, p, out),
+            ("cat", Some(p)) => cat(&vol, p, out),
+            ("walk", None) => walk(&vol, out),
+            _ => Err(Fail::Usage),
+        }
+    }
+
+    fn resolve(vol: &Volume<FileDevice>, p: &[u8]) -> Res<Inode> {
+        fs(vol.resolve_path(p), &escape(p))
+    }
+
+    fn escape(p: &[u8]) -> String {
+        let mut s = String::new();
+        for chunk in p.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\\' => s.push_str("\\\\"),
+                    c if c.is_control() => {
+                        let _ = write!(s, "\\x{:02x}", c as u32);
+                    }
+                    c => s.push(c),
+                }
+            }
+            for b in chunk.invalid() {
+                let _ = write!(s, "\\x{b:02x}");
+            }
+        }
+        s
+    }
+
+    fn type_char(t: FileType) -> char {
+        match t {
+            FileType::Regular => 'f',
+            FileType::Directory => 'd',
+            FileType::Symlink => 'l',
+            FileType::CharDevice => 'c',
+            FileType::BlockDevice => 'b',
+            FileType::Fifo => 'p',
+            FileType::Socket => 's',
+        }
+    }
+
+    fn time(t: Timestamp) -> String {
+        format!("{}.{:09}", t.seconds, t.nanoseconds)
+    }
+
+    const INCOMPAT_NAMES: &[(u32, &str)] = &[
+        (0x2, "filetype"),
+        (0x4, "needs_recovery"),
+        (0x10, "meta_bg"),
+        (0x40, "extent"),
+        (0x80, "64bit"),
+        (0x100, "mmp"),
+        (0x200, "flex_bg"),
+        (0x400, "ea_inode"),
+        (0x2000, "metadata_csum_seed"),
+        (0x4000, "large_dir"),
+        (0x8000, "inline_data"),
+    ];
+    const RO_COMPAT_NAMES: &[(u32, &str)] = &[
+        (0x1, "sparse_super"),
+        (0x2, "large_file"),
+        (0x8, "huge_file"),
+        (0x10, "uninit_bg"),
+        (0x20, "dir_nlink"),
+        (0x40, "extra_isize"),
+        (0x100, "quota"),
+        (0x200, "bigalloc"),
+        (0x400, "metadata_csum"),
+        (0x1000, "read-only"),
+        (0x2000, "project"),
+        (0x8000, "verity"),
+        (0x10000, "orphan_present"),
+    ];
+    const COMPAT_NAMES: &[(u32, &str)] = &[
+        (0x1, "dir_prealloc"),
+        (0x4, "has_journal"),
+        (0x8, "ext_attr"),
+        (0x10, "resize_inode"),
+        (0x20, "dir_index"),
+        (0x200, "sparse_super2"),
+        (0x400, "fast_commit"),
+        (0x800, "stable_inodes"),
+        (0x1000, "orphan_file"),
+    ];
+
+    fn feature_list(bits: u32, names: &[(u32, &str)], out: &mut String) {
+        let mut rest = bits;
+        for (b, n) in names {
+            if bits & b != 0 {
+                out.push(' ');
+                out.push_str(n);
+                rest &= !b;
+            }
+        }
+        if rest != 0 {
+            let _ = write!(out, " {rest:#x}");
+        }
+    }
+
+    fn info(vol: &Volume<FileDevice>, out: &mut impl Write) -> Res<()> {
+        let i = fs(vol.info(), "")?;
+        let u = i.uuid;
+        writeln!(out, "label: {}", escape(&i.label))?;
+        writeln!(
+            out,
+            "uuid: {:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+            u[0],
+            u[1],
+            u[2],
+            u[3],
+            u[4],
+            u[5],
+            u[6],
+            u[7],
+            u[8],
+            u[9],
+            u[10],
+            u[11],
+            u[12],
+            u[13],
+            u[14],
+            u[15]
+        )?;
+        writeln!(out, "block size: {}", i.block_size)?;
+        writeln!(out, "cluster size: {}", i.cluster_size)?;
+        writeln!(out, "blocks: {} ({} free)", i.blocks_count, i.free_blocks)?;
+        writeln!(
+            out,
+            "inodes: {} ({} free), {} bytes each",
+            i.inodes_count, i.free_inodes, i.inode_size
+        )?;
+        writeln!(out, "groups: {}", i.group_count)?;
+        let mut f = String::new();
+        feature_list(i.feature_compat, COMPAT_NAMES, &mut f);
+        feature_list(i.feature_incompat, INCOMPAT_NAMES, &mut f);
+        feature_list(i.feature_ro_compat, RO_COMPAT_NAMES, &mut f);
+        writeln!(out, "features:{f}")?;
+        writeln!(out, "created: {}", i.mkfs_time)?;
+        Ok(())
+    }
+
+    fn ls(vol: &Volume<FileDevice>, p: &[u8], out: &mut impl Write) -> Res<()> {
+        let dir = resolve(vol, p)?;
+        if !dir.is_dir() {
+            return line_for(vol, &dir, p, out);
+        }
+        let mut rd = fs(vol.read_dir(&dir, 0), &escape(p))?;
+        let mut entries = Vec::new();
+        while let Some(e) = fs(rd.next_entry(), &escape(p))? {
+            entries.push((e.name.to_vec(), e.ino));
+        }
+        entries.sort();
+        for (name, ino) in entries {
+            let inode = fs(vol.inode(ino), &escape(&name))?;
+            line_for(vol, &inode, &name, out)?;
+        }
+        Ok(())
+    }
+
+    fn line_for(
+        vol: &Volume<FileDevice>,
+        inode: &Inode,
+        name: &[u8],
+        out: &mut impl Write,
+    ) -> Res<()> {
+        let st = vol.stat(inode);
+        let mut tail = String::new();
+        if st.file_type == FileType::Symlink {
+            let t = fs(vol.read_link(inode), &escape(name))?;
+            tail = format!(" -> {}", escape(&t));
+        }
+        writeln!(
+            out,
+            "{:>8} {} {:06o} {:>5} {:>5} {:>5} {:>12} {} {}{}",
+            st.ino,
+            type_char(st.file_type),
+            st.mode & 0o7777,
+            st.nlink,
+            st.uid,
+            st.gid,
+            st.size,
+            time(st.mtime),
+            escape(name),
+            tail
+        )?;
+        Ok(())
+    }
+
+    fn stat(vol: &Volume<FileDevice>, p: &[u8], out: &mut impl Write) -> Res<()> {
+        let inode = resolve(vol, p)?;
+        let st = vol.stat(&inode);
+        writeln!(out, "path: {}", escape(p))?;
+        writeln!(out, "inode: {}", st.ino)?;
+        writeln!(out, "type: {:?}", st.file_type)?;
+        writeln!(out, "mode: {:06o}", st.mode)?;
+        writeln!(out, "uid: {}\ngid: {}", st.uid, st.gid)?;
+        writeln!(out, "links: {}", st.nlink)?;
+        writeln!(out, "size: {}", st.size)?;
+        writeln!(out, "blocks (512 B): {}", st.blocks_512)?;
+        writeln!(
+            out,
+            "atime: {}\nmtime: {}\nctime: {}",
+            time(st.atime),
+            time(st.mtime),
+            time(st.ctime)
+        )?;
+        match st.crtime {
+            Some(t) => writeln!(out, "crtime: {}", time(t))?,
+            None => writeln!(out, "crtime: -")?,
+        }
+        writeln!(out, "generation: {}", st.generation)?;
+        writeln!(out, "flags: {:#x}", st.flags)?;
+        if matches!(st.file_type, FileType::CharDevice | FileType::BlockDevice) {
+            writeln!(out, "device: {}:{}", st.rdev >> 20, st.rdev & 0xfffff)?;
+        }
+        if st.file_type == FileType::Symlink {
+            let t = fs(vol.read_link(&inode), &escape(p))?;
+            writeln!(out, "target: {}", escape(&t))?;
+        }
+        Ok(())
+    }
+
+    /// Streams a file's content through `sink`, 1 MiB at a time.
+    fn stream(
+        vol: &Volume<FileDevice>,
+        inode: &Inode,
+        ctx: &[u8],
+        mut sink: impl FnMut(&[u8]) -> Res<()>,
+    ) -> Res<()> {
+        let mut rdr = FileReader::new(inode.clone());
+        let mut buf = vec![0u8; 1 << 20];
+        let mut off = 0u64;
+        loop {
+            let n = fs(rdr.read_at(vol, off, &mut buf), &escape(ctx))?;
+            if n == 0 {
+                return Ok(());
+            }
+            sink(buf.get(..n).unwrap_or(&[]))?;
+            off += n as u64;
+        }
+    }
+
+    fn cat(vol: &Volume<FileDevice>, p: &[u8], out: &mut impl Write) -> Res<()> {
+        let inode = resolve(vol, p)?;
+        match inode.file_type() {
+            Some(FileType::Regular) => stream(vol, &inode, p, |b| Ok(out.write_all(b)?)),
+            Some(FileType::Symlink) => {
+                let t = fs(vol.read_link(&inode), &escape(p))?;
+                Ok(out.write_all(&t)?)
+            }
+            Some(FileType::Directory) => Err(Fail::Msg(format!("{}: is a directory", escape(p)))),
+            _ => Err(Fail::Msg(format!("{}: not a regular file", escape(p)))),
+        }
+    }
+
+    fn walk(vol: &Volume<FileDevice>, out: &mut impl Write) -> Res<()> {
+        let mut lines: Vec<(Vec<u8>, String)> = Vec::new();
+        let root = fs(vol.root(), "root")?;
+        let mut visited: HashSet<u32> = HashSet::new();
+        visited.insert(root.ino());
+        let mut stack: Vec<(Vec<u8>, Inode, usize)> = vec![(Vec::new(), root, 0)];
+        let mut count = 0usize;
+        while let Some((path, dir, depth)) = stack.pop() {
+            let ctx = if path.is_empty() {
+                b"/".to_vec()
+            } else {
+                path.clone()
+            };
+            let mut rd = fs(vol.read_dir(&dir, 0), &escape(&ctx))?;
+            let mut entries = Vec::new();
+            while let Some(e) = fs(rd.next_entry(), &escape(&ctx))? {
+                if e.name != b"." && e.name != b".." {
+                    entries.push((e.name.to_vec(), e.ino));
+                }
+            }
+            for (name, ino) in entries {
+                count += 1;
+                if count > MAX_WALK_ENTRIES {
+                    return Err(Fail::Msg("too many entries".into()));
+                }
+                let mut p = path.clone();
+                p.push(b'/');
+                p.extend_from_slice(&name);
+                let inode = fs(vol.inode(ino), &escape(&p))?;
+                let st = vol.stat(&inode);
+                let line = match st.file_type {
+                    FileType::Directory => {
+                        if !visited.insert(ino) {
+                            return Err(Fail::Msg(format!(
+                                "{}: directory cycle or hard-linked directory (inode {ino})",
+                                escape(&p)
+                            )));
+                        }
+                        if depth + 1 > MAX_WALK_DEPTH {
+                            return Err(Fail::Msg(format!(
+                                "{}: directories nested too deep",
+                                escape(&p)
+                            )));
+                        }
+                        stack.push((p.clone(), inode, depth + 1));
+                        "d - -".to_string()
+                    }
+                    FileType::Regular => {
+                        let mut h = Sha256::new();
+                        stream(vol, &inode, &p, |b| {
+                            h.update(b);
+                            Ok(())
+                        })?;
+                        format!("f {} {:x}", st.size, h.finalize())
+                    }
+                    FileType::Symlink => {
+                        let t = fs(vol.read_link(&inode), &escape(&p))?;
+                        format!("l {} {:x}", t.len(), Sha256::digest(&t))
+                    }
+                    t => format!("{} 0 -", type_char(t)),
+                };
+                lines.push((p, line));
+            }
+        }
+        lines.sort();
+        for (p, l) in lines {
+            writeln!(out, "{l} {}", escape(&p))?;
+        }
+        Ok(())
+    }
+}
