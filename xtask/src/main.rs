@@ -4,6 +4,7 @@
 //! `cargo xtask test` runs every test. Each installs its own prerequisites.
 
 mod cross;
+mod fuzz;
 mod inf_check;
 mod kit;
 mod pe_check;
@@ -85,8 +86,26 @@ fn test() -> Result<()> {
     let mut summary = util::Summary::default();
 
     summary.stage("host tests (cargo test --workspace)", || {
-        util::run(util::cargo().args(["test", "--workspace", "--all-targets", "--release"]))
+        util::run(util::cargo().args([
+            "test",
+            "--workspace",
+            "--release",
+            "--lib",
+            "--bins",
+            "--tests",
+        ]))?;
+        // The benchmark is a command of its own (docs/performance.md); here it must only build.
+        util::run(util::cargo().args(["build", "--release", "--benches"]))
     })?;
+
+    let fuzz_seconds = std::env::var("RUSTFSD_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    summary.stage(
+        &format!("fuzz the ext4 reader ({fuzz_seconds} s, cargo-fuzz)"),
+        || fuzz::run(fuzz_seconds),
+    )?;
 
     package_checks(&mut summary)?;
 
