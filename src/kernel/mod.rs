@@ -10,6 +10,7 @@
 //! Both backends provide the same items with the same signatures; `status` and `irp_major` are
 //! plain data shared by both.
 
+mod boundary_check;
 pub mod irp_major;
 pub mod status;
 

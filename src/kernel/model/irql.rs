@@ -72,8 +72,8 @@ impl Drop for StackFrame {
 }
 
 /// The largest expansion KeExpandKernelStackAndCalloutEx grants (MAXIMUM_EXPANSION_SIZE on x64:
-/// KERNEL_LARGE_STACK_SIZE - 2 pages).
-pub const MAXIMUM_EXPANSION_SIZE: usize = 0xF000;
+/// KERNEL_LARGE_STACK_SIZE (0x12000) - PAGE_SIZE / 2, as in the nt backend).
+pub const MAXIMUM_EXPANSION_SIZE: usize = 0x11800;
 
 /// KeExpandKernelStackAndCalloutEx: runs `callout` on a stack with at least `size` bytes free.
 pub fn expand_stack_and_callout<R>(

@@ -1,13 +1,26 @@
 //! The routines the kernel calls: DriverEntry, DriverUnload, dispatch and FsRtl callbacks. Each
 //! turns raw pointers into the boundary's safe types and calls the portable code.
 
+use core::sync::atomic::{AtomicPtr, Ordering};
+
 use wdk_sys::{
-    _FS_FILTER_SECTION_SYNC_TYPE, NTSTATUS, PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT,
-    PFS_FILTER_CALLBACK_DATA, PIRP, PVOID,
+    _FS_FILTER_SECTION_SYNC_TYPE, DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING, PDEVICE_OBJECT,
+    PDRIVER_OBJECT, PFS_FILTER_CALLBACK_DATA, PIRP, PVOID,
 };
 
 use super::{DeviceRef, DriverObject, Irp};
 use crate::cache::section_sync::{self, SectionSyncKind};
+
+/// Our driver object, recorded once in DriverEntry for IoInitializeWorkItem (work items keep
+/// it referenced so the image stays loaded). The only static of the driver; never cleared, as
+/// the object outlives every work item.
+static DRIVER_OBJECT_FOR_WORK_ITEMS: AtomicPtr<DRIVER_OBJECT> =
+    AtomicPtr::new(core::ptr::null_mut());
+
+/// The driver object recorded by DriverEntry (null before it runs).
+pub(super) fn driver_object() -> PDRIVER_OBJECT {
+    DRIVER_OBJECT_FOR_WORK_ITEMS.load(Ordering::Acquire)
+}
 
 /// DriverEntry.
 ///
@@ -18,6 +31,7 @@ pub unsafe extern "system" fn driver_entry(
     driver: PDRIVER_OBJECT,
     _registry_path: PCUNICODE_STRING,
 ) -> NTSTATUS {
+    DRIVER_OBJECT_FOR_WORK_ITEMS.store(driver, Ordering::Release);
     // SAFETY: the I/O manager passes our own driver object.
     let mut driver = unsafe { DriverObject::from_raw(driver) };
     match crate::driver::entry(&mut driver) {

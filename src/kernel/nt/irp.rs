@@ -1,13 +1,190 @@
-//! The IRP being dispatched: an owned token that must be completed exactly once.
+//! The IRP being dispatched: an owned token completed exactly once, its typed parameters and
+//! its buffers (MDL, system buffer; a user buffer is named but can never be written).
 
-use wdk_sys::{IO_NO_INCREMENT, PIRP};
+use alloc::vec::Vec;
+use core::ptr::{self, NonNull};
 
+use wdk_sys::{
+    _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, IO_STACK_LOCATION,
+    IRP_MN_KERNEL_CALL, IRP_MN_QUERY_DIRECTORY, MDL, MDL_MAPPED_TO_SYSTEM_VA,
+    MDL_SOURCE_IS_NONPAGED_POOL, PIRP, SL_PENDING_RETURNED, UNICODE_STRING,
+};
+
+use super::device::MountRequest;
+use super::file_object::FileObject;
 use crate::kernel::{IrpMajor, NtStatus};
+
+/// IRP_MN_MOUNT_VOLUME.
+pub const IRP_MN_MOUNT_VOLUME: u8 = wdk_sys::IRP_MN_MOUNT_VOLUME as u8;
+/// IRP_MN_USER_FS_REQUEST.
+pub const IRP_MN_USER_FS_REQUEST: u8 = wdk_sys::IRP_MN_USER_FS_REQUEST as u8;
+/// FILE_OPEN_BY_FILE_ID (create option).
+pub const FILE_OPEN_BY_FILE_ID: u32 = wdk_sys::FILE_OPEN_BY_FILE_ID;
+
+/// MdlMappingNoExecute: system mappings of data are never executable.
+const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
+
+/// IRP_MJ_CREATE's parameters (IO_STACK_LOCATION.Parameters.Create plus the FILE_OBJECT's).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct CreateParameters {
+    /// DesiredAccess (from the ACCESS_STATE).
+    pub desired_access: u32,
+    /// ShareAccess (FILE_SHARE_*).
+    pub share_access: u16,
+    /// The disposition, Options >> 24 (FILE_OPEN, FILE_CREATE, ...).
+    pub disposition: u32,
+    /// The create options, Options & 0x00FF_FFFF.
+    pub options: u32,
+    pub file_attributes: u16,
+    pub allocation_size: u64,
+    pub ea_length: u32,
+    /// SL_* flags of the stack location (SL_CASE_SENSITIVE, SL_OPEN_TARGET_DIRECTORY, ...).
+    pub stack_flags: u8,
+}
+
+impl CreateParameters {
+    pub fn open_by_file_id(&self) -> bool {
+        self.options & FILE_OPEN_BY_FILE_ID != 0
+    }
+}
+
+/// With FILE_OPEN_BY_FILE_ID, FileObject->FileName holds the 8-byte file ID (little-endian),
+/// possibly after a leading backslash.
+pub fn file_id_from_name(name: &[u16]) -> Option<u64> {
+    let id_units = match name {
+        [0x5C, rest @ ..] if rest.len() == 4 => rest,
+        units if units.len() == 4 => units,
+        _ => return None,
+    };
+    Some(
+        id_units
+            .iter()
+            .rev()
+            .fold(0u64, |id, &unit| (id << 16) | u64::from(unit)),
+    )
+}
+
+/// The current stack location's parameters, by major function.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum IrpParameters {
+    Create(CreateParameters),
+    Read {
+        offset: u64,
+        length: u32,
+    },
+    QueryInformation {
+        class: u32,
+        length: u32,
+    },
+    QueryDirectory {
+        class: u32,
+        length: u32,
+        pattern: Option<Vec<u16>>,
+        flags: u8,
+        index: u32,
+    },
+    QueryVolumeInformation {
+        class: u32,
+        length: u32,
+    },
+    FileSystemControl {
+        code: u32,
+        input: Vec<u8>,
+        output_length: u32,
+    },
+    Mount(MountRequest),
+    None,
+}
 
 /// An IRP the I/O manager handed to our dispatch routine. Completing it consumes the token.
 pub struct Irp {
     raw: PIRP,
 }
+
+// SAFETY: an IRP may be completed from any thread (a pended IRP moves to a work item); the
+// token is unique, so only one thread uses it at a time.
+unsafe impl Send for Irp {}
+
+/// The MDL describing the caller's buffer (Irp->MdlAddress, locked by the I/O manager).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Mdl {
+    raw: NonNull<MDL>,
+}
+
+/// The system buffer of a buffered request, with the length the stack location gives.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SystemBuffer {
+    start: NonNull<u8>,
+    len: usize,
+}
+
+/// A user-mode address (neither I/O). Deliberately without methods in this backend: the
+/// driver never dereferences a user address (no SEH in Rust).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct UserBuffer {
+    _address: usize,
+}
+
+// SAFETY: these name buffers of an IRP that the token's owner controls; like the IRP they may
+// be used from the thread that completes it. Their validity ends at completion, as in C.
+unsafe impl Send for Mdl {}
+// SAFETY: as above.
+unsafe impl Sync for Mdl {}
+// SAFETY: as above.
+unsafe impl Send for SystemBuffer {}
+// SAFETY: as above.
+unsafe impl Sync for SystemBuffer {}
+
+/// The request's output buffer, in the form the device's I/O method gives it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OutputBuffer {
+    None,
+    System(SystemBuffer),
+    Mdl(Mdl),
+    User(UserBuffer),
+}
+
+/// Copies a counted UTF-16 string the I/O manager captured in kernel memory.
+///
+/// # Safety
+/// `name` is null or a valid UNICODE_STRING whose buffer holds `Length` bytes.
+unsafe fn copy_unicode(name: *const UNICODE_STRING) -> Result<Vec<u16>, NtStatus> {
+    let mut units = Vec::new();
+    if name.is_null() {
+        return Ok(units);
+    }
+    // SAFETY: as the caller promises.
+    let (buffer, count) = unsafe { ((*name).Buffer, usize::from((*name).Length) / 2) };
+    if buffer.is_null() || count == 0 {
+        return Ok(units);
+    }
+    units
+        .try_reserve_exact(count)
+        .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+    // SAFETY: the buffer holds `count` units (Length bytes), per the caller's promise.
+    units.extend_from_slice(unsafe { core::slice::from_raw_parts(buffer, count) });
+    Ok(units)
+}
+
+/// Copies `len` bytes of kernel memory at `start`.
+///
+/// # Safety
+/// `start` is null or valid for `len` bytes of reads.
+unsafe fn copy_bytes(start: *const u8, len: usize) -> Result<Vec<u8>, NtStatus> {
+    let mut bytes = Vec::new();
+    if start.is_null() || len == 0 {
+        return Ok(bytes);
+    }
+    bytes
+        .try_reserve_exact(len)
+        .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+    // SAFETY: as the caller promises.
+    bytes.extend_from_slice(unsafe { core::slice::from_raw_parts(start, len) });
+    Ok(bytes)
+}
+
+/// METHOD_NEITHER, the low two bits of an FSCTL code.
+const METHOD_NEITHER: u32 = 3;
 
 impl Irp {
     /// # Safety
@@ -16,20 +193,224 @@ impl Irp {
         Irp { raw }
     }
 
+    /// The current stack location (IoGetCurrentIrpStackLocation, an inline in the WDK).
+    fn stack(&self) -> &IO_STACK_LOCATION {
+        // SAFETY: `raw` is a live IRP in dispatch (type invariant); its current stack location
+        // is valid and not changed while we hold the token.
+        unsafe {
+            &*(*self.raw)
+                .Tail
+                .Overlay
+                .__bindgen_anon_2
+                .__bindgen_anon_1
+                .CurrentStackLocation
+        }
+    }
+
     /// The major function of the current stack location.
     pub fn major(&self) -> Option<IrpMajor> {
-        // SAFETY: `raw` is a live IRP (type invariant); the current stack location of an IRP in
-        // dispatch is valid and is not changed while we hold the IRP.
-        let code = unsafe {
+        IrpMajor::from_code(self.stack().MajorFunction)
+    }
+
+    pub fn minor(&self) -> u8 {
+        self.stack().MinorFunction
+    }
+
+    pub fn parameters(&self) -> IrpParameters {
+        self.decode_parameters().unwrap_or(IrpParameters::None)
+    }
+
+    fn decode_parameters(&self) -> Result<IrpParameters, NtStatus> {
+        let stack = self.stack();
+        let parameters = &stack.Parameters;
+        // SAFETY: each arm reads the Parameters union member that the I/O manager fills for
+        // that major (and minor) function; pointers in it (security context, captured search
+        // pattern, system buffer) are kernel memory valid until completion.
+        let decoded = unsafe {
+            match self.major() {
+                Some(IrpMajor::Create) => {
+                    let create = &parameters.Create;
+                    let context = create.SecurityContext;
+                    let desired_access = if context.is_null() {
+                        0
+                    } else {
+                        (*context).DesiredAccess
+                    };
+                    IrpParameters::Create(CreateParameters {
+                        desired_access,
+                        share_access: create.ShareAccess,
+                        disposition: create.Options >> 24,
+                        options: create.Options & 0x00FF_FFFF,
+                        file_attributes: create.FileAttributes,
+                        allocation_size: (*self.raw).Overlay.AllocationSize.QuadPart as u64,
+                        ea_length: create.EaLength,
+                        stack_flags: stack.Flags,
+                    })
+                }
+                Some(IrpMajor::Read) => IrpParameters::Read {
+                    offset: parameters.Read.ByteOffset.QuadPart as u64,
+                    length: parameters.Read.Length,
+                },
+                Some(IrpMajor::QueryInformation) => IrpParameters::QueryInformation {
+                    class: parameters.QueryFile.FileInformationClass as u32,
+                    length: parameters.QueryFile.Length,
+                },
+                Some(IrpMajor::DirectoryControl)
+                    if u32::from(stack.MinorFunction) == IRP_MN_QUERY_DIRECTORY =>
+                {
+                    let query = &parameters.QueryDirectory;
+                    let pattern = if query.FileName.is_null() {
+                        None
+                    } else {
+                        Some(copy_unicode(query.FileName)?)
+                    };
+                    IrpParameters::QueryDirectory {
+                        class: query.FileInformationClass as u32,
+                        length: query.Length,
+                        pattern,
+                        flags: stack.Flags,
+                        index: query.FileIndex,
+                    }
+                }
+                Some(IrpMajor::QueryVolumeInformation) => IrpParameters::QueryVolumeInformation {
+                    class: parameters.QueryVolume.FsInformationClass as u32,
+                    length: parameters.QueryVolume.Length,
+                },
+                Some(IrpMajor::FileSystemControl) => match stack.MinorFunction {
+                    IRP_MN_MOUNT_VOLUME => IrpParameters::Mount(MountRequest::from_raw(
+                        parameters.MountVolume.Vpb,
+                        parameters.MountVolume.DeviceObject,
+                    )),
+                    minor
+                        if minor == IRP_MN_USER_FS_REQUEST
+                            || u32::from(minor) == IRP_MN_KERNEL_CALL =>
+                    {
+                        let control = &parameters.FileSystemControl;
+                        let code = control.FsControlCode;
+                        let length = control.InputBufferLength as usize;
+                        // METHOD_NEITHER input is a caller address: read it only when the
+                        // caller is kernel mode. The other methods capture it in SystemBuffer.
+                        let input = if code & 3 == METHOD_NEITHER {
+                            if (*self.raw).RequestorMode == _MODE::KernelMode as i8 {
+                                copy_bytes(control.Type3InputBuffer.cast(), length)?
+                            } else {
+                                Vec::new()
+                            }
+                        } else {
+                            copy_bytes((*self.raw).AssociatedIrp.SystemBuffer.cast(), length)?
+                        };
+                        IrpParameters::FileSystemControl {
+                            code,
+                            input,
+                            output_length: control.OutputBufferLength,
+                        }
+                    }
+                    _ => IrpParameters::None,
+                },
+                _ => IrpParameters::None,
+            }
+        };
+        Ok(decoded)
+    }
+
+    pub fn create_parameters(&self) -> Option<CreateParameters> {
+        match self.parameters() {
+            IrpParameters::Create(parameters) => Some(parameters),
+            _ => None,
+        }
+    }
+
+    /// IRP_MN_MOUNT_VOLUME's VPB and target device.
+    pub fn mount_request(&self) -> Option<MountRequest> {
+        match self.parameters() {
+            IrpParameters::Mount(mount) => Some(mount),
+            _ => None,
+        }
+    }
+
+    /// The current stack location's FileObject.
+    pub fn file_object(&self) -> Option<FileObject> {
+        let file_object = self.stack().FileObject;
+        // SAFETY: the stack location's FileObject is null or live until completion.
+        (!file_object.is_null()).then(|| unsafe { FileObject::from_raw(file_object) })
+    }
+
+    /// Irp->IoStatus.Information.
+    pub fn set_information(&mut self, information: usize) {
+        // SAFETY: `raw` is live and ours until completion.
+        unsafe { (*self.raw).IoStatus.Information = information as _ };
+    }
+
+    /// The output length the current stack location names, for a system buffer.
+    fn output_length(&self) -> usize {
+        let parameters = &self.stack().Parameters;
+        // SAFETY: each arm reads the union member of its major function.
+        let length = unsafe {
+            match self.major() {
+                Some(IrpMajor::Read) => parameters.Read.Length,
+                Some(IrpMajor::QueryInformation) => parameters.QueryFile.Length,
+                Some(IrpMajor::QueryVolumeInformation) => parameters.QueryVolume.Length,
+                Some(IrpMajor::DirectoryControl) => parameters.QueryDirectory.Length,
+                Some(IrpMajor::FileSystemControl) => {
+                    parameters.FileSystemControl.OutputBufferLength
+                }
+                _ => 0,
+            }
+        };
+        length as usize
+    }
+
+    /// The output buffer in the form the I/O method gives it: an MDL if the I/O manager built
+    /// one (direct I/O), else the system buffer (buffered I/O, and always for the query
+    /// classes), else the user address (neither I/O), which this backend never writes.
+    pub fn output_buffer(&self) -> OutputBuffer {
+        // SAFETY: `raw` is live; the fields read are set by the I/O manager before dispatch.
+        let (mdl, system, user) = unsafe {
+            (
+                (*self.raw).MdlAddress,
+                (*self.raw).AssociatedIrp.SystemBuffer,
+                (*self.raw).UserBuffer,
+            )
+        };
+        let buffered_output = match self.major() {
+            Some(IrpMajor::QueryInformation | IrpMajor::QueryVolumeInformation) => true,
+            Some(IrpMajor::FileSystemControl) => {
+                // SAFETY: the FileSystemControl member is the one filled for this major.
+                let code = unsafe { self.stack().Parameters.FileSystemControl.FsControlCode };
+                code & 3 == 0
+            }
+            Some(IrpMajor::Read | IrpMajor::DirectoryControl) => mdl.is_null(),
+            _ => return OutputBuffer::None,
+        };
+        if let Some(raw) = NonNull::new(mdl).filter(|_| !buffered_output) {
+            return OutputBuffer::Mdl(Mdl { raw });
+        }
+        if let Some(start) = NonNull::new(system.cast::<u8>()).filter(|_| buffered_output) {
+            return OutputBuffer::System(SystemBuffer {
+                start,
+                len: self.output_length(),
+            });
+        }
+        if !user.is_null() {
+            return OutputBuffer::User(UserBuffer {
+                _address: user as usize,
+            });
+        }
+        OutputBuffer::None
+    }
+
+    /// IoMarkIrpPending (an inline in the WDK): SL_PENDING_RETURNED on the current location.
+    pub fn mark_pending(&mut self) {
+        // SAFETY: `raw` is live and ours; Control of the current location is ours to set.
+        unsafe {
             let stack = (*self.raw)
                 .Tail
                 .Overlay
                 .__bindgen_anon_2
                 .__bindgen_anon_1
                 .CurrentStackLocation;
-            (*stack).MajorFunction
-        };
-        IrpMajor::from_code(code)
+            (*stack).Control |= SL_PENDING_RETURNED as u8;
+        }
     }
 
     /// Sets the final status and completes the IRP. Returns the status for the dispatch routine.
@@ -41,5 +422,83 @@ impl Irp {
             wdk_sys::ntddk::IofCompleteRequest(self.raw, IO_NO_INCREMENT as i8);
         }
         status
+    }
+}
+
+/// Copies `data` into `len` bytes at `start`, at `offset`, bounds-checked.
+///
+/// # Safety
+/// `start` is valid for `len` bytes of writes.
+unsafe fn write_checked(
+    start: *mut u8,
+    len: usize,
+    offset: usize,
+    data: &[u8],
+) -> Result<(), NtStatus> {
+    let end = offset
+        .checked_add(data.len())
+        .ok_or(NtStatus::INVALID_PARAMETER)?;
+    if end > len {
+        return Err(NtStatus::BUFFER_TOO_SMALL);
+    }
+    // SAFETY: [offset, end) is inside the `len` bytes at `start` (checked above), which the
+    // caller promises are writable and which cannot overlap `data` (a buffer of ours).
+    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), start.add(offset), data.len()) };
+    Ok(())
+}
+
+impl Mdl {
+    /// MmGetSystemAddressForMdlSafe (an inline in the WDK) + a copy at `offset`.
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+        let mdl = self.raw.as_ptr();
+        // SAFETY: the MDL is the IRP's, locked by the I/O manager until completion; mapping
+        // it (cached, no-execute) is what MmGetSystemAddressForMdlSafe does, and the mapping
+        // stays with the MDL until the I/O manager unlocks it.
+        let system = unsafe {
+            let flags = (*mdl).MdlFlags as u32;
+            if flags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
+                (*mdl).MappedSystemVa
+            } else {
+                wdk_sys::ntddk::MmMapLockedPagesSpecifyCache(
+                    mdl,
+                    _MODE::KernelMode as i8,
+                    _MEMORY_CACHING_TYPE::MmCached,
+                    ptr::null_mut(),
+                    0,
+                    (_MM_PAGE_PRIORITY::NormalPagePriority as u32 | MDL_MAPPING_NO_EXECUTE) as i32,
+                )
+            }
+        };
+        if system.is_null() {
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        // SAFETY: the mapping covers ByteCount bytes of the locked buffer.
+        unsafe { write_checked(system.cast(), self.len(), offset, data) }
+    }
+
+    /// MmGetMdlByteCount.
+    pub fn len(&self) -> usize {
+        // SAFETY: the MDL is live until the IRP completes (type invariant).
+        unsafe { (*self.raw.as_ptr()).ByteCount as usize }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SystemBuffer {
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+        // SAFETY: the system buffer holds at least the output length the stack location
+        // names (the I/O manager sized it), until completion.
+        unsafe { write_checked(self.start.as_ptr(), self.len, offset, data) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }

@@ -6,13 +6,16 @@
 //! that only the kernel allocates, every field offset we use must match. Known mingw-w64 gaps
 //! are asserted as such, so a fixed header shows up as a failed assertion to revisit.
 
-use core::mem::{offset_of, size_of};
+use core::mem::{align_of, offset_of, size_of};
 
 use wdk_sys::{
     CACHE_MANAGER_CALLBACKS, DEVICE_OBJECT, DRIVER_OBJECT, ERESOURCE, FAST_MUTEX, FILE_OBJECT,
-    FS_FILTER_CALLBACK_DATA, FS_FILTER_CALLBACKS, FSRTL_ADVANCED_FCB_HEADER, IO_STACK_LOCATION,
-    IRP, SECTION_OBJECT_POINTERS, VPB,
+    FS_FILTER_CALLBACK_DATA, FS_FILTER_CALLBACKS, FSRTL_ADVANCED_FCB_HEADER, IO_SECURITY_CONTEXT,
+    IO_STACK_LOCATION, IRP, KEVENT, MDL, SECTION_OBJECT_POINTERS, SHARE_ACCESS, VPB,
 };
+
+use super::fsrtl::{AdvancedFcbHeader, FcbHeader};
+use super::share_access::ShareAccess;
 
 macro_rules! assert_size {
     ($ty:ty, $size:expr) => {
@@ -46,6 +49,11 @@ assert_offsets!(IRP {
     UserBuffer = 0x70,
     Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = 0xb8,
     Tail.Overlay.OriginalFileObject = 0xc0,
+    StackCount = 0x42,
+    CurrentLocation = 0x43,
+    UserIosb = 0x48,
+    Overlay.AllocationSize = 0x58,
+    Tail.Overlay.Thread = 0x98,
 });
 
 // IO_STACK_LOCATION (0x48): its size is the stride of IoGetCurrent/NextIrpStackLocation.
@@ -60,6 +68,78 @@ assert_offsets!(IO_STACK_LOCATION {
     FileObject = 0x30,
     CompletionRoutine = 0x38,
     Context = 0x40,
+});
+
+// IO_STACK_LOCATION.Parameters members we read or fill (Parameters starts at 0x08).
+assert_offsets!(IO_STACK_LOCATION {
+    Parameters.Create.SecurityContext = 0x08,
+    Parameters.Create.Options = 0x10,
+    Parameters.Create.FileAttributes = 0x18,
+    Parameters.Create.ShareAccess = 0x1a,
+    Parameters.Create.EaLength = 0x20,
+    Parameters.Read.Length = 0x08,
+    Parameters.Read.ByteOffset = 0x18,
+    Parameters.QueryFile.Length = 0x08,
+    Parameters.QueryFile.FileInformationClass = 0x10,
+    Parameters.QueryDirectory.Length = 0x08,
+    Parameters.QueryDirectory.FileName = 0x10,
+    Parameters.QueryDirectory.FileInformationClass = 0x18,
+    Parameters.QueryDirectory.FileIndex = 0x20,
+    Parameters.QueryVolume.Length = 0x08,
+    Parameters.QueryVolume.FsInformationClass = 0x10,
+    Parameters.FileSystemControl.OutputBufferLength = 0x08,
+    Parameters.FileSystemControl.InputBufferLength = 0x10,
+    Parameters.FileSystemControl.FsControlCode = 0x18,
+    Parameters.FileSystemControl.Type3InputBuffer = 0x20,
+    Parameters.DeviceIoControl.OutputBufferLength = 0x08,
+    Parameters.DeviceIoControl.InputBufferLength = 0x10,
+    Parameters.DeviceIoControl.IoControlCode = 0x18,
+    Parameters.MountVolume.Vpb = 0x08,
+    Parameters.MountVolume.DeviceObject = 0x10,
+});
+
+// IO_SECURITY_CONTEXT (0x18): Parameters.Create.SecurityContext, for DesiredAccess.
+assert_size!(IO_SECURITY_CONTEXT, 0x18);
+assert_offsets!(IO_SECURITY_CONTEXT {
+    AccessState = 0x08,
+    DesiredAccess = 0x10,
+});
+
+// MDL (0x30): Irp->MdlAddress (MmGetSystemAddressForMdlSafe reads MdlFlags and
+// MappedSystemVa, MmGetMdlByteCount reads ByteCount) and the MDLs lower_io allocates.
+assert_size!(MDL, 0x30);
+assert_offsets!(MDL {
+    MdlFlags = 0x0a,
+    MappedSystemVa = 0x18,
+    StartVa = 0x20,
+    ByteCount = 0x28,
+    ByteOffset = 0x2c,
+});
+
+// KEVENT (0x18): on lower_io's stack, in Event's pool block and inside FAST_MUTEX.
+assert_size!(KEVENT, 0x18);
+
+// SHARE_ACCESS (0x1c): `ShareAccess` is passed to IoCheckShareAccess and friends as one.
+assert_size!(SHARE_ACCESS, 0x1c);
+assert_size!(ShareAccess, 0x1c);
+const _: () = assert!(align_of::<ShareAccess>() == align_of::<SHARE_ACCESS>());
+assert_offsets!(SHARE_ACCESS {
+    OpenCount = 0x00,
+    Readers = 0x04,
+    Writers = 0x08,
+    Deleters = 0x0c,
+    SharedRead = 0x10,
+    SharedWrite = 0x14,
+    SharedDelete = 0x18,
+});
+assert_offsets!(ShareAccess {
+    open_count = 0x00,
+    readers = 0x04,
+    writers = 0x08,
+    deleters = 0x0c,
+    shared_read = 0x10,
+    shared_write = 0x14,
+    shared_delete = 0x18,
 });
 
 // FILE_OBJECT (0xd8).
@@ -123,9 +203,17 @@ assert_offsets!(SECTION_OBJECT_POINTERS {
     ImageSectionObject = 0x10,
 });
 
-// ERESOURCE (0x68) and FAST_MUTEX (0x38): embedded in our FCB and VCB.
+// ERESOURCE (0x68) and FAST_MUTEX (0x38): in pool blocks of ours and in the FCB header.
+// FAST_MUTEX's fields are written by our ExInitializeFastMutex (an inline in the WDK).
 assert_size!(ERESOURCE, 0x68);
 assert_size!(FAST_MUTEX, 0x38);
+assert_offsets!(FAST_MUTEX {
+    Count = 0x00,
+    Owner = 0x08,
+    Contention = 0x10,
+    Event = 0x18,
+    OldIrql = 0x30,
+});
 
 // FSRTL_ADVANCED_FCB_HEADER: the real Windows 10 header (FSRTL_FCB_HEADER_V3) is 0x68 bytes,
 // with the Oplock union at 0x58 and ReservedContext at 0x60. mingw-w64 stops at the Vista
@@ -143,6 +231,37 @@ assert_offsets!(FSRTL_ADVANCED_FCB_HEADER {
     PushLock = 0x48,
     FileContextSupportPointer = 0x50,
 });
+
+// Our FSRTL_ADVANCED_FCB_HEADER, with the Windows 10 (V3-sized) layout: 0x68 bytes. Its
+// shared prefix must agree with mingw-w64's structure (checked above) and its tail with the
+// WDK's: Oplock union at 0x58, ReservedContext/AePushLock at 0x60.
+assert_size!(AdvancedFcbHeader, 0x68);
+const _: () = assert!(align_of::<AdvancedFcbHeader>() == 8);
+assert_offsets!(AdvancedFcbHeader {
+    node_type_code = 0x00,
+    node_byte_size = 0x02,
+    flags = 0x04,
+    is_fast_io_possible = 0x05,
+    flags2 = 0x06,
+    reserved_and_version = 0x07,
+    resource = 0x08,
+    paging_io_resource = 0x10,
+    allocation_size = 0x18,
+    file_size = 0x20,
+    valid_data_length = 0x28,
+    fast_mutex = 0x30,
+    filter_contexts = 0x38,
+    push_lock = 0x48,
+    file_context_support_pointer = 0x50,
+    oplock = 0x58,
+    reserved_context = 0x60,
+});
+const _: () = assert!(
+    offset_of!(AdvancedFcbHeader, file_context_support_pointer)
+        == offset_of!(FSRTL_ADVANCED_FCB_HEADER, FileContextSupportPointer)
+);
+// FcbHeader: the header, then the FAST_MUTEX it points to (0x68 + 0x38).
+assert_size!(FcbHeader, 0xa0);
 
 // FS_FILTER_CALLBACKS: the real structure adds PreQueryOpen/PostQueryOpen (0x78 bytes). FsRtl
 // reads SizeOfFsFilterCallbacks to see which callbacks exist, so passing mingw-w64's 0x68 is

@@ -1,15 +1,48 @@
 //! The Windows backend of the kernel boundary: wdk-sys calls, and the only `unsafe` in the crate.
 //!
-//! Each public item here has a twin with the same signature in `kernel::model`.
+//! Each public item here has a twin with the same signature in `kernel::model` (see
+//! docs/nt-model.md, "Boundary items"); `src/kernel/boundary_check.rs` compiles a use of each
+//! against both backends. One file per job, as in the model.
 
-mod driver_object;
+mod device;
 mod entry;
+mod event;
+mod ffi;
+mod file_object;
+mod fsrtl;
 mod irp;
+mod irql;
 mod layout;
+mod lower_io;
+mod pool;
+mod resource;
+mod share_access;
 mod unicode;
 
-pub use driver_object::{ControlDevice, DeviceRef, DriverObject};
-pub use irp::Irp;
+pub use device::{
+    ControlDevice, DO_BUFFERED_IO, DO_DIRECT_IO, DeviceRef, DriverObject, MountRequest,
+    TargetDevice, VolumeDevice,
+};
+pub use event::{Event, queue_work_item};
+pub use file_object::{FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObject};
+pub use fsrtl::{
+    AdvancedFcbHeader, FcbHeader, FileSystemRegion, enter_file_system, setup_advanced_header,
+    teardown_per_stream_contexts,
+};
+pub use irp::{
+    CreateParameters, FILE_OPEN_BY_FILE_ID, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, Irp,
+    IrpParameters, Mdl, OutputBuffer, SystemBuffer, UserBuffer, file_id_from_name,
+};
+pub use irql::{
+    APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
+    charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,
+};
+pub use pool::{PoolArc, PoolBox, PoolRef, PoolTag};
+pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
+pub use share_access::{
+    DELETE, FILE_APPEND_DATA, FILE_EXECUTE, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FILE_WRITE_DATA, FileAccess, ShareAccess,
+};
 
 #[global_allocator]
 static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;

@@ -1,0 +1,297 @@
+//! Compile-time agreement of the two backends (`nt` and `model`) on every boundary item.
+//!
+//! Compiled for both backends and never called. Each non-generic method is coerced to a fn
+//! pointer of its exact signature, each generic one is called with explicit types, enums are
+//! matched exhaustively and structs built field by field, so a signature that differs between
+//! the backends is a compile error in one of the two builds (the linker may strip unused items
+//! from the .sys, but it cannot strip a type error).
+//! Deliberately absent: `UserBuffer::write` (model only; the driver never touches user memory).
+
+#![allow(dead_code)]
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Debug;
+
+use crate::driver::DriverGlobals;
+use crate::kernel::{
+    APC_LEVEL, ControlDevice, CreateParameters, DELETE, DISPATCH_LEVEL, DO_BUFFERED_IO,
+    DO_DIRECT_IO, DeviceRef, DriverObject, Event, FILE_APPEND_DATA, FILE_EXECUTE,
+    FILE_OPEN_BY_FILE_ID, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+    FILE_WRITE_DATA, FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FastMutex,
+    FastMutexGuard, FileAccess, FileObject, FileSystemRegion, IRP_MN_MOUNT_VOLUME,
+    IRP_MN_USER_FS_REQUEST, Irp, IrpMajor, IrpParameters, IrqlGuard, MAXIMUM_EXPANSION_SIZE, Mdl,
+    MountRequest, NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolRef, PoolTag,
+    Resource, ResourceGuard, ShareAccess, StackFrame, SystemBuffer, TargetDevice, UserBuffer,
+    VolumeDevice, charge_stack_frame, current_irql, enter_file_system, expand_stack_and_callout,
+    file_id_from_name, queue_work_item, raise_irql, remaining_stack, setup_advanced_header,
+    teardown_per_stream_contexts,
+};
+
+/// A value for the generic items.
+struct Probe(u32);
+
+fn handle<T: Copy + Eq + Debug + Send + Sync>() {}
+fn sendable<T: Send>() {}
+fn shared<T: Clone + Send + Sync>() {}
+fn lock<T: Default + Send + Sync>() {}
+fn plain<T: Clone + PartialEq + Debug>() {}
+fn debug<T: Debug>() {}
+
+fn traits() {
+    handle::<DeviceRef>();
+    handle::<FileObject>();
+    handle::<PoolRef>();
+    handle::<TargetDevice>();
+    handle::<MountRequest>();
+    handle::<Mdl>();
+    handle::<SystemBuffer>();
+    handle::<UserBuffer>();
+    handle::<OutputBuffer>();
+    handle::<PoolTag>();
+    handle::<ShareAccess>();
+    handle::<FileAccess>();
+    sendable::<Irp>();
+    sendable::<PoolBox<Probe>>();
+    shared::<Event>();
+    shared::<PoolArc<Probe>>();
+    lock::<Resource>();
+    lock::<FastMutex>();
+    lock::<ShareAccess>();
+    lock::<CreateParameters>();
+    plain::<CreateParameters>();
+    plain::<IrpParameters>();
+    debug::<VolumeDevice>();
+}
+
+fn driver_and_devices() {
+    let _: fn(&mut DriverObject, &str, DriverGlobals) -> Result<ControlDevice, NtStatus> =
+        DriverObject::create_control_device;
+    let _: fn(&DriverObject) -> Option<ControlDevice> = DriverObject::control_device;
+    let _: fn(&mut DriverObject) = DriverObject::install_dispatch;
+    let _: fn(&mut DriverObject) -> Result<(), NtStatus> =
+        DriverObject::register_section_sync_callbacks;
+    let _: fn(&mut DriverObject, bool) = DriverObject::set_unload_allowed;
+    let _: fn(&mut DriverObject, &MountRequest, Probe) -> Result<VolumeDevice, NtStatus> =
+        DriverObject::create_volume_device::<Probe>;
+    let _: fn(&ControlDevice) = ControlDevice::register_file_system;
+    let _: fn(&ControlDevice) = ControlDevice::unregister_file_system;
+    let _: fn(&ControlDevice) -> &DriverGlobals = ControlDevice::globals;
+    let _: fn(ControlDevice) = ControlDevice::delete;
+    let _: fn(&DeviceRef) -> bool = DeviceRef::is_control_device;
+    let _: fn(&DeviceRef) -> Option<DriverObject> = DeviceRef::driver_object;
+    let _: fn(DeviceRef) -> Option<VolumeDevice> = VolumeDevice::from_device;
+    let _: fn(&VolumeDevice) -> DeviceRef = VolumeDevice::device;
+    let _: fn(VolumeDevice) = VolumeDevice::delete;
+    let _: fn(&TargetDevice, u64, &mut [u8]) -> Result<usize, NtStatus> = TargetDevice::read;
+    let _: fn(&TargetDevice) -> u64 = TargetDevice::length;
+    let _: fn(&TargetDevice) -> u32 = TargetDevice::sector_size;
+    let _: [u32; 2] = [DO_BUFFERED_IO, DO_DIRECT_IO];
+}
+
+fn device_extension(device: DeviceRef) -> Option<u32> {
+    device.with_extension::<Probe, u32>(|probe: &Probe| probe.0)
+}
+
+fn mount_target(mount: &MountRequest) -> TargetDevice {
+    mount.target
+}
+
+fn irp() {
+    let _: fn(&Irp) -> Option<IrpMajor> = Irp::major;
+    let _: fn(&Irp) -> u8 = Irp::minor;
+    let _: fn(&Irp) -> IrpParameters = Irp::parameters;
+    let _: fn(&Irp) -> Option<CreateParameters> = Irp::create_parameters;
+    let _: fn(&Irp) -> Option<MountRequest> = Irp::mount_request;
+    let _: fn(&Irp) -> Option<FileObject> = Irp::file_object;
+    let _: fn(&mut Irp, usize) = Irp::set_information;
+    let _: fn(&Irp) -> OutputBuffer = Irp::output_buffer;
+    let _: fn(&mut Irp) = Irp::mark_pending;
+    let _: fn(Irp, NtStatus) -> NtStatus = Irp::complete;
+    let _: fn(&CreateParameters) -> bool = CreateParameters::open_by_file_id;
+    let _: fn(&[u16]) -> Option<u64> = file_id_from_name;
+    let _: fn(&Mdl, usize, &[u8]) -> Result<(), NtStatus> = Mdl::write;
+    let _: fn(&Mdl) -> usize = Mdl::len;
+    let _: fn(&Mdl) -> bool = Mdl::is_empty;
+    let _: fn(&SystemBuffer, usize, &[u8]) -> Result<(), NtStatus> = SystemBuffer::write;
+    let _: fn(&SystemBuffer) -> usize = SystemBuffer::len;
+    let _: fn(&SystemBuffer) -> bool = SystemBuffer::is_empty;
+    let _: [u8; 2] = [IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST];
+    let _: u32 = FILE_OPEN_BY_FILE_ID;
+}
+
+fn create_parameters() -> CreateParameters {
+    CreateParameters {
+        desired_access: 0u32,
+        share_access: 0u16,
+        disposition: 0u32,
+        options: 0u32,
+        file_attributes: 0u16,
+        allocation_size: 0u64,
+        ea_length: 0u32,
+        stack_flags: 0u8,
+    }
+}
+
+fn irp_parameters(parameters: IrpParameters) {
+    match parameters {
+        IrpParameters::Create(create) => {
+            let _: CreateParameters = create;
+        }
+        IrpParameters::Read { offset, length } => {
+            let _: (u64, u32) = (offset, length);
+        }
+        IrpParameters::QueryInformation { class, length } => {
+            let _: (u32, u32) = (class, length);
+        }
+        IrpParameters::QueryDirectory {
+            class,
+            length,
+            pattern,
+            flags,
+            index,
+        } => {
+            let _: (u32, u32, Option<Vec<u16>>, u8, u32) = (class, length, pattern, flags, index);
+        }
+        IrpParameters::QueryVolumeInformation { class, length } => {
+            let _: (u32, u32) = (class, length);
+        }
+        IrpParameters::FileSystemControl {
+            code,
+            input,
+            output_length,
+        } => {
+            let _: (u32, Vec<u8>, u32) = (code, input, output_length);
+        }
+        IrpParameters::Mount(mount) => {
+            let _: MountRequest = mount;
+        }
+        IrpParameters::None => {}
+    }
+}
+
+fn output_buffer(buffer: OutputBuffer) {
+    match buffer {
+        OutputBuffer::None => {}
+        OutputBuffer::System(system) => {
+            let _: SystemBuffer = system;
+        }
+        OutputBuffer::Mdl(mdl) => {
+            let _: Mdl = mdl;
+        }
+        OutputBuffer::User(user) => {
+            let _: UserBuffer = user;
+        }
+    }
+}
+
+fn file_object() {
+    let _: fn(&FileObject) -> Option<PoolRef> = FileObject::fs_context;
+    let _: fn(&FileObject, Option<PoolRef>) = FileObject::set_fs_context;
+    let _: fn(&FileObject) -> Option<PoolRef> = FileObject::fs_context2;
+    let _: fn(&FileObject, Option<PoolRef>) = FileObject::set_fs_context2;
+    let _: fn(&FileObject) -> Option<PoolRef> = FileObject::section_object_pointers;
+    let _: fn(&FileObject, Option<PoolRef>) = FileObject::set_section_object_pointers;
+    let _: fn(&FileObject) -> u32 = FileObject::flags;
+    let _: fn(&FileObject, u32) = FileObject::set_flags;
+    let _: fn(&FileObject) -> Vec<u16> = FileObject::file_name;
+    let _: fn(&FileObject) -> Option<FileObject> = FileObject::related_file_object;
+    let _: fn(&FileObject) -> u64 = FileObject::current_byte_offset;
+    let _: fn(&FileObject, u64) = FileObject::set_current_byte_offset;
+    let _: [u32; 3] = [FO_SYNCHRONOUS_IO, FO_CLEANUP_COMPLETE, FO_STREAM_FILE];
+}
+
+fn share_access() {
+    let _: fn(&mut ShareAccess, u32, u16, &FileObject, bool) -> Result<(), NtStatus> =
+        ShareAccess::check;
+    let _: fn(&mut ShareAccess, u32, u16, &FileObject) = ShareAccess::set;
+    let _: fn(&mut ShareAccess, &FileObject) = ShareAccess::update;
+    let _: fn(&mut ShareAccess, &FileObject) = ShareAccess::remove_file_object;
+    let _: fn(&ShareAccess, &FileAccess) -> bool = ShareAccess::conflicts;
+    let _: fn(&mut ShareAccess, &FileAccess) = ShareAccess::add;
+    let _: fn(&mut ShareAccess, &FileAccess) = ShareAccess::remove;
+    let _: fn(u32, u16) -> FileAccess = FileAccess::from_request;
+    let _ = ShareAccess {
+        open_count: 0u32,
+        readers: 0u32,
+        writers: 0u32,
+        deleters: 0u32,
+        shared_read: 0u32,
+        shared_write: 0u32,
+        shared_delete: 0u32,
+    };
+    let _ = FileAccess {
+        read: false,
+        write: false,
+        delete: false,
+        shared_read: false,
+        shared_write: false,
+        shared_delete: false,
+    };
+    let _: [u32; 5] = [
+        FILE_READ_DATA,
+        FILE_WRITE_DATA,
+        FILE_APPEND_DATA,
+        FILE_EXECUTE,
+        DELETE,
+    ];
+    let _: [u16; 3] = [FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_SHARE_DELETE];
+}
+
+fn pool() {
+    let tag = PoolTag(*b"RfTs");
+    let _: fn(&PoolTag) -> String = PoolTag::as_string;
+    let _: fn(PoolTag, Probe) -> Result<PoolBox<Probe>, NtStatus> = PoolBox::<Probe>::try_new;
+    let _: fn(PoolTag, Probe) -> Result<PoolArc<Probe>, NtStatus> = PoolArc::<Probe>::try_new;
+    let _: fn(PoolArc<Probe>) -> PoolRef = PoolArc::<Probe>::into_raw;
+    let _: fn(PoolRef) -> Option<PoolArc<Probe>> = PoolArc::<Probe>::from_raw;
+    let _: fn(&PoolArc<Probe>) -> PoolRef = PoolArc::<Probe>::as_raw;
+    let _: fn(&PoolRef) -> Option<PoolArc<Probe>> = PoolRef::clone_arc::<Probe>;
+    let _ = tag;
+}
+
+fn pool_access(boxed: &mut PoolBox<Probe>, counted: &PoolArc<Probe>) -> u32 {
+    boxed.0 = counted.0;
+    boxed.0
+}
+
+fn ex_ke() {
+    let _: fn() -> Resource = Resource::new;
+    let _: fn(&Resource, bool) -> Option<ResourceGuard<'_>> = Resource::acquire_exclusive;
+    let _: fn(&Resource, bool) -> Option<ResourceGuard<'_>> = Resource::acquire_shared;
+    let _: fn(&Resource, bool) -> Option<ResourceGuard<'_>> =
+        Resource::acquire_shared_starve_exclusive;
+    let _: fn(&Resource, bool) -> Option<ResourceGuard<'_>> =
+        Resource::acquire_shared_wait_for_exclusive;
+    let _: fn(&Resource) -> bool = Resource::is_acquired_exclusive;
+    let _: fn() -> FastMutex = FastMutex::new;
+    let _: fn(&FastMutex) -> Option<FastMutexGuard<'_>> = FastMutex::acquire;
+    let _: fn(bool) -> Event = Event::notification;
+    let _: fn(bool) -> Event = Event::synchronization;
+    let _: fn(&Event) = Event::set;
+    let _: fn(&Event) = Event::clear;
+    let _: fn(&Event) -> bool = Event::is_signaled;
+    let _: fn(&Event) -> bool = Event::wait;
+}
+
+fn work_item(event: Event) {
+    queue_work_item(move || event.set());
+}
+
+fn fsrtl<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
+    let _: fn() -> FileSystemRegion = enter_file_system;
+    let _: fn(&PoolArc<T>) = setup_advanced_header::<T>;
+    let _: fn(&PoolArc<T>) = teardown_per_stream_contexts::<T>;
+    setup_advanced_header(fcb);
+    teardown_per_stream_contexts(fcb);
+}
+
+fn irql_and_stack() -> Result<u32, NtStatus> {
+    let _: fn() -> u8 = current_irql;
+    let _: fn(u8) -> IrqlGuard = raise_irql;
+    let _: fn() -> usize = remaining_stack;
+    let _: fn(usize) -> StackFrame = charge_stack_frame;
+    let _: usize = MAXIMUM_EXPANSION_SIZE;
+    let _: [u8; 3] = [PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL];
+    expand_stack_and_callout(0x1000usize, || 7u32)
+}

@@ -1,0 +1,453 @@
+//! DRIVER_OBJECT, our DEVICE_OBJECTs (control and volume) and the mount target.
+//!
+//! Every device we create carries a typed extension: an `ExtensionHeader` (which kind of device,
+//! the Rust type of the value, how to drop it) followed by the value. Nothing relies on
+//! `sizeof(DEVICE_OBJECT)`; the I/O manager gives us `DeviceExtension`.
+
+use core::any::TypeId;
+use core::mem::{align_of, size_of};
+use core::ptr;
+
+use wdk_sys::{
+    DO_DEVICE_INITIALIZING, FILE_DEVICE_DISK_FILE_SYSTEM, FS_FILTER_CALLBACKS, KIRQL,
+    PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVPB, VPB_MOUNTED,
+};
+
+use super::entry;
+use super::lower_io;
+use super::unicode::OwnedUnicode;
+use crate::driver::DriverGlobals;
+use crate::kernel::{IrpMajor, NtStatus};
+
+/// DO_BUFFERED_IO.
+pub const DO_BUFFERED_IO: u32 = wdk_sys::DO_BUFFERED_IO;
+/// DO_DIRECT_IO.
+pub const DO_DIRECT_IO: u32 = wdk_sys::DO_DIRECT_IO;
+
+/// Which of our devices an extension belongs to (a tag, readable in a debugger).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct DeviceKind(u32);
+
+impl DeviceKind {
+    const CONTROL: DeviceKind = DeviceKind(u32::from_le_bytes(*b"RfCd"));
+    const VOLUME: DeviceKind = DeviceKind(u32::from_le_bytes(*b"RfVd"));
+}
+
+/// The start of every extension of ours.
+#[repr(C)]
+struct ExtensionHeader {
+    kind: DeviceKind,
+    type_id: TypeId,
+    /// Drops the value that follows the header.
+    drop_value: unsafe fn(*mut ExtensionHeader),
+    /// Volume devices: the VPB we were mounted through.
+    vpb: PVPB,
+}
+
+#[repr(C)]
+struct Extension<T> {
+    header: ExtensionHeader,
+    value: T,
+}
+
+/// # Safety
+/// `header` starts a live `Extension<T>` whose value has not been dropped yet.
+unsafe fn drop_extension_value<T>(header: *mut ExtensionHeader) {
+    // SAFETY: as the caller promises.
+    unsafe { ptr::drop_in_place(&raw mut (*header.cast::<Extension<T>>()).value) }
+}
+
+/// The driver object, borrowed for the duration of DriverEntry, DriverUnload or a mount.
+pub struct DriverObject {
+    raw: PDRIVER_OBJECT,
+}
+
+/// The file system control device: the object the I/O manager sends mount requests to.
+pub struct ControlDevice {
+    raw: PDEVICE_OBJECT,
+}
+
+/// A device object of ours that an IRP was sent to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DeviceRef {
+    raw: PDEVICE_OBJECT,
+}
+
+// SAFETY: a device object is a kernel object usable from any thread; DeviceRef only reads
+// fields that are fixed after creation.
+unsafe impl Send for DeviceRef {}
+// SAFETY: as above.
+unsafe impl Sync for DeviceRef {}
+
+/// A volume device this driver created at mount.
+#[derive(Debug)]
+pub struct VolumeDevice {
+    raw: PDEVICE_OBJECT,
+}
+
+// SAFETY: as for DeviceRef.
+unsafe impl Send for VolumeDevice {}
+// SAFETY: as for DeviceRef.
+unsafe impl Sync for VolumeDevice {}
+
+/// The device a mount request asks us to mount (IrpSp->Parameters.MountVolume.DeviceObject),
+/// as a read target.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TargetDevice {
+    raw: PDEVICE_OBJECT,
+}
+
+// SAFETY: the target device is referenced by the VPB for as long as the volume is mounted, and
+// the I/O manager allows IRPs to it from any thread.
+unsafe impl Send for TargetDevice {}
+// SAFETY: as above.
+unsafe impl Sync for TargetDevice {}
+
+/// IRP_MN_MOUNT_VOLUME's parameters: the VPB and the device to mount.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct MountRequest {
+    vpb: PVPB,
+    pub target: TargetDevice,
+}
+
+// SAFETY: as for TargetDevice; the VPB lives as long as the real device.
+unsafe impl Send for MountRequest {}
+// SAFETY: as above.
+unsafe impl Sync for MountRequest {}
+
+impl MountRequest {
+    /// # Safety
+    /// `vpb` and `target` are the MountVolume parameters of an IRP_MN_MOUNT_VOLUME in dispatch.
+    pub(super) unsafe fn from_raw(vpb: PVPB, target: PDEVICE_OBJECT) -> MountRequest {
+        MountRequest {
+            vpb,
+            target: TargetDevice { raw: target },
+        }
+    }
+}
+
+/// The extension header of one of our devices, or None for a device without one.
+///
+/// # Safety
+/// `device` is a live device object created by this driver.
+unsafe fn header_of(device: PDEVICE_OBJECT) -> Option<*mut ExtensionHeader> {
+    // SAFETY: as the caller promises; every device we create has an ExtensionHeader at
+    // DeviceExtension (written before DO_DEVICE_INITIALIZING is cleared).
+    let extension = unsafe { (*device).DeviceExtension };
+    (!extension.is_null()).then_some(extension.cast::<ExtensionHeader>())
+}
+
+impl DriverObject {
+    /// # Safety
+    /// `raw` is our driver object, as the I/O manager passed it to DriverEntry or
+    /// DriverUnload, or as a device of ours names it.
+    pub(super) unsafe fn from_raw(raw: PDRIVER_OBJECT) -> DriverObject {
+        DriverObject { raw }
+    }
+
+    /// IoCreateDevice with an `Extension<T>`; the device is still initializing on return.
+    fn create_device<T: 'static>(
+        &mut self,
+        name: Option<&str>,
+        kind: DeviceKind,
+        vpb: PVPB,
+        value: T,
+    ) -> Result<PDEVICE_OBJECT, NtStatus> {
+        let mut owned_name = match name {
+            Some(name) => Some(OwnedUnicode::from_str(name)?),
+            None => None,
+        };
+        let mut unicode = owned_name.as_mut().map(|name| name.as_unicode_string());
+        let name_ptr: PUNICODE_STRING = match unicode.as_mut() {
+            Some(unicode) => unicode,
+            None => ptr::null_mut(),
+        };
+        let mut device: PDEVICE_OBJECT = ptr::null_mut();
+        // SAFETY: `raw` is our driver object; the name (if any) outlives the call (the I/O
+        // manager copies it); the extension size is that of the value written below.
+        let status = unsafe {
+            wdk_sys::ntddk::IoCreateDevice(
+                self.raw,
+                size_of::<Extension<T>>() as u32,
+                name_ptr,
+                FILE_DEVICE_DISK_FILE_SYSTEM,
+                0,
+                0,
+                &mut device,
+            )
+        };
+        if status < 0 || device.is_null() {
+            return Err(NtStatus(status));
+        }
+        // SAFETY: IoCreateDevice succeeded: `device` is valid and its extension has room for
+        // an Extension<T>, which we check is suitably aligned before writing it.
+        unsafe {
+            let extension = (*device).DeviceExtension.cast::<Extension<T>>();
+            if extension.is_null() || !extension.is_aligned() {
+                wdk_sys::ntddk::IoDeleteDevice(device);
+                return Err(NtStatus::INSUFFICIENT_RESOURCES);
+            }
+            extension.write(Extension {
+                header: ExtensionHeader {
+                    kind,
+                    type_id: TypeId::of::<T>(),
+                    drop_value: drop_extension_value::<T>,
+                    vpb,
+                },
+                value,
+            });
+        }
+        Ok(device)
+    }
+
+    /// Creates the named control device with `globals` in its extension.
+    pub fn create_control_device(
+        &mut self,
+        name: &str,
+        globals: DriverGlobals,
+    ) -> Result<ControlDevice, NtStatus> {
+        let device =
+            self.create_device(Some(name), DeviceKind::CONTROL, ptr::null_mut(), globals)?;
+        // SAFETY: `device` was just created and is fully initialized.
+        unsafe { (*device).Flags &= !DO_DEVICE_INITIALIZING };
+        Ok(ControlDevice { raw: device })
+    }
+
+    /// The control device, found through the driver's device list.
+    pub fn control_device(&self) -> Option<ControlDevice> {
+        // SAFETY: `raw` is our driver object; its device list is stable while no device is
+        // being created or deleted, which holds in DriverUnload and DriverEntry.
+        let mut device = unsafe { (*self.raw).DeviceObject };
+        while !device.is_null() {
+            // SAFETY: `device` is a member of our driver's device list, so it is one of ours
+            // and carries an extension header.
+            let (kind, next) = unsafe {
+                let kind = header_of(device).map(|header| (*header).kind);
+                (kind, (*device).NextDevice)
+            };
+            if kind == Some(DeviceKind::CONTROL) {
+                return Some(ControlDevice { raw: device });
+            }
+            device = next;
+        }
+        None
+    }
+
+    /// Points every major function at the dispatcher.
+    pub fn install_dispatch(&mut self) {
+        for major in IrpMajor::ALL {
+            if crate::dispatch::handles(major) {
+                // SAFETY: `raw` is our driver object; MajorFunction has IRP_MJ_MAXIMUM_FUNCTION+1
+                // entries and every IrpMajor code is below that.
+                unsafe {
+                    (*self.raw).MajorFunction[major as usize] = Some(entry::dispatch_irp);
+                }
+            }
+        }
+    }
+
+    /// Registers the section-synchronization callbacks with FsRtl.
+    pub fn register_section_sync_callbacks(&mut self) -> Result<(), NtStatus> {
+        // SAFETY: all-zero is a valid FS_FILTER_CALLBACKS (no callbacks, size 0).
+        let mut callbacks: FS_FILTER_CALLBACKS = unsafe { core::mem::zeroed() };
+        callbacks.SizeOfFsFilterCallbacks = size_of::<FS_FILTER_CALLBACKS>() as u32;
+        callbacks.PreAcquireForSectionSynchronization = Some(entry::pre_acquire_for_section_sync);
+        // SAFETY: `raw` is our driver object in DriverEntry; FsRtl copies the structure.
+        let status = unsafe {
+            wdk_sys::ntddk::FsRtlRegisterFileSystemFilterCallbacks(self.raw, &mut callbacks)
+        };
+        if status < 0 {
+            Err(NtStatus(status))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Installs or withdraws DriverUnload. Without one, the service control manager refuses to
+    /// stop the driver.
+    pub fn set_unload_allowed(&mut self, allowed: bool) {
+        let routine = if allowed {
+            Some(entry::driver_unload as _)
+        } else {
+            None
+        };
+        // SAFETY: `raw` is our driver object; DriverUnload is a pointer-sized field the I/O
+        // manager reads only when asked to unload.
+        unsafe {
+            ptr::write_volatile(&mut (*self.raw).DriverUnload, routine);
+        }
+    }
+
+    /// At IRP_MN_MOUNT_VOLUME: creates the (unnamed) volume device with `extension`, with
+    /// DO_DIRECT_IO, sized for the target's stack, and links it into the VPB
+    /// (Vpb->DeviceObject; the I/O manager sets VPB_MOUNTED when the mount IRP succeeds).
+    pub fn create_volume_device<T: Send + Sync + 'static>(
+        &mut self,
+        mount: &MountRequest,
+        extension: T,
+    ) -> Result<VolumeDevice, NtStatus> {
+        let device = self.create_device(None, DeviceKind::VOLUME, mount.vpb, extension)?;
+        let target = mount.target.raw;
+        // SAFETY: `device` is ours and still initializing; `target` and `vpb` are the live
+        // MountVolume parameters of the IRP being dispatched (MountRequest's invariant).
+        unsafe {
+            let stack_size = (*target).StackSize;
+            (*device).StackSize = stack_size.saturating_add(1);
+            (*device).SectorSize = (*target).SectorSize;
+            (*device).AlignmentRequirement = (*target).AlignmentRequirement;
+            (*device).Flags |= DO_DIRECT_IO;
+            (*mount.vpb).DeviceObject = device;
+            (*device).Flags &= !DO_DEVICE_INITIALIZING;
+        }
+        Ok(VolumeDevice { raw: device })
+    }
+}
+
+/// Drops a device's extension value and deletes it.
+///
+/// # Safety
+/// `device` is one of our devices, not yet deleted; nothing uses it afterwards.
+unsafe fn delete_device(device: PDEVICE_OBJECT) {
+    // SAFETY: as the caller promises; the value is dropped once, here.
+    unsafe {
+        if let Some(header) = header_of(device) {
+            ((*header).drop_value)(header);
+        }
+        wdk_sys::ntddk::IoDeleteDevice(device);
+    }
+}
+
+impl ControlDevice {
+    pub fn register_file_system(&self) {
+        // SAFETY: `raw` is our initialized control device.
+        unsafe { wdk_sys::ntddk::IoRegisterFileSystem(self.raw) }
+    }
+
+    pub fn unregister_file_system(&self) {
+        // SAFETY: `raw` is our control device, registered in DriverEntry.
+        unsafe { wdk_sys::ntddk::IoUnregisterFileSystem(self.raw) }
+    }
+
+    pub fn globals(&self) -> &DriverGlobals {
+        // SAFETY: the control device's extension is an Extension<DriverGlobals> written at
+        // creation and dropped only by `delete`, which consumes self.
+        unsafe {
+            &(*(*self.raw)
+                .DeviceExtension
+                .cast::<Extension<DriverGlobals>>())
+            .value
+        }
+    }
+
+    /// Drops the globals and deletes the device.
+    pub fn delete(self) {
+        // SAFETY: `raw` is our control device; `self` is consumed.
+        unsafe { delete_device(self.raw) }
+    }
+}
+
+impl DeviceRef {
+    /// # Safety
+    /// `raw` is a device object of this driver, alive for the duration of the dispatch call.
+    pub(super) unsafe fn from_raw(raw: PDEVICE_OBJECT) -> DeviceRef {
+        DeviceRef { raw }
+    }
+
+    fn kind(&self) -> Option<DeviceKind> {
+        // SAFETY: `raw` is one of our live devices (type invariant).
+        unsafe { header_of(self.raw).map(|header| (*header).kind) }
+    }
+
+    pub fn is_control_device(&self) -> bool {
+        self.kind() == Some(DeviceKind::CONTROL)
+    }
+
+    /// Runs `f` on the device extension if it holds a `T`.
+    pub fn with_extension<T: Send + Sync + 'static, R>(
+        &self,
+        f: impl FnOnce(&T) -> R,
+    ) -> Option<R> {
+        // SAFETY: `raw` is one of our live devices; its extension is an Extension<U> for the
+        // U named by type_id, so when that is T the cast is exact.
+        unsafe {
+            let header = header_of(self.raw)?;
+            if (*header).type_id != TypeId::of::<T>() {
+                return None;
+            }
+            Some(f(&(*header.cast::<Extension<T>>()).value))
+        }
+    }
+
+    /// The driver object that owns this device (DeviceObject->DriverObject).
+    pub fn driver_object(&self) -> Option<DriverObject> {
+        // SAFETY: `raw` is one of our live devices; DriverObject is fixed at creation.
+        let driver = unsafe { (*self.raw).DriverObject };
+        (!driver.is_null()).then(|| {
+            // SAFETY: the owner of one of our devices is our driver object.
+            unsafe { DriverObject::from_raw(driver) }
+        })
+    }
+}
+
+impl VolumeDevice {
+    /// The volume device an IRP was sent to, if it is one.
+    pub fn from_device(device: DeviceRef) -> Option<VolumeDevice> {
+        (device.kind() == Some(DeviceKind::VOLUME)).then_some(VolumeDevice { raw: device.raw })
+    }
+
+    pub fn device(&self) -> DeviceRef {
+        DeviceRef { raw: self.raw }
+    }
+
+    /// Detaches from the VPB (clears VPB_MOUNTED and Vpb->DeviceObject, under the VPB spin
+    /// lock) and deletes the device (IoDeleteDevice).
+    pub fn delete(self) {
+        // SAFETY: `raw` is our volume device, so its header records the VPB it was mounted
+        // through, which lives as long as the real device. The VPB fields are changed under
+        // the VPB spin lock, as the I/O manager requires.
+        unsafe {
+            if let Some(header) = header_of(self.raw) {
+                let vpb = (*header).vpb;
+                if !vpb.is_null() {
+                    let mut irql: KIRQL = 0;
+                    wdk_sys::ntddk::IoAcquireVpbSpinLock(&mut irql);
+                    if (*vpb).DeviceObject == self.raw {
+                        (*vpb).Flags &= !(VPB_MOUNTED as u16);
+                        (*vpb).DeviceObject = ptr::null_mut();
+                    }
+                    wdk_sys::ntddk::IoReleaseVpbSpinLock(irql);
+                }
+            }
+            delete_device(self.raw);
+        }
+    }
+}
+
+impl TargetDevice {
+    /// A synchronous read from the target device through an IRP we allocate (see
+    /// `lower_io`). Any offset and length: the I/O is widened to whole sectors through a pool
+    /// buffer. Returns the bytes read (fewer at the end of the device).
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, NtStatus> {
+        lower_io::read(self.raw, self.sector_size(), offset, buf)
+    }
+
+    /// The device's size in bytes (IOCTL_DISK_GET_LENGTH_INFO); 0 if it cannot be read.
+    pub fn length(&self) -> u64 {
+        lower_io::length(self.raw).unwrap_or(0)
+    }
+
+    /// Bytes per sector (IOCTL_DISK_GET_DRIVE_GEOMETRY), else DeviceObject->SectorSize, else 512.
+    pub fn sector_size(&self) -> u32 {
+        let valid = |size: u32| size.is_power_of_two() && (512..=0x1_0000).contains(&size);
+        if let Ok(size) = lower_io::bytes_per_sector(self.raw)
+            && valid(size)
+        {
+            return size;
+        }
+        // SAFETY: the target is live while its mount request or volume is (type invariant).
+        let field = u32::from(unsafe { (*self.raw).SectorSize });
+        if valid(field) { field } else { 512 }
+    }
+}
+
+const _: () = assert!(align_of::<ExtensionHeader>() <= 16);

@@ -1,0 +1,156 @@
+//! FsRtl: FsRtlEnterFileSystem/FsRtlExitFileSystem, the advanced FCB header
+//! (FsRtlSetupAdvancedHeader) and FsRtlTeardownPerStreamContexts.
+//!
+//! mingw-w64's FSRTL_ADVANCED_FCB_HEADER is the Vista layout (0x58 bytes). The header here is
+//! the Windows 10 one (0x68 bytes, with the Oplock union and ReservedContext), declared by us
+//! and checked in layout.rs. `FcbHeader` bundles it with the FAST_MUTEX it points to.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::marker::PhantomData;
+use core::mem::size_of;
+use core::ptr;
+
+use wdk_sys::{
+    ERESOURCE, FAST_MUTEX, FSRTL_FLAG_ADVANCED_HEADER, FSRTL_FLAG2_SUPPORTS_FILTER_CONTEXTS,
+    LIST_ENTRY, PFSRTL_ADVANCED_FCB_HEADER,
+};
+
+use super::pool::PoolArc;
+use super::resource::initialize_fast_mutex;
+
+/// FSRTL_FCB_HEADER_V2: the version FsRtlSetupAdvancedHeader writes (Windows 8 and later).
+/// V3 would tell FsRtl (20H2+) to use the AePushLock at 0x60, which only
+/// FsRtlSetupAdvancedHeaderEx2 with an FsRtlAllocateAePushLock lock provides; we use the
+/// classic PushLock and leave 0x60 zero.
+const FSRTL_FCB_HEADER_V2: u8 = 2;
+
+/// FSRTL_ADVANCED_FCB_HEADER as Windows 10/11 x64 lays it out (FSRTL_FCB_HEADER_V3 size).
+#[repr(C)]
+pub struct AdvancedFcbHeader {
+    pub node_type_code: i16,
+    pub node_byte_size: i16,
+    pub flags: u8,
+    pub is_fast_io_possible: u8,
+    pub flags2: u8,
+    /// Reserved:4 (low bits), Version:4 (high bits).
+    pub reserved_and_version: u8,
+    pub resource: *mut ERESOURCE,
+    pub paging_io_resource: *mut ERESOURCE,
+    pub allocation_size: i64,
+    pub file_size: i64,
+    pub valid_data_length: i64,
+    pub fast_mutex: *mut FAST_MUTEX,
+    pub filter_contexts: LIST_ENTRY,
+    pub push_lock: usize,
+    pub file_context_support_pointer: *mut *mut c_void,
+    /// Oplock / ReservedForRemote.
+    pub oplock: *mut c_void,
+    /// ReservedContext / AePushLock.
+    pub reserved_context: *mut c_void,
+}
+
+/// What an FCB starts with: the advanced header and its FAST_MUTEX. The kernel and filters
+/// write it, hence the UnsafeCells. Must be the first field of a `#[repr(C)]` FCB held in a
+/// `PoolArc`, so that FsContext (the PoolRef) points at the header.
+#[repr(C)]
+pub struct FcbHeader {
+    header: UnsafeCell<AdvancedFcbHeader>,
+    fast_mutex: UnsafeCell<FAST_MUTEX>,
+}
+
+// SAFETY: the header is shared with the kernel, which synchronizes its own accesses (the
+// FAST_MUTEX, the push lock); Rust code only reaches it through raw pointers here.
+unsafe impl Send for FcbHeader {}
+// SAFETY: as above.
+unsafe impl Sync for FcbHeader {}
+
+impl FcbHeader {
+    /// An all-zero header: `setup_advanced_header` initializes it in place.
+    pub fn new() -> FcbHeader {
+        // SAFETY: all-zero is a valid (not yet set up) header and FAST_MUTEX: null pointers,
+        // zero sizes, an empty-but-uninitialized list that setup fills in.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+impl Default for FcbHeader {
+    fn default() -> Self {
+        FcbHeader::new()
+    }
+}
+
+/// FsRtlEnterFileSystem (KeEnterCriticalRegion): normal kernel APCs disabled until the guard
+/// drops (FsRtlExitFileSystem). Not Send: the region belongs to this thread.
+pub struct FileSystemRegion {
+    _same_thread: PhantomData<*const ()>,
+}
+
+pub fn enter_file_system() -> FileSystemRegion {
+    // SAFETY: KeEnterCriticalRegion at IRQL <= APC_LEVEL; balanced by the guard's drop.
+    unsafe { wdk_sys::ntddk::KeEnterCriticalRegion() };
+    FileSystemRegion {
+        _same_thread: PhantomData,
+    }
+}
+
+impl Drop for FileSystemRegion {
+    fn drop(&mut self) {
+        // SAFETY: balances the KeEnterCriticalRegion of `enter_file_system`, on the same
+        // thread (the guard is not Send).
+        unsafe { wdk_sys::ntddk::KeLeaveCriticalRegion() };
+    }
+}
+
+/// The FcbHeader at the start of `fcb`'s value.
+fn header_of<T: Send + Sync + 'static>(fcb: &PoolArc<T>) -> *mut FcbHeader {
+    const {
+        assert!(
+            size_of::<T>() >= size_of::<FcbHeader>(),
+            "an FCB begins with an FcbHeader"
+        )
+    };
+    fcb.value_ptr().as_ptr().cast::<FcbHeader>()
+}
+
+/// FsRtlSetupAdvancedHeader (a macro in the WDK) on the FCB `fcb`, whose value begins with an
+/// `FcbHeader` (its first field, `#[repr(C)]`): flags, version V2, the filter-context list,
+/// the FAST_MUTEX, the push lock, no file-context support. Call it once, before the FCB is
+/// attached to any FILE_OBJECT.
+pub fn setup_advanced_header<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
+    let fcb_header = header_of(fcb);
+    // SAFETY: the value starts with an FcbHeader (the caller's contract, size-checked above),
+    // whose fields are UnsafeCells we may write through a shared reference; nobody else sees
+    // the FCB yet. The FAST_MUTEX sits in the same pool block, which never moves.
+    unsafe {
+        let header = (*fcb_header).header.get();
+        let fast_mutex = (*fcb_header).fast_mutex.get();
+        initialize_fast_mutex(fast_mutex);
+        (*header).flags |= FSRTL_FLAG_ADVANCED_HEADER as u8;
+        (*header).flags2 |= FSRTL_FLAG2_SUPPORTS_FILTER_CONTEXTS as u8;
+        (*header).reserved_and_version =
+            ((*header).reserved_and_version & 0x0f) | (FSRTL_FCB_HEADER_V2 << 4);
+        let list = &raw mut (*header).filter_contexts;
+        (*list).Flink = list;
+        (*list).Blink = list;
+        (*header).fast_mutex = fast_mutex;
+        // ExInitializePushLock (an inline): an unowned push lock is zero.
+        (*header).push_lock = 0;
+        (*header).file_context_support_pointer = ptr::null_mut();
+    }
+}
+
+/// FsRtlTeardownPerStreamContexts: frees every per-stream context filters attached to `fcb`.
+/// Call it right before the FCB's memory goes. Does nothing for a header never set up.
+pub fn teardown_per_stream_contexts<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
+    let fcb_header = header_of(fcb);
+    // SAFETY: as in setup_advanced_header. FsRtl walks the filter-context list, which exists
+    // only once set up: checked through Flags2 first.
+    unsafe {
+        let header = (*fcb_header).header.get();
+        if (*header).flags2 & FSRTL_FLAG2_SUPPORTS_FILTER_CONTEXTS as u8 == 0 {
+            return;
+        }
+        wdk_sys::ntddk::FsRtlTeardownPerStreamContexts(header as PFSRTL_ADVANCED_FCB_HEADER);
+    }
+}
