@@ -3,11 +3,10 @@
 use std::sync::Mutex;
 
 use rustfsd::driver::DriverGlobals;
+use rustfsd::kernel::model::FO_SYNCHRONOUS_IO;
 use rustfsd::kernel::model::harness::session::CreateRequest;
 use rustfsd::kernel::model::harness::{DriverDescriptor, Session};
-use rustfsd::kernel::model::{
-    CreateParameters, FILE_OPEN_BY_FILE_ID, FO_SYNCHRONOUS_IO, file_id_from_name,
-};
+use rustfsd::kernel::request::{CreateParameters, FILE_OPEN_BY_FILE_ID, file_id_from_name};
 use rustfsd::kernel::{DeviceRef, DriverObject, Irp, IrpMajor, NtStatus};
 
 #[derive(Clone, Debug, Default)]

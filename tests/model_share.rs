@@ -1,7 +1,7 @@
 //! SHARE_ACCESS rules (IoCheckShareAccess): an open conflicts if it asks for an access an
 //! existing open does not share, or denies sharing an access an existing open holds.
 
-use rustfsd::kernel::model::{
+use rustfsd::kernel::access::{
     DELETE, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_WRITE_DATA,
     FileAccess, ShareAccess,
 };

@@ -7,14 +7,18 @@
 //!   and `unsafe`;
 //! - `model`: a user-mode model of the NT kernel with a verifier, for host tests.
 //!
-//! Both backends provide the same items with the same signatures; `status` and `irp_major` are
-//! plain data shared by both.
+//! Both backends provide the same items with the same signatures; `status`, `irp_major`,
+//! `access` and `request` are plain data and rules shared by both.
 
+pub mod access;
 mod boundary_check;
 pub mod irp_major;
+pub mod request;
 pub mod status;
 
+pub use access::*;
 pub use irp_major::IrpMajor;
+pub use request::*;
 pub use status::NtStatus;
 
 #[cfg(target_os = "windows")]

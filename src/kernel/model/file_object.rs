@@ -33,7 +33,7 @@ pub struct FileObjectEntry {
     pub section_object_pointers: Option<PoolRef>,
     /// ReadAccess/WriteAccess/DeleteAccess and SharedRead/SharedWrite/SharedDelete, as
     /// IoCheckShareAccess / IoSetShareAccess record them.
-    pub access: super::share_access::FileAccess,
+    pub access: crate::kernel::access::FileAccess,
 }
 
 /// A FILE_OBJECT the I/O manager handed us (through the IRP's stack location).

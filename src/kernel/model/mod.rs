@@ -34,18 +34,11 @@ pub use file_object::{FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, Fi
 pub use fsrtl::{
     FileSystemRegion, enter_file_system, setup_advanced_header, teardown_per_stream_contexts,
 };
-pub use irp::{
-    CreateParameters, FILE_OPEN_BY_FILE_ID, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, Irp,
-    IrpParameters, Mdl, OutputBuffer, SystemBuffer, UserBuffer, file_id_from_name,
-};
+pub use irp::{Irp, Mdl, OutputBuffer, SystemBuffer, UserBuffer};
 pub use irql::{
     APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,
 };
 pub use pool::{PoolArc, PoolBox, PoolRef, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
-pub use share_access::{
-    DELETE, FILE_APPEND_DATA, FILE_EXECUTE, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ,
-    FILE_SHARE_WRITE, FILE_WRITE_DATA, FileAccess, ShareAccess,
-};
 pub use slab::ObjId;

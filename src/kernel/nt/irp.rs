@@ -12,89 +12,13 @@ use wdk_sys::{
 
 use super::device::MountRequest;
 use super::file_object::FileObject;
+use crate::kernel::request::{
+    CreateParameters, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IrpParameters,
+};
 use crate::kernel::{IrpMajor, NtStatus};
-
-/// IRP_MN_MOUNT_VOLUME.
-pub const IRP_MN_MOUNT_VOLUME: u8 = wdk_sys::IRP_MN_MOUNT_VOLUME as u8;
-/// IRP_MN_USER_FS_REQUEST.
-pub const IRP_MN_USER_FS_REQUEST: u8 = wdk_sys::IRP_MN_USER_FS_REQUEST as u8;
-/// FILE_OPEN_BY_FILE_ID (create option).
-pub const FILE_OPEN_BY_FILE_ID: u32 = wdk_sys::FILE_OPEN_BY_FILE_ID;
 
 /// MdlMappingNoExecute: system mappings of data are never executable.
 const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
-
-/// IRP_MJ_CREATE's parameters (IO_STACK_LOCATION.Parameters.Create plus the FILE_OBJECT's).
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct CreateParameters {
-    /// DesiredAccess (from the ACCESS_STATE).
-    pub desired_access: u32,
-    /// ShareAccess (FILE_SHARE_*).
-    pub share_access: u16,
-    /// The disposition, Options >> 24 (FILE_OPEN, FILE_CREATE, ...).
-    pub disposition: u32,
-    /// The create options, Options & 0x00FF_FFFF.
-    pub options: u32,
-    pub file_attributes: u16,
-    pub allocation_size: u64,
-    pub ea_length: u32,
-    /// SL_* flags of the stack location (SL_CASE_SENSITIVE, SL_OPEN_TARGET_DIRECTORY, ...).
-    pub stack_flags: u8,
-}
-
-impl CreateParameters {
-    pub fn open_by_file_id(&self) -> bool {
-        self.options & FILE_OPEN_BY_FILE_ID != 0
-    }
-}
-
-/// With FILE_OPEN_BY_FILE_ID, FileObject->FileName holds the 8-byte file ID (little-endian),
-/// possibly after a leading backslash.
-pub fn file_id_from_name(name: &[u16]) -> Option<u64> {
-    let id_units = match name {
-        [0x5C, rest @ ..] if rest.len() == 4 => rest,
-        units if units.len() == 4 => units,
-        _ => return None,
-    };
-    Some(
-        id_units
-            .iter()
-            .rev()
-            .fold(0u64, |id, &unit| (id << 16) | u64::from(unit)),
-    )
-}
-
-/// The current stack location's parameters, by major function.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum IrpParameters {
-    Create(CreateParameters),
-    Read {
-        offset: u64,
-        length: u32,
-    },
-    QueryInformation {
-        class: u32,
-        length: u32,
-    },
-    QueryDirectory {
-        class: u32,
-        length: u32,
-        pattern: Option<Vec<u16>>,
-        flags: u8,
-        index: u32,
-    },
-    QueryVolumeInformation {
-        class: u32,
-        length: u32,
-    },
-    FileSystemControl {
-        code: u32,
-        input: Vec<u8>,
-        output_length: u32,
-    },
-    Mount(MountRequest),
-    None,
-}
 
 /// An IRP the I/O manager handed to our dispatch routine. Completing it consumes the token.
 pub struct Irp {

@@ -15,7 +15,7 @@ use wdk_sys::{
 };
 
 use super::fsrtl::{AdvancedFcbHeader, FcbHeader};
-use super::share_access::ShareAccess;
+use crate::kernel::access::ShareAccess;
 
 macro_rules! assert_size {
     ($ty:ty, $size:expr) => {

@@ -11,14 +11,13 @@ use super::filter;
 use crate::kernel::model::device::{DeviceKind, MountRequest, TargetDevice};
 use crate::kernel::model::event::run_one_work_item;
 use crate::kernel::model::file_object::FO_CLEANUP_COMPLETE;
-use crate::kernel::model::irp::{
-    BufferKind, IRP_MN_MOUNT_VOLUME, IrpEntry, IrpParameters, MdlEntry, major_name,
-};
+use crate::kernel::model::irp::{BufferKind, IrpEntry, MdlEntry, major_name};
 use crate::kernel::model::resource::held_by_current;
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{BASE_STACK_CHARGE, IRP_FRAME_CHARGE, Kernel, enter};
 use crate::kernel::model::verifier::{FindingKind, ObjectKind};
 use crate::kernel::model::{DeviceRef, Irp};
+use crate::kernel::request::{IRP_MN_MOUNT_VOLUME, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
 
 /// What the I/O manager puts in a new IRP.

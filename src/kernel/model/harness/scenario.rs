@@ -290,7 +290,7 @@ impl Runner {
                 request.case_insensitive = !step.args.iter().any(|a| a == "case-sensitive");
                 if let Some(id) = named.get("id") {
                     request.file_id = Some(parse_number(id).ok_or(format!("bad id={id}"))?);
-                    request.options |= crate::kernel::model::FILE_OPEN_BY_FILE_ID;
+                    request.options |= crate::kernel::FILE_OPEN_BY_FILE_ID;
                 }
                 if let Some(root) = named.get("root") {
                     request.root = Some(self.handle(root).ok_or(format!("unknown handle {root}"))?);

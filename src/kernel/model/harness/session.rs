@@ -13,10 +13,11 @@ use super::io::{self, IrpOutcome, IrpRequest};
 use super::objects::Process;
 use crate::kernel::model::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceKind};
 use crate::kernel::model::file_object::{FO_SYNCHRONOUS_IO, FileObjectEntry};
-use crate::kernel::model::irp::{BufferKind, CreateParameters, IrpParameters};
+use crate::kernel::model::irp::BufferKind;
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, enter};
 use crate::kernel::model::verifier::{Finding, FindingKind};
+use crate::kernel::request::{CreateParameters, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
 
 pub type Pid = u32;

@@ -11,10 +11,10 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use super::driver::DriverDescriptor;
 use crate::driver::DriverGlobals;
 use crate::kernel::model::{
-    DeviceRef, DriverObject, Irp, IrpParameters, OutputBuffer, PoolArc, PoolTag, TargetDevice,
-    VolumeDevice, enter_file_system, setup_advanced_header, teardown_per_stream_contexts,
+    DeviceRef, DriverObject, Irp, OutputBuffer, PoolArc, PoolTag, TargetDevice, VolumeDevice,
+    enter_file_system, setup_advanced_header, teardown_per_stream_contexts,
 };
-use crate::kernel::{IrpMajor, NtStatus};
+use crate::kernel::{IrpMajor, IrpParameters, NtStatus};
 
 /// The signature TestFs mounts.
 pub const MAGIC: &[u8; 8] = b"TESTFSV1";

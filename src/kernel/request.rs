@@ -1,0 +1,84 @@
+//! What a request carries, as plain data shared by both backends: minor codes, IRP_MJ_CREATE's
+//! parameters, and the typed parameters of the current stack location.
+
+use alloc::vec::Vec;
+
+use crate::kernel::MountRequest;
+
+/// IRP_MN_MOUNT_VOLUME.
+pub const IRP_MN_MOUNT_VOLUME: u8 = 0x01;
+/// IRP_MN_USER_FS_REQUEST.
+pub const IRP_MN_USER_FS_REQUEST: u8 = 0x00;
+/// FILE_OPEN_BY_FILE_ID (create option).
+pub const FILE_OPEN_BY_FILE_ID: u32 = 0x0000_2000;
+
+/// IRP_MJ_CREATE's parameters (IO_STACK_LOCATION.Parameters.Create plus the FILE_OBJECT's).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct CreateParameters {
+    /// DesiredAccess (from the ACCESS_STATE).
+    pub desired_access: u32,
+    /// ShareAccess (FILE_SHARE_*).
+    pub share_access: u16,
+    /// The disposition, Options >> 24 (FILE_OPEN, FILE_CREATE, ...).
+    pub disposition: u32,
+    /// The create options, Options & 0x00FF_FFFF.
+    pub options: u32,
+    pub file_attributes: u16,
+    pub allocation_size: u64,
+    pub ea_length: u32,
+    /// SL_* flags of the stack location (SL_CASE_SENSITIVE, SL_OPEN_TARGET_DIRECTORY, ...).
+    pub stack_flags: u8,
+}
+
+impl CreateParameters {
+    pub fn open_by_file_id(&self) -> bool {
+        self.options & FILE_OPEN_BY_FILE_ID != 0
+    }
+}
+
+/// With FILE_OPEN_BY_FILE_ID, FileObject->FileName holds the 8-byte file ID (little-endian)
+/// instead of a name, possibly after a leading backslash when no RelatedFileObject is given.
+pub fn file_id_from_name(name: &[u16]) -> Option<u64> {
+    let units = match name {
+        [0x5C, rest @ ..] if rest.len() == 4 => rest,
+        _ if name.len() == 4 => name,
+        _ => return None,
+    };
+    let mut id = 0u64;
+    for (index, unit) in units.iter().enumerate() {
+        id |= u64::from(*unit) << (16 * index);
+    }
+    Some(id)
+}
+
+/// The current stack location's parameters, by major function.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum IrpParameters {
+    Create(CreateParameters),
+    Read {
+        offset: u64,
+        length: u32,
+    },
+    QueryInformation {
+        class: u32,
+        length: u32,
+    },
+    QueryDirectory {
+        class: u32,
+        length: u32,
+        pattern: Option<Vec<u16>>,
+        flags: u8,
+        index: u32,
+    },
+    QueryVolumeInformation {
+        class: u32,
+        length: u32,
+    },
+    FileSystemControl {
+        code: u32,
+        input: Vec<u8>,
+        output_length: u32,
+    },
+    Mount(MountRequest),
+    None,
+}
