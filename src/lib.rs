@@ -13,3 +13,4 @@ pub mod dispatch;
 pub mod driver;
 pub mod ext4;
 pub mod kernel;
+pub mod volume;

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod support;
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rustfsd-model-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -45,20 +47,60 @@ fn rustfsd_load_unload_runs_green_on_a_blank_disk() {
 }
 
 #[test]
-fn rustfsd_load_unload_runs_green_on_a_mke2fs_image() {
-    let dir = scratch("ext4");
-    let image = dir.join("ext4.img");
-    let made = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4"])
-        .arg(&image)
-        .arg("4M")
-        .status();
-    assert!(
-        made.is_ok_and(|s| s.success()),
-        "mke2fs failed or is missing (install e2fsprogs; `cargo xtask test` does)"
-    );
-    let (ok, text) = filetest(&image, &["rustfsd_load_unload.fts"], &[]);
+fn rustfsd_mounts_every_generated_ext_image() {
+    for name in support::STANDARD_IMAGES {
+        let (ok, text) = filetest(&support::image(name), &["rustfsd_mount.fts"], &["--trace"]);
+        assert!(ok, "{name}: {text}");
+        assert!(
+            text.contains("mounted as device"),
+            "{name} was not mounted: {text}"
+        );
+    }
+}
+
+#[test]
+fn rustfsd_refuses_an_image_with_a_damaged_superblock() {
+    let dir = scratch("bad-magic");
+    let mut bytes = std::fs::read(support::image("tiny-ext4")).unwrap();
+    // s_magic (0xEF53) is at byte 56 of the superblock, which starts at byte 1024.
+    bytes[1024 + 56] ^= 0xff;
+    let image = dir.join("bad-magic.img");
+    std::fs::write(&image, bytes).unwrap();
+    let (ok, text) = filetest(&image, &["rustfsd_load_unload.fts"], &["--trace"]);
     assert!(ok, "{text}");
+    assert!(!text.contains("mounted as device"), "{text}");
+}
+
+#[test]
+fn rustfsd_reports_a_disk_error_at_mount() {
+    let dir = scratch("disk-error");
+    let script = dir.join("disk-error.fts");
+    std::fs::write(
+        &script,
+        "load rustfsd => SUCCESS\n\
+         fault Disk0 read-error offset=1024 len=1024 status=0xC0000185\n\
+         open root \\Device\\Disk0\\\n\
+         fault Disk0 clear\n\
+         unload rustfsd => SUCCESS\n\
+         expect-findings 0\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_filetest"))
+        .arg("--trace")
+        .arg("--image")
+        .arg(support::image("tiny-ext4"))
+        .arg(&script)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}");
+    // The mount request fails with the disk's status, not "unrecognized": a read error says
+    // nothing about what the disk holds. Nothing is mounted, so the driver can unload.
+    assert!(
+        text.contains("IRP_MJ_FileSystemControl <- NtStatus(0xc0000185)"),
+        "{text}"
+    );
+    assert!(!text.contains("mounted as device"), "{text}");
 }
 
 #[test]

@@ -1,0 +1,59 @@
+//! The ext4 reader's block device: byte-range reads of the volume's target device.
+
+use crate::ext4::{self, BlockDevice};
+use crate::kernel::{NtStatus, TargetDevice};
+
+/// Reads of the disk or partition a volume is mounted from. Every read is an IRP the kernel
+/// backend builds and owns (an MDL over a pool buffer), sent synchronously to the target.
+pub struct DiskReader {
+    target: TargetDevice,
+    length: u64,
+}
+
+impl DiskReader {
+    pub fn new(target: TargetDevice) -> DiskReader {
+        DiskReader {
+            target,
+            length: target.length(),
+        }
+    }
+
+    pub fn target(&self) -> TargetDevice {
+        self.target
+    }
+}
+
+impl BlockDevice for DiskReader {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ext4::Result<()> {
+        let io_error = |status: NtStatus| ext4::Error::Io {
+            offset,
+            code: i64::from(status.0),
+        };
+        match self.target.read(offset, buf) {
+            Ok(count) if count == buf.len() => Ok(()),
+            // A short read of a volume that claims to be larger is a device error.
+            Ok(_) => Err(io_error(NtStatus::END_OF_FILE)),
+            Err(status) => Err(io_error(status)),
+        }
+    }
+
+    fn size(&self) -> Option<u64> {
+        // Zero means the device would not say (the length query failed).
+        (self.length != 0).then_some(self.length)
+    }
+}
+
+/// The NTSTATUS of a reader error that reached the FSD.
+pub fn status_of(error: &ext4::Error) -> NtStatus {
+    match error {
+        ext4::Error::Io { code, .. } => i32::try_from(*code)
+            .ok()
+            .map(NtStatus)
+            .filter(|status| status.is_error())
+            .unwrap_or(NtStatus::UNSUCCESSFUL),
+        ext4::Error::NoMemory | ext4::Error::Cap { .. } => NtStatus::INSUFFICIENT_RESOURCES,
+        ext4::Error::NotFound => NtStatus::OBJECT_NAME_NOT_FOUND,
+        ext4::Error::NotADirectory => NtStatus::NOT_A_DIRECTORY,
+        _ => NtStatus::FILE_CORRUPT_ERROR,
+    }
+}
