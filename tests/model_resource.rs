@@ -106,7 +106,7 @@ fn unload(driver: &mut DriverObject) {
 /// Uses the boundary primitives correctly; any finding is a model bug.
 fn careful(_device: DeviceRef, irp: Irp) -> NtStatus {
     let _region = enter_file_system();
-    let resource = Resource::new();
+    let resource = Resource::try_new().unwrap();
     {
         let exclusive = resource.acquire_exclusive(true).unwrap();
         assert!(resource.is_acquired_exclusive());
@@ -119,11 +119,13 @@ fn careful(_device: DeviceRef, irp: Irp) -> NtStatus {
     // Upgrading shared to exclusive without waiting fails cleanly.
     assert!(resource.acquire_exclusive(false).is_none());
     drop(shared);
-    let mutex = FastMutex::new();
+    let mutex = FastMutex::try_new().unwrap();
     drop(mutex.acquire().unwrap());
-    let event = Event::notification(false);
+    let event = Event::try_notification(false).unwrap();
     let setter = event.clone();
-    rustfsd::kernel::model::queue_work_item(move || setter.set());
+    rustfsd::kernel::model::queue_work_item(move || setter.set())
+        .map_err(|(status, _)| status)
+        .unwrap();
     assert!(event.wait(), "the worker sets the event while we wait");
     irp.complete(NtStatus::SUCCESS)
 }
@@ -149,7 +151,7 @@ fn boundary_primitives_used_correctly_produce_no_findings() {
 }
 
 fn waits_forever(_device: DeviceRef, irp: Irp) -> NtStatus {
-    let event = Event::synchronization(false);
+    let event = Event::try_synchronization(false).unwrap();
     assert!(!event.wait());
     irp.complete(NtStatus::SUCCESS)
 }

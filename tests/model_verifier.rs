@@ -7,7 +7,7 @@ use rustfsd::kernel::model::harness::{
     DriverDescriptor, FindingKind, ObjectKind, Session, testing,
 };
 use rustfsd::kernel::model::{
-    self as k, OutputBuffer, PoolArc, PoolBox, PoolTag, Resource, charge_stack_frame,
+    self as k, FcbArc, OutputBuffer, PoolArc, PoolBox, PoolTag, Resource, charge_stack_frame,
     enter_file_system, expand_stack_and_callout,
 };
 use rustfsd::kernel::{DeviceRef, DriverObject, Irp, IrpMajor, NtStatus};
@@ -92,17 +92,22 @@ fn an_irp_never_completed_is_caught() {
 }
 
 fn pending_unmarked(_device: DeviceRef, irp: Irp) -> NtStatus {
-    k::queue_work_item(move || {
+    let queued = k::queue_work_item(move || {
         irp.complete(NtStatus::SUCCESS);
     });
+    assert!(queued.is_ok());
     NtStatus::PENDING
 }
 
 fn pending_marked(_device: DeviceRef, mut irp: Irp) -> NtStatus {
     irp.mark_pending();
-    k::queue_work_item(move || {
+    // If the work item cannot be queued the routine comes back, and the pended IRP in it is
+    // still completed (here, inline).
+    if let Err((_status, routine)) = k::queue_work_item(move || {
         irp.complete(NtStatus::SUCCESS);
-    });
+    }) {
+        routine();
+    }
     NtStatus::PENDING
 }
 
@@ -144,15 +149,13 @@ fn frees_fcb_at_cleanup(_device: DeviceRef, irp: Irp) -> NtStatus {
     let file_object = irp.file_object();
     match (irp.major(), file_object) {
         (Some(IrpMajor::Create), Some(fo)) => {
-            let fcb = PoolArc::try_new(PoolTag(*b"BFcb"), Fcb).unwrap();
-            k::setup_advanced_header(&fcb);
-            fo.set_fs_context(Some(fcb.into_raw()));
+            let fcb = FcbArc::try_new(PoolTag(*b"BFcb"), Fcb).unwrap();
+            assert!(fo.attach_fcb(fcb).is_ok());
         }
         (Some(IrpMajor::Cleanup), Some(fo)) => {
-            if let Some(fcb) = fo.fs_context().and_then(PoolArc::<Fcb>::from_raw) {
-                k::teardown_per_stream_contexts(&fcb);
-                drop(fcb); // the FCB is gone, but FsContext still names it
-            }
+            // The C bug: free the FCB through FsContext without taking the FILE_OBJECT's
+            // reference back. The FCB is gone, but FsContext still names it.
+            drop(testing::forge_fcb_reference::<Fcb>(&fo));
         }
         _ => {}
     }
@@ -178,12 +181,13 @@ fn use_after_free_at_close_is_caught_by_the_filter_observer() {
 fn skips_teardown(_device: DeviceRef, irp: Irp) -> NtStatus {
     match (irp.major(), irp.file_object()) {
         (Some(IrpMajor::Create), Some(fo)) => {
-            let fcb = PoolArc::try_new(PoolTag(*b"BFcb"), Fcb).unwrap();
-            k::setup_advanced_header(&fcb);
-            fo.set_fs_context(Some(fcb.into_raw()));
+            let fcb = FcbArc::try_new(PoolTag(*b"BFcb"), Fcb).unwrap();
+            assert!(fo.attach_fcb(fcb).is_ok());
         }
         (Some(IrpMajor::Close), Some(fo)) => {
-            drop(fo.fs_context().and_then(PoolArc::<Fcb>::from_raw));
+            if let Some(fcb) = fo.detach_fcb::<Fcb>() {
+                testing::release_without_teardown(fcb);
+            }
         }
         _ => {}
     }
@@ -210,7 +214,7 @@ fn holds_resource(_device: DeviceRef, irp: Irp) -> NtStatus {
         let region = enter_file_system();
         let cell = RESOURCE.get_or_init(|| std::sync::Mutex::new(None));
         let mut slot = cell.lock().unwrap();
-        let resource = slot.insert(Resource::new());
+        let resource = slot.insert(Resource::try_new().unwrap());
         core::mem::forget(resource.acquire_exclusive(true).unwrap());
         drop(region);
     }
@@ -237,7 +241,7 @@ fn leaves_apcs_disabled(_device: DeviceRef, irp: Irp) -> NtStatus {
 
 fn deletes_owned_resource(_device: DeviceRef, irp: Irp) -> NtStatus {
     let _region = enter_file_system();
-    let resource = Resource::new();
+    let resource = Resource::try_new().unwrap();
     core::mem::forget(resource.acquire_exclusive(true));
     drop(resource);
     irp.complete(NtStatus::SUCCESS)
@@ -266,7 +270,7 @@ fn returning_with_apcs_disabled_is_caught() {
 }
 
 fn acquires_without_critical_region(_device: DeviceRef, irp: Irp) -> NtStatus {
-    let resource = Resource::new();
+    let resource = Resource::try_new().unwrap();
     drop(resource.acquire_shared(true));
     irp.complete(NtStatus::SUCCESS)
 }
@@ -375,8 +379,9 @@ fn returning_a_status_other_than_the_completion_status_is_caught() {
 
 fn create_fails_but_keeps_context(_device: DeviceRef, irp: Irp) -> NtStatus {
     if let (Some(IrpMajor::Create), Some(fo)) = (irp.major(), irp.file_object()) {
-        let fcb = PoolArc::try_new(PoolTag(*b"BFcb"), Fcb).unwrap();
-        fo.set_fs_context(Some(fcb.as_raw()));
+        // Attached, then the CREATE fails without taking it back (detach_fcb).
+        let fcb = FcbArc::try_new(PoolTag(*b"BFcb"), Fcb).unwrap();
+        assert!(fo.attach_fcb(fcb).is_ok());
         return irp.complete(NtStatus::ACCESS_DENIED);
     }
     irp.complete(NtStatus::SUCCESS)
@@ -428,7 +433,7 @@ fn stashes_file_object(_device: DeviceRef, irp: Irp) -> NtStatus {
         let mut stash = STASH.lock().unwrap();
         match stash.pop() {
             Some(old) => {
-                let _ = old.fs_context();
+                let _ = old.flags();
             }
             None => stash.push(fo),
         }
@@ -502,13 +507,14 @@ fn frees_ccb_early(_device: DeviceRef, irp: Irp) -> NtStatus {
     match (irp.major(), irp.file_object()) {
         (Some(IrpMajor::Create), Some(fo)) => {
             let ccb = PoolArc::try_new(PoolTag(*b"BCcb"), Ccb).unwrap();
-            fo.set_fs_context2(Some(ccb.into_raw()));
+            assert!(fo.attach_ccb(ccb).is_ok());
         }
         (Some(IrpMajor::Cleanup), Some(fo)) => {
-            drop(fo.fs_context2().and_then(PoolArc::<Ccb>::from_raw));
+            // The C bug: free the CCB through FsContext2, leaving FsContext2 set.
+            drop(testing::forge_ccb_reference::<Ccb>(&fo));
         }
         (Some(IrpMajor::Close), Some(fo)) => {
-            drop(fo.fs_context2().and_then(PoolArc::<Ccb>::from_raw));
+            drop(fo.detach_ccb::<Ccb>());
         }
         _ => {}
     }
@@ -543,7 +549,7 @@ fn use_after_free_of_a_ccb_names_its_tag() {
 }
 
 fn recursive_fast_mutex(_device: DeviceRef, irp: Irp) -> NtStatus {
-    let mutex = k::FastMutex::new();
+    let mutex = k::FastMutex::try_new().unwrap();
     let first = mutex.acquire().unwrap();
     assert!(mutex.acquire().is_none());
     drop(first);
@@ -583,7 +589,7 @@ fn returning_at_a_raised_irql_is_caught() {
 }
 
 fn work_item_keeps_region(_device: DeviceRef, irp: Irp) -> NtStatus {
-    k::queue_work_item(|| core::mem::forget(enter_file_system()));
+    assert!(k::queue_work_item(|| core::mem::forget(enter_file_system())).is_ok());
     irp.complete(NtStatus::SUCCESS)
 }
 

@@ -6,6 +6,8 @@
 //! the backends is a compile error in one of the two builds (the linker may strip unused items
 //! from the .sys, but it cannot strip a type error).
 //! Deliberately absent: `UserBuffer::write` (model only; the driver never touches user memory).
+//! `FcbArc` and `PoolArc` have no raw-pointer conversions at the boundary: FsContext and
+//! FsContext2 are reached only through `FileObject::{attach,detach}_{fcb,ccb}` and `fcb`/`ccb`.
 
 #![allow(dead_code)]
 
@@ -18,14 +20,13 @@ use crate::kernel::{
     APC_LEVEL, ControlDevice, CreateParameters, DELETE, DISPATCH_LEVEL, DO_BUFFERED_IO,
     DO_DIRECT_IO, DeviceRef, DriverObject, Event, FILE_APPEND_DATA, FILE_EXECUTE,
     FILE_OPEN_BY_FILE_ID, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
-    FILE_WRITE_DATA, FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FastMutex,
-    FastMutexGuard, FileAccess, FileObject, FileSystemRegion, IRP_MN_MOUNT_VOLUME,
-    IRP_MN_USER_FS_REQUEST, Irp, IrpMajor, IrpParameters, IrqlGuard, MAXIMUM_EXPANSION_SIZE, Mdl,
-    MountRequest, NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolRef, PoolTag,
-    Resource, ResourceGuard, ShareAccess, StackFrame, SystemBuffer, TargetDevice, UserBuffer,
-    VolumeDevice, charge_stack_frame, current_irql, enter_file_system, expand_stack_and_callout,
-    file_id_from_name, queue_work_item, raise_irql, remaining_stack, setup_advanced_header,
-    teardown_per_stream_contexts,
+    FILE_WRITE_DATA, FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FastIoPossible,
+    FastMutex, FastMutexGuard, FcbArc, FileAccess, FileObject, FileSizes, FileSystemRegion,
+    IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, Irp, IrpMajor, IrpParameters, IrqlGuard,
+    MAXIMUM_EXPANSION_SIZE, Mdl, MountRequest, NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc,
+    PoolBox, PoolTag, Resource, ResourceGuard, ShareAccess, StackFrame, SystemBuffer, TargetDevice,
+    UserBuffer, VolumeDevice, charge_stack_frame, current_irql, enter_file_system,
+    expand_stack_and_callout, file_id_from_name, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -35,13 +36,13 @@ fn handle<T: Copy + Eq + Debug + Send + Sync>() {}
 fn sendable<T: Send>() {}
 fn shared<T: Clone + Send + Sync>() {}
 fn lock<T: Default + Send + Sync>() {}
+fn primitive<T: Send + Sync>() {}
 fn plain<T: Clone + PartialEq + Debug>() {}
 fn debug<T: Debug>() {}
 
 fn traits() {
     handle::<DeviceRef>();
     handle::<FileObject>();
-    handle::<PoolRef>();
     handle::<TargetDevice>();
     handle::<MountRequest>();
     handle::<Mdl>();
@@ -55,8 +56,9 @@ fn traits() {
     sendable::<PoolBox<Probe>>();
     shared::<Event>();
     shared::<PoolArc<Probe>>();
-    lock::<Resource>();
-    lock::<FastMutex>();
+    shared::<FcbArc<Probe>>();
+    primitive::<Resource>();
+    primitive::<FastMutex>();
     lock::<ShareAccess>();
     lock::<CreateParameters>();
     plain::<CreateParameters>();
@@ -186,12 +188,14 @@ fn output_buffer(buffer: OutputBuffer) {
 }
 
 fn file_object() {
-    let _: fn(&FileObject) -> Option<PoolRef> = FileObject::fs_context;
-    let _: fn(&FileObject, Option<PoolRef>) = FileObject::set_fs_context;
-    let _: fn(&FileObject) -> Option<PoolRef> = FileObject::fs_context2;
-    let _: fn(&FileObject, Option<PoolRef>) = FileObject::set_fs_context2;
-    let _: fn(&FileObject) -> Option<PoolRef> = FileObject::section_object_pointers;
-    let _: fn(&FileObject, Option<PoolRef>) = FileObject::set_section_object_pointers;
+    let _: fn(&FileObject, FcbArc<Probe>) -> Result<(), FcbArc<Probe>> =
+        FileObject::attach_fcb::<Probe>;
+    let _: fn(&FileObject) -> Option<FcbArc<Probe>> = FileObject::detach_fcb::<Probe>;
+    let _: fn(&FileObject) -> Option<FcbArc<Probe>> = FileObject::fcb::<Probe>;
+    let _: fn(&FileObject, PoolArc<Probe>) -> Result<(), PoolArc<Probe>> =
+        FileObject::attach_ccb::<Probe>;
+    let _: fn(&FileObject) -> Option<PoolArc<Probe>> = FileObject::detach_ccb::<Probe>;
+    let _: fn(&FileObject) -> Option<PoolArc<Probe>> = FileObject::ccb::<Probe>;
     let _: fn(&FileObject) -> u32 = FileObject::flags;
     let _: fn(&FileObject, u32) = FileObject::set_flags;
     let _: fn(&FileObject) -> Vec<u16> = FileObject::file_name;
@@ -243,10 +247,6 @@ fn pool() {
     let _: fn(&PoolTag) -> String = PoolTag::as_string;
     let _: fn(PoolTag, Probe) -> Result<PoolBox<Probe>, NtStatus> = PoolBox::<Probe>::try_new;
     let _: fn(PoolTag, Probe) -> Result<PoolArc<Probe>, NtStatus> = PoolArc::<Probe>::try_new;
-    let _: fn(PoolArc<Probe>) -> PoolRef = PoolArc::<Probe>::into_raw;
-    let _: fn(PoolRef) -> Option<PoolArc<Probe>> = PoolArc::<Probe>::from_raw;
-    let _: fn(&PoolArc<Probe>) -> PoolRef = PoolArc::<Probe>::as_raw;
-    let _: fn(&PoolRef) -> Option<PoolArc<Probe>> = PoolRef::clone_arc::<Probe>;
     let _ = tag;
 }
 
@@ -255,8 +255,34 @@ fn pool_access(boxed: &mut PoolBox<Probe>, counted: &PoolArc<Probe>) -> u32 {
     boxed.0
 }
 
+fn fcb() {
+    let _: fn(PoolTag, Probe) -> Result<FcbArc<Probe>, NtStatus> = FcbArc::<Probe>::try_new;
+    let _: fn(&FcbArc<Probe>) -> FileSizes = FcbArc::<Probe>::file_sizes;
+    let _: fn(&FcbArc<Probe>, FileSizes) = FcbArc::<Probe>::set_file_sizes;
+    let _: fn(&FcbArc<Probe>) -> FastIoPossible = FcbArc::<Probe>::fast_io_possible;
+    let _: fn(&FcbArc<Probe>, FastIoPossible) = FcbArc::<Probe>::set_fast_io_possible;
+    let _: fn(&FcbArc<Probe>) -> &Resource = FcbArc::<Probe>::resource;
+    let _: fn(FastIoPossible) -> u8 = FastIoPossible::as_raw;
+    let _: fn(u8) -> FastIoPossible = FastIoPossible::from_raw;
+    let _ = FileSizes {
+        allocation_size: 0u64,
+        file_size: 0u64,
+        valid_data_length: 0u64,
+    };
+}
+
+fn fcb_access(fcb: &FcbArc<Probe>) -> u32 {
+    fcb.0
+}
+
+fn fast_io(value: FastIoPossible) {
+    match value {
+        FastIoPossible::NotPossible | FastIoPossible::Possible | FastIoPossible::Questionable => {}
+    }
+}
+
 fn ex_ke() {
-    let _: fn() -> Resource = Resource::new;
+    let _: fn() -> Result<Resource, NtStatus> = Resource::try_new;
     let _: fn(&Resource, bool) -> Option<ResourceGuard<'_>> = Resource::acquire_exclusive;
     let _: fn(&Resource, bool) -> Option<ResourceGuard<'_>> = Resource::acquire_shared;
     let _: fn(&Resource, bool) -> Option<ResourceGuard<'_>> =
@@ -264,26 +290,29 @@ fn ex_ke() {
     let _: fn(&Resource, bool) -> Option<ResourceGuard<'_>> =
         Resource::acquire_shared_wait_for_exclusive;
     let _: fn(&Resource) -> bool = Resource::is_acquired_exclusive;
-    let _: fn() -> FastMutex = FastMutex::new;
+    let _: fn() -> Result<FastMutex, NtStatus> = FastMutex::try_new;
     let _: fn(&FastMutex) -> Option<FastMutexGuard<'_>> = FastMutex::acquire;
-    let _: fn(bool) -> Event = Event::notification;
-    let _: fn(bool) -> Event = Event::synchronization;
+    let _: fn(bool) -> Result<Event, NtStatus> = Event::try_notification;
+    let _: fn(bool) -> Result<Event, NtStatus> = Event::try_synchronization;
     let _: fn(&Event) = Event::set;
     let _: fn(&Event) = Event::clear;
     let _: fn(&Event) -> bool = Event::is_signaled;
     let _: fn(&Event) -> bool = Event::wait;
 }
 
-fn work_item(event: Event) {
-    queue_work_item(move || event.set());
+fn work_item<F: FnOnce() + Send + 'static>(routine: F) -> Result<(), (NtStatus, F)> {
+    queue_work_item::<F>(routine)
 }
 
-fn fsrtl<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
+fn work_item_closure(event: Event) {
+    if let Err((status, routine)) = queue_work_item(move || event.set()) {
+        let _: NtStatus = status;
+        routine();
+    }
+}
+
+fn fsrtl() {
     let _: fn() -> FileSystemRegion = enter_file_system;
-    let _: fn(&PoolArc<T>) = setup_advanced_header::<T>;
-    let _: fn(&PoolArc<T>) = teardown_per_stream_contexts::<T>;
-    setup_advanced_header(fcb);
-    teardown_per_stream_contexts(fcb);
 }
 
 fn irql_and_stack() -> Result<u32, NtStatus> {

@@ -8,15 +8,17 @@
 //! - `model`: a user-mode model of the NT kernel with a verifier, for host tests.
 //!
 //! Both backends provide the same items with the same signatures; `status`, `irp_major`,
-//! `access` and `request` are plain data and rules shared by both.
+//! `access`, `request` and `fcb_header` are plain data and rules shared by both.
 
 pub mod access;
 mod boundary_check;
+pub mod fcb_header;
 pub mod irp_major;
 pub mod request;
 pub mod status;
 
 pub use access::*;
+pub use fcb_header::{FastIoPossible, FileSizes};
 pub use irp_major::IrpMajor;
 pub use request::*;
 pub use status::NtStatus;

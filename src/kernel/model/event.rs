@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::state::{current, enter, with_state};
+use crate::kernel::NtStatus;
 
 /// A notification or synchronization event.
 #[derive(Clone)]
@@ -15,20 +16,20 @@ pub struct Event {
 }
 
 impl Event {
-    /// KeInitializeEvent(NotificationEvent).
-    pub fn notification(signaled: bool) -> Event {
-        Event {
+    /// KeInitializeEvent(NotificationEvent) (on a pool block in `nt`, hence fallible).
+    pub fn try_notification(signaled: bool) -> Result<Event, NtStatus> {
+        Ok(Event {
             signaled: Arc::new(AtomicBool::new(signaled)),
             auto_reset: false,
-        }
+        })
     }
 
-    /// KeInitializeEvent(SynchronizationEvent).
-    pub fn synchronization(signaled: bool) -> Event {
-        Event {
+    /// KeInitializeEvent(SynchronizationEvent) (on a pool block in `nt`, hence fallible).
+    pub fn try_synchronization(signaled: bool) -> Result<Event, NtStatus> {
+        Ok(Event {
             signaled: Arc::new(AtomicBool::new(signaled)),
             auto_reset: true,
-        }
+        })
     }
 
     /// KeSetEvent.
@@ -75,14 +76,19 @@ impl Event {
 }
 
 /// IoQueueWorkItem / ExQueueWorkItem(DelayedWorkQueue): `routine` runs later on the system
-/// worker thread, at PASSIVE_LEVEL.
-pub fn queue_work_item(routine: impl FnOnce() + Send + 'static) {
-    with_state(|state| {
-        state.require_irql("IoQueueWorkItem", 2);
-        state
-            .work_queue
-            .push_back((String::from("work item"), Box::new(routine)));
-    });
+/// worker thread, at PASSIVE_LEVEL. Outside any modelled kernel (no worker to run it) the
+/// routine comes back unrun with STATUS_UNSUCCESSFUL, as `nt` gives it back when the work item
+/// cannot be allocated.
+pub fn queue_work_item<F: FnOnce() + Send + 'static>(routine: F) -> Result<(), (NtStatus, F)> {
+    let Some(kernel) = current() else {
+        return Err((NtStatus::UNSUCCESSFUL, routine));
+    };
+    let mut state = kernel.lock();
+    state.require_irql("IoQueueWorkItem", 2);
+    state
+        .work_queue
+        .push_back((String::from("work item"), Box::new(routine)));
+    Ok(())
 }
 
 /// Runs the oldest queued work item on the worker thread. False if none was queued.

@@ -1,9 +1,14 @@
 //! FILE_OBJECT: the boundary view the driver uses (FsContext, FsContext2, flags, name, current
 //! byte offset) and the object manager's record (pointer count and handle count).
+//!
+//! FsContext and FsContext2 are counted references: set only by `attach_fcb` / `attach_ccb`
+//! (which consume an `FcbArc` / `PoolArc`) and cleared only by `detach_fcb` / `detach_ccb`
+//! (which give it back); SectionObjectPointer is always the attached FCB's.
 
 use std::vec::Vec;
 
-use super::pool::PoolRef;
+use super::fcb::FcbArc;
+use super::pool::{PoolArc, PoolRef};
 use super::slab::ObjId;
 use super::state::{State, with_state};
 use super::verifier::{FindingKind, ObjectKind};
@@ -57,20 +62,91 @@ fn with_entry<R>(id: ObjId, f: impl FnOnce(&mut FileObjectEntry) -> R) -> Option
 }
 
 impl FileObject {
-    pub fn fs_context(&self) -> Option<PoolRef> {
+    /// Gives `fcb` (one counted reference) to the FILE_OBJECT: FsContext names it and
+    /// SectionObjectPointer names its embedded SECTION_OBJECT_POINTERS. Taken back once, by
+    /// `detach_fcb`. If FsContext is already set, nothing changes and `fcb` comes back.
+    pub fn attach_fcb<T: Send + Sync + 'static>(&self, fcb: FcbArc<T>) -> Result<(), FcbArc<T>> {
+        let raw = PoolRef { id: fcb.id() };
+        let attached = with_entry(self.id, |e| {
+            if e.fs_context.is_some() {
+                return false;
+            }
+            e.fs_context = Some(raw);
+            e.section_object_pointers = Some(raw);
+            true
+        });
+        if attached == Some(true) {
+            fcb.into_id();
+            Ok(())
+        } else {
+            Err(fcb)
+        }
+    }
+
+    /// Takes back the FCB reference `attach_fcb` gave, clearing FsContext (and
+    /// SectionObjectPointer). `None` if FsContext is empty or holds another type; a stale
+    /// FsContext is a use-after-free finding.
+    pub fn detach_fcb<T: Send + Sync + 'static>(&self) -> Option<FcbArc<T>> {
+        let raw = with_entry(self.id, |e| e.fs_context).flatten()?;
+        let fcb = FcbArc::<T>::lookup(raw.id, false)?;
+        with_entry(self.id, |e| {
+            e.fs_context = None;
+            if e.section_object_pointers == Some(raw) {
+                e.section_object_pointers = None;
+            }
+        });
+        Some(fcb)
+    }
+
+    /// A new counted reference to the attached FCB (FsContext keeps its own).
+    pub fn fcb<T: Send + Sync + 'static>(&self) -> Option<FcbArc<T>> {
+        let raw = with_entry(self.id, |e| e.fs_context).flatten()?;
+        FcbArc::<T>::lookup(raw.id, true)
+    }
+
+    /// Gives `ccb` (one counted reference) to FsContext2, taken back once by `detach_ccb`. If
+    /// FsContext2 is already set, nothing changes and `ccb` comes back.
+    pub fn attach_ccb<C: Send + Sync + 'static>(&self, ccb: PoolArc<C>) -> Result<(), PoolArc<C>> {
+        let raw = ccb.as_raw();
+        let attached = with_entry(self.id, |e| {
+            if e.fs_context2.is_some() {
+                return false;
+            }
+            e.fs_context2 = Some(raw);
+            true
+        });
+        if attached == Some(true) {
+            ccb.into_raw();
+            Ok(())
+        } else {
+            Err(ccb)
+        }
+    }
+
+    /// Takes back the CCB reference `attach_ccb` gave, clearing FsContext2. `None` if it is
+    /// empty or holds another type; a stale FsContext2 is a use-after-free finding.
+    pub fn detach_ccb<C: Send + Sync + 'static>(&self) -> Option<PoolArc<C>> {
+        let raw = with_entry(self.id, |e| e.fs_context2).flatten()?;
+        let ccb = PoolArc::<C>::from_raw(raw)?;
+        with_entry(self.id, |e| e.fs_context2 = None);
+        Some(ccb)
+    }
+
+    /// A new counted reference to the attached CCB (FsContext2 keeps its own).
+    pub fn ccb<C: Send + Sync + 'static>(&self) -> Option<PoolArc<C>> {
+        with_entry(self.id, |e| e.fs_context2)
+            .flatten()?
+            .clone_arc::<C>()
+    }
+
+    /// FsContext as stored (for `harness::testing`).
+    pub(crate) fn raw_fs_context(&self) -> Option<PoolRef> {
         with_entry(self.id, |e| e.fs_context).flatten()
     }
 
-    pub fn set_fs_context(&self, value: Option<PoolRef>) {
-        with_entry(self.id, |e| e.fs_context = value);
-    }
-
-    pub fn fs_context2(&self) -> Option<PoolRef> {
+    /// FsContext2 as stored (for `harness::testing`).
+    pub(crate) fn raw_fs_context2(&self) -> Option<PoolRef> {
         with_entry(self.id, |e| e.fs_context2).flatten()
-    }
-
-    pub fn set_fs_context2(&self, value: Option<PoolRef>) {
-        with_entry(self.id, |e| e.fs_context2 = value);
     }
 
     pub fn flags(&self) -> u32 {
@@ -91,14 +167,6 @@ impl FileObject {
         with_entry(self.id, |e| e.related)
             .flatten()
             .map(|id| FileObject { id })
-    }
-
-    pub fn section_object_pointers(&self) -> Option<PoolRef> {
-        with_entry(self.id, |e| e.section_object_pointers).flatten()
-    }
-
-    pub fn set_section_object_pointers(&self, value: Option<PoolRef>) {
-        with_entry(self.id, |e| e.section_object_pointers = value);
     }
 
     pub fn current_byte_offset(&self) -> u64 {

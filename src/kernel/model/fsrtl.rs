@@ -1,10 +1,10 @@
-//! FsRtl: FsRtlEnterFileSystem/FsRtlExitFileSystem, the advanced FCB header and per-stream
-//! contexts (FsRtlSetupAdvancedHeader, FsRtlInsertPerStreamContext,
-//! FsRtlTeardownPerStreamContexts).
+//! FsRtl: FsRtlEnterFileSystem/FsRtlExitFileSystem and per-stream contexts
+//! (FsRtlInsertPerStreamContext, FsRtlTeardownPerStreamContexts). The advanced header's setup
+//! and teardown are done by `FcbArc` (fcb.rs), never by the driver directly.
 
 use std::vec::Vec;
 
-use super::pool::{PoolArc, PoolEntry, PoolTag, arc_id, free_entry};
+use super::pool::{PoolEntry, PoolTag, free_entry};
 use super::slab::ObjId;
 use super::state::{State, with_state};
 use super::verifier::ObjectKind;
@@ -32,25 +32,9 @@ impl Drop for FileSystemRegion {
     }
 }
 
-/// FsRtlSetupAdvancedHeader on the FCB `fcb` (whose value begins with the header in the real
-/// layout): from now on filters may attach per-stream contexts to it.
-pub fn setup_advanced_header<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
-    let id = arc_id(fcb);
-    with_state(|state| {
-        if let Some(entry) = state.pool.get_mut(id) {
-            entry.advanced_header = true;
-            entry.kind = ObjectKind::Fcb;
-        }
-    });
-}
-
-/// FsRtlTeardownPerStreamContexts: frees every per-stream context attached to `fcb` (each
-/// owner's free callback runs). Call it right before the FCB's memory goes.
-pub fn teardown_per_stream_contexts<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
-    let id = arc_id(fcb);
-    with_state(|state| teardown_in(state, id));
-}
-
+/// FsRtlTeardownPerStreamContexts on the FCB `fcb`: frees every per-stream context attached
+/// to it (each owner's free callback runs). `FcbArc`'s last drop calls it right before the
+/// FCB's memory goes. (FsRtlSetupAdvancedHeader is `pool::register_kind(.., fcb: true)`.)
 pub(crate) fn teardown_in(state: &mut State, fcb: ObjId) {
     let contexts = match state.pool.get_mut(fcb) {
         Some(entry) => core::mem::take(&mut entry.stream_contexts),

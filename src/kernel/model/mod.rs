@@ -12,6 +12,7 @@
 
 mod device;
 mod event;
+mod fcb;
 mod file_object;
 mod fsrtl;
 mod irp;
@@ -30,15 +31,14 @@ pub use device::{
     TargetDevice, VolumeDevice,
 };
 pub use event::{Event, queue_work_item};
+pub use fcb::FcbArc;
 pub use file_object::{FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObject};
-pub use fsrtl::{
-    FileSystemRegion, enter_file_system, setup_advanced_header, teardown_per_stream_contexts,
-};
+pub use fsrtl::{FileSystemRegion, enter_file_system};
 pub use irp::{Irp, Mdl, OutputBuffer, SystemBuffer, UserBuffer};
 pub use irql::{
     APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,
 };
-pub use pool::{PoolArc, PoolBox, PoolRef, PoolTag};
+pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use slab::ObjId;

@@ -1,8 +1,9 @@
 //! Pool allocations (ExAllocatePool2 / ExFreePoolWithTag), tracked by tag and generation.
 //!
-//! Boundary items: `PoolTag`, `PoolBox<T>` (one owner, freed on drop), `PoolArc<T>` (counted,
-//! freed when the last count goes; the FCB's shape), and `PoolRef`, the raw pointer C code keeps
-//! in FsContext. In the model a `PoolRef` is a generation-checked name, so a stale one is caught.
+//! Boundary items: `PoolTag`, `PoolBox<T>` (one owner, freed on drop) and `PoolArc<T>`
+//! (counted, freed when the last count goes; a CCB). `PoolRef` is the raw pointer FsContext /
+//! FsContext2 hold, model-internal: in the model it is a generation-checked name, so a stale one
+//! is caught. FCBs are `FcbArc` (fcb.rs), which registers its block here as `ObjectKind::Fcb`.
 
 use std::any::Any;
 use std::boxed::Box;
@@ -46,12 +47,23 @@ pub struct PoolEntry {
 }
 
 /// An id no kernel knows: used when pool is allocated outside any modelled kernel.
-const DETACHED: ObjId = ObjId {
+pub(crate) const DETACHED: ObjId = ObjId {
     index: u32::MAX,
     generation: 0,
 };
 
 fn register(tag: PoolTag, size: usize, value: Option<Arc<dyn Any + Send + Sync>>) -> ObjId {
+    register_kind(tag, size, value, false)
+}
+
+/// Records an allocation; `fcb`: an FCB block whose advanced header is set up
+/// (FsRtlSetupAdvancedHeader), so filters may attach per-stream contexts to it.
+pub(crate) fn register_kind(
+    tag: PoolTag,
+    size: usize,
+    value: Option<Arc<dyn Any + Send + Sync>>,
+    fcb: bool,
+) -> ObjId {
     with_state(|state| {
         if !state.require_irql("ExAllocatePool2", 2) {
             // Allocation still succeeds (the model cannot bugcheck); the finding is the point.
@@ -60,11 +72,15 @@ fn register(tag: PoolTag, size: usize, value: Option<Arc<dyn Any + Send + Sync>>
         state.pool.insert(PoolEntry {
             tag,
             size,
-            kind: ObjectKind::Pool,
+            kind: if fcb {
+                ObjectKind::Fcb
+            } else {
+                ObjectKind::Pool
+            },
             strong: 1,
             value,
             owner,
-            advanced_header: false,
+            advanced_header: fcb,
             stream_contexts: Vec::new(),
         })
     })
@@ -122,7 +138,7 @@ impl<T> Drop for PoolBox<T> {
     }
 }
 
-/// A counted pool allocation (the shape of an FCB): freed when the last count is dropped.
+/// A counted pool allocation: freed when the last count is dropped.
 pub struct PoolArc<T: Send + Sync + 'static> {
     id: ObjId,
     value: Arc<T>,
@@ -143,26 +159,26 @@ impl<T: Send + Sync + 'static> PoolArc<T> {
     }
 
     /// Gives up this count as a raw pointer (for FsContext); `from_raw` takes it back.
-    pub fn into_raw(self) -> PoolRef {
+    pub(crate) fn into_raw(self) -> PoolRef {
         let raw = PoolRef { id: self.id };
         core::mem::forget(self);
         raw
     }
 
     /// Takes back the count `into_raw` gave up. A stale pointer is a use-after-free finding.
-    pub fn from_raw(raw: PoolRef) -> Option<PoolArc<T>> {
+    pub(crate) fn from_raw(raw: PoolRef) -> Option<PoolArc<T>> {
         lookup::<T>(raw, false)
     }
 
     /// A raw pointer without giving up a count (what a borrowed `&Fcb` is in C).
-    pub fn as_raw(&self) -> PoolRef {
+    pub(crate) fn as_raw(&self) -> PoolRef {
         PoolRef { id: self.id }
     }
 }
 
 impl PoolRef {
     /// A new counted reference from a raw pointer (the pointer keeps its own count).
-    pub fn clone_arc<T: Send + Sync + 'static>(&self) -> Option<PoolArc<T>> {
+    pub(crate) fn clone_arc<T: Send + Sync + 'static>(&self) -> Option<PoolArc<T>> {
         lookup::<T>(*self, true)
     }
 }
@@ -226,9 +242,4 @@ impl<T: Send + Sync + 'static> Drop for PoolArc<T> {
             }
         });
     }
-}
-
-/// The model's id of a counted allocation (for FsRtl bookkeeping).
-pub(crate) fn arc_id<T: Send + Sync + 'static>(arc: &PoolArc<T>) -> ObjId {
-    arc.id
 }

@@ -9,6 +9,7 @@ use std::vec::Vec;
 use super::slab::ObjId;
 use super::state::{State, with_state};
 use super::verifier::FindingKind;
+use crate::kernel::NtStatus;
 
 /// How a thread asks for the resource.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -129,10 +130,11 @@ pub struct ResourceGuard<'a> {
 }
 
 impl Resource {
-    /// ExInitializeResourceLite.
-    pub fn new() -> Resource {
+    /// ExInitializeResourceLite (on a pool block in `nt`, hence fallible; the model's
+    /// allocation does not fail).
+    pub fn try_new() -> Result<Resource, NtStatus> {
         let id = with_state(|state| state.resources.insert(ResourceState::default()));
-        Resource { id }
+        Ok(Resource { id })
     }
 
     fn acquire(&self, mode: AcquireMode, wait: bool) -> Option<ResourceGuard<'_>> {
@@ -175,12 +177,6 @@ impl Resource {
                 .is_some_and(|r| r.exclusive_owner == Some(thread))
         })
         .unwrap_or(false)
-    }
-}
-
-impl Default for Resource {
-    fn default() -> Self {
-        Resource::new()
     }
 }
 
@@ -260,10 +256,11 @@ pub struct FastMutexGuard<'a> {
 }
 
 impl FastMutex {
-    pub fn new() -> FastMutex {
-        FastMutex {
-            resource: Resource::new(),
-        }
+    /// ExInitializeFastMutex (on a pool block in `nt`, hence fallible).
+    pub fn try_new() -> Result<FastMutex, NtStatus> {
+        Ok(FastMutex {
+            resource: Resource::try_new()?,
+        })
     }
 
     /// ExAcquireFastMutex (IRQL <= APC_LEVEL; raises to APC_LEVEL).
@@ -286,12 +283,6 @@ impl FastMutex {
             return None;
         };
         Some(FastMutexGuard { _inner: guard })
-    }
-}
-
-impl Default for FastMutex {
-    fn default() -> Self {
-        FastMutex::new()
     }
 }
 

@@ -12,6 +12,7 @@ use core::ptr::{self, NonNull};
 use wdk_sys::{_EVENT_TYPE, _KWAIT_REASON, _MODE, _WORK_QUEUE_TYPE, KEVENT, PIO_WORKITEM, PVOID};
 
 use super::pool::{self, PoolArc, PoolBox, PoolTag};
+use crate::kernel::NtStatus;
 
 const EVENT_TAG: PoolTag = PoolTag(*b"RfEv");
 const WORK_ITEM_TAG: PoolTag = PoolTag(*b"RfWi");
@@ -24,69 +25,61 @@ unsafe impl Send for EventCell {}
 // SAFETY: as above.
 unsafe impl Sync for EventCell {}
 
-/// A notification or synchronization event. If its pool block could not be allocated, the
-/// event is never signalled: `wait` returns false at once, `set` does nothing.
+/// A notification or synchronization event, in a counted pool block shared by its clones.
 #[derive(Clone)]
 pub struct Event {
-    cell: Option<PoolArc<EventCell>>,
+    cell: PoolArc<EventCell>,
 }
 
 impl Event {
-    fn with_type(kind: wdk_sys::EVENT_TYPE, signaled: bool) -> Event {
+    fn with_type(kind: wdk_sys::EVENT_TYPE, signaled: bool) -> Result<Event, NtStatus> {
         // SAFETY: all-zero is valid storage for a KEVENT that KeInitializeEvent then sets up.
         let storage = EventCell(UnsafeCell::new(unsafe { core::mem::zeroed() }));
-        let Ok(cell) = PoolArc::try_new(EVENT_TAG, storage) else {
-            return Event { cell: None };
-        };
+        let cell = PoolArc::try_new(EVENT_TAG, storage)?;
         // SAFETY: the KEVENT is in its final place (a pool block that never moves) and nobody
         // else can see it yet.
         unsafe { wdk_sys::ntddk::KeInitializeEvent(cell.0.get(), kind, u8::from(signaled)) };
-        Event { cell: Some(cell) }
+        Ok(Event { cell })
     }
 
-    fn raw(&self) -> Option<*mut KEVENT> {
-        self.cell.as_ref().map(|cell| cell.0.get())
+    fn raw(&self) -> *mut KEVENT {
+        self.cell.0.get()
     }
 
-    /// KeInitializeEvent(NotificationEvent).
-    pub fn notification(signaled: bool) -> Event {
+    /// KeInitializeEvent(NotificationEvent) on a fresh pool block.
+    /// STATUS_INSUFFICIENT_RESOURCES if pool is exhausted.
+    pub fn try_notification(signaled: bool) -> Result<Event, NtStatus> {
         Event::with_type(_EVENT_TYPE::NotificationEvent, signaled)
     }
 
-    /// KeInitializeEvent(SynchronizationEvent).
-    pub fn synchronization(signaled: bool) -> Event {
+    /// KeInitializeEvent(SynchronizationEvent) on a fresh pool block.
+    /// STATUS_INSUFFICIENT_RESOURCES if pool is exhausted.
+    pub fn try_synchronization(signaled: bool) -> Result<Event, NtStatus> {
         Event::with_type(_EVENT_TYPE::SynchronizationEvent, signaled)
     }
 
     /// KeSetEvent.
     pub fn set(&self) {
-        if let Some(event) = self.raw() {
-            // SAFETY: the KEVENT is initialized and alive while any clone is.
-            unsafe { wdk_sys::ntddk::KeSetEvent(event, 0, 0) };
-        }
+        // SAFETY: the KEVENT is initialized and alive while any clone is.
+        unsafe { wdk_sys::ntddk::KeSetEvent(self.raw(), 0, 0) };
     }
 
     /// KeClearEvent.
     pub fn clear(&self) {
-        if let Some(event) = self.raw() {
-            // SAFETY: as in set.
-            unsafe { wdk_sys::ntddk::KeClearEvent(event) };
-        }
+        // SAFETY: as in set.
+        unsafe { wdk_sys::ntddk::KeClearEvent(self.raw()) };
     }
 
     /// KeReadStateEvent.
     pub fn is_signaled(&self) -> bool {
         // SAFETY: as in set.
-        self.raw()
-            .is_some_and(|event| unsafe { wdk_sys::ntddk::KeReadStateEvent(event) } != 0)
+        unsafe { wdk_sys::ntddk::KeReadStateEvent(self.raw()) != 0 }
     }
 
     /// KeWaitForSingleObject with no timeout (KernelMode, not alertable, IRQL <= APC_LEVEL).
     /// True once signaled.
     pub fn wait(&self) -> bool {
-        let Some(event) = self.raw() else {
-            return false;
-        };
+        let event = self.raw();
         // SAFETY: as in set; `self` keeps the event alive for the whole wait.
         let status = unsafe {
             wdk_sys::ntddk::KeWaitForSingleObject(
@@ -108,26 +101,27 @@ struct WorkBlock<F> {
 }
 
 /// IoQueueWorkItemEx(DelayedWorkQueue): `routine` runs later on a system worker thread, at
-/// PASSIVE_LEVEL. If the work item cannot be allocated (pool exhausted) or DriverEntry has not
-/// run, `routine` is dropped without running.
-pub fn queue_work_item(routine: impl FnOnce() + Send + 'static) {
-    queue(routine);
-}
-
-fn queue<F: FnOnce() + Send + 'static>(routine: F) {
+/// PASSIVE_LEVEL. If the work item cannot be allocated (STATUS_INSUFFICIENT_RESOURCES) or
+/// DriverEntry has not run (STATUS_UNSUCCESSFUL), `routine` comes back unrun with the status,
+/// so a caller holding a pended IRP in it can still complete that IRP.
+pub fn queue_work_item<F: FnOnce() + Send + 'static>(routine: F) -> Result<(), (NtStatus, F)> {
     let driver = super::entry::driver_object();
     if driver.is_null() {
-        return;
+        return Err((NtStatus::UNSUCCESSFUL, routine));
     }
     // SAFETY: IoSizeofWorkItem has no preconditions.
     let item_size = unsafe { wdk_sys::ntddk::IoSizeofWorkItem() } as usize;
-    let Ok(item) = pool::allocate(WORK_ITEM_TAG, item_size) else {
-        return;
+    let item = match pool::allocate(WORK_ITEM_TAG, item_size) {
+        Ok(item) => item,
+        Err(status) => return Err((status, routine)),
     };
-    let Ok(block) = PoolBox::try_new(WORK_ROUTINE_TAG, WorkBlock { item, routine }) else {
-        // SAFETY: the item block is ours and was never initialized or queued.
-        unsafe { pool::free(item, WORK_ITEM_TAG) };
-        return;
+    let block = match PoolBox::try_new_or_return(WORK_ROUTINE_TAG, WorkBlock { item, routine }) {
+        Ok(block) => block,
+        Err((status, WorkBlock { item, routine })) => {
+            // SAFETY: the item block is ours and was never initialized or queued.
+            unsafe { pool::free(item, WORK_ITEM_TAG) };
+            return Err((status, routine));
+        }
     };
     let context = block.into_raw_ptr();
     // SAFETY: `item` is IoSizeofWorkItem bytes of nonpaged pool; `driver` is our driver
@@ -143,6 +137,7 @@ fn queue<F: FnOnce() + Send + 'static>(routine: F) {
             context.as_ptr().cast(),
         );
     }
+    Ok(())
 }
 
 /// The worker routine: takes the block back, frees the work item, runs the routine.
@@ -154,7 +149,7 @@ unsafe extern "C" fn run_work_item<F: FnOnce() + Send + 'static>(
     let Some(context) = NonNull::new(context.cast::<WorkBlock<F>>()) else {
         return;
     };
-    // SAFETY: `context` is the block `queue::<F>` gave up for this item, taken back once.
+    // SAFETY: `context` is the block `queue_work_item::<F>` gave up for this item, taken back once.
     // Freeing the IO_WORKITEM inside its own routine is allowed (the I/O manager no longer
     // reads it once the routine runs; it holds its own reference on the driver object).
     let routine = unsafe {

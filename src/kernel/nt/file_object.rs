@@ -1,11 +1,18 @@
 //! FILE_OBJECT: the fields a file system owns or reads (FsContext, FsContext2,
 //! SectionObjectPointer, Flags, FileName, RelatedFileObject, CurrentByteOffset).
+//!
+//! FsContext and FsContext2 are counted references: written only by `attach_fcb` /
+//! `attach_ccb`, which consume an `FcbArc` / `PoolArc`, and cleared only by `detach_fcb` /
+//! `detach_ccb`, which give the reference back. SectionObjectPointer is always the attached
+//! FCB's embedded SECTION_OBJECT_POINTERS.
 
 use alloc::vec::Vec;
+use core::ptr::NonNull;
 
 use wdk_sys::PFILE_OBJECT;
 
-use super::pool::PoolRef;
+use super::fcb::FcbArc;
+use super::pool::{PoolArc, PoolRef};
 
 /// FO_SYNCHRONOUS_IO.
 pub const FO_SYNCHRONOUS_IO: u32 = wdk_sys::FO_SYNCHRONOUS_IO;
@@ -37,27 +44,77 @@ impl FileObject {
         self.raw
     }
 
-    pub fn fs_context(&self) -> Option<PoolRef> {
-        // SAFETY: the FILE_OBJECT is live (type invariant); FsContext is ours: null or a
-        // PoolRef we stored.
-        unsafe { PoolRef::from_ptr((*self.raw).FsContext) }
+    /// Gives `fcb` (one counted reference) to the FILE_OBJECT: FsContext points at its
+    /// advanced header and SectionObjectPointer at its SECTION_OBJECT_POINTERS. The reference
+    /// is taken back once, by `detach_fcb` at CLOSE (or on a failed CREATE). If FsContext is
+    /// already set, nothing changes and `fcb` comes back.
+    pub fn attach_fcb<T: Send + Sync + 'static>(&self, fcb: FcbArc<T>) -> Result<(), FcbArc<T>> {
+        // SAFETY: the FILE_OBJECT is live (type invariant); FsContext and SectionObjectPointer
+        // belong to the file system.
+        unsafe {
+            if !(*self.raw).FsContext.is_null() {
+                return Err(fcb);
+            }
+            (*self.raw).SectionObjectPointer = fcb.section_object_pointers();
+            (*self.raw).FsContext = fcb.into_raw().as_ptr();
+        }
+        Ok(())
     }
 
-    pub fn set_fs_context(&self, value: Option<PoolRef>) {
-        let value = value.map_or(core::ptr::null_mut(), |value| value.as_ptr());
-        // SAFETY: as above; FsContext belongs to the file system.
-        unsafe { (*self.raw).FsContext = value };
+    /// Takes back the FCB reference `attach_fcb` gave, clearing FsContext (and
+    /// SectionObjectPointer). `None` if FsContext is empty or holds another type of FCB.
+    pub fn detach_fcb<T: Send + Sync + 'static>(&self) -> Option<FcbArc<T>> {
+        // SAFETY: the FILE_OBJECT is live; FsContext is null or the counted FCB pointer
+        // attach_fcb stored (only attach_fcb writes a non-null value), whose count the result
+        // takes over as FsContext is cleared.
+        unsafe {
+            let raw = NonNull::new((*self.raw).FsContext)?;
+            let fcb = FcbArc::<T>::from_raw(raw)?;
+            (*self.raw).FsContext = core::ptr::null_mut();
+            if (*self.raw).SectionObjectPointer == fcb.section_object_pointers() {
+                (*self.raw).SectionObjectPointer = core::ptr::null_mut();
+            }
+            Some(fcb)
+        }
     }
 
-    pub fn fs_context2(&self) -> Option<PoolRef> {
-        // SAFETY: as for fs_context.
-        unsafe { PoolRef::from_ptr((*self.raw).FsContext2) }
+    /// A new counted reference to the attached FCB (FsContext keeps its own). `None` if none
+    /// is attached or it holds another type.
+    pub fn fcb<T: Send + Sync + 'static>(&self) -> Option<FcbArc<T>> {
+        // SAFETY: as in detach_fcb; FsContext's count keeps the FCB alive during the call.
+        unsafe { FcbArc::<T>::clone_raw(NonNull::new((*self.raw).FsContext)?) }
     }
 
-    pub fn set_fs_context2(&self, value: Option<PoolRef>) {
-        let value = value.map_or(core::ptr::null_mut(), |value| value.as_ptr());
-        // SAFETY: as for set_fs_context.
-        unsafe { (*self.raw).FsContext2 = value };
+    /// Gives `ccb` (one counted reference) to the FILE_OBJECT's FsContext2, taken back once by
+    /// `detach_ccb`. If FsContext2 is already set, nothing changes and `ccb` comes back.
+    pub fn attach_ccb<C: Send + Sync + 'static>(&self, ccb: PoolArc<C>) -> Result<(), PoolArc<C>> {
+        // SAFETY: the FILE_OBJECT is live; FsContext2 belongs to the file system.
+        unsafe {
+            if !(*self.raw).FsContext2.is_null() {
+                return Err(ccb);
+            }
+            (*self.raw).FsContext2 = ccb.into_raw().as_ptr();
+        }
+        Ok(())
+    }
+
+    /// Takes back the CCB reference `attach_ccb` gave, clearing FsContext2. `None` if it is
+    /// empty or holds another type.
+    pub fn detach_ccb<C: Send + Sync + 'static>(&self) -> Option<PoolArc<C>> {
+        // SAFETY: the FILE_OBJECT is live; FsContext2 is null or the counted PoolRef
+        // attach_ccb stored, whose count the result takes over as FsContext2 is cleared.
+        unsafe {
+            let raw = PoolRef::from_ptr((*self.raw).FsContext2)?;
+            let ccb = PoolArc::<C>::from_raw(raw)?;
+            (*self.raw).FsContext2 = core::ptr::null_mut();
+            Some(ccb)
+        }
+    }
+
+    /// A new counted reference to the attached CCB (FsContext2 keeps its own).
+    pub fn ccb<C: Send + Sync + 'static>(&self) -> Option<PoolArc<C>> {
+        // SAFETY: as in detach_ccb; FsContext2's count keeps the CCB alive during the call.
+        unsafe { PoolRef::from_ptr((*self.raw).FsContext2) }?.clone_arc::<C>()
     }
 
     pub fn flags(&self) -> u32 {
@@ -91,18 +148,6 @@ impl FileObject {
         // SAFETY: the FILE_OBJECT is live and holds a reference on its related file object.
         let related = unsafe { (*self.raw).RelatedFileObject };
         (!related.is_null()).then_some(FileObject { raw: related })
-    }
-
-    /// FileObject->SectionObjectPointer, as the PoolRef stored there.
-    pub fn section_object_pointers(&self) -> Option<PoolRef> {
-        // SAFETY: the FILE_OBJECT is live; the field is null or a PoolRef we stored.
-        unsafe { PoolRef::from_ptr((*self.raw).SectionObjectPointer.cast()) }
-    }
-
-    pub fn set_section_object_pointers(&self, value: Option<PoolRef>) {
-        let value = value.map_or(core::ptr::null_mut(), |value| value.as_ptr());
-        // SAFETY: the FILE_OBJECT is live; SectionObjectPointer is set by the file system.
-        unsafe { (*self.raw).SectionObjectPointer = value.cast() };
     }
 
     pub fn current_byte_offset(&self) -> u64 {

@@ -3,12 +3,12 @@
 //!
 //! mingw-w64's FSRTL_ADVANCED_FCB_HEADER is the Vista layout (0x58 bytes). The header here is
 //! the Windows 10 one (0x68 bytes, with the Oplock union and ReservedContext), declared by us
-//! and checked in layout.rs. `FcbHeader` bundles it with the FAST_MUTEX it points to.
+//! and checked in layout.rs. `FcbHeader` bundles it with the FAST_MUTEX it points to; it is
+//! set up and torn down only by `FcbArc` (fcb.rs), which owns the block it starts.
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::marker::PhantomData;
-use core::mem::size_of;
 use core::ptr;
 
 use wdk_sys::{
@@ -16,7 +16,6 @@ use wdk_sys::{
     LIST_ENTRY, PFSRTL_ADVANCED_FCB_HEADER,
 };
 
-use super::pool::PoolArc;
 use super::resource::initialize_fast_mutex;
 
 /// FSRTL_FCB_HEADER_V2: the version FsRtlSetupAdvancedHeader writes (Windows 8 and later).
@@ -50,33 +49,19 @@ pub struct AdvancedFcbHeader {
     pub reserved_context: *mut c_void,
 }
 
-/// What an FCB starts with: the advanced header and its FAST_MUTEX. The kernel and filters
-/// write it, hence the UnsafeCells. Must be the first field of a `#[repr(C)]` FCB held in a
-/// `PoolArc`, so that FsContext (the PoolRef) points at the header.
+/// What an FCB block starts with (`FcbArc`, kernel/nt/fcb.rs): the advanced header and the
+/// FAST_MUTEX it points to. The kernel and filters write it, hence the UnsafeCells. All-zero is
+/// its state before `setup_advanced_header`.
 #[repr(C)]
 pub struct FcbHeader {
     header: UnsafeCell<AdvancedFcbHeader>,
     fast_mutex: UnsafeCell<FAST_MUTEX>,
 }
 
-// SAFETY: the header is shared with the kernel, which synchronizes its own accesses (the
-// FAST_MUTEX, the push lock); Rust code only reaches it through raw pointers here.
-unsafe impl Send for FcbHeader {}
-// SAFETY: as above.
-unsafe impl Sync for FcbHeader {}
-
 impl FcbHeader {
-    /// An all-zero header: `setup_advanced_header` initializes it in place.
-    pub fn new() -> FcbHeader {
-        // SAFETY: all-zero is a valid (not yet set up) header and FAST_MUTEX: null pointers,
-        // zero sizes, an empty-but-uninitialized list that setup fills in.
-        unsafe { core::mem::zeroed() }
-    }
-}
-
-impl Default for FcbHeader {
-    fn default() -> Self {
-        FcbHeader::new()
+    /// The advanced header, for the accessors of `FcbArc`.
+    pub(super) fn advanced(&self) -> *mut AdvancedFcbHeader {
+        self.header.get()
     }
 }
 
@@ -102,34 +87,31 @@ impl Drop for FileSystemRegion {
     }
 }
 
-/// The FcbHeader at the start of `fcb`'s value.
-fn header_of<T: Send + Sync + 'static>(fcb: &PoolArc<T>) -> *mut FcbHeader {
-    const {
-        assert!(
-            size_of::<T>() >= size_of::<FcbHeader>(),
-            "an FCB begins with an FcbHeader"
-        )
-    };
-    fcb.value_ptr().as_ptr().cast::<FcbHeader>()
-}
-
-/// FsRtlSetupAdvancedHeader (a macro in the WDK) on the FCB `fcb`, whose value begins with an
-/// `FcbHeader` (its first field, `#[repr(C)]`): flags, version V2, the filter-context list,
-/// the FAST_MUTEX, the push lock, no file-context support. Call it once, before the FCB is
-/// attached to any FILE_OBJECT.
-pub fn setup_advanced_header<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
-    let fcb_header = header_of(fcb);
-    // SAFETY: the value starts with an FcbHeader (the caller's contract, size-checked above),
-    // whose fields are UnsafeCells we may write through a shared reference; nobody else sees
-    // the FCB yet. The FAST_MUTEX sits in the same pool block, which never moves.
+/// FsRtlSetupAdvancedHeader (a macro in the WDK) on the header of a new FCB block: flags,
+/// version V2, the filter-context list, the FAST_MUTEX, the push lock, no file-context support;
+/// plus Resource (the FCB's main ERESOURCE; PagingIoResource stays null, as a read-only FSD
+/// never takes paging I/O writes) and NodeByteSize.
+///
+/// # Safety
+/// `fcb_header` points at the all-zero `FcbHeader` at the start of a pool block that never
+/// moves and that nobody else sees yet; `resource` is an initialized ERESOURCE that outlives it.
+pub(super) unsafe fn setup_advanced_header(
+    fcb_header: *mut FcbHeader,
+    resource: *mut ERESOURCE,
+    node_byte_size: i16,
+) {
+    // SAFETY: as the caller promises; the fields are UnsafeCells written through raw pointers.
     unsafe {
         let header = (*fcb_header).header.get();
         let fast_mutex = (*fcb_header).fast_mutex.get();
         initialize_fast_mutex(fast_mutex);
+        (*header).node_byte_size = node_byte_size;
         (*header).flags |= FSRTL_FLAG_ADVANCED_HEADER as u8;
         (*header).flags2 |= FSRTL_FLAG2_SUPPORTS_FILTER_CONTEXTS as u8;
         (*header).reserved_and_version =
             ((*header).reserved_and_version & 0x0f) | (FSRTL_FCB_HEADER_V2 << 4);
+        (*header).resource = resource;
+        (*header).paging_io_resource = ptr::null_mut();
         let list = &raw mut (*header).filter_contexts;
         (*list).Flink = list;
         (*list).Blink = list;
@@ -140,12 +122,15 @@ pub fn setup_advanced_header<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
     }
 }
 
-/// FsRtlTeardownPerStreamContexts: frees every per-stream context filters attached to `fcb`.
-/// Call it right before the FCB's memory goes. Does nothing for a header never set up.
-pub fn teardown_per_stream_contexts<T: Send + Sync + 'static>(fcb: &PoolArc<T>) {
-    let fcb_header = header_of(fcb);
-    // SAFETY: as in setup_advanced_header. FsRtl walks the filter-context list, which exists
-    // only once set up: checked through Flags2 first.
+/// FsRtlTeardownPerStreamContexts: frees every per-stream context filters attached to the FCB.
+/// Does nothing for a header never set up.
+///
+/// # Safety
+/// `fcb_header` points at the live `FcbHeader` of an FCB block whose last reference is going:
+/// no FILE_OBJECT points at it any more, and its memory is freed right after.
+pub(super) unsafe fn teardown_per_stream_contexts(fcb_header: *mut FcbHeader) {
+    // SAFETY: as the caller promises. FsRtl walks the filter-context list, which exists only
+    // once set up: checked through Flags2 first.
     unsafe {
         let header = (*fcb_header).header.get();
         if (*header).flags2 & FSRTL_FLAG2_SUPPORTS_FILTER_CONTEXTS as u8 == 0 {

@@ -14,6 +14,7 @@ use wdk_sys::{
     IO_STACK_LOCATION, IRP, KEVENT, MDL, SECTION_OBJECT_POINTERS, SHARE_ACCESS, VPB,
 };
 
+use super::fcb::{CONTROL_OFFSET, FcbBlock, FcbControl};
 use super::fsrtl::{AdvancedFcbHeader, FcbHeader};
 use crate::kernel::access::ShareAccess;
 
@@ -262,6 +263,20 @@ const _: () = assert!(
 );
 // FcbHeader: the header, then the FAST_MUTEX it points to (0x68 + 0x38).
 assert_size!(FcbHeader, 0xa0);
+const _: () = assert!(align_of::<FcbHeader>() == 8);
+
+// Our FCB block (FcbArc, kernel/nt/fcb.rs): the header at 0, which FsContext points at (FltMgr
+// and FsRtl read it as FSRTL_ADVANCED_FCB_HEADER), the SECTION_OBJECT_POINTERS that
+// FileObject->SectionObjectPointer points at, then our control block (type, count, tag, main
+// ERESOURCE) at the same offset for every FCB type, then the file system's data.
+assert_offsets!(FcbBlock<()> {
+    header = 0x00,
+    section_object_pointers = 0xa0,
+    control = 0xc0,
+});
+const _: () = assert!(CONTROL_OFFSET == 0xc0);
+const _: () = assert!(align_of::<FcbControl>() == 16);
+const _: () = assert!(offset_of!(FcbBlock<u128>, data) == 0xc0 + size_of::<FcbControl>());
 
 // FS_FILTER_CALLBACKS: the real structure adds PreQueryOpen/PostQueryOpen (0x78 bytes). FsRtl
 // reads SizeOfFsFilterCallbacks to see which callbacks exist, so passing mingw-w64's 0x68 is

@@ -1,5 +1,6 @@
 //! Pool allocations (ExAllocatePool2 / ExFreePoolWithTag): `PoolBox<T>` (one owner), `PoolArc<T>`
-//! (counted, the FCB's shape) and `PoolRef`, the raw pointer kept in FsContext.
+//! (counted; a CCB, an event) and `PoolRef`, the raw pointer FsContext2 keeps (backend-private:
+//! only `FileObject::attach_ccb`/`detach_ccb`/`ccb` convert). FCBs are `FcbArc` (fcb.rs).
 //!
 //! Every block is nonpaged, zeroed, 16-byte aligned (x64 pool granularity) and tagged. A
 //! `PoolArc<T>` block is an `ArcHeader` (type, count, tag) followed by `T`; `PoolRef` points at
@@ -78,13 +79,21 @@ unsafe impl<T: Sync> Sync for PoolBox<T> {}
 
 impl<T> PoolBox<T> {
     pub fn try_new(tag: PoolTag, value: T) -> Result<PoolBox<T>, NtStatus> {
+        PoolBox::try_new_or_return(tag, value).map_err(|(status, _)| status)
+    }
+
+    /// `try_new` that gives the value back if the block cannot be allocated.
+    pub(super) fn try_new_or_return(tag: PoolTag, value: T) -> Result<PoolBox<T>, (NtStatus, T)> {
         const {
             assert!(
                 align_of::<T>() <= POOL_ALIGNMENT,
                 "pool blocks are 16-byte aligned"
             )
         };
-        let block = allocate(tag, size_of::<T>())?.cast::<T>();
+        let block = match allocate(tag, size_of::<T>()) {
+            Ok(block) => block.cast::<T>(),
+            Err(status) => return Err((status, value)),
+        };
         // SAFETY: the block is fresh, large enough for T and aligned for it (checked above).
         unsafe { block.as_ptr().write(value) };
         Ok(PoolBox {
@@ -171,7 +180,7 @@ struct ArcBlock<T> {
 
 const HEADER_BYTES: usize = size_of::<ArcHeader>();
 
-/// A counted pool allocation (the shape of an FCB): freed when the last count is dropped.
+/// A counted pool allocation: freed when the last count is dropped.
 pub struct PoolArc<T: Send + Sync + 'static> {
     block: NonNull<ArcBlock<T>>,
 }
@@ -181,7 +190,7 @@ unsafe impl<T: Send + Sync + 'static> Send for PoolArc<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send + Sync + 'static> Sync for PoolArc<T> {}
 
-/// The raw pointer to a counted allocation's value, as stored in FsContext. Copying it takes
+/// The raw pointer to a counted allocation's value, as stored in FsContext2. Copying it takes
 /// no count. Only `PoolArc::into_raw`/`as_raw` make one.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct PoolRef {
@@ -206,7 +215,7 @@ impl PoolRef {
     }
 
     /// A new counted reference from a raw pointer (the pointer keeps its own count).
-    pub fn clone_arc<T: Send + Sync + 'static>(&self) -> Option<PoolArc<T>> {
+    pub(super) fn clone_arc<T: Send + Sync + 'static>(&self) -> Option<PoolArc<T>> {
         let arc = block_of::<T>(*self)?;
         // SAFETY: block_of found a live block of T (the PoolRef's invariant: it is counted by
         // whoever stored it, so the block cannot be freed under us).
@@ -252,19 +261,19 @@ impl<T: Send + Sync + 'static> PoolArc<T> {
     }
 
     /// Gives up this count as a raw pointer (for FsContext); `from_raw` takes it back.
-    pub fn into_raw(self) -> PoolRef {
+    pub(super) fn into_raw(self) -> PoolRef {
         let raw = self.as_raw();
         core::mem::forget(self);
         raw
     }
 
     /// Takes back the count `into_raw` gave up. `None` if the block does not hold a `T`.
-    pub fn from_raw(raw: PoolRef) -> Option<PoolArc<T>> {
+    pub(super) fn from_raw(raw: PoolRef) -> Option<PoolArc<T>> {
         block_of::<T>(raw)
     }
 
     /// A raw pointer without giving up a count (what a borrowed `&Fcb` is in C).
-    pub fn as_raw(&self) -> PoolRef {
+    pub(super) fn as_raw(&self) -> PoolRef {
         PoolRef {
             value: self.value_ptr().cast(),
         }

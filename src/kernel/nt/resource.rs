@@ -13,14 +13,14 @@ use core::ptr::NonNull;
 use wdk_sys::{_EVENT_TYPE, ERESOURCE, FAST_MUTEX, FM_LOCK_BIT};
 
 use super::pool::{self, PoolTag};
+use crate::kernel::NtStatus;
 
 const RESOURCE_TAG: PoolTag = PoolTag(*b"RfEr");
 const FAST_MUTEX_TAG: PoolTag = PoolTag(*b"RfFm");
 
-/// An ERESOURCE (ExInitializeResourceLite / ExDeleteResourceLite). If its pool block could not
-/// be allocated, every acquire fails (returns None).
+/// An ERESOURCE (ExInitializeResourceLite / ExDeleteResourceLite) in its own pool block.
 pub struct Resource {
-    raw: Option<NonNull<ERESOURCE>>,
+    raw: NonNull<ERESOURCE>,
 }
 
 // SAFETY: an ERESOURCE is designed for use from any thread.
@@ -38,26 +38,28 @@ pub struct ResourceGuard<'a> {
 type AcquireRoutine = unsafe extern "C" fn(*mut ERESOURCE, u8) -> u8;
 
 impl Resource {
-    /// ExInitializeResourceLite on a fresh pool block.
-    pub fn new() -> Resource {
-        let Ok(block) = pool::allocate(RESOURCE_TAG, size_of::<ERESOURCE>()) else {
-            return Resource { raw: None };
-        };
+    /// ExInitializeResourceLite on a fresh pool block. STATUS_INSUFFICIENT_RESOURCES if pool
+    /// is exhausted.
+    pub fn try_new() -> Result<Resource, NtStatus> {
+        let block = pool::allocate(RESOURCE_TAG, size_of::<ERESOURCE>())?;
         let resource = block.cast::<ERESOURCE>();
         // SAFETY: a zeroed nonpaged block of ERESOURCE size, 16-byte aligned, never moved.
         let status = unsafe { wdk_sys::ntddk::ExInitializeResourceLite(resource.as_ptr()) };
         if status < 0 {
             // SAFETY: the block is ours and was not initialized.
             unsafe { pool::free(block, RESOURCE_TAG) };
-            return Resource { raw: None };
+            return Err(NtStatus(status));
         }
-        Resource {
-            raw: Some(resource),
-        }
+        Ok(Resource { raw: resource })
+    }
+
+    /// The ERESOURCE, for an FCB header's Resource field. Valid while `self` lives.
+    pub(super) fn raw_ptr(&self) -> *mut ERESOURCE {
+        self.raw.as_ptr()
     }
 
     fn acquire(&self, routine: AcquireRoutine, wait: bool) -> Option<ResourceGuard<'_>> {
-        let resource = self.raw?;
+        let resource = self.raw;
         // SAFETY: the resource is initialized and alive while `self` is; the critical region
         // is entered before the acquire and left after the release (or the failed acquire).
         let acquired = unsafe {
@@ -97,17 +99,8 @@ impl Resource {
 
     /// ExIsResourceAcquiredExclusiveLite.
     pub fn is_acquired_exclusive(&self) -> bool {
-        let Some(resource) = self.raw else {
-            return false;
-        };
         // SAFETY: the resource is initialized and alive while `self` is.
-        unsafe { wdk_sys::ntddk::ExIsResourceAcquiredExclusiveLite(resource.as_ptr()) != 0 }
-    }
-}
-
-impl Default for Resource {
-    fn default() -> Self {
-        Resource::new()
+        unsafe { wdk_sys::ntddk::ExIsResourceAcquiredExclusiveLite(self.raw.as_ptr()) != 0 }
     }
 }
 
@@ -124,7 +117,7 @@ impl Drop for ResourceGuard<'_> {
 
 impl Drop for Resource {
     fn drop(&mut self) {
-        let Some(resource) = self.raw else { return };
+        let resource = self.raw;
         // SAFETY: no guard exists (guards borrow self), so nobody holds it through us; the
         // block is ours, initialized, and freed once.
         unsafe {
@@ -154,10 +147,9 @@ pub(super) unsafe fn initialize_fast_mutex(mutex: *mut FAST_MUTEX) {
     }
 }
 
-/// FAST_MUTEX: exclusive, not recursive, raises to APC_LEVEL while held. If its pool block
-/// could not be allocated, `acquire` fails.
+/// FAST_MUTEX: exclusive, not recursive, raises to APC_LEVEL while held; in its own pool block.
 pub struct FastMutex {
-    raw: Option<NonNull<FAST_MUTEX>>,
+    raw: NonNull<FAST_MUTEX>,
 }
 
 // SAFETY: a FAST_MUTEX is designed for use from any thread.
@@ -172,20 +164,19 @@ pub struct FastMutexGuard<'a> {
 }
 
 impl FastMutex {
-    pub fn new() -> FastMutex {
-        let Ok(block) = pool::allocate(FAST_MUTEX_TAG, size_of::<FAST_MUTEX>()) else {
-            return FastMutex { raw: None };
-        };
-        let mutex = block.cast::<FAST_MUTEX>();
+    /// ExInitializeFastMutex on a fresh pool block. STATUS_INSUFFICIENT_RESOURCES if pool is
+    /// exhausted.
+    pub fn try_new() -> Result<FastMutex, NtStatus> {
+        let mutex = pool::allocate(FAST_MUTEX_TAG, size_of::<FAST_MUTEX>())?.cast::<FAST_MUTEX>();
         // SAFETY: a fresh nonpaged block of FAST_MUTEX size that never moves.
         unsafe { initialize_fast_mutex(mutex.as_ptr()) };
-        FastMutex { raw: Some(mutex) }
+        Ok(FastMutex { raw: mutex })
     }
 
     /// ExAcquireFastMutex (IRQL <= APC_LEVEL; raises to APC_LEVEL). `None` if this thread
     /// already owns it (a FAST_MUTEX is not recursive: waiting would never end).
     pub fn acquire(&self) -> Option<FastMutexGuard<'_>> {
-        let mutex = self.raw?;
+        let mutex = self.raw;
         // SAFETY: the mutex is initialized and alive while `self` is; Owner is written by the
         // owner only, so reading our own thread there means we hold it.
         unsafe {
@@ -202,12 +193,6 @@ impl FastMutex {
     }
 }
 
-impl Default for FastMutex {
-    fn default() -> Self {
-        FastMutex::new()
-    }
-}
-
 impl Drop for FastMutexGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: this thread owns the mutex (the guard is not Send); it outlives the guard.
@@ -217,8 +202,7 @@ impl Drop for FastMutexGuard<'_> {
 
 impl Drop for FastMutex {
     fn drop(&mut self) {
-        let Some(mutex) = self.raw else { return };
         // SAFETY: no guard exists (guards borrow self); the block is ours and freed once.
-        unsafe { pool::free(mutex.cast(), FAST_MUTEX_TAG) }
+        unsafe { pool::free(self.raw.cast(), FAST_MUTEX_TAG) }
     }
 }

@@ -2,19 +2,20 @@
 //! the model where rustfsd does not yet implement a request (mount, CREATE, READ, CLOSE).
 //!
 //! It recognizes disks whose first 8 bytes are `TESTFSV1`, gives every open its own FCB (an
-//! advanced-header `PoolArc`, one counted reference held by FsContext) and CCB, frees them at
-//! CLOSE after FsRtlTeardownPerStreamContexts, reads file data straight from the disk at the
-//! requested offset, and deletes the volume device after a dismount once the last open closes.
+//! `FcbArc`, one counted reference attached to FsContext) and CCB (a `PoolArc` attached to
+//! FsContext2), takes both back at CLOSE (the FCB's last drop runs
+//! FsRtlTeardownPerStreamContexts), reads file data straight from the disk at the requested
+//! offset, and deletes the volume device after a dismount once the last open closes.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::driver::DriverDescriptor;
 use crate::driver::DriverGlobals;
 use crate::kernel::model::{
-    DeviceRef, DriverObject, Irp, OutputBuffer, PoolArc, PoolTag, TargetDevice, VolumeDevice,
-    enter_file_system, setup_advanced_header, teardown_per_stream_contexts,
+    DeviceRef, DriverObject, FcbArc, Irp, OutputBuffer, PoolArc, PoolTag, TargetDevice,
+    VolumeDevice, enter_file_system,
 };
-use crate::kernel::{IrpMajor, IrpParameters, NtStatus};
+use crate::kernel::{FileSizes, IrpMajor, IrpParameters, NtStatus};
 
 /// The signature TestFs mounts.
 pub const MAGIC: &[u8; 8] = b"TESTFSV1";
@@ -119,20 +120,30 @@ fn create(device: DeviceRef, irp: Irp) -> NtStatus {
         return irp.complete(NtStatus::VOLUME_DISMOUNTED);
     }
     let name_len = file_object.file_name().len();
-    let fcb = match PoolArc::try_new(FCB_TAG, Fcb { name_len }) {
+    let fcb = match FcbArc::try_new(FCB_TAG, Fcb { name_len }) {
         Ok(fcb) => fcb,
         Err(status) => return irp.complete(status),
     };
-    setup_advanced_header(&fcb);
+    if let Some(length) = device.with_extension(|v: &Volume| v.target.length()) {
+        fcb.set_file_sizes(FileSizes {
+            allocation_size: length,
+            file_size: length,
+            valid_data_length: length,
+        });
+    }
+    // On any failure below, whatever was made is dropped (the FCB torn down) before the
+    // FILE_OBJECT is failed, so it keeps no context.
     let ccb = match PoolArc::try_new(CCB_TAG, Ccb { flags: 0 }) {
         Ok(ccb) => ccb,
-        Err(status) => {
-            teardown_per_stream_contexts(&fcb);
-            return irp.complete(status);
-        }
+        Err(status) => return irp.complete(status),
     };
-    file_object.set_fs_context(Some(fcb.into_raw()));
-    file_object.set_fs_context2(Some(ccb.into_raw()));
+    if file_object.attach_fcb(fcb).is_err() {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    }
+    if file_object.attach_ccb(ccb).is_err() {
+        drop(file_object.detach_fcb::<Fcb>());
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    }
     device.with_extension(|v: &Volume| v.opens.fetch_add(1, Ordering::AcqRel));
     irp.complete(NtStatus::SUCCESS)
 }
@@ -144,6 +155,15 @@ fn read(device: DeviceRef, mut irp: Irp) -> NtStatus {
     let Some(target) = device.with_extension(|v: &Volume| v.target) else {
         return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
     };
+    // A counted reference for the duration of the read (FsContext keeps its own).
+    let Some(fcb) = irp.file_object().and_then(|fo| fo.fcb::<Fcb>()) else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    let end = offset.saturating_add(u64::from(length));
+    if end > fcb.file_sizes().file_size {
+        return irp.complete(NtStatus::END_OF_FILE);
+    }
+    drop(fcb);
     let OutputBuffer::Mdl(mdl) = irp.output_buffer() else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
@@ -164,17 +184,10 @@ fn read(device: DeviceRef, mut irp: Irp) -> NtStatus {
 
 fn close(device: DeviceRef, irp: Irp) -> NtStatus {
     if let Some(file_object) = irp.file_object() {
-        if let Some(raw) = file_object.fs_context2() {
-            drop(PoolArc::<Ccb>::from_raw(raw));
-            file_object.set_fs_context2(None);
-        }
-        if let Some(raw) = file_object.fs_context()
-            && let Some(fcb) = PoolArc::<Fcb>::from_raw(raw)
-        {
-            file_object.set_fs_context(None);
-            teardown_per_stream_contexts(&fcb);
-            drop(fcb);
-        }
+        // The FILE_OBJECT's references go back exactly once; the FCB's last drop tears down
+        // its per-stream contexts and frees it.
+        drop(file_object.detach_ccb::<Ccb>());
+        drop(file_object.detach_fcb::<Fcb>());
     }
     let last = device
         .with_extension(|v: &Volume| {

@@ -1,0 +1,204 @@
+//! `FcbArc<T>`: the FCB block (advanced header, SECTION_OBJECT_POINTERS, the file system's
+//! data), counted, set up at construction and torn down by its last reference.
+//!
+//! In `nt` this is one `#[repr(C)]` pool block with the Windows 10 header first. Here it is a
+//! pool entry of kind `ObjectKind::Fcb` whose `advanced_header` is set from the start (so the
+//! filter observer can attach per-stream contexts to it) and whose value is the block below. The
+//! FILE_OBJECT's FsContext names the entry by generation, so a stale FsContext is a finding, never
+//! a read of freed memory.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use super::fsrtl::teardown_in;
+use super::pool::{DETACHED, PoolTag, free_entry, register_kind};
+use super::resource::Resource;
+use super::slab::ObjId;
+use super::state::with_state;
+use super::verifier::ObjectKind;
+use crate::kernel::{FastIoPossible, FileSizes, NtStatus};
+
+/// What the header holds that the FSD writes, the FCB's main ERESOURCE, and the data.
+struct FcbBlock<T> {
+    allocation_size: AtomicU64,
+    file_size: AtomicU64,
+    valid_data_length: AtomicU64,
+    fast_io_possible: AtomicU8,
+    resource: Resource,
+    data: T,
+}
+
+/// A counted reference to an FCB. Clone takes a count; the last drop runs
+/// FsRtlTeardownPerStreamContexts and frees the block. A FILE_OBJECT holds one through
+/// `FileObject::attach_fcb`.
+pub struct FcbArc<T: Send + Sync + 'static> {
+    id: ObjId,
+    block: Arc<FcbBlock<T>>,
+    /// False once the count was handed to a FILE_OBJECT (`into_id`): dropping then only lets
+    /// go of the host memory handle, not of the modelled count.
+    counted: bool,
+}
+
+impl<T: Send + Sync + 'static> FcbArc<T> {
+    /// Allocates the FCB, initializes its ERESOURCE and sets up its advanced header.
+    pub fn try_new(tag: PoolTag, value: T) -> Result<FcbArc<T>, NtStatus> {
+        let resource = Resource::try_new()?;
+        let block = Arc::new(FcbBlock {
+            allocation_size: AtomicU64::new(0),
+            file_size: AtomicU64::new(0),
+            valid_data_length: AtomicU64::new(0),
+            fast_io_possible: AtomicU8::new(0),
+            resource,
+            data: value,
+        });
+        let shared: Arc<dyn Any + Send + Sync> = block.clone();
+        let id = register_kind(tag, core::mem::size_of::<FcbBlock<T>>(), Some(shared), true);
+        Ok(FcbArc {
+            id,
+            block,
+            counted: true,
+        })
+    }
+
+    /// The header's AllocationSize, FileSize and ValidDataLength.
+    pub fn file_sizes(&self) -> FileSizes {
+        FileSizes {
+            allocation_size: self.block.allocation_size.load(Ordering::Acquire),
+            file_size: self.block.file_size.load(Ordering::Acquire),
+            valid_data_length: self.block.valid_data_length.load(Ordering::Acquire),
+        }
+    }
+
+    /// Sets AllocationSize, FileSize and ValidDataLength (values above `i64::MAX` are stored
+    /// as `i64::MAX`, as in the LARGE_INTEGERs of `nt`).
+    pub fn set_file_sizes(&self, sizes: FileSizes) {
+        let clamp = |value: u64| value.min(i64::MAX as u64);
+        let block = &self.block;
+        block
+            .allocation_size
+            .store(clamp(sizes.allocation_size), Ordering::Release);
+        block
+            .file_size
+            .store(clamp(sizes.file_size), Ordering::Release);
+        block
+            .valid_data_length
+            .store(clamp(sizes.valid_data_length), Ordering::Release);
+    }
+
+    /// The header's IsFastIoPossible.
+    pub fn fast_io_possible(&self) -> FastIoPossible {
+        FastIoPossible::from_raw(self.block.fast_io_possible.load(Ordering::Acquire))
+    }
+
+    /// Sets the header's IsFastIoPossible.
+    pub fn set_fast_io_possible(&self, value: FastIoPossible) {
+        self.block
+            .fast_io_possible
+            .store(value.as_raw(), Ordering::Release);
+    }
+
+    /// The FCB's main ERESOURCE (header.Resource). PagingIoResource is null.
+    pub fn resource(&self) -> &Resource {
+        &self.block.resource
+    }
+
+    /// The model's id of the block (what FsContext names).
+    pub(crate) fn id(&self) -> ObjId {
+        self.id
+    }
+
+    /// Gives up this count to whoever stores the id (FsContext).
+    pub(crate) fn into_id(mut self) -> ObjId {
+        self.counted = false;
+        self.id
+    }
+
+    /// The FCB named `id`, if it holds a `T`: takes over the count the id stands for, or with
+    /// `add_count` takes a new one. A stale id is a use-after-free finding.
+    pub(crate) fn lookup(id: ObjId, add_count: bool) -> Option<FcbArc<T>> {
+        with_state(|state| {
+            let Some(entry) = state.pool.get_mut(id) else {
+                state.report_stale_pool(id, ObjectKind::Fcb);
+                return None;
+            };
+            let block = entry.value.clone()?.downcast::<FcbBlock<T>>().ok()?;
+            if add_count {
+                entry.strong += 1;
+            }
+            Some(FcbArc {
+                id,
+                block,
+                counted: true,
+            })
+        })
+        .flatten()
+    }
+
+    /// Drops this count; if it was the last, frees the block without
+    /// FsRtlTeardownPerStreamContexts (the C bug; see `harness::testing`).
+    pub(crate) fn release_without_teardown(mut self) {
+        if self.counted {
+            release(self.id, false);
+        }
+        self.counted = false;
+    }
+}
+
+/// Drops one modelled count of the FCB `id`; the last one tears down (if asked) and frees.
+fn release(id: ObjId, teardown: bool) {
+    if id == DETACHED {
+        return;
+    }
+    with_state(|state| {
+        let last = match state.pool.get_mut(id) {
+            Some(entry) => {
+                entry.strong = entry.strong.saturating_sub(1);
+                entry.strong == 0
+            }
+            None => {
+                state.report_stale_pool(id, ObjectKind::Fcb);
+                false
+            }
+        };
+        if last {
+            if teardown {
+                teardown_in(state, id);
+            }
+            free_entry(state, id);
+        }
+    });
+}
+
+impl<T: Send + Sync + 'static> Clone for FcbArc<T> {
+    fn clone(&self) -> Self {
+        let id = self.id;
+        with_state(|state| {
+            if let Some(entry) = state.pool.get_mut(id) {
+                entry.strong += 1;
+            }
+        });
+        FcbArc {
+            id,
+            block: self.block.clone(),
+            counted: true,
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> core::ops::Deref for FcbArc<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.block.data
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for FcbArc<T> {
+    fn drop(&mut self) {
+        // The block's host memory (and its Resource) goes with the last `Arc`, after this body
+        // and outside the state lock.
+        if self.counted {
+            release(self.id, true);
+        }
+    }
+}

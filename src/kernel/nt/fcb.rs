@@ -1,0 +1,258 @@
+//! `FcbArc<T>`: the FCB as kernel-visible memory. One counted nonpaged pool block laid out
+//! `#[repr(C)] { header: FcbHeader, section_object_pointers: SECTION_OBJECT_POINTERS,
+//! control, data: T }`:
+//! - `header` (offset 0) is the Windows 10 FSRTL_ADVANCED_FCB_HEADER and its FAST_MUTEX, so
+//!   FsContext (the block's address) reads as the advanced header, as FltMgr and FsRtl expect;
+//! - `section_object_pointers` (0xa0) is what FileObject->SectionObjectPointer points at;
+//! - `control` (0xc0) is ours: the type, the reference count, the pool tag and the FCB's main
+//!   ERESOURCE (header.Resource);
+//! - `data` is the file system's FCB.
+//!
+//! `try_new` sets the header up (FsRtlSetupAdvancedHeader) before anyone can see the block; the
+//! last reference's drop runs FsRtlTeardownPerStreamContexts, drops `data` and the ERESOURCE,
+//! and frees the block. Neither step can be forgotten or done twice. Layout: layout.rs.
+
+use core::any::TypeId;
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::marker::PhantomData;
+use core::mem::{align_of, offset_of, size_of};
+use core::ops::Deref;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering, fence};
+
+use wdk_sys::SECTION_OBJECT_POINTERS;
+
+use super::fsrtl::teardown_per_stream_contexts;
+use super::fsrtl::{AdvancedFcbHeader, FcbHeader, setup_advanced_header};
+use super::pool::{self, PoolTag};
+use super::resource::Resource;
+use crate::kernel::{FastIoPossible, FileSizes, NtStatus};
+
+/// Our bookkeeping, after the parts the kernel reads. Its offset is the same for every `T`.
+#[repr(C, align(16))]
+pub(super) struct FcbControl {
+    type_id: TypeId,
+    count: AtomicUsize,
+    tag: PoolTag,
+    resource: Resource,
+}
+
+/// The whole pool block of an FCB.
+#[repr(C)]
+pub(super) struct FcbBlock<T> {
+    pub(super) header: FcbHeader,
+    pub(super) section_object_pointers: UnsafeCell<SECTION_OBJECT_POINTERS>,
+    pub(super) control: FcbControl,
+    pub(super) data: T,
+}
+
+/// Offset of `control` in every `FcbBlock<T>` (asserted per `T`).
+pub(super) const CONTROL_OFFSET: usize = offset_of!(FcbBlock<()>, control);
+
+/// A counted reference to an FCB (the advanced-header block above). Clone takes a count; the
+/// last drop tears the FCB down. A FILE_OBJECT holds one through `FileObject::attach_fcb`.
+pub struct FcbArc<T: Send + Sync + 'static> {
+    block: NonNull<FcbBlock<T>>,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: like Arc<T>: the data is shared between threads, so T must be Send and Sync; the
+// header is shared with the kernel, which synchronizes its own accesses (FAST_MUTEX, push lock),
+// and our header writes are atomic.
+unsafe impl<T: Send + Sync + 'static> Send for FcbArc<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync + 'static> Sync for FcbArc<T> {}
+
+impl<T: Send + Sync + 'static> FcbArc<T> {
+    /// Allocates the FCB (nonpaged, tagged `tag`), initializes its ERESOURCE and sets up its
+    /// advanced header. STATUS_INSUFFICIENT_RESOURCES if pool is exhausted.
+    pub fn try_new(tag: PoolTag, value: T) -> Result<FcbArc<T>, NtStatus> {
+        const { assert!(align_of::<T>() <= 16, "pool blocks are 16-byte aligned") };
+        const { assert!(offset_of!(FcbBlock<T>, control) == CONTROL_OFFSET) };
+        const { assert!(offset_of!(FcbBlock<T>, header) == 0) };
+        let resource = Resource::try_new()?;
+        let resource_ptr = resource.raw_ptr();
+        let block = pool::allocate(tag, size_of::<FcbBlock<T>>())?.cast::<FcbBlock<T>>();
+        let node_byte_size = i16::try_from(size_of::<FcbBlock<T>>()).unwrap_or(i16::MAX);
+        let control = FcbControl {
+            type_id: TypeId::of::<T>(),
+            count: AtomicUsize::new(1),
+            tag,
+            resource,
+        };
+        // SAFETY: the block is fresh, zeroed, large enough and aligned for an FcbBlock<T>; an
+        // all-zero FcbHeader (not yet set up) and SECTION_OBJECT_POINTERS (no section) are
+        // valid, the other fields are written here. Nobody else sees the block yet, and it
+        // never moves; the ERESOURCE lives in its own block, owned by `control`.
+        unsafe {
+            let raw = block.as_ptr();
+            (&raw mut (*raw).control).write(control);
+            (&raw mut (*raw).data).write(value);
+            setup_advanced_header(&raw mut (*raw).header, resource_ptr, node_byte_size);
+        }
+        Ok(FcbArc {
+            block,
+            _owns: PhantomData,
+        })
+    }
+
+    fn block(&self) -> &FcbBlock<T> {
+        // SAFETY: the block is live while self holds a count.
+        unsafe { self.block.as_ref() }
+    }
+
+    fn advanced(&self) -> *mut AdvancedFcbHeader {
+        self.block().header.advanced()
+    }
+
+    /// The header's AllocationSize, FileSize and ValidDataLength.
+    pub fn file_sizes(&self) -> FileSizes {
+        let header = self.advanced();
+        // SAFETY: the header is live and its LARGE_INTEGERs 8-byte aligned (block offset 0,
+        // fields at 0x18/0x20/0x28, asserted in layout.rs); Rust touches them only atomically.
+        let read = |field: *mut i64| unsafe { AtomicI64::from_ptr(field) }.load(Ordering::Acquire);
+        // SAFETY: projections of a live header.
+        let (allocation, file, valid) = unsafe {
+            (
+                read(&raw mut (*header).allocation_size),
+                read(&raw mut (*header).file_size),
+                read(&raw mut (*header).valid_data_length),
+            )
+        };
+        let size = |value: i64| u64::try_from(value).unwrap_or(0);
+        FileSizes {
+            allocation_size: size(allocation),
+            file_size: size(file),
+            valid_data_length: size(valid),
+        }
+    }
+
+    /// Sets AllocationSize, FileSize and ValidDataLength (Cc and FsRtl read them). Write them
+    /// before the FCB is attached, or while holding its resource exclusively.
+    pub fn set_file_sizes(&self, sizes: FileSizes) {
+        let header = self.advanced();
+        let size = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let write = |field: *mut i64, value: u64| {
+            // SAFETY: as in file_sizes.
+            unsafe { AtomicI64::from_ptr(field) }.store(size(value), Ordering::Release)
+        };
+        // SAFETY: projections of a live header.
+        unsafe {
+            write(&raw mut (*header).allocation_size, sizes.allocation_size);
+            write(&raw mut (*header).file_size, sizes.file_size);
+            write(
+                &raw mut (*header).valid_data_length,
+                sizes.valid_data_length,
+            );
+        }
+    }
+
+    /// The header's IsFastIoPossible.
+    pub fn fast_io_possible(&self) -> FastIoPossible {
+        let header = self.advanced();
+        // SAFETY: a byte of the live header, touched by Rust only atomically.
+        let raw = unsafe { AtomicU8::from_ptr(&raw mut (*header).is_fast_io_possible) }
+            .load(Ordering::Acquire);
+        FastIoPossible::from_raw(raw)
+    }
+
+    /// Sets the header's IsFastIoPossible.
+    pub fn set_fast_io_possible(&self, value: FastIoPossible) {
+        let header = self.advanced();
+        // SAFETY: as in fast_io_possible.
+        unsafe { AtomicU8::from_ptr(&raw mut (*header).is_fast_io_possible) }
+            .store(value.as_raw(), Ordering::Release);
+    }
+
+    /// The FCB's main ERESOURCE (header.Resource, which FsRtl's fast I/O and section
+    /// synchronization acquire). PagingIoResource is null.
+    pub fn resource(&self) -> &Resource {
+        &self.block().control.resource
+    }
+
+    /// The block's address (the header), as FsContext holds it, giving up this count.
+    pub(super) fn into_raw(self) -> NonNull<c_void> {
+        let raw = self.block.cast::<c_void>();
+        core::mem::forget(self);
+        raw
+    }
+
+    /// The embedded SECTION_OBJECT_POINTERS, for FileObject->SectionObjectPointer.
+    pub(super) fn section_object_pointers(&self) -> *mut SECTION_OBJECT_POINTERS {
+        self.block().section_object_pointers.get()
+    }
+
+    /// The FCB at `raw` if it holds a `T`, taking over the count `raw` stands for.
+    ///
+    /// # Safety
+    /// `raw` came from `into_raw` of some `FcbArc` (any `T`) and still holds its count; that
+    /// count is taken over by the result (the caller stops using `raw`).
+    pub(super) unsafe fn from_raw(raw: NonNull<c_void>) -> Option<FcbArc<T>> {
+        // SAFETY: every FCB block has its control at CONTROL_OFFSET whatever its T (asserted in
+        // try_new), and the block is live (the caller's count); type_id is written once.
+        let type_id = unsafe {
+            let control = raw
+                .as_ptr()
+                .cast::<u8>()
+                .add(CONTROL_OFFSET)
+                .cast::<FcbControl>();
+            (*control).type_id
+        };
+        (type_id == TypeId::of::<T>()).then(|| FcbArc {
+            block: raw.cast(),
+            _owns: PhantomData,
+        })
+    }
+
+    /// A new counted reference to the FCB at `raw`, which keeps its own count.
+    ///
+    /// # Safety
+    /// As for `from_raw`, except that `raw` keeps its count (it stays valid for the call).
+    pub(super) unsafe fn clone_raw(raw: NonNull<c_void>) -> Option<FcbArc<T>> {
+        // SAFETY: as the caller promises.
+        let borrowed = unsafe { FcbArc::<T>::from_raw(raw) }?;
+        let counted = borrowed.clone();
+        core::mem::forget(borrowed);
+        Some(counted)
+    }
+}
+
+impl<T: Send + Sync + 'static> Clone for FcbArc<T> {
+    fn clone(&self) -> Self {
+        self.block().control.count.fetch_add(1, Ordering::Relaxed);
+        FcbArc {
+            block: self.block,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Deref for FcbArc<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.block().data
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for FcbArc<T> {
+    fn drop(&mut self) {
+        let control = &self.block().control;
+        if control.count.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+        let tag = control.tag;
+        let block = self.block.as_ptr();
+        // SAFETY: that was the last count: no FILE_OBJECT points at the FCB (each holds a
+        // count) and nobody else can reach it. Per-stream contexts go first, while the header
+        // is intact; then the data and the ERESOURCE are dropped once, and the block is freed
+        // with the tag it was allocated with.
+        unsafe {
+            teardown_per_stream_contexts(&raw mut (*block).header);
+            core::ptr::drop_in_place(&raw mut (*block).data);
+            core::ptr::drop_in_place(&raw mut (*block).control);
+            pool::free(self.block.cast(), tag);
+        }
+    }
+}
