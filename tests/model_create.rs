@@ -2,12 +2,11 @@
 
 use std::sync::Mutex;
 
-use rustfsd::driver::DriverGlobals;
 use rustfsd::kernel::model::FO_SYNCHRONOUS_IO;
 use rustfsd::kernel::model::harness::session::CreateRequest;
 use rustfsd::kernel::model::harness::{DriverDescriptor, Session};
 use rustfsd::kernel::request::{CreateParameters, FILE_OPEN_BY_FILE_ID, file_id_from_name};
-use rustfsd::kernel::{DeviceRef, DriverObject, Irp, IrpMajor, NtStatus};
+use rustfsd::kernel::{DeviceRef, Irp, IrpMajor, NtStatus};
 
 #[derive(Clone, Debug, Default)]
 struct Seen {
@@ -18,19 +17,6 @@ struct Seen {
 }
 
 static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
-
-fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
-    driver.create_control_device("\\Params", DriverGlobals::new())?;
-    driver.install_dispatch();
-    driver.set_unload_allowed(true);
-    Ok(())
-}
-
-fn unload(driver: &mut DriverObject) {
-    if let Some(control) = driver.control_device() {
-        control.delete();
-    }
-}
 
 fn records(_device: DeviceRef, irp: Irp) -> NtStatus {
     if let (Some(IrpMajor::Create), Some(fo)) = (irp.major(), irp.file_object()) {
@@ -47,15 +33,10 @@ fn records(_device: DeviceRef, irp: Irp) -> NtStatus {
 #[test]
 fn create_carries_every_parameter() {
     let mut s = Session::new();
-    s.load_driver(DriverDescriptor {
-        name: "params",
-        entry,
-        dispatch: records,
-        unload,
-    })
-    .unwrap();
+    s.load_driver(DriverDescriptor::test_driver("params", records))
+        .unwrap();
     let pid = s.initial_process();
-    let mut request = CreateRequest::open("\\Params\\dir");
+    let mut request = CreateRequest::open("\\TestDriver\\dir");
     request.desired_access = 0x0010_0001;
     request.share_access = 5;
     request.disposition = 3; // FILE_OPEN_IF

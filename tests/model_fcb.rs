@@ -4,15 +4,12 @@
 
 use std::sync::Mutex;
 
-use rustfsd::driver::DriverGlobals;
 use rustfsd::kernel::model::harness::session::CreateRequest;
 use rustfsd::kernel::model::harness::{DriverDescriptor, FindingKind, Session};
 use rustfsd::kernel::model::{
     self as k, Event, FcbArc, PoolArc, PoolTag, enter_file_system, queue_work_item,
 };
-use rustfsd::kernel::{
-    DeviceRef, DriverObject, FastIoPossible, FileSizes, Irp, IrpMajor, NtStatus,
-};
+use rustfsd::kernel::{DeviceRef, FastIoPossible, FileSizes, Irp, IrpMajor, NtStatus};
 
 const FCB_TAG: PoolTag = PoolTag(*b"MFcb");
 const CCB_TAG: PoolTag = PoolTag(*b"MCcb");
@@ -26,26 +23,8 @@ struct Ccb;
 /// Another FCB type, to check that a detach names the type it attached.
 struct OtherFcb;
 
-fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
-    driver.create_control_device("\\Fcbs", DriverGlobals::new())?;
-    driver.install_dispatch();
-    driver.set_unload_allowed(true);
-    Ok(())
-}
-
-fn unload(driver: &mut DriverObject) {
-    if let Some(control) = driver.control_device() {
-        control.delete();
-    }
-}
-
 fn descriptor(name: &'static str, dispatch: fn(DeviceRef, Irp) -> NtStatus) -> DriverDescriptor {
-    DriverDescriptor {
-        name,
-        entry,
-        dispatch,
-        unload,
-    }
+    DriverDescriptor::test_driver(name, dispatch)
 }
 
 /// What the correct driver observed, for the test to check after the run.
@@ -121,7 +100,7 @@ fn the_fcb_boundary_used_correctly_has_no_findings_even_with_late_system_referen
     s.load_driver(descriptor("careful", careful)).unwrap();
     let pid = s.initial_process();
     let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\Fcbs"))
+        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
         .handle
         .unwrap();
     s.read_file(h, Some(0), 16);
@@ -178,7 +157,7 @@ fn an_fcb_never_detached_is_a_leak_named_by_tag() {
     s.load_driver(descriptor("leaky", never_detaches)).unwrap();
     let pid = s.initial_process();
     let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\Fcbs"))
+        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
         .handle
         .unwrap();
     s.close_handle(h);

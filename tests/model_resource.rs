@@ -3,9 +3,11 @@
 //! and the boundary Resource/FastMutex/Event inside a modelled kernel.
 
 use rustfsd::kernel::model::harness::session::CreateRequest;
-use rustfsd::kernel::model::harness::{AcquireMode, FindingKind, Grant, ResourceState, Session};
+use rustfsd::kernel::model::harness::{
+    AcquireMode, DriverDescriptor, FindingKind, Grant, ResourceState, Session,
+};
 use rustfsd::kernel::model::{Event, FastMutex, Resource, enter_file_system};
-use rustfsd::kernel::{DeviceRef, DriverObject, Irp, NtStatus};
+use rustfsd::kernel::{DeviceRef, Irp, NtStatus};
 
 const A: u32 = 10;
 const B: u32 = 11;
@@ -90,19 +92,6 @@ fn unowned_resource_grants_every_mode() {
     }
 }
 
-fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
-    driver.create_control_device("\\Locks", rustfsd::driver::DriverGlobals::new())?;
-    driver.install_dispatch();
-    driver.set_unload_allowed(true);
-    Ok(())
-}
-
-fn unload(driver: &mut DriverObject) {
-    if let Some(control) = driver.control_device() {
-        control.delete();
-    }
-}
-
 /// Uses the boundary primitives correctly; any finding is a model bug.
 fn careful(_device: DeviceRef, irp: Irp) -> NtStatus {
     let _region = enter_file_system();
@@ -133,16 +122,11 @@ fn careful(_device: DeviceRef, irp: Irp) -> NtStatus {
 #[test]
 fn boundary_primitives_used_correctly_produce_no_findings() {
     let mut s = Session::new();
-    s.load_driver(rustfsd::kernel::model::harness::DriverDescriptor {
-        name: "locks",
-        entry,
-        dispatch: careful,
-        unload,
-    })
-    .unwrap();
+    s.load_driver(DriverDescriptor::test_driver("locks", careful))
+        .unwrap();
     let pid = s.initial_process();
     let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\Locks"))
+        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
         .handle
         .unwrap();
     s.close_handle(h);
@@ -159,15 +143,10 @@ fn waits_forever(_device: DeviceRef, irp: Irp) -> NtStatus {
 #[test]
 fn waiting_on_an_event_nobody_sets_is_a_deadlock_finding() {
     let mut s = Session::new();
-    s.load_driver(rustfsd::kernel::model::harness::DriverDescriptor {
-        name: "waiter",
-        entry,
-        dispatch: waits_forever,
-        unload,
-    })
-    .unwrap();
+    s.load_driver(DriverDescriptor::test_driver("waiter", waits_forever))
+        .unwrap();
     let pid = s.initial_process();
-    s.nt_create_file(pid, &CreateRequest::open("\\Locks"));
+    s.nt_create_file(pid, &CreateRequest::open("\\TestDriver"));
     let findings = s.findings();
     assert!(
         findings

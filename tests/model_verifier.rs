@@ -1,7 +1,6 @@
 //! Verifier self-tests: each broken test driver commits one classic file system bug, and the
 //! verifier must report exactly that bug. A correct driver (TestFs) must report nothing.
 
-use rustfsd::driver::DriverGlobals;
 use rustfsd::kernel::model::harness::session::CreateRequest;
 use rustfsd::kernel::model::harness::{
     DriverDescriptor, FindingKind, ObjectKind, Session, testing,
@@ -12,35 +11,17 @@ use rustfsd::kernel::model::{
 };
 use rustfsd::kernel::{DeviceRef, DriverObject, Irp, IrpMajor, NtStatus};
 
-fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
-    driver.create_control_device("\\Broken", DriverGlobals::new())?;
-    driver.install_dispatch();
-    driver.set_unload_allowed(true);
-    Ok(())
-}
-
-fn unload(driver: &mut DriverObject) {
-    if let Some(control) = driver.control_device() {
-        control.delete();
-    }
-}
-
 fn broken(name: &'static str, dispatch: fn(DeviceRef, Irp) -> NtStatus) -> DriverDescriptor {
-    DriverDescriptor {
-        name,
-        entry,
-        dispatch,
-        unload,
-    }
+    DriverDescriptor::test_driver(name, dispatch)
 }
 
-/// Loads the driver, opens `\Broken`, reads, closes, unloads; returns the findings.
+/// Loads the driver, opens `\TestDriver`, reads, closes, unloads; returns the findings.
 fn exercise(driver: DriverDescriptor) -> Vec<FindingKind> {
     let mut s = Session::new();
     s.set_filter_attach_contexts(true);
     s.load_driver(driver).unwrap();
     let pid = s.initial_process();
-    let open = s.nt_create_file(pid, &CreateRequest::open("\\Broken"));
+    let open = s.nt_create_file(pid, &CreateRequest::open("\\TestDriver"));
     if let Some(h) = open.handle {
         s.read_file(h, Some(0), 16);
         s.close_handle(h);
@@ -408,10 +389,8 @@ fn unload_forgets_device(_driver: &mut DriverObject) {}
 fn unload_that_leaves_devices_is_caught() {
     let mut s = Session::new();
     let driver = DriverDescriptor {
-        name: "sticky",
-        entry,
-        dispatch: keeps_device,
         unload: unload_forgets_device,
+        ..DriverDescriptor::test_driver("sticky", keeps_device)
     };
     s.load_driver(driver).unwrap();
     assert_eq!(s.unload_driver("sticky"), NtStatus::SUCCESS);
@@ -447,11 +426,11 @@ fn use_after_free_of_a_file_object_is_caught() {
     s.load_driver(broken("stash", stashes_file_object)).unwrap();
     let pid = s.initial_process();
     let first = s
-        .nt_create_file(pid, &CreateRequest::open("\\Broken"))
+        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
         .handle
         .unwrap();
     s.close_handle(first);
-    s.nt_create_file(pid, &CreateRequest::open("\\Broken"));
+    s.nt_create_file(pid, &CreateRequest::open("\\TestDriver"));
     let findings: Vec<FindingKind> = s.findings().into_iter().map(|f| f.kind).collect();
     assert!(
         findings.iter().any(|f| matches!(
@@ -482,7 +461,7 @@ fn use_after_free_of_an_mdl_after_completion_is_caught() {
         .unwrap();
     let pid = s.initial_process();
     let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\Broken"))
+        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
         .handle
         .unwrap();
     // An FSCTL with METHOD_OUT_DIRECT carries an MDL for its output buffer.
@@ -527,7 +506,7 @@ fn use_after_free_of_a_ccb_names_its_tag() {
     s.load_driver(broken("ccb", frees_ccb_early)).unwrap();
     let pid = s.initial_process();
     let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\Broken"))
+        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
         .handle
         .unwrap();
     s.close_handle(h);
@@ -599,7 +578,7 @@ fn a_work_item_returning_with_apcs_disabled_is_caught() {
     s.load_driver(broken("work", work_item_keeps_region))
         .unwrap();
     let pid = s.initial_process();
-    s.nt_create_file(pid, &CreateRequest::open("\\Broken"));
+    s.nt_create_file(pid, &CreateRequest::open("\\TestDriver"));
     assert_eq!(s.run_worker(), 1);
     let findings = s.findings();
     assert!(

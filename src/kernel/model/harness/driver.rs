@@ -22,4 +22,33 @@ impl DriverDescriptor {
             unload: crate::driver::unload,
         }
     }
+
+    /// A test driver: one control device, [`TEST_DRIVER_DEVICE`], and `dispatch` for every IRP.
+    pub fn test_driver(
+        name: &'static str,
+        dispatch: fn(DeviceRef, Irp) -> NtStatus,
+    ) -> DriverDescriptor {
+        DriverDescriptor {
+            name,
+            entry: test_driver_entry,
+            dispatch,
+            unload: test_driver_unload,
+        }
+    }
+}
+
+/// The control device of every [`DriverDescriptor::test_driver`].
+pub const TEST_DRIVER_DEVICE: &str = "\\TestDriver";
+
+fn test_driver_entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
+    driver.create_control_device(TEST_DRIVER_DEVICE, crate::driver::DriverGlobals::new())?;
+    driver.install_dispatch();
+    driver.set_unload_allowed(true);
+    Ok(())
+}
+
+fn test_driver_unload(driver: &mut DriverObject) {
+    if let Some(control) = driver.control_device() {
+        control.delete();
+    }
 }
