@@ -82,3 +82,21 @@ pub enum IrpParameters {
     Mount(MountRequest),
     None,
 }
+
+impl IrpParameters {
+    /// IRP_MJ_CREATE's parameters, if these are they.
+    pub fn into_create(self) -> Option<CreateParameters> {
+        match self {
+            IrpParameters::Create(parameters) => Some(parameters),
+            _ => None,
+        }
+    }
+
+    /// IRP_MN_MOUNT_VOLUME's VPB and target device, if these are they.
+    pub fn into_mount(self) -> Option<MountRequest> {
+        match self {
+            IrpParameters::Mount(mount) => Some(mount),
+            _ => None,
+        }
+    }
+}

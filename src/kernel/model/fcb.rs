@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::fsrtl::teardown_in;
-use super::pool::{DETACHED, PoolTag, free_entry, register_kind};
+use super::pool::{DETACHED, PoolTag, drop_strong, free_entry, register_kind};
 use super::resource::Resource;
 use super::slab::ObjId;
 use super::state::with_state;
@@ -151,17 +151,7 @@ fn release(id: ObjId, teardown: bool) {
         return;
     }
     with_state(|state| {
-        let last = match state.pool.get_mut(id) {
-            Some(entry) => {
-                entry.strong = entry.strong.saturating_sub(1);
-                entry.strong == 0
-            }
-            None => {
-                state.report_stale_pool(id, ObjectKind::Fcb);
-                false
-            }
-        };
-        if last {
+        if drop_strong(state, id, ObjectKind::Fcb) {
             if teardown {
                 teardown_in(state, id);
             }

@@ -88,6 +88,21 @@ pub(crate) fn register_kind(
 }
 
 /// Frees an entry whose last reference went: checks the advanced-header rule first.
+/// Drops one strong count of pool entry `id`; true when it was the last. A stale `id` is
+/// reported as a use-after-free of `kind`.
+pub(crate) fn drop_strong(state: &mut State, id: ObjId, kind: ObjectKind) -> bool {
+    match state.pool.get_mut(id) {
+        Some(entry) => {
+            entry.strong = entry.strong.saturating_sub(1);
+            entry.strong == 0
+        }
+        None => {
+            state.report_stale_pool(id, kind);
+            false
+        }
+    }
+}
+
 pub fn free_entry(state: &mut State, id: ObjId) {
     let Some(entry) = state.pool.remove(id) else {
         state.report_stale_pool(id, ObjectKind::Pool);
@@ -227,17 +242,7 @@ impl<T: Send + Sync + 'static> Drop for PoolArc<T> {
         }
         let id = self.id;
         with_state(|state| {
-            let last = match state.pool.get_mut(id) {
-                Some(entry) => {
-                    entry.strong = entry.strong.saturating_sub(1);
-                    entry.strong == 0
-                }
-                None => {
-                    state.report_stale_pool(id, ObjectKind::Pool);
-                    false
-                }
-            };
-            if last {
+            if drop_strong(state, id, ObjectKind::Pool) {
                 free_entry(state, id);
             }
         });

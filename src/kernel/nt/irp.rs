@@ -238,18 +238,12 @@ impl Irp {
     }
 
     pub fn create_parameters(&self) -> Option<CreateParameters> {
-        match self.parameters() {
-            IrpParameters::Create(parameters) => Some(parameters),
-            _ => None,
-        }
+        self.parameters().into_create()
     }
 
     /// IRP_MN_MOUNT_VOLUME's VPB and target device.
     pub fn mount_request(&self) -> Option<MountRequest> {
-        match self.parameters() {
-            IrpParameters::Mount(mount) => Some(mount),
-            _ => None,
-        }
+        self.parameters().into_mount()
     }
 
     /// The current stack location's FileObject.
