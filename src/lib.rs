@@ -13,4 +13,5 @@ pub mod dispatch;
 pub mod driver;
 pub mod ext4;
 pub mod kernel;
+pub mod name;
 pub mod volume;

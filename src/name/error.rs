@@ -1,0 +1,75 @@
+//! The one error type of the name layer, and its NTSTATUS.
+
+use crate::kernel::NtStatus;
+
+/// STATUS_NAME_TOO_LONG (ntstatus.h). Not in `kernel::status`, so defined here.
+pub const STATUS_NAME_TOO_LONG: NtStatus = NtStatus(0xC000_0106_u32 as i32);
+/// STATUS_IO_REPARSE_DATA_INVALID (ntstatus.h): the reparse data cannot be built or is bad.
+pub const STATUS_IO_REPARSE_DATA_INVALID: NtStatus = NtStatus(0xC000_0278_u32 as i32);
+
+/// Why a name was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NameError {
+    /// An empty name where a name is required (a file name, a symlink target).
+    Empty,
+    /// A character Windows forbids in a name component arrived unescaped, or an unpaired
+    /// surrogate, or an escape that stands for `/` or NUL (bytes no ext4 name can hold).
+    InvalidCharacter,
+    /// An escape (U+F0xx) that [`to_windows`](super::to_windows) would never have produced,
+    /// e.g. U+F041 for a plain `A`: accepting it would give one disk name two Windows names.
+    NonCanonicalEscape,
+    /// A wildcard (`* ? < > "`) in a name given to create.
+    Wildcard,
+    /// An empty component: `\a\\b`, or a path ending in `\\`.
+    EmptyComponent,
+    /// A `.` or `..` component.
+    DotComponent,
+    /// An absolute name that does not start with `\`, or a relative one that does.
+    BadPrefix,
+    /// A component longer than 255 UTF-16 units, or a disk name longer than 255 bytes.
+    TooLong,
+    /// A symlink target that does not fit a reparse buffer (or is empty).
+    BadLinkTarget,
+    /// A fallible allocation failed.
+    NoMemory,
+}
+
+impl NameError {
+    /// The NTSTATUS an FSD completes IRP_MJ_CREATE (or the reparse) with for this error.
+    pub fn status(&self) -> NtStatus {
+        match self {
+            NameError::Empty
+            | NameError::InvalidCharacter
+            | NameError::NonCanonicalEscape
+            | NameError::Wildcard
+            | NameError::EmptyComponent
+            | NameError::DotComponent
+            | NameError::BadPrefix => NtStatus::OBJECT_NAME_INVALID,
+            NameError::TooLong => STATUS_NAME_TOO_LONG,
+            NameError::BadLinkTarget => STATUS_IO_REPARSE_DATA_INVALID,
+            NameError::NoMemory => NtStatus::INSUFFICIENT_RESOURCES,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(NameError::TooLong.status().0 as u32, 0xC000_0106);
+        assert_eq!(NameError::Wildcard.status(), NtStatus::OBJECT_NAME_INVALID);
+        assert_eq!(
+            NameError::NoMemory.status(),
+            NtStatus::INSUFFICIENT_RESOURCES
+        );
+        assert_eq!(NameError::BadLinkTarget.status().0 as u32, 0xC000_0278);
+        assert!(NameError::EmptyComponent.status().is_error());
+    }
+}
