@@ -27,7 +27,10 @@ pub enum NameError {
     /// An absolute name that does not start with `\`, or a relative one that does.
     BadPrefix,
     /// A component longer than 255 UTF-16 units, or a disk name longer than 255 bytes.
+    /// FastFAT answers this with STATUS_OBJECT_NAME_INVALID, and so do we.
     TooLong,
+    /// A whole name longer than a UNICODE_STRING can hold (32767 units).
+    PathTooLong,
     /// A symlink target that does not fit a reparse buffer (or is empty).
     BadLinkTarget,
     /// A fallible allocation failed.
@@ -44,8 +47,9 @@ impl NameError {
             | NameError::Wildcard
             | NameError::EmptyComponent
             | NameError::DotComponent
-            | NameError::BadPrefix => NtStatus::OBJECT_NAME_INVALID,
-            NameError::TooLong => STATUS_NAME_TOO_LONG,
+            | NameError::BadPrefix
+            | NameError::TooLong => NtStatus::OBJECT_NAME_INVALID,
+            NameError::PathTooLong => STATUS_NAME_TOO_LONG,
             NameError::BadLinkTarget => STATUS_IO_REPARSE_DATA_INVALID,
             NameError::NoMemory => NtStatus::INSUFFICIENT_RESOURCES,
         }
@@ -63,7 +67,8 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert_eq!(NameError::TooLong.status().0 as u32, 0xC000_0106);
+        assert_eq!(NameError::PathTooLong.status().0 as u32, 0xC000_0106);
+        assert_eq!(NameError::TooLong.status(), NtStatus::OBJECT_NAME_INVALID);
         assert_eq!(NameError::Wildcard.status(), NtStatus::OBJECT_NAME_INVALID);
         assert_eq!(
             NameError::NoMemory.status(),

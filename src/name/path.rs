@@ -77,9 +77,9 @@ impl<'a> ParsedPath<'a> {
         !self.relative && self.name.is_empty()
     }
 
-    /// An absolute name of just `\`: the root directory.
+    /// An absolute name of just `\` (or `\\`): the root directory.
     pub fn is_root(&self) -> bool {
-        !self.relative && self.name.len() == 1
+        !self.relative && !self.name.is_empty() && self.has_no_components()
     }
 
     /// Whether the name was relative to a RelatedFileObject.
@@ -124,10 +124,13 @@ impl<'a> ParsedPath<'a> {
 /// RelatedFileObject.
 pub fn parse(name: &[u16], relative: bool) -> Result<ParsedPath<'_>, NameError> {
     if name.len() > MAX_NAME_UNITS {
-        return Err(NameError::TooLong);
+        return Err(NameError::PathTooLong);
     }
     let starts_with_backslash = name.first() == Some(&BACKSLASH);
     let body_start = match (relative, starts_with_backslash) {
+        // Win32 can send an absolute name with two leading backslashes; FastFAT and CDFS
+        // accept exactly one extra (three are an empty component, refused below).
+        (false, true) if name.get(1) == Some(&BACKSLASH) => 2,
         (false, true) => 1,
         (true, false) => 0,
         // An absolute empty name is the volume open.
@@ -249,6 +252,18 @@ mod tests {
     }
 
     #[test]
+    fn double_leading_backslash() {
+        // One extra leading backslash is tolerated, as FastFAT and CDFS do.
+        let n = u("\\\\a\\b");
+        let p = parse(&n, false).unwrap();
+        assert_eq!(comps(&p), [("a".into(), 4), ("b".into(), 0)]);
+        let n = u("\\\\");
+        let p = parse(&n, false).unwrap();
+        assert!(p.is_root() && !p.trailing_backslash());
+        assert_eq!(err("\\\\a", true), NameError::BadPrefix);
+    }
+
+    #[test]
     fn relative_names() {
         let empty: [u16; 0] = [];
         let p = parse(&empty, true).unwrap();
@@ -265,9 +280,10 @@ mod tests {
     #[test]
     fn refusals() {
         assert_eq!(err("\\a\\\\b", false), NameError::EmptyComponent);
-        assert_eq!(err("\\\\", false), NameError::EmptyComponent);
-        assert_eq!(err("\\a\\\\", false), NameError::EmptyComponent);
+        assert_eq!(err("\\\\\\", false), NameError::EmptyComponent);
+        assert_eq!(err("\\\\\\a", false), NameError::EmptyComponent);
         assert_eq!(err("a\\\\", true), NameError::EmptyComponent);
+        assert_eq!(err("\\a\\\\", false), NameError::EmptyComponent);
         assert_eq!(err("\\.", false), NameError::DotComponent);
         assert_eq!(err("\\a\\..\\b", false), NameError::DotComponent);
         assert_eq!(err("..", true), NameError::DotComponent);
@@ -309,6 +325,6 @@ mod tests {
         }
         assert!(parse(&n, false).is_ok());
         let huge: Vec<u16> = core::iter::repeat_n(0x5C, 0x8000).collect();
-        assert_eq!(parse(&huge, false), Err(NameError::TooLong));
+        assert_eq!(parse(&huge, false), Err(NameError::PathTooLong));
     }
 }
