@@ -271,9 +271,7 @@ fn open(
 
 #[test]
 fn stream_file_object_close_comes_inside_the_drop() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     let result = open(&mut session, "\\Device\\Disk0\\stream");
     assert_eq!(result.status, NtStatus::SUCCESS);
     assert_eq!(
@@ -302,9 +300,7 @@ fn stream_file_object_close_comes_inside_the_drop() {
 
 #[test]
 fn stream_file_object_referenced_by_mm_closes_later_on_the_worker() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     let result = open(&mut session, "\\Device\\Disk0\\keep-stream");
     let handle = result.handle.unwrap();
     let streams = session.stream_file_objects();
@@ -326,9 +322,7 @@ fn stream_file_object_referenced_by_mm_closes_later_on_the_worker() {
 
 #[test]
 fn stream_file_objects_keep_the_driver_until_their_close() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     let handle = open(&mut session, "\\Device\\Disk0\\keep-stream")
         .handle
         .unwrap();
@@ -347,9 +341,7 @@ fn stream_file_objects_keep_the_driver_until_their_close() {
 
 #[test]
 fn reparse_completion_hands_the_buffer_back_and_frees_the_file_object() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     let before = session.file_object_count();
     let result = open(&mut session, "\\Device\\Disk0\\reparse");
     assert_eq!(result.status, NtStatus::REPARSE);
@@ -373,9 +365,7 @@ fn reparse_completion_hands_the_buffer_back_and_frees_the_file_object() {
 
 #[test]
 fn fcb_uniqueness_oplock_and_unlock_all_at_cleanup() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     let handle = open(&mut session, "\\Device\\Disk0\\file").handle.unwrap();
     assert_eq!(session.oplock_check_count(), 0);
     session.close_handle(handle);
@@ -390,9 +380,7 @@ fn fcb_uniqueness_oplock_and_unlock_all_at_cleanup() {
 
 #[test]
 fn locked_try_lock_fails_while_held_and_the_irql_comes_back() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     let result = open(&mut session, "\\Device\\Disk0\\locked");
     assert_eq!(result.status, NtStatus::SUCCESS);
     assert_eq!(
@@ -468,9 +456,7 @@ fn locked_outside_a_kernel_is_a_plain_lock() {
 
 #[test]
 fn shutdown_reaches_registered_devices_until_they_unregister() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     assert_eq!(session.shutdown(), [NtStatus::SUCCESS]);
     assert_eq!(take_log(), ["shutdown"]);
     assert_eq!(session.unload_driver(DRIVER), NtStatus::SUCCESS);
@@ -480,9 +466,7 @@ fn shutdown_reaches_registered_devices_until_they_unregister() {
 
 #[test]
 fn a_shutdown_irp_pended_and_lost_is_a_finding() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     *SHUTDOWN_LOSES_IRP.lock().unwrap() = true;
     let statuses = session.shutdown();
     assert_eq!(statuses.len(), 1);
@@ -519,9 +503,7 @@ fn driver_parameters_are_read_in_driver_entry_only() {
 
 #[test]
 fn vpb_identity_is_set_at_mount_with_the_label_truncated() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     assert_eq!(session.vpb_identity("Disk0"), None);
     let handle = open(&mut session, "\\Device\\Disk0\\f").handle.unwrap();
     let (serial, label) = session.vpb_identity("Disk0").unwrap();
@@ -533,9 +515,7 @@ fn vpb_identity_is_set_at_mount_with_the_label_truncated() {
 
 #[test]
 fn verify_detaches_a_changed_volume_and_the_next_open_mounts_afresh() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     assert_eq!(session.verify_volume("Disk0"), NtStatus::VOLUME_DISMOUNTED);
     let old_handle = open(&mut session, "\\Device\\Disk0\\f").handle.unwrap();
     let old_volume = session.volume_device_of("Disk0").unwrap();
@@ -567,9 +547,7 @@ fn verify_detaches_a_changed_volume_and_the_next_open_mounts_afresh() {
 
 #[test]
 fn pool_statistics_follow_live_blocks_and_the_peak_resets() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     let (bytes, blocks) = (session.pool_bytes(), session.pool_blocks());
     session.reset_pool_peak();
     assert_eq!(session.pool_peak_bytes(), bytes);
@@ -589,9 +567,7 @@ fn pool_statistics_follow_live_blocks_and_the_peak_resets() {
 
 #[test]
 fn trace_off_keeps_findings_but_no_lines() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     session.set_trace_enabled(false);
     let lines = session.trace().len();
     for _ in 0..50 {
@@ -659,9 +635,7 @@ fn second_dispatch(_device: DeviceRef, irp: Irp) -> NtStatus {
 
 #[test]
 fn shutdown_goes_to_the_most_recent_registration_first() {
-    let _serial = reset();
-    let mut session = machine();
-    session.load_driver(descriptor()).unwrap();
+    let (_serial, mut session) = loaded();
     let second = DriverDescriptor {
         name: "lifecycle2",
         entry: second_entry,
@@ -682,4 +656,12 @@ fn shutdown_goes_to_the_most_recent_registration_first() {
     assert_eq!(session.unload_driver("lifecycle2"), NtStatus::SUCCESS);
     assert_eq!(session.shutdown(), [NtStatus::SUCCESS]);
     assert_eq!(session.findings(), []);
+}
+
+/// The machine with the driver loaded, and the test's turn at the statics.
+fn loaded() -> (std::sync::MutexGuard<'static, ()>, Session) {
+    let serial = reset();
+    let mut session = machine();
+    session.load_driver(descriptor()).unwrap();
+    (serial, session)
 }

@@ -76,15 +76,8 @@ impl Session {
 
     /// The mounted volume's device, if any (for tests).
     pub fn volume_device_of(&self, name: &str) -> Option<ObjId> {
-        let full = format!("\\Device\\{name}");
-        let device = self
-            .disks
-            .iter()
-            .find(|(n, _, _)| n.eq_ignore_ascii_case(&full))?
-            .1;
-        let state = self.kernel.lock();
-        let vpb = state.devices.get(device)?.vpb?;
-        state.vpbs.get(vpb)?.device
+        let (_, vpb) = self.disk_and_vpb(name)?;
+        self.kernel.lock().vpbs.get(vpb)?.device
     }
 
     /// The disk device and its VPB.
