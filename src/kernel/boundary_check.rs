@@ -22,11 +22,12 @@ use crate::kernel::{
     FILE_OPEN_BY_FILE_ID, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
     FILE_WRITE_DATA, FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FastIoPossible,
     FastMutex, FastMutexGuard, FcbArc, FileAccess, FileObject, FileSizes, FileSystemRegion,
-    IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, Irp, IrpMajor, IrpParameters, IrqlGuard,
-    MAXIMUM_EXPANSION_SIZE, Mdl, MountRequest, NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc,
-    PoolBox, PoolTag, Resource, ResourceGuard, ShareAccess, StackFrame, SystemBuffer, TargetDevice,
-    UserBuffer, VolumeDevice, charge_stack_frame, current_irql, enter_file_system,
-    expand_stack_and_callout, file_id_from_name, queue_work_item, raise_irql, remaining_stack,
+    IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, Irp, IrpMajor,
+    IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl, MountRequest,
+    NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Resource, ResourceGuard,
+    ShareAccess, StackFrame, StreamFileObject, SystemBuffer, TargetDevice, UserBuffer,
+    VolumeDevice, charge_stack_frame, current_irql, enter_file_system, expand_stack_and_callout,
+    file_id_from_name, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -59,6 +60,8 @@ fn traits() {
     shared::<FcbArc<Probe>>();
     primitive::<Resource>();
     primitive::<FastMutex>();
+    primitive::<Locked<Probe>>();
+    primitive::<StreamFileObject>();
     lock::<ShareAccess>();
     lock::<CreateParameters>();
     plain::<CreateParameters>();
@@ -78,6 +81,10 @@ fn driver_and_devices() {
         DriverObject::create_volume_device::<Probe>;
     let _: fn(&ControlDevice) = ControlDevice::register_file_system;
     let _: fn(&ControlDevice) = ControlDevice::unregister_file_system;
+    let _: fn(&ControlDevice) -> Result<(), NtStatus> =
+        ControlDevice::register_shutdown_notification;
+    let _: fn(&ControlDevice) = ControlDevice::unregister_shutdown_notification;
+    let _: fn(&DriverObject, &str) -> Option<u32> = DriverObject::parameter_u32;
     let _: fn(&ControlDevice) -> &DriverGlobals = ControlDevice::globals;
     let _: fn(ControlDevice) = ControlDevice::delete;
     let _: fn(&DeviceRef) -> bool = DeviceRef::is_control_device;
@@ -85,6 +92,7 @@ fn driver_and_devices() {
     let _: fn(DeviceRef) -> Option<VolumeDevice> = VolumeDevice::from_device;
     let _: fn(&VolumeDevice) -> DeviceRef = VolumeDevice::device;
     let _: fn(VolumeDevice) = VolumeDevice::delete;
+    let _: fn(&VolumeDevice, u32, &[u16]) = VolumeDevice::set_vpb_identity;
     let _: fn(&TargetDevice, u64, &mut [u8]) -> Result<usize, NtStatus> = TargetDevice::read;
     let _: fn(&TargetDevice) -> u64 = TargetDevice::length;
     let _: fn(&TargetDevice) -> u32 = TargetDevice::sector_size;
@@ -110,6 +118,9 @@ fn irp() {
     let _: fn(&Irp) -> OutputBuffer = Irp::output_buffer;
     let _: fn(&mut Irp) = Irp::mark_pending;
     let _: fn(Irp, NtStatus) -> NtStatus = Irp::complete;
+    let _: fn(Irp, u32, &[u8]) -> NtStatus = Irp::complete_reparse;
+    let _: fn(&Irp) -> Option<MountRequest> = Irp::verify_request;
+    let _: fn(IrpParameters) -> Option<MountRequest> = IrpParameters::into_verify;
     let _: fn(&CreateParameters) -> bool = CreateParameters::open_by_file_id;
     let _: fn(&[u16]) -> Option<u64> = file_id_from_name;
     let _: fn(&Mdl, usize, &[u8]) -> Result<(), NtStatus> = Mdl::write;
@@ -118,7 +129,11 @@ fn irp() {
     let _: fn(&SystemBuffer, usize, &[u8]) -> Result<(), NtStatus> = SystemBuffer::write;
     let _: fn(&SystemBuffer) -> usize = SystemBuffer::len;
     let _: fn(&SystemBuffer) -> bool = SystemBuffer::is_empty;
-    let _: [u8; 2] = [IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST];
+    let _: [u8; 3] = [
+        IRP_MN_MOUNT_VOLUME,
+        IRP_MN_USER_FS_REQUEST,
+        IRP_MN_VERIFY_VOLUME,
+    ];
     let _: u32 = FILE_OPEN_BY_FILE_ID;
 }
 
@@ -167,6 +182,9 @@ fn irp_parameters(parameters: IrpParameters) {
         }
         IrpParameters::Mount(mount) => {
             let _: MountRequest = mount;
+        }
+        IrpParameters::VerifyVolume(verify) => {
+            let _: MountRequest = verify;
         }
         IrpParameters::None => {}
     }
@@ -262,6 +280,9 @@ fn fcb() {
     let _: fn(&FcbArc<Probe>) -> FastIoPossible = FcbArc::<Probe>::fast_io_possible;
     let _: fn(&FcbArc<Probe>, FastIoPossible) = FcbArc::<Probe>::set_fast_io_possible;
     let _: fn(&FcbArc<Probe>) -> &Resource = FcbArc::<Probe>::resource;
+    let _: fn(&FcbArc<Probe>) -> bool = FcbArc::<Probe>::is_unique;
+    let _: fn(&FcbArc<Probe>, &Irp) = FcbArc::<Probe>::oplock_cleanup;
+    let _: fn(&FcbArc<Probe>, &Irp) = FcbArc::<Probe>::unlock_all;
     let _: fn(FastIoPossible) -> u8 = FastIoPossible::as_raw;
     let _: fn(u8) -> FastIoPossible = FastIoPossible::from_raw;
     let _ = FileSizes {
@@ -298,6 +319,27 @@ fn ex_ke() {
     let _: fn(&Event) = Event::clear;
     let _: fn(&Event) -> bool = Event::is_signaled;
     let _: fn(&Event) -> bool = Event::wait;
+}
+
+fn locked() {
+    let _: fn(Probe) -> Result<Locked<Probe>, NtStatus> = Locked::<Probe>::try_new;
+    let _: fn(&Locked<Probe>) -> Option<LockedGuard<'_, Probe>> = Locked::<Probe>::lock;
+    let _: fn(&Locked<Probe>) -> Option<LockedGuard<'_, Probe>> = Locked::<Probe>::try_lock;
+    let _: fn(&mut Locked<Probe>) -> &mut Probe = Locked::<Probe>::get_mut;
+}
+
+fn locked_access(guard: &mut LockedGuard<'_, Probe>) -> u32 {
+    guard.0 += 1;
+    guard.0
+}
+
+fn stream_file_object() {
+    let _: fn(&VolumeDevice) -> Result<StreamFileObject, NtStatus> = StreamFileObject::try_create;
+    let _: fn(&StreamFileObject) -> FileObject = StreamFileObject::file_object;
+}
+
+fn stream_file_object_drop(stream: StreamFileObject) {
+    drop(stream);
 }
 
 fn work_item<F: FnOnce() + Send + 'static>(routine: F) -> Result<(), (NtStatus, F)> {

@@ -9,6 +9,8 @@ use crate::kernel::MountRequest;
 pub const IRP_MN_MOUNT_VOLUME: u8 = 0x01;
 /// IRP_MN_USER_FS_REQUEST.
 pub const IRP_MN_USER_FS_REQUEST: u8 = 0x00;
+/// IRP_MN_VERIFY_VOLUME.
+pub const IRP_MN_VERIFY_VOLUME: u8 = 0x02;
 /// FILE_OPEN_BY_FILE_ID (create option).
 pub const FILE_OPEN_BY_FILE_ID: u32 = 0x0000_2000;
 
@@ -80,6 +82,8 @@ pub enum IrpParameters {
         output_length: u32,
     },
     Mount(MountRequest),
+    /// IRP_MN_VERIFY_VOLUME: the VPB and its real device (Vpb->RealDevice), as a read target.
+    VerifyVolume(MountRequest),
     None,
 }
 
@@ -96,6 +100,14 @@ impl IrpParameters {
     pub fn into_mount(self) -> Option<MountRequest> {
         match self {
             IrpParameters::Mount(mount) => Some(mount),
+            _ => None,
+        }
+    }
+
+    /// IRP_MN_VERIFY_VOLUME's VPB and real device, if these are they.
+    pub fn into_verify(self) -> Option<MountRequest> {
+        match self {
+            IrpParameters::VerifyVolume(verify) => Some(verify),
             _ => None,
         }
     }

@@ -52,6 +52,8 @@ pub struct DriverEntry {
     pub unload_pending: bool,
     /// Newest first, as IoCreateDevice links them into DriverObject->DeviceObject.
     pub devices: Vec<ObjId>,
+    /// DriverEntry is running (the RegistryPath argument, hence `parameter_u32`, exists).
+    pub in_driver_entry: bool,
 }
 
 pub struct VpbEntry {
@@ -60,7 +62,13 @@ pub struct VpbEntry {
     pub mounted: bool,
     /// File objects opened through this VPB (Vpb->ReferenceCount).
     pub reference_count: u32,
+    /// Vpb->SerialNumber and Vpb->VolumeLabel (at most 32 WCHARs), set by the FSD at mount.
+    pub serial: u32,
+    pub label: Vec<u16>,
 }
+
+/// MAXIMUM_VOLUME_LABEL_LENGTH / sizeof(WCHAR).
+pub const MAXIMUM_VOLUME_LABEL_CHARS: usize = 32;
 
 /// The driver object, borrowed for the duration of DriverEntry, DriverUnload or a mount.
 pub struct DriverObject {
@@ -146,6 +154,8 @@ fn delete_device(state: &mut State, id: ObjId) {
         driver.devices.retain(|&d| d != id);
     }
     state.file_systems.retain(|&d| d != id);
+    // IoDeleteDevice unregisters a shutdown notification the device still has.
+    state.shutdown_devices.retain(|&d| d != id);
     if let Some(vpb) = device.vpb.and_then(|v| state.vpbs.get_mut(v))
         && vpb.device == Some(id)
     {
@@ -219,6 +229,27 @@ impl DriverObject {
         });
     }
 
+    /// The REG_DWORD `<RegistryPath>\Parameters\<name>` of the driver's service key. Only
+    /// during DriverEntry (the RegistryPath exists only then): `None` at any other time, and
+    /// when the value is missing or not a REG_DWORD.
+    pub fn parameter_u32(&self, name: &str) -> Option<u32> {
+        let driver = self.id;
+        with_state(|state| {
+            state.require_irql("ZwQueryValueKey", 0);
+            let entry = state.drivers.get(driver)?;
+            if !entry.in_driver_entry {
+                return None;
+            }
+            let driver_name = entry.name.clone();
+            state
+                .driver_parameters
+                .iter()
+                .find(|(d, n, _)| *d == driver_name && n.eq_ignore_ascii_case(name))
+                .map(|(_, _, value)| *value)
+        })
+        .flatten()
+    }
+
     /// At IRP_MN_MOUNT_VOLUME: creates the (unnamed) volume device with `extension`, with
     /// DO_DIRECT_IO, and links it into the VPB (Vpb->DeviceObject).
     pub fn create_volume_device<T: Send + Sync + 'static>(
@@ -268,6 +299,27 @@ impl ControlDevice {
     pub fn unregister_file_system(&self) {
         let id = self.id;
         with_state(|state| state.file_systems.retain(|&d| d != id));
+    }
+
+    /// IoRegisterShutdownNotification: IRP_MJ_SHUTDOWN comes to this device at system
+    /// shutdown (most recently registered first).
+    pub fn register_shutdown_notification(&self) -> Result<(), NtStatus> {
+        let id = self.id;
+        with_state(|state| {
+            state.require_irql("IoRegisterShutdownNotification", 0);
+            state.shutdown_devices.retain(|&d| d != id);
+            state.shutdown_devices.insert(0, id);
+        });
+        Ok(())
+    }
+
+    /// IoUnregisterShutdownNotification (IoDeleteDevice also does it).
+    pub fn unregister_shutdown_notification(&self) {
+        let id = self.id;
+        with_state(|state| {
+            state.require_irql("IoUnregisterShutdownNotification", 0);
+            state.shutdown_devices.retain(|&d| d != id);
+        });
     }
 
     pub fn globals(&self) -> &DriverGlobals {
@@ -327,6 +379,26 @@ impl VolumeDevice {
 
     pub fn device(&self) -> DeviceRef {
         DeviceRef { id: self.id }
+    }
+
+    /// Vpb->SerialNumber and Vpb->VolumeLabel (truncated to 32 WCHARs) with
+    /// VolumeLabelLength in bytes; set at mount, before the mount IRP completes.
+    pub fn set_vpb_identity(&self, serial: u32, label: &[u16]) {
+        let id = self.id;
+        with_state(|state| {
+            let Some(vpb) = state.devices.get(id).and_then(|d| d.vpb) else {
+                state.report(FindingKind::UseAfterFree {
+                    kind: ObjectKind::Device,
+                    id,
+                });
+                return;
+            };
+            if let Some(entry) = state.vpbs.get_mut(vpb) {
+                entry.serial = serial;
+                let count = label.len().min(MAXIMUM_VOLUME_LABEL_CHARS);
+                entry.label = label.get(..count).unwrap_or_default().to_vec();
+            }
+        });
     }
 
     /// Detaches from the VPB (clears VPB_MOUNTED) and deletes the device (IoDeleteDevice).

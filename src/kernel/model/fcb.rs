@@ -6,12 +6,19 @@
 //! filter observer can attach per-stream contexts to it) and whose value is the block below. The
 //! FILE_OBJECT's FsContext names the entry by generation, so a stale FsContext is a finding, never
 //! a read of freed memory.
+//!
+//! The `nt` block also owns an OPLOCK (FsRtlInitializeOplock / FsRtlUninitializeOplock) and a
+//! FILE_LOCK (FsRtlAllocateFileLock / FsRtlFreeFileLock); the model grants neither oplocks nor
+//! byte-range locks yet, so it only records `oplock_cleanup` and `unlock_all` calls.
 
 use std::any::Any;
+use std::format;
+use std::string::String;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::fsrtl::teardown_in;
+use super::irp::Irp;
 use super::pool::{DETACHED, PoolTag, drop_strong, free_entry, register_kind};
 use super::resource::Resource;
 use super::slab::ObjId;
@@ -101,6 +108,41 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
     /// The FCB's main ERESOURCE (header.Resource). PagingIoResource is null.
     pub fn resource(&self) -> &Resource {
         &self.block.resource
+    }
+
+    /// True iff this is the only counted reference (FsContext's included).
+    pub fn is_unique(&self) -> bool {
+        if self.id == DETACHED {
+            return Arc::strong_count(&self.block) == 1;
+        }
+        let id = self.id;
+        with_state(|state| state.pool.get(id).is_some_and(|entry| entry.strong == 1))
+            .unwrap_or(false)
+    }
+
+    /// FsRtlCheckOplock on the FCB's oplock with no completion routine, as at IRP_MJ_CLEANUP
+    /// of a user file. The model grants no oplocks yet: the call is traced and counted.
+    pub fn oplock_cleanup(&self, irp: &Irp) {
+        let file_object = irp.file_object();
+        let id = self.id;
+        with_state(|state| {
+            state.require_irql("FsRtlCheckOplock", 1);
+            state.oplock_checks += 1;
+            let fo = file_object.map_or(String::from("-"), |f| format!("{}", f.id));
+            state.push_trace(format!("FsRtlCheckOplock FCB {id} FO {fo}"));
+        });
+    }
+
+    /// FsRtlFastUnlockAll on the FCB's file lock for the IRP's FILE_OBJECT and requestor
+    /// process. The model grants no byte-range locks yet: the call is traced and counted.
+    pub fn unlock_all(&self, irp: &Irp) {
+        let file_object = irp.file_object();
+        with_state(|state| {
+            state.require_irql("FsRtlFastUnlockAll", 1);
+            state.unlock_alls += 1;
+            let fo = file_object.map_or(String::from("-"), |f| format!("{}", f.id));
+            state.push_trace(format!("FsRtlFastUnlockAll FO {fo}"));
+        });
     }
 
     /// The model's id of the block (what FsContext names).

@@ -4,7 +4,7 @@
 
 use std::vec::Vec;
 
-use super::pool::{PoolEntry, PoolTag, free_entry};
+use super::pool::{PoolEntry, PoolTag, free_entry, insert_entry};
 use super::slab::ObjId;
 use super::state::{State, with_state};
 use super::verifier::ObjectKind;
@@ -55,16 +55,19 @@ pub(crate) fn insert_stream_context(state: &mut State, fcb: ObjId) -> Option<Obj
     if !state.pool.get(fcb)?.advanced_header {
         return None;
     }
-    let context = state.pool.insert(PoolEntry {
-        tag: PoolTag(*b"FMsc"),
-        size: 64,
-        kind: ObjectKind::StreamContext,
-        strong: 1,
-        value: None,
-        owner: None,
-        advanced_header: false,
-        stream_contexts: Vec::new(),
-    });
+    let context = insert_entry(
+        state,
+        PoolEntry {
+            tag: PoolTag(*b"FMsc"),
+            size: 64,
+            kind: ObjectKind::StreamContext,
+            strong: 1,
+            value: None,
+            owner: None,
+            advanced_header: false,
+            stream_contexts: Vec::new(),
+        },
+    );
     state.pool.get_mut(fcb)?.stream_contexts.push(context);
     Some(context)
 }

@@ -38,6 +38,8 @@ pub struct IrpEntry {
     pub mdl: Option<ObjId>,
     /// Irp's token was dropped without completion (already reported).
     pub abandoned: bool,
+    /// Irp->Tail.Overlay.AuxiliaryBuffer of a STATUS_REPARSE create (`complete_reparse`).
+    pub reparse: Option<Vec<u8>>,
 }
 
 pub struct MdlEntry {
@@ -131,6 +133,11 @@ impl Irp {
         self.parameters().into_mount()
     }
 
+    /// IRP_MN_VERIFY_VOLUME's VPB and real device.
+    pub fn verify_request(&self) -> Option<MountRequest> {
+        self.parameters().into_verify()
+    }
+
     /// The current stack location's FileObject.
     pub fn file_object(&self) -> Option<FileObject> {
         with_irp(self.id, |e| e.file_object)
@@ -181,6 +188,37 @@ impl Irp {
             }
         });
         status
+    }
+}
+
+impl Irp {
+    /// Completes IRP_MJ_CREATE with STATUS_REPARSE: IoStatus.Information = `tag` and
+    /// Tail.Overlay.AuxiliaryBuffer = a pool copy of `buffer` (the I/O manager frees it). Used on
+    /// another major function it is a finding, and the IRP completes with
+    /// STATUS_INVALID_PARAMETER. (`nt` completes with STATUS_INSUFFICIENT_RESOURCES when the copy
+    /// cannot be allocated; the model's allocation does not fail.)
+    pub fn complete_reparse(self, tag: u32, buffer: &[u8]) -> NtStatus {
+        let id = self.id;
+        let is_create = with_irp(id, |e| e.major == IrpMajor::Create as u8);
+        match is_create {
+            Some(true) => {
+                with_irp(id, |e| {
+                    e.information = tag as usize;
+                    e.reparse = Some(buffer.to_vec());
+                });
+                self.complete(NtStatus::REPARSE)
+            }
+            Some(false) => {
+                with_state(|state| {
+                    state.report(FindingKind::Other(String::from(
+                        "complete_reparse on an IRP that is not IRP_MJ_CREATE",
+                    )))
+                });
+                self.complete(NtStatus::INVALID_PARAMETER)
+            }
+            // A stale IRP (already reported by with_irp): complete reports it again as such.
+            None => self.complete(NtStatus::INVALID_PARAMETER),
+        }
     }
 }
 

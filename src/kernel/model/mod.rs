@@ -17,11 +17,13 @@ mod file_object;
 mod fsrtl;
 mod irp;
 mod irql;
+mod locked;
 mod pool;
 mod resource;
 mod share_access;
 mod slab;
 mod state;
+mod stream_file;
 
 pub mod harness;
 pub mod verifier;
@@ -39,6 +41,8 @@ pub use irql::{
     APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,
 };
+pub use locked::{Locked, LockedGuard};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use slab::ObjId;
+pub use stream_file::StreamFileObject;

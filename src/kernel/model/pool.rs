@@ -69,25 +69,35 @@ pub(crate) fn register_kind(
             // Allocation still succeeds (the model cannot bugcheck); the finding is the point.
         }
         let owner = state.current_driver;
-        state.pool.insert(PoolEntry {
-            tag,
-            size,
-            kind: if fcb {
-                ObjectKind::Fcb
-            } else {
-                ObjectKind::Pool
+        insert_entry(
+            state,
+            PoolEntry {
+                tag,
+                size,
+                kind: if fcb {
+                    ObjectKind::Fcb
+                } else {
+                    ObjectKind::Pool
+                },
+                strong: 1,
+                value,
+                owner,
+                advanced_header: fcb,
+                stream_contexts: Vec::new(),
             },
-            strong: 1,
-            value,
-            owner,
-            advanced_header: fcb,
-            stream_contexts: Vec::new(),
-        })
+        )
     })
     .unwrap_or(DETACHED)
 }
 
-/// Frees an entry whose last reference went: checks the advanced-header rule first.
+/// Records a pool block, with the statistics (`Session::pool_bytes` and friends).
+pub(crate) fn insert_entry(state: &mut State, entry: PoolEntry) -> ObjId {
+    state.pool_bytes = state.pool_bytes.saturating_add(entry.size);
+    state.pool_blocks += 1;
+    state.pool_peak_bytes = state.pool_peak_bytes.max(state.pool_bytes);
+    state.pool.insert(entry)
+}
+
 /// Drops one strong count of pool entry `id`; true when it was the last. A stale `id` is
 /// reported as a use-after-free of `kind`.
 pub(crate) fn drop_strong(state: &mut State, id: ObjId, kind: ObjectKind) -> bool {
@@ -103,12 +113,17 @@ pub(crate) fn drop_strong(state: &mut State, id: ObjId, kind: ObjectKind) -> boo
     }
 }
 
+/// Frees an entry whose last reference went: checks the advanced-header rule first.
 pub fn free_entry(state: &mut State, id: ObjId) {
     let Some(entry) = state.pool.remove(id) else {
         state.report_stale_pool(id, ObjectKind::Pool);
         return;
     };
-    state.freed_pool.insert(id, (entry.tag, entry.kind));
+    state
+        .freed_pool
+        .insert(id.index, (id.generation, entry.tag, entry.kind));
+    state.pool_bytes = state.pool_bytes.saturating_sub(entry.size);
+    state.pool_blocks = state.pool_blocks.saturating_sub(1);
     if entry.advanced_header && !entry.stream_contexts.is_empty() {
         let contexts = entry.stream_contexts.len();
         state.report(FindingKind::StreamContextsNotTornDown { fcb: id, contexts });

@@ -253,6 +253,8 @@ pub struct FastMutex {
 
 pub struct FastMutexGuard<'a> {
     _inner: ResourceGuard<'a>,
+    /// The IRQL before the acquire (FAST_MUTEX.OldIrql), restored at release.
+    old_irql: u8,
 }
 
 impl FastMutex {
@@ -263,7 +265,10 @@ impl FastMutex {
         })
     }
 
-    /// ExAcquireFastMutex (IRQL <= APC_LEVEL; raises to APC_LEVEL).
+    /// ExAcquireFastMutex (IRQL <= APC_LEVEL; raises to APC_LEVEL). `None` if this thread
+    /// already holds it (a `Deadlock` finding: a FAST_MUTEX is not recursive), or if another
+    /// modelled thread does (also a `Deadlock` finding: steps run to completion, so the owner
+    /// cannot release while this thread waits).
     pub fn acquire(&self) -> Option<FastMutexGuard<'_>> {
         if self.resource.is_acquired_exclusive() {
             // FAST_MUTEX is not recursive: a second acquire by the owner never returns.
@@ -272,31 +277,68 @@ impl FastMutex {
             }
             return None;
         }
-        with_state(|state| {
-            state.require_irql("ExAcquireFastMutex", 1);
-            // The raise to APC_LEVEL disables APCs; model it as a critical region.
-            state.thread().apc_disable += 1;
-            state.thread().irql = 1;
-        });
+        let old_irql = raise_for_fast_mutex("ExAcquireFastMutex");
         let Some(guard) = self.resource.acquire_exclusive(true) else {
-            lower_after_fast_mutex();
+            lower_after_fast_mutex(old_irql);
             return None;
         };
-        Some(FastMutexGuard { _inner: guard })
+        Some(FastMutexGuard {
+            _inner: guard,
+            old_irql,
+        })
+    }
+
+    /// ExTryToAcquireFastMutex: `None` if any thread (this one included) holds it; never a
+    /// finding.
+    pub(crate) fn try_acquire(&self) -> Option<FastMutexGuard<'_>> {
+        if let Some(id) = self.resource.id {
+            let held = with_state(|state| {
+                state
+                    .resources
+                    .get(id)
+                    .is_some_and(|r| r.exclusive_owner.is_some() || !r.shared.is_empty())
+            });
+            if held == Some(true) {
+                return None;
+            }
+        }
+        let old_irql = raise_for_fast_mutex("ExTryToAcquireFastMutex");
+        let Some(guard) = self.resource.acquire_exclusive(false) else {
+            lower_after_fast_mutex(old_irql);
+            return None;
+        };
+        Some(FastMutexGuard {
+            _inner: guard,
+            old_irql,
+        })
     }
 }
 
-fn lower_after_fast_mutex() {
+/// Checks the IRQL and raises to APC_LEVEL (APCs disabled, as a critical region); returns the
+/// previous IRQL.
+fn raise_for_fast_mutex(routine: &'static str) -> u8 {
+    with_state(|state| {
+        state.require_irql(routine, 1);
+        let thread = state.thread();
+        let old = thread.irql;
+        thread.apc_disable += 1;
+        thread.irql = 1;
+        old
+    })
+    .unwrap_or(0)
+}
+
+fn lower_after_fast_mutex(old_irql: u8) {
     with_state(|state| {
         let thread = state.thread();
         thread.apc_disable = thread.apc_disable.saturating_sub(1);
-        thread.irql = 0;
+        thread.irql = old_irql;
     });
 }
 
 impl Drop for FastMutexGuard<'_> {
     fn drop(&mut self) {
         // The inner guard releases after this body runs; lowering first is harmless here.
-        lower_after_fast_mutex();
+        lower_after_fast_mutex(self.old_irql);
     }
 }

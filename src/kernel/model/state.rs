@@ -65,13 +65,25 @@ pub struct State {
     pub work_queue: VecDeque<(String, WorkRoutine)>,
     /// The driver whose code is running (pool allocations are charged to it).
     pub current_driver: Option<super::slab::ObjId>,
-    /// Freed pool blocks: what they were, so a stale pointer's finding names the allocation.
-    pub freed_pool: std::collections::BTreeMap<
-        super::slab::ObjId,
-        (super::pool::PoolTag, super::verifier::ObjectKind),
-    >,
+    /// The last pool block freed in each slab slot, by slot index: (generation, tag, kind), so
+    /// a stale pointer's finding names the allocation. One entry per slot, so it stays bounded.
+    pub freed_pool:
+        std::collections::BTreeMap<u32, (u32, super::pool::PoolTag, super::verifier::ObjectKind)>,
     /// The filter observer attaches a per-stream context to every FCB a CREATE returns.
     pub filter_attach_contexts: bool,
+    /// `Session::set_trace_enabled(false)`: lines are no longer kept (findings still are).
+    pub trace_off: bool,
+    /// Bytes and blocks in live pool allocations, and the peak of the bytes.
+    pub pool_bytes: usize,
+    pub pool_blocks: usize,
+    pub pool_peak_bytes: usize,
+    /// FsRtlCheckOplock / FsRtlFastUnlockAll calls (`FcbArc::oplock_cleanup` / `unlock_all`).
+    pub oplock_checks: usize,
+    pub unlock_alls: usize,
+    /// Devices registered with IoRegisterShutdownNotification, most recent first.
+    pub shutdown_devices: Vec<super::slab::ObjId>,
+    /// Service-key parameters (`<RegistryPath>\Parameters`): (driver, value name, REG_DWORD).
+    pub driver_parameters: Vec<(String, String, u32)>,
 }
 
 impl State {
@@ -95,8 +107,15 @@ impl State {
             thread: self.current_thread,
             context: self.context.clone(),
         };
-        self.trace.push(format!("{finding}"));
+        self.push_trace(format!("{finding}"));
         self.findings.push(finding);
+    }
+
+    /// Appends a line to the trace, unless tracing is off.
+    pub fn push_trace(&mut self, line: String) {
+        if !self.trace_off {
+            self.trace.push(line);
+        }
     }
 
     pub fn thread(&mut self) -> &mut ThreadState {
@@ -114,9 +133,11 @@ impl State {
         id: super::slab::ObjId,
         fallback: super::verifier::ObjectKind,
     ) {
-        let (tag, kind) = match self.freed_pool.get(&id) {
-            Some((tag, kind)) => (tag.as_string(), *kind),
-            None => (String::from("?"), fallback),
+        let (tag, kind) = match self.freed_pool.get(&id.index) {
+            Some((generation, tag, kind)) if *generation == id.generation => {
+                (tag.as_string(), *kind)
+            }
+            _ => (String::from("?"), fallback),
         };
         self.report(FindingKind::UseAfterFree { kind, id });
         if let Some(last) = self.findings.last_mut() {

@@ -10,11 +10,12 @@ use core::ptr;
 
 use wdk_sys::{
     DO_DEVICE_INITIALIZING, FILE_DEVICE_DISK_FILE_SYSTEM, FS_FILTER_CALLBACKS, KIRQL,
-    PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVPB, VPB_MOUNTED,
+    PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVPB, VPB_MOUNTED,
 };
 
 use super::entry;
 use super::lower_io;
+use super::registry;
 use super::unicode::OwnedUnicode;
 use crate::driver::DriverGlobals;
 use crate::kernel::{IrpMajor, NtStatus};
@@ -60,6 +61,8 @@ unsafe fn drop_extension_value<T>(header: *mut ExtensionHeader) {
 /// The driver object, borrowed for the duration of DriverEntry, DriverUnload or a mount.
 pub struct DriverObject {
     raw: PDRIVER_OBJECT,
+    /// DriverEntry's RegistryPath (the service key); null outside DriverEntry.
+    registry_path: PCUNICODE_STRING,
 }
 
 /// The file system control device: the object the I/O manager sends mount requests to.
@@ -142,7 +145,34 @@ impl DriverObject {
     /// `raw` is our driver object, as the I/O manager passed it to DriverEntry or
     /// DriverUnload, or as a device of ours names it.
     pub(super) unsafe fn from_raw(raw: PDRIVER_OBJECT) -> DriverObject {
-        DriverObject { raw }
+        DriverObject {
+            raw,
+            registry_path: ptr::null(),
+        }
+    }
+
+    /// The driver object DriverEntry gets, with its RegistryPath.
+    ///
+    /// # Safety
+    /// As for `from_raw`, from DriverEntry; `registry_path` is its RegistryPath argument, valid
+    /// until DriverEntry returns (the `DriverObject` does not outlive it).
+    pub(super) unsafe fn for_entry(
+        raw: PDRIVER_OBJECT,
+        registry_path: PCUNICODE_STRING,
+    ) -> DriverObject {
+        DriverObject { raw, registry_path }
+    }
+
+    /// The REG_DWORD `<RegistryPath>\Parameters\<name>` of the service key. Only during
+    /// DriverEntry (the RegistryPath is valid only then): `None` at any other time, and when
+    /// the value is missing or not a REG_DWORD.
+    pub fn parameter_u32(&self, name: &str) -> Option<u32> {
+        if self.registry_path.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null registry_path is DriverEntry's RegistryPath, valid while this
+        // DriverObject (made by for_entry inside DriverEntry) exists.
+        unsafe { registry::parameter_u32(self.registry_path, name) }
     }
 
     /// IoCreateDevice with an `Extension<T>`; the device is still initializing on return.
@@ -328,6 +358,23 @@ impl ControlDevice {
         unsafe { wdk_sys::ntddk::IoUnregisterFileSystem(self.raw) }
     }
 
+    /// IoRegisterShutdownNotification: IRP_MJ_SHUTDOWN comes to this device at shutdown.
+    pub fn register_shutdown_notification(&self) -> Result<(), NtStatus> {
+        // SAFETY: `raw` is our initialized control device, at PASSIVE_LEVEL.
+        let status = unsafe { wdk_sys::ntddk::IoRegisterShutdownNotification(self.raw) };
+        if status < 0 {
+            Err(NtStatus(status))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// IoUnregisterShutdownNotification (IoDeleteDevice also does it).
+    pub fn unregister_shutdown_notification(&self) {
+        // SAFETY: `raw` is our control device; unregistering one not registered is harmless.
+        unsafe { wdk_sys::ntddk::IoUnregisterShutdownNotification(self.raw) }
+    }
+
     pub fn globals(&self) -> &DriverGlobals {
         // SAFETY: the control device's extension is an Extension<DriverGlobals> written at
         // creation and dropped only by `delete`, which consumes self.
@@ -397,6 +444,32 @@ impl VolumeDevice {
 
     pub fn device(&self) -> DeviceRef {
         DeviceRef { raw: self.raw }
+    }
+
+    /// The VPB the volume was mounted through (recorded in the extension header at creation).
+    pub(super) fn vpb(&self) -> PVPB {
+        // SAFETY: `raw` is our live volume device; its header's vpb is fixed at creation.
+        unsafe { header_of(self.raw).map_or(ptr::null_mut(), |header| (*header).vpb) }
+    }
+
+    /// Vpb->SerialNumber and Vpb->VolumeLabel (truncated to MAXIMUM_VOLUME_LABEL_LENGTH, 32
+    /// WCHARs) with VolumeLabelLength in bytes; set at mount, before the mount IRP completes.
+    pub fn set_vpb_identity(&self, serial: u32, label: &[u16]) {
+        let vpb = self.vpb();
+        if vpb.is_null() {
+            return;
+        }
+        // SAFETY: the VPB lives as long as its real device, which outlives our volume; during
+        // mount nobody else writes these fields (the I/O manager reads them afterwards).
+        unsafe {
+            let slots = &mut (*vpb).VolumeLabel;
+            let count = label.len().min(slots.len());
+            for (slot, unit) in slots.iter_mut().zip(label.iter().take(count)) {
+                *slot = *unit;
+            }
+            (*vpb).SerialNumber = serial;
+            (*vpb).VolumeLabelLength = (count * 2) as u16;
+        }
     }
 
     /// Detaches from the VPB (clears VPB_MOUNTED and Vpb->DeviceObject, under the VPB spin

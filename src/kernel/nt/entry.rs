@@ -29,11 +29,12 @@ pub(super) fn driver_object() -> PDRIVER_OBJECT {
 #[unsafe(export_name = "DriverEntry")]
 pub unsafe extern "system" fn driver_entry(
     driver: PDRIVER_OBJECT,
-    _registry_path: PCUNICODE_STRING,
+    registry_path: PCUNICODE_STRING,
 ) -> NTSTATUS {
     DRIVER_OBJECT_FOR_WORK_ITEMS.store(driver, Ordering::Release);
-    // SAFETY: the I/O manager passes our own driver object.
-    let mut driver = unsafe { DriverObject::from_raw(driver) };
+    // SAFETY: the I/O manager passes our own driver object and the service key's path, valid
+    // until we return; the DriverObject made here does not outlive this call.
+    let mut driver = unsafe { DriverObject::for_entry(driver, registry_path) };
     match crate::driver::entry(&mut driver) {
         Ok(()) => 0,
         Err(status) => status.0,

@@ -4,13 +4,14 @@
 //! - `header` (offset 0) is the Windows 10 FSRTL_ADVANCED_FCB_HEADER and its FAST_MUTEX, so
 //!   FsContext (the block's address) reads as the advanced header, as FltMgr and FsRtl expect;
 //! - `section_object_pointers` (0xa0) is what FileObject->SectionObjectPointer points at;
-//! - `control` (0xc0) is ours: the type, the reference count, the pool tag and the FCB's main
-//!   ERESOURCE (header.Resource);
+//! - `control` (0xc0) is ours: the type, the reference count, the pool tag, the FCB's main
+//!   ERESOURCE (header.Resource) and its FILE_LOCK (FsRtlAllocateFileLock);
 //! - `data` is the file system's FCB.
 //!
-//! `try_new` sets the header up (FsRtlSetupAdvancedHeader) before anyone can see the block; the
-//! last reference's drop runs FsRtlTeardownPerStreamContexts, drops `data` and the ERESOURCE,
-//! and frees the block. Neither step can be forgotten or done twice. Layout: layout.rs.
+//! `try_new` sets the header up (FsRtlSetupAdvancedHeader, FsRtlInitializeOplock on the
+//! header's Oplock) before anyone can see the block; the last reference's drop runs
+//! FsRtlTeardownPerStreamContexts, drops `data`, FsRtlUninitializeOplock, drops the ERESOURCE
+//! and the FILE_LOCK (FsRtlFreeFileLock), and frees the block. Neither step can be forgotten or done twice. Layout: layout.rs.
 
 use core::any::TypeId;
 use core::cell::UnsafeCell;
@@ -23,8 +24,11 @@ use core::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering, fence};
 
 use wdk_sys::SECTION_OBJECT_POINTERS;
 
-use super::fsrtl::teardown_per_stream_contexts;
-use super::fsrtl::{AdvancedFcbHeader, FcbHeader, setup_advanced_header};
+use super::fsrtl::{
+    AdvancedFcbHeader, FcbHeader, FileLock, check_oplock, initialize_oplock, setup_advanced_header,
+    teardown_per_stream_contexts, uninitialize_oplock,
+};
+use super::irp::Irp;
 use super::pool::{self, PoolTag};
 use super::resource::Resource;
 use crate::kernel::{FastIoPossible, FileSizes, NtStatus};
@@ -36,6 +40,8 @@ pub(super) struct FcbControl {
     count: AtomicUsize,
     tag: PoolTag,
     resource: Resource,
+    /// The FCB's byte-range locks (FsRtlAllocateFileLock); freed with the control block.
+    file_lock: FileLock,
 }
 
 /// The whole pool block of an FCB.
@@ -71,6 +77,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         const { assert!(align_of::<T>() <= 16, "pool blocks are 16-byte aligned") };
         const { assert!(offset_of!(FcbBlock<T>, control) == CONTROL_OFFSET) };
         const { assert!(offset_of!(FcbBlock<T>, header) == 0) };
+        let file_lock = FileLock::try_new()?;
         let resource = Resource::try_new()?;
         let resource_ptr = resource.raw_ptr();
         let block = pool::allocate(tag, size_of::<FcbBlock<T>>())?.cast::<FcbBlock<T>>();
@@ -80,6 +87,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
             count: AtomicUsize::new(1),
             tag,
             resource,
+            file_lock,
         };
         // SAFETY: the block is fresh, zeroed, large enough and aligned for an FcbBlock<T>; an
         // all-zero FcbHeader (not yet set up) and SECTION_OBJECT_POINTERS (no section) are
@@ -90,6 +98,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
             (&raw mut (*raw).control).write(control);
             (&raw mut (*raw).data).write(value);
             setup_advanced_header(&raw mut (*raw).header, resource_ptr, node_byte_size);
+            initialize_oplock(&raw mut (*raw).header);
         }
         Ok(FcbArc {
             block,
@@ -169,6 +178,36 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
     /// synchronization acquire). PagingIoResource is null.
     pub fn resource(&self) -> &Resource {
         &self.block().control.resource
+    }
+
+    /// True iff this is the only counted reference (FsContext's included).
+    pub fn is_unique(&self) -> bool {
+        self.block().control.count.load(Ordering::Acquire) == 1
+    }
+
+    /// FsRtlCheckOplock on the FCB's oplock with no completion routine, as at IRP_MJ_CLEANUP
+    /// of a user file.
+    pub fn oplock_cleanup(&self, irp: &Irp) {
+        // SAFETY: the header is live and set up, its oplock initialized in try_new; `irp` is
+        // the IRP being dispatched (its token is borrowed, so not yet completed).
+        unsafe { check_oplock(&self.block().header, irp.raw()) }
+    }
+
+    /// FsRtlFastUnlockAll on the FCB's file lock for the IRP's FILE_OBJECT and requestor
+    /// process (IoGetRequestorProcess).
+    pub fn unlock_all(&self, irp: &Irp) {
+        let Some(file_object) = irp.file_object() else {
+            return;
+        };
+        // SAFETY: `irp` is being dispatched (borrowed token) and its FILE_OBJECT is live; the
+        // file lock is live while the FCB is.
+        unsafe {
+            let process = wdk_sys::ntddk::IoGetRequestorProcess(irp.raw());
+            self.block()
+                .control
+                .file_lock
+                .unlock_all(file_object.raw(), process);
+        }
     }
 
     /// The block's address (the header), as FsContext holds it, giving up this count.
@@ -251,6 +290,7 @@ impl<T: Send + Sync + 'static> Drop for FcbArc<T> {
         unsafe {
             teardown_per_stream_contexts(&raw mut (*block).header);
             core::ptr::drop_in_place(&raw mut (*block).data);
+            uninitialize_oplock(&raw mut (*block).header);
             core::ptr::drop_in_place(&raw mut (*block).control);
             pool::free(self.block.cast(), tag);
         }

@@ -11,10 +11,15 @@ use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr;
 
+use core::ptr::NonNull;
+
 use wdk_sys::{
-    ERESOURCE, FAST_MUTEX, FSRTL_FLAG_ADVANCED_HEADER, FSRTL_FLAG2_SUPPORTS_FILTER_CONTEXTS,
-    LIST_ENTRY, PFSRTL_ADVANCED_FCB_HEADER,
+    ERESOURCE, FAST_MUTEX, FILE_LOCK, FSRTL_FLAG_ADVANCED_HEADER,
+    FSRTL_FLAG2_SUPPORTS_FILTER_CONTEXTS, LIST_ENTRY, PEPROCESS, PFILE_OBJECT,
+    PFSRTL_ADVANCED_FCB_HEADER, PIRP,
 };
+
+use crate::kernel::NtStatus;
 
 use super::resource::initialize_fast_mutex;
 
@@ -137,5 +142,94 @@ pub(super) unsafe fn teardown_per_stream_contexts(fcb_header: *mut FcbHeader) {
             return;
         }
         wdk_sys::ntddk::FsRtlTeardownPerStreamContexts(header as PFSRTL_ADVANCED_FCB_HEADER);
+    }
+}
+
+/// FsRtlInitializeOplock on the header's Oplock field (FSRTL_FCB_HEADER_V2 and later keep the
+/// FCB's OPLOCK there, as FastFAT does on Windows 8+).
+///
+/// # Safety
+/// `fcb_header` points at the set-up `FcbHeader` of a new FCB block that nobody else sees yet.
+pub(super) unsafe fn initialize_oplock(fcb_header: *mut FcbHeader) {
+    // SAFETY: as the caller promises; the Oplock field is a PVOID FsRtl owns from now on.
+    unsafe {
+        let header = (*fcb_header).header.get();
+        wdk_sys::ntddk::FsRtlInitializeOplock(&raw mut (*header).oplock);
+    }
+}
+
+/// FsRtlUninitializeOplock: completes any oplock IRPs still waiting and frees the oplock.
+///
+/// # Safety
+/// `fcb_header` points at the live `FcbHeader` of an FCB block whose last reference is going,
+/// initialized by `initialize_oplock`.
+pub(super) unsafe fn uninitialize_oplock(fcb_header: *mut FcbHeader) {
+    // SAFETY: as the caller promises.
+    unsafe {
+        let header = (*fcb_header).header.get();
+        wdk_sys::ntddk::FsRtlUninitializeOplock(&raw mut (*header).oplock);
+    }
+}
+
+/// FsRtlCheckOplock with no completion routine (the caller waits for any break), as FastFAT's
+/// cleanup of a user file does; the status is not needed there.
+///
+/// # Safety
+/// `fcb_header` is the live, set-up header of an FCB with an initialized oplock; `irp` is an
+/// IRP being dispatched for a FILE_OBJECT of that FCB, at IRQL <= APC_LEVEL.
+pub(super) unsafe fn check_oplock(fcb_header: &FcbHeader, irp: PIRP) {
+    // SAFETY: as the caller promises; with no completion routine FsRtl uses no context.
+    unsafe {
+        let header = fcb_header.header.get();
+        let _ = wdk_sys::ntddk::FsRtlCheckOplock(
+            &raw mut (*header).oplock,
+            irp,
+            ptr::null_mut(),
+            None,
+            None,
+        );
+    }
+}
+
+/// A FILE_LOCK from FsRtlAllocateFileLock (no completion or unlock routine), freed
+/// (FsRtlFreeFileLock) on drop.
+pub(super) struct FileLock {
+    raw: NonNull<FILE_LOCK>,
+}
+
+impl FileLock {
+    /// STATUS_INSUFFICIENT_RESOURCES if FsRtl cannot allocate it.
+    pub(super) fn try_new() -> Result<FileLock, NtStatus> {
+        // SAFETY: FsRtlAllocateFileLock with no routines, at IRQL <= APC_LEVEL; a null result
+        // is handled.
+        let raw = unsafe { wdk_sys::ntddk::FsRtlAllocateFileLock(None, None) };
+        NonNull::new(raw)
+            .map(|raw| FileLock { raw })
+            .ok_or(NtStatus::INSUFFICIENT_RESOURCES)
+    }
+
+    /// FsRtlFastUnlockAll: releases every byte-range lock `process` holds through
+    /// `file_object`.
+    ///
+    /// # Safety
+    /// `file_object` is a live FILE_OBJECT of the FCB owning this lock; `process` is the
+    /// requestor of the IRP being dispatched for it (or null).
+    pub(super) unsafe fn unlock_all(&self, file_object: PFILE_OBJECT, process: PEPROCESS) {
+        // SAFETY: as the caller promises; the lock is live while `self` is.
+        unsafe {
+            let _ = wdk_sys::ntddk::FsRtlFastUnlockAll(
+                self.raw.as_ptr(),
+                file_object,
+                process,
+                ptr::null_mut(),
+            );
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // SAFETY: the lock came from FsRtlAllocateFileLock and is freed once, here.
+        unsafe { wdk_sys::ntddk::FsRtlFreeFileLock(self.raw.as_ptr()) }
     }
 }

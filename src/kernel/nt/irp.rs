@@ -12,10 +12,15 @@ use wdk_sys::{
 
 use super::device::MountRequest;
 use super::file_object::FileObject;
+use super::pool::{self, PoolTag};
 use crate::kernel::request::{
-    CreateParameters, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IrpParameters,
+    CreateParameters, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME,
+    IrpParameters,
 };
 use crate::kernel::{IrpMajor, NtStatus};
+
+/// The tag of a reparse buffer handed to the I/O manager (which frees it).
+const REPARSE_TAG: PoolTag = PoolTag(*b"RfRp");
 
 /// MdlMappingNoExecute: system mappings of data are never executable.
 const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
@@ -117,6 +122,11 @@ impl Irp {
         Irp { raw }
     }
 
+    /// The IRP, for FsRtl calls made while the token is held.
+    pub(super) fn raw(&self) -> PIRP {
+        self.raw
+    }
+
     /// The current stack location (IoGetCurrentIrpStackLocation, an inline in the WDK).
     fn stack(&self) -> &IO_STACK_LOCATION {
         // SAFETY: `raw` is a live IRP in dispatch (type invariant); its current stack location
@@ -205,6 +215,12 @@ impl Irp {
                         parameters.MountVolume.Vpb,
                         parameters.MountVolume.DeviceObject,
                     )),
+                    // Parameters.VerifyVolume.DeviceObject is our volume device; the read
+                    // target is the VPB's real device.
+                    IRP_MN_VERIFY_VOLUME if !parameters.VerifyVolume.Vpb.is_null() => {
+                        let vpb = parameters.VerifyVolume.Vpb;
+                        IrpParameters::VerifyVolume(MountRequest::from_raw(vpb, (*vpb).RealDevice))
+                    }
                     minor
                         if minor == IRP_MN_USER_FS_REQUEST
                             || u32::from(minor) == IRP_MN_KERNEL_CALL =>
@@ -244,6 +260,11 @@ impl Irp {
     /// IRP_MN_MOUNT_VOLUME's VPB and target device.
     pub fn mount_request(&self) -> Option<MountRequest> {
         self.parameters().into_mount()
+    }
+
+    /// IRP_MN_VERIFY_VOLUME's VPB and real device.
+    pub fn verify_request(&self) -> Option<MountRequest> {
+        self.parameters().into_verify()
     }
 
     /// The current stack location's FileObject.
@@ -340,6 +361,31 @@ impl Irp {
             wdk_sys::ntddk::IofCompleteRequest(self.raw, IO_NO_INCREMENT as i8);
         }
         status
+    }
+}
+
+impl Irp {
+    /// Completes IRP_MJ_CREATE with STATUS_REPARSE: IoStatus.Information = `tag`,
+    /// Tail.Overlay.AuxiliaryBuffer = a nonpaged pool copy of `buffer`, which the I/O manager
+    /// frees. STATUS_INSUFFICIENT_RESOURCES if the copy cannot be allocated; on any other major
+    /// function, STATUS_INVALID_PARAMETER (AuxiliaryBuffer means something else there).
+    pub fn complete_reparse(self, tag: u32, buffer: &[u8]) -> NtStatus {
+        if self.major() != Some(IrpMajor::Create) {
+            return self.complete(NtStatus::INVALID_PARAMETER);
+        }
+        let copy = match pool::allocate(REPARSE_TAG, buffer.len()) {
+            Ok(copy) => copy,
+            Err(status) => return self.complete(status),
+        };
+        // SAFETY: `copy` is a fresh block of at least buffer.len() bytes, distinct from
+        // `buffer`; the IRP is live and ours until completion, and for IRP_MJ_CREATE the I/O
+        // manager takes AuxiliaryBuffer over (and frees it) with a STATUS_REPARSE completion.
+        unsafe {
+            ptr::copy_nonoverlapping(buffer.as_ptr(), copy.as_ptr(), buffer.len());
+            (*self.raw).Tail.Overlay.AuxiliaryBuffer = copy.as_ptr().cast();
+            (*self.raw).IoStatus.Information = tag as _;
+        }
+        self.complete(NtStatus::REPARSE)
     }
 }
 

@@ -55,6 +55,7 @@ assert_offsets!(IRP {
     UserIosb = 0x48,
     Overlay.AllocationSize = 0x58,
     Tail.Overlay.Thread = 0x98,
+    Tail.Overlay.AuxiliaryBuffer = 0xa0,
 });
 
 // IO_STACK_LOCATION (0x48): its size is the stride of IoGetCurrent/NextIrpStackLocation.

@@ -14,10 +14,13 @@ mod fsrtl;
 mod irp;
 mod irql;
 mod layout;
+mod locked;
 mod lower_io;
 mod pool;
+mod registry;
 mod resource;
 mod share_access;
+mod stream_file;
 mod unicode;
 
 pub use device::{
@@ -33,8 +36,10 @@ pub use irql::{
     APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,
 };
+pub use locked::{Locked, LockedGuard};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
+pub use stream_file::StreamFileObject;
 
 #[global_allocator]
 static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;

@@ -193,6 +193,20 @@ impl FastMutex {
     }
 }
 
+impl FastMutex {
+    /// ExTryToAcquireFastMutex: `None` if any thread (this one included) holds it.
+    pub(super) fn try_acquire(&self) -> Option<FastMutexGuard<'_>> {
+        let mutex = self.raw;
+        // SAFETY: the mutex is initialized and alive while `self` is; the call never waits.
+        let acquired = unsafe { wdk_sys::ntddk::ExTryToAcquireFastMutex(mutex.as_ptr()) } != 0;
+        acquired.then_some(FastMutexGuard {
+            mutex,
+            _borrow: PhantomData,
+            _same_thread: PhantomData,
+        })
+    }
+}
+
 impl Drop for FastMutexGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: this thread owns the mutex (the guard is not Send); it outlives the guard.

@@ -23,7 +23,7 @@ struct Faults {
 }
 
 pub struct DiskModel {
-    data: Vec<u8>,
+    data: Mutex<Vec<u8>>,
     faults: Mutex<Faults>,
     clock: AtomicU64,
     reads: AtomicU64,
@@ -32,7 +32,7 @@ pub struct DiskModel {
 impl DiskModel {
     pub fn from_bytes(data: Vec<u8>) -> DiskModel {
         DiskModel {
-            data,
+            data: Mutex::new(data),
             faults: Mutex::new(Faults::default()),
             clock: AtomicU64::new(0),
             reads: AtomicU64::new(0),
@@ -43,12 +43,21 @@ impl DiskModel {
         Ok(DiskModel::from_bytes(std::fs::read(path)?))
     }
 
+    fn data(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn len(&self) -> u64 {
-        self.data.len() as u64
+        self.data().len() as u64
     }
 
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.data().is_empty()
+    }
+
+    /// A media change: the disk now holds `data` (faults and counters are kept).
+    pub fn replace_contents(&self, data: Vec<u8>) {
+        *self.data() = data;
     }
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
@@ -92,16 +101,18 @@ impl DiskModel {
                 return Err(fault.status);
             }
         }
-        if offset >= self.len() {
+        let data = self.data();
+        let len = data.len() as u64;
+        if offset >= len {
             return Err(NtStatus::END_OF_FILE);
         }
-        let available = (self.len() - offset) as usize;
+        let available = (len - offset) as usize;
         let mut count = buf.len().min(available);
         if let Some(max) = faults.short_read {
             count = count.min(max);
         }
         let start = offset as usize;
-        buf[..count].copy_from_slice(&self.data[start..start + count]);
+        buf[..count].copy_from_slice(&data[start..start + count]);
         Ok(count)
     }
 }

@@ -32,7 +32,7 @@ pub fn observe_close(state: &mut State, file_object: ObjId) {
             state.report_stale_pool(context, ObjectKind::StreamContext);
         }
     }
-    state.trace.push(format!(
+    state.push_trace(format!(
         "filter: CLOSE of FO {file_object} saw FCB {}",
         fs_context.id
     ));
@@ -51,7 +51,7 @@ pub fn observe_create(state: &mut State, file_object: ObjId) {
         return;
     };
     if let Some(context) = insert_stream_context(state, fs_context.id) {
-        state.trace.push(format!(
+        state.push_trace(format!(
             "filter: attached context {context} to FCB {}",
             fs_context.id
         ));

@@ -43,12 +43,14 @@ impl IrpRequest {
     }
 }
 
-/// What came back: IoStatus and the output buffer's contents.
+/// What came back: IoStatus, the output buffer's contents, and a STATUS_REPARSE create's
+/// AuxiliaryBuffer.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct IrpOutcome {
     pub status: NtStatus,
     pub information: usize,
     pub data: Vec<u8>,
+    pub reparse: Option<Vec<u8>>,
 }
 
 impl IrpOutcome {
@@ -57,6 +59,7 @@ impl IrpOutcome {
             status,
             information: 0,
             data: Vec::new(),
+            reparse: None,
         }
     }
 }
@@ -95,6 +98,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             buffer: vec![0; request.buffer_len],
             mdl: None,
             abandoned: false,
+            reparse: None,
         });
         if request.buffer_kind == BufferKind::Mdl {
             let mdl = state.mdls.insert(MdlEntry {
@@ -118,9 +122,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             &mut state.context,
             format!("{} {} on device {device}", major_name(major), id),
         );
-        state
-            .trace
-            .push(format!("t{thread}: {} -> {}", major_name(major), id));
+        state.push_trace(format!("t{thread}: {} -> {}", major_name(major), id));
         (
             descriptor,
             id,
@@ -217,13 +219,12 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
     state.context = previous;
     let status = entry.completed.unwrap_or(NtStatus::UNSUCCESSFUL);
     let thread = state.current_thread;
-    state
-        .trace
-        .push(format!("t{thread}: {} <- {status:?}", major_name(major)));
+    state.push_trace(format!("t{thread}: {} <- {status:?}", major_name(major)));
     IrpOutcome {
         status,
         information: entry.information,
         data: entry.buffer,
+        reparse: entry.reparse,
     }
 }
 
@@ -270,9 +271,7 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
             if let Some(entry) = state.vpbs.get_mut(vpb) {
                 entry.mounted = true;
             }
-            state
-                .trace
-                .push(format!("mount: disk {disk} mounted as device {device}"));
+            state.push_trace(format!("mount: disk {disk} mounted as device {device}"));
             return Ok(device);
         }
         if device.is_some() {

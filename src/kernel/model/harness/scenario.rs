@@ -155,6 +155,19 @@ pub fn parse(text: &str) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
+/// The most severe status (error, then warning, then informational, then success); the first
+/// of equal severity. SUCCESS for none.
+pub fn worst_status(statuses: &[NtStatus]) -> NtStatus {
+    let severity = |status: &NtStatus| (status.0 as u32) >> 30;
+    let mut worst = NtStatus::SUCCESS;
+    for status in statuses {
+        if severity(status) > severity(&worst) {
+            worst = *status;
+        }
+    }
+    worst
+}
+
 /// The result of one step.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct StepReport {
@@ -423,6 +436,30 @@ impl Runner {
                     Some("latency") => disk.set_latency(Self::number(&named, "ticks", 1)?),
                     Some("clear") => disk.clear_faults(),
                     other => return Err(format!("unknown fault {other:?}")),
+                }
+                Outcome::status(NtStatus::SUCCESS)
+            }
+            "shutdown" => {
+                let statuses = self.session.shutdown();
+                Outcome {
+                    status: worst_status(&statuses),
+                    information: Some(statuses.len()),
+                    data: None,
+                }
+            }
+            "verify" => {
+                let disk = positional.first().ok_or("verify needs a disk name")?;
+                Outcome::status(self.session.verify_volume(disk))
+            }
+            "param" => {
+                let driver = positional.first().ok_or("param needs a driver name")?;
+                if named.is_empty() {
+                    return Err(String::from("param needs NAME=VALUE"));
+                }
+                for (name, value) in &named {
+                    let value = parse_number(value).ok_or(format!("bad value {name}={value}"))?;
+                    let value = u32::try_from(value).map_err(|_| format!("{name} exceeds u32"))?;
+                    self.session.set_driver_parameter(driver, name, value);
                 }
                 Outcome::status(NtStatus::SUCCESS)
             }

@@ -12,7 +12,7 @@ use super::filter;
 use super::io::{self, IrpOutcome, IrpRequest};
 use super::objects::Process;
 use crate::kernel::model::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceKind};
-use crate::kernel::model::file_object::{FO_SYNCHRONOUS_IO, FileObjectEntry};
+use crate::kernel::model::file_object::{FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObjectEntry};
 use crate::kernel::model::irp::BufferKind;
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, enter};
@@ -78,7 +78,10 @@ impl CreateRequest {
 pub struct CreateResult {
     pub status: NtStatus,
     pub handle: Option<Handle>,
+    /// IoStatus.Information; for STATUS_REPARSE, the reparse tag.
     pub information: usize,
+    /// STATUS_REPARSE: the AuxiliaryBuffer the FSD returned (the harness does not follow it).
+    pub reparse: Option<Vec<u8>>,
 }
 
 /// An object-manager reference a system component (Mm, Cc) holds on a FILE_OBJECT.
@@ -158,7 +161,56 @@ impl Session {
     pub fn note(&self, line: String) {
         let mut state = self.kernel.lock();
         state.context = line.clone();
-        state.trace.push(line);
+        state.push_trace(line);
+    }
+
+    /// Keeps (true, the default) or stops keeping trace lines; findings are kept either way.
+    /// A long run (a million creates) turns it off so the trace does not grow without bound.
+    pub fn set_trace_enabled(&self, on: bool) {
+        self.kernel.lock().trace_off = !on;
+    }
+
+    /// Bytes in live pool blocks (the driver's and the model's own, e.g. filter contexts).
+    pub fn pool_bytes(&self) -> usize {
+        self.kernel.lock().pool_bytes
+    }
+
+    /// Live pool blocks.
+    pub fn pool_blocks(&self) -> usize {
+        self.kernel.lock().pool_blocks
+    }
+
+    /// The most bytes live at once since the session began or `reset_pool_peak`.
+    pub fn pool_peak_bytes(&self) -> usize {
+        self.kernel.lock().pool_peak_bytes
+    }
+
+    /// Starts a new peak from the bytes live now.
+    pub fn reset_pool_peak(&self) {
+        let mut state = self.kernel.lock();
+        state.pool_peak_bytes = state.pool_bytes;
+    }
+
+    /// FsRtlCheckOplock calls so far (`FcbArc::oplock_cleanup`).
+    pub fn oplock_check_count(&self) -> usize {
+        self.kernel.lock().oplock_checks
+    }
+
+    /// FsRtlFastUnlockAll calls so far (`FcbArc::unlock_all`).
+    pub fn unlock_all_count(&self) -> usize {
+        self.kernel.lock().unlock_alls
+    }
+
+    /// Live FILE_OBJECTs with FO_STREAM_FILE (those a driver created with
+    /// `StreamFileObject::try_create`).
+    pub fn stream_file_objects(&self) -> Vec<ObjId> {
+        self.kernel
+            .lock()
+            .file_objects
+            .iter()
+            .filter(|(_, f)| f.flags & FO_STREAM_FILE != 0)
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// The filter observer attaches a per-stream context at every successful CREATE.
@@ -227,6 +279,7 @@ impl Session {
             status,
             handle: None,
             information: 0,
+            reparse: None,
         };
         if !self.processes.contains_key(&pid) {
             return fail(NtStatus::INVALID_PARAMETER);
@@ -294,8 +347,12 @@ impl Session {
         });
         let outcome = io::call_driver(&self.kernel, device, irp);
         let mut state = self.kernel.lock();
-        if !outcome.status.is_success() || outcome.status == NtStatus::PENDING {
-            // A failed CREATE: the I/O manager frees the FILE_OBJECT and sends no CLOSE.
+        if !outcome.status.is_success()
+            || outcome.status == NtStatus::PENDING
+            || outcome.status == NtStatus::REPARSE
+        {
+            // A failed (or reparsed) CREATE: the I/O manager frees the FILE_OBJECT and sends
+            // no CLOSE; for STATUS_REPARSE it would then reparse the name (not modelled).
             if let Some(entry) = state.file_objects.remove(file_object)
                 && (entry.fs_context.is_some() || entry.fs_context2.is_some())
             {
@@ -308,6 +365,7 @@ impl Session {
                 status: outcome.status,
                 handle: None,
                 information: outcome.information,
+                reparse: outcome.reparse,
             };
         }
         if let Some(entry) = state.file_objects.get_mut(file_object) {
@@ -326,6 +384,7 @@ impl Session {
             status: outcome.status,
             handle: Some(Handle { pid, value }),
             information: outcome.information,
+            reparse: None,
         }
     }
 
@@ -556,6 +615,15 @@ impl Session {
     /// A system component (Mm creating a section, Cc) references the FILE_OBJECT.
     pub fn system_reference(&mut self, handle: Handle) -> Result<SystemRef, NtStatus> {
         let file_object = self.file_object(handle)?;
+        if !io::reference(&self.kernel, file_object) {
+            return Err(NtStatus(0xC000_0008_u32 as i32));
+        }
+        Ok(SystemRef { file_object })
+    }
+
+    /// Like `system_reference`, by object: Mm or Cc referencing a FILE_OBJECT no handle names,
+    /// such as a driver's stream file object.
+    pub fn system_reference_object(&mut self, file_object: ObjId) -> Result<SystemRef, NtStatus> {
         if !io::reference(&self.kernel, file_object) {
             return Err(NtStatus(0xC000_0008_u32 as i32));
         }

@@ -7,12 +7,16 @@ use std::vec::Vec;
 
 use super::disk::DiskModel;
 use super::driver::DriverDescriptor;
+use super::io::{self, IrpRequest};
 use super::session::Session;
-use crate::kernel::NtStatus;
-use crate::kernel::model::device::{DeviceEntry, DeviceKind, DriverEntry, DriverObject, VpbEntry};
+use crate::kernel::model::device::{
+    DeviceEntry, DeviceKind, DriverEntry, DriverObject, MountRequest, TargetDevice, VpbEntry,
+};
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, State, enter};
 use crate::kernel::model::verifier::FindingKind;
+use crate::kernel::request::{IRP_MN_VERIFY_VOLUME, IrpParameters};
+use crate::kernel::{IrpMajor, NtStatus};
 
 impl Session {
     /// Attaches a disk device named `\Device\<name>` (with its VPB), backed by `disk`.
@@ -34,6 +38,8 @@ impl Session {
             device: None,
             mounted: false,
             reference_count: 0,
+            serial: 0,
+            label: Vec::new(),
         });
         if let Some(entry) = state.devices.get_mut(device) {
             entry.vpb = Some(vpb);
@@ -70,15 +76,98 @@ impl Session {
 
     /// The mounted volume's device, if any (for tests).
     pub fn volume_device_of(&self, name: &str) -> Option<ObjId> {
+        let (_, vpb) = self.disk_and_vpb(name)?;
+        self.kernel.lock().vpbs.get(vpb)?.device
+    }
+
+    /// The disk device and its VPB.
+    fn disk_and_vpb(&self, name: &str) -> Option<(ObjId, ObjId)> {
         let full = format!("\\Device\\{name}");
         let device = self
             .disks
             .iter()
             .find(|(n, _, _)| n.eq_ignore_ascii_case(&full))?
             .1;
+        let vpb = self.kernel.lock().devices.get(device)?.vpb?;
+        Some((device, vpb))
+    }
+
+    /// The mounted VPB's SerialNumber and VolumeLabel (`VolumeDevice::set_vpb_identity`);
+    /// `None` if there is no such disk or it is not mounted.
+    pub fn vpb_identity(&self, disk: &str) -> Option<(u32, Vec<u16>)> {
+        let (_, vpb) = self.disk_and_vpb(disk)?;
         let state = self.kernel.lock();
-        let vpb = state.devices.get(device)?.vpb?;
-        state.vpbs.get(vpb)?.device
+        let entry = state.vpbs.get(vpb)?;
+        (entry.mounted && entry.device.is_some()).then(|| (entry.serial, entry.label.clone()))
+    }
+
+    /// A REG_DWORD under the service key's Parameters subkey, for `DriverObject::parameter_u32`
+    /// (set it before `load_driver`; the name compares case-insensitively).
+    pub fn set_driver_parameter(&mut self, driver: &str, name: &str, value: u32) {
+        let mut state = self.kernel.lock();
+        state
+            .driver_parameters
+            .retain(|(d, n, _)| !(d == driver && n.eq_ignore_ascii_case(name)));
+        state
+            .driver_parameters
+            .push((String::from(driver), String::from(name), value));
+    }
+
+    /// IoShutdownSystem's notification pass: a synchronous IRP_MJ_SHUTDOWN to every device
+    /// registered with IoRegisterShutdownNotification, most recently registered first. Returns
+    /// their statuses in that order. A shutdown IRP pended and never completed is a finding
+    /// (`IrpNeverCompleted`), as is a dispatch routine that waits for what never comes.
+    pub fn shutdown(&mut self) -> Vec<NtStatus> {
+        let devices = self.kernel.lock().shutdown_devices.clone();
+        self.note(String::from("IoShutdownSystem: shutdown notifications"));
+        let mut statuses = Vec::new();
+        for device in devices {
+            let request = IrpRequest::new(IrpMajor::Shutdown, None);
+            statuses.push(io::call_driver(&self.kernel, device, request).status);
+        }
+        statuses
+    }
+
+    /// IoVerifyVolume: IRP_MJ_FILE_SYSTEM_CONTROL / IRP_MN_VERIFY_VOLUME, with the VPB and the
+    /// disk, to the mounted volume's device (Vpb->DeviceObject). If it fails, the VPB is marked
+    /// not mounted and detached from that device, so the next open mounts afresh; the old
+    /// volume device stays until the FSD deletes it (after its last FILE_OBJECT's CLOSE).
+    /// STATUS_VOLUME_DISMOUNTED if the disk is not mounted.
+    pub fn verify_volume(&mut self, disk: &str) -> NtStatus {
+        let Some((disk_device, vpb)) = self.disk_and_vpb(disk) else {
+            return NtStatus::OBJECT_NAME_NOT_FOUND;
+        };
+        let volume = {
+            let state = self.kernel.lock();
+            match state.vpbs.get(vpb) {
+                Some(entry) if entry.mounted => entry.device,
+                _ => None,
+            }
+        };
+        let Some(volume) = volume else {
+            return NtStatus::VOLUME_DISMOUNTED;
+        };
+        self.note(format!("IoVerifyVolume {disk}"));
+        let mut request = IrpRequest::new(IrpMajor::FileSystemControl, None);
+        request.minor = IRP_MN_VERIFY_VOLUME;
+        request.parameters = IrpParameters::VerifyVolume(MountRequest {
+            vpb,
+            target: TargetDevice { id: disk_device },
+        });
+        let status = io::call_driver(&self.kernel, volume, request).status;
+        if !status.is_success() || status == NtStatus::PENDING {
+            let mut state = self.kernel.lock();
+            if let Some(entry) = state.vpbs.get_mut(vpb)
+                && entry.device == Some(volume)
+            {
+                entry.mounted = false;
+                entry.device = None;
+            }
+            state.push_trace(format!(
+                "verify of {disk} failed ({status:?}): device {volume} detached from its VPB"
+            ));
+        }
+        status
     }
 
     fn driver_id(&self, name: &str) -> Option<ObjId> {
@@ -104,21 +193,25 @@ impl Session {
                 loaded: true,
                 unload_pending: false,
                 devices: Vec::new(),
+                in_driver_entry: true,
             });
             state.current_driver = Some(id);
             state.context = format!("DriverEntry of {}", descriptor.name);
-            state.trace.push(format!("load {}", descriptor.name));
+            state.push_trace(format!("load {}", descriptor.name));
             id
         };
         let mut driver = DriverObject { id };
         let result = (descriptor.entry)(&mut driver);
         let mut state = self.kernel.lock();
         state.current_driver = None;
+        if let Some(entry) = state.drivers.get_mut(id) {
+            entry.in_driver_entry = false;
+        }
         match result {
             Ok(()) => Ok(()),
             Err(status) => {
                 // A failed DriverEntry: the image is unloaded without DriverUnload.
-                state.trace.push(format!(
+                state.push_trace(format!(
                     "DriverEntry of {} failed: {status:?}",
                     descriptor.name
                 ));
@@ -145,9 +238,7 @@ impl Session {
                 return NtStatus::OBJECT_NAME_NOT_FOUND;
             };
             if !entry.unload_allowed {
-                state
-                    .trace
-                    .push(format!("unload {name} refused: no DriverUnload"));
+                state.push_trace(format!("unload {name} refused: no DriverUnload"));
                 return NtStatus::INVALID_DEVICE_REQUEST;
             }
             let open = open_file_objects(&state, id);
@@ -155,7 +246,7 @@ impl Session {
                 if let Some(entry) = state.drivers.get_mut(id) {
                     entry.unload_pending = true;
                 }
-                state.trace.push(format!(
+                state.push_trace(format!(
                     "unload {name} deferred: {open} file object(s) open"
                 ));
                 return NtStatus::SUCCESS;
@@ -244,7 +335,7 @@ pub(crate) fn run_driver_unload(kernel: &Arc<Kernel>, id: ObjId) {
         let previous_context =
             core::mem::replace(&mut state.context, format!("DriverUnload of {name}"));
         let previous_driver = state.current_driver.replace(id);
-        state.trace.push(format!("unload {name}"));
+        state.push_trace(format!("unload {name}"));
         (descriptor, previous_driver, previous_context)
     };
     let mut driver = DriverObject { id };
