@@ -141,14 +141,16 @@ fn create_device(
     Ok(id)
 }
 
-fn delete_device(state: &mut State, id: ObjId) {
+/// IoDeleteDevice. Returns the extension, for the caller to drop once the state lock is
+/// released (an extension may hold kernel objects whose drop reaches the model again).
+fn delete_device(state: &mut State, id: ObjId) -> Option<Arc<dyn Any + Send + Sync>> {
     state.require_irql("IoDeleteDevice", 0);
-    let Some(device) = state.devices.remove(id) else {
+    let Some(mut device) = state.devices.remove(id) else {
         state.report(FindingKind::UseAfterFree {
             kind: ObjectKind::Device,
             id,
         });
-        return;
+        return None;
     };
     if let Some(driver) = device.driver.and_then(|d| state.drivers.get_mut(d)) {
         driver.devices.retain(|&d| d != id);
@@ -162,6 +164,13 @@ fn delete_device(state: &mut State, id: ObjId) {
         vpb.device = None;
         vpb.mounted = false;
     }
+    device.extension.take()
+}
+
+/// Deletes a device and drops its extension outside the state lock.
+fn delete_device_now(id: ObjId) {
+    let extension = with_state(|state| delete_device(state, id)).flatten();
+    drop(extension);
 }
 
 impl DriverObject {
@@ -329,7 +338,7 @@ impl ControlDevice {
     /// Drops the globals and deletes the device (IoDeleteDevice).
     pub fn delete(self) {
         let id = self.id;
-        with_state(|state| delete_device(state, id));
+        delete_device_now(id);
     }
 }
 
@@ -404,7 +413,7 @@ impl VolumeDevice {
     /// Detaches from the VPB (clears VPB_MOUNTED) and deletes the device (IoDeleteDevice).
     pub fn delete(self) {
         let id = self.id;
-        with_state(|state| delete_device(state, id));
+        delete_device_now(id);
     }
 }
 
