@@ -31,6 +31,11 @@ impl NtStatus {
     pub const UNRECOGNIZED_VOLUME: NtStatus = NtStatus(0xC000_014F_u32 as i32);
     pub const VOLUME_DISMOUNTED: NtStatus = NtStatus(0xC000_026E_u32 as i32);
     pub const DEVICE_BUSY: NtStatus = NtStatus(0x8000_0011_u32 as i32);
+    pub const WRONG_VOLUME: NtStatus = NtStatus(0xC000_0012_u32 as i32);
+    pub const NOT_LOCKED: NtStatus = NtStatus(0xC000_002A_u32 as i32);
+    pub const NAME_TOO_LONG: NtStatus = NtStatus(0xC000_0106_u32 as i32);
+    pub const POSSIBLE_DEADLOCK: NtStatus = NtStatus(0xC000_0194_u32 as i32);
+    pub const IO_REPARSE_DATA_INVALID: NtStatus = NtStatus(0xC000_0278_u32 as i32);
 
     pub const fn is_success(self) -> bool {
         self.0 >= 0

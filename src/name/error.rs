@@ -2,11 +2,6 @@
 
 use crate::kernel::NtStatus;
 
-/// STATUS_NAME_TOO_LONG (ntstatus.h). Not in `kernel::status`, so defined here.
-pub const STATUS_NAME_TOO_LONG: NtStatus = NtStatus(0xC000_0106_u32 as i32);
-/// STATUS_IO_REPARSE_DATA_INVALID (ntstatus.h): the reparse data cannot be built or is bad.
-pub const STATUS_IO_REPARSE_DATA_INVALID: NtStatus = NtStatus(0xC000_0278_u32 as i32);
-
 /// Why a name was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NameError {
@@ -49,8 +44,8 @@ impl NameError {
             | NameError::DotComponent
             | NameError::BadPrefix
             | NameError::TooLong => NtStatus::OBJECT_NAME_INVALID,
-            NameError::PathTooLong => STATUS_NAME_TOO_LONG,
-            NameError::BadLinkTarget => STATUS_IO_REPARSE_DATA_INVALID,
+            NameError::PathTooLong => NtStatus::NAME_TOO_LONG,
+            NameError::BadLinkTarget => NtStatus::IO_REPARSE_DATA_INVALID,
             NameError::NoMemory => NtStatus::INSUFFICIENT_RESOURCES,
         }
     }

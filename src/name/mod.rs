@@ -29,7 +29,7 @@ pub mod path;
 pub mod symlink;
 
 pub use compare::{eq_exact, eq_ignore_case, upcase};
-pub use error::{NameError, STATUS_IO_REPARSE_DATA_INVALID, STATUS_NAME_TOO_LONG};
+pub use error::NameError;
 pub use escape::{ESCAPE_BASE, MAX_NAME_BYTES, is_forbidden, to_disk, to_windows};
 pub use path::{Component, Components, MAX_COMPONENT_UNITS, ParsedPath, check_component, parse};
 pub use symlink::{
