@@ -1,7 +1,8 @@
 //! DriverEntry and DriverUnload, written once against the kernel boundary.
 //!
-//! Load: create the file system control device, point every major function at our dispatcher,
-//! register the section-synchronization callbacks, then register the file system (after which
+//! Load: read the service parameters, create the file system control device, point every major
+//! function at our dispatcher, register the section-synchronization callbacks and the shutdown
+//! notification, then register the file system (after which
 //! the I/O manager may send us mount requests). Unload undoes that in reverse. Unload is allowed
 //! only while no volume is mounted: the driver withdraws its unload routine at the first mount
 //! and restores it when the last volume is gone, so the service cannot stop under a volume.
@@ -13,16 +14,40 @@ use crate::kernel::{DriverObject, NtStatus};
 /// The control device's name in the object manager namespace.
 pub const CONTROL_DEVICE_NAME: &str = "\\RustFsd";
 
+/// The service key value (under `Parameters`) that bounds the delayed-close queue.
+pub const DELAYED_CLOSE_LIMIT_PARAMETER: &str = "DelayedCloseLimit";
+
+/// How many FCBs no FILE_OBJECT uses each volume keeps for a quick reopen, by default.
+pub const DEFAULT_DELAYED_CLOSE_LIMIT: u32 = 64;
+
+/// The most the parameter may ask for.
+pub const MAX_DELAYED_CLOSE_LIMIT: u32 = 4096;
+
 /// Driver-wide state, kept in the control device's extension (no mutable statics).
 pub struct DriverGlobals {
     mounted_volumes: AtomicU32,
+    delayed_close_limit: u32,
 }
 
 impl DriverGlobals {
     pub const fn new() -> DriverGlobals {
+        DriverGlobals::with_delayed_close_limit(DEFAULT_DELAYED_CLOSE_LIMIT)
+    }
+
+    pub const fn with_delayed_close_limit(limit: u32) -> DriverGlobals {
         DriverGlobals {
             mounted_volumes: AtomicU32::new(0),
+            delayed_close_limit: if limit > MAX_DELAYED_CLOSE_LIMIT {
+                MAX_DELAYED_CLOSE_LIMIT
+            } else {
+                limit
+            },
         }
+    }
+
+    /// How many unused FCBs each volume's delayed-close queue keeps.
+    pub fn delayed_close_limit(&self) -> usize {
+        self.delayed_close_limit as usize
     }
 
     pub fn mounted_volumes(&self) -> u32 {
@@ -38,9 +63,17 @@ impl Default for DriverGlobals {
 
 /// The portable body of DriverEntry.
 pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
-    let control = driver.create_control_device(CONTROL_DEVICE_NAME, DriverGlobals::new())?;
+    let limit = driver
+        .parameter_u32(DELAYED_CLOSE_LIMIT_PARAMETER)
+        .unwrap_or(DEFAULT_DELAYED_CLOSE_LIMIT);
+    let globals = DriverGlobals::with_delayed_close_limit(limit);
+    let control = driver.create_control_device(CONTROL_DEVICE_NAME, globals)?;
     driver.install_dispatch();
     if let Err(status) = driver.register_section_sync_callbacks() {
+        control.delete();
+        return Err(status);
+    }
+    if let Err(status) = control.register_shutdown_notification() {
         control.delete();
         return Err(status);
     }
@@ -53,6 +86,7 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
 pub fn unload(driver: &mut DriverObject) {
     if let Some(control) = driver.control_device() {
         control.unregister_file_system();
+        control.unregister_shutdown_notification();
         control.delete();
     }
 }

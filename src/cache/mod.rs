@@ -2,3 +2,4 @@
 //! and the section-synchronization callbacks registered at DriverEntry.
 
 pub mod section_sync;
+pub mod teardown;

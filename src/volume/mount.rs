@@ -1,30 +1,90 @@
 //! IRP_MN_MOUNT_VOLUME: is this disk an ext2/3/4 volume we can serve? If so, create its volume
-//! device with a VCB and withdraw the driver's unload routine while it is mounted.
+//! device with a VCB, name the volume in the VPB, open the volume stream, and withdraw the
+//! driver's unload routine while it is mounted. IRP_MN_VERIFY_VOLUME: is the disk under a
+//! mounted volume still the same volume?
+
+use alloc::vec::Vec;
 
 use super::disk::{DiskReader, status_of};
+use super::lifetime;
 use super::vcb::Vcb;
 use crate::ext4;
-use crate::kernel::{DeviceRef, Irp, NtStatus};
+use crate::fcb::Fcb;
+use crate::kernel::{DeviceRef, Irp, NtStatus, StreamFileObject, TargetDevice, VolumeDevice};
+use crate::name;
 
 /// Handles a mount request sent to the control device.
 pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
     let Some(request) = irp.mount_request() else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
-    let volume = match ext4::Volume::mount(DiskReader::new(request.target)) {
-        Ok(volume) => volume,
+    let (volume, info) = match read_volume(request.target) {
+        Ok(found) => found,
         Err(error) => return irp.complete(refusal_status(&error)),
     };
     let Some(mut driver) = control.driver_object() else {
         return irp.complete(NtStatus::UNSUCCESSFUL);
     };
-    if let Err(status) = driver.create_volume_device(&request, Vcb::new(volume)) {
+    let Some(control) = driver.control_device() else {
+        return irp.complete(NtStatus::UNSUCCESSFUL);
+    };
+    let limit = control.globals().delayed_close_limit();
+    let vcb = match Vcb::try_new(volume, info.uuid, limit) {
+        Ok(vcb) => vcb,
+        Err(status) => return irp.complete(status),
+    };
+    let device = match driver.create_volume_device(&request, vcb) {
+        Ok(device) => device,
+        Err(status) => return irp.complete(status),
+    };
+    let mut label = Vec::new();
+    // A label that cannot be shown is left empty rather than failing the mount.
+    if name::to_windows(&info.label, &mut label).is_err() {
+        label.clear();
+    }
+    device.set_vpb_identity(serial_number(&info.uuid), &label);
+    if let Err(status) = open_volume_stream(&device) {
+        // Nothing refers to the device yet: it goes with its VCB.
+        device.delete();
         return irp.complete(status);
     }
-    if let Some(control) = driver.control_device() {
-        crate::driver::volume_mounted(&mut driver, control.globals());
-    }
+    crate::driver::volume_mounted(&mut driver, control.globals());
     irp.complete(NtStatus::SUCCESS)
+}
+
+/// The volume serial number Windows shows (`vol`, `dir`): the first four bytes of the ext4
+/// UUID, read big-endian so that it matches the UUID's first group as Linux prints it.
+pub fn serial_number(uuid: &[u8; 16]) -> u32 {
+    u32::from_be_bytes([uuid[0], uuid[1], uuid[2], uuid[3]])
+}
+
+fn read_volume(target: TargetDevice) -> ext4::Result<(ext4::Volume<DiskReader>, ext4::VolumeInfo)> {
+    let volume = ext4::Volume::mount(DiskReader::new(target))?;
+    let info = volume.info()?;
+    Ok((volume, info))
+}
+
+/// The volume stream: a stream file object of ours whose FsContext is the volume FCB, as
+/// FastFAT keeps one for metadata. It holds the volume FCB from mount to dismount, beyond every
+/// user open of the volume.
+fn open_volume_stream(device: &VolumeDevice) -> Result<(), NtStatus> {
+    let volume_fcb = Fcb::try_new_volume()?;
+    let stream = StreamFileObject::try_create(device)?;
+    let vcb_device = device.device();
+    let opened = vcb_device.with_extension(|vcb: &Vcb| -> Result<(), NtStatus> {
+        // The stream's CLOSE, whenever it comes (even on a failure below), releases this.
+        vcb.file_object_opened(false);
+        let listed = vcb.list_fcb(volume_fcb)?;
+        if stream.file_object().attach_fcb(listed).is_err() {
+            return Err(NtStatus::UNSUCCESSFUL);
+        }
+        vcb.inner()?.stream = Some(stream);
+        Ok(())
+    });
+    match opened {
+        Some(result) => result,
+        None => Err(NtStatus::UNSUCCESSFUL),
+    }
 }
 
 /// Why a disk is not mounted. Anything that is not a readable ext volume of a kind we support
@@ -38,4 +98,29 @@ fn refusal_status(error: &ext4::Error) -> NtStatus {
         }
         _ => NtStatus::UNRECOGNIZED_VOLUME,
     }
+}
+
+/// IRP_MN_VERIFY_VOLUME on our volume device: the I/O manager asks whether the media under a
+/// mounted volume changed. Same UUID: STATUS_SUCCESS. Otherwise the volume is dismounted (its
+/// open handles fail from now on) and STATUS_WRONG_VOLUME tells the I/O manager to mount anew.
+pub fn verify(device: DeviceRef, irp: Irp) -> NtStatus {
+    let Some(request) = irp.verify_request() else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    let Some((dismounted, uuid)) =
+        device.with_extension(|vcb: &Vcb| (vcb.is_dismounted(), vcb.uuid()))
+    else {
+        return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
+    };
+    if dismounted {
+        return irp.complete(NtStatus::WRONG_VOLUME);
+    }
+    let same = matches!(read_volume(request.target), Ok((_, info)) if info.uuid == uuid);
+    if same {
+        return irp.complete(NtStatus::SUCCESS);
+    }
+    let status = irp.complete(NtStatus::WRONG_VOLUME);
+    // The stream's CLOSE may come inside this call: the IRP is already completed.
+    let _ = lifetime::dismount(device);
+    status
 }

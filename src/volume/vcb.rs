@@ -1,20 +1,130 @@
-//! The VCB: what a mounted volume's device carries in its extension.
+//! The VCB: what a mounted volume's device carries in its extension, and the volume's
+//! lifetime: it lives until it is dismounted and the last FILE_OBJECT on it has closed.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::disk::DiskReader;
 use crate::ext4;
+use crate::fcb::{FcbRef, FcbTable};
+use crate::kernel::{FileObject, Locked, NtStatus, StreamFileObject};
 
 /// Volume control block. Owned by the volume device's extension, so it lives exactly as long
 /// as that device.
 pub struct Vcb {
     volume: ext4::Volume<DiskReader>,
+    uuid: [u8; 16],
+    inner: Locked<VcbInner>,
+    dismounted: AtomicBool,
+    /// FILE_OBJECTs on the volume whose CLOSE has not finished: user opens, volume opens and
+    /// the volume stream. The device goes when this reaches zero after a dismount.
+    open_file_objects: AtomicU32,
+    /// FILE_OBJECTs whose CLEANUP has not come yet (open handles).
+    open_handles: AtomicU32,
+}
+
+/// The VCB's state behind its lock (the "table lock"; see `fcb::table`).
+pub struct VcbInner {
+    pub fcbs: FcbTable,
+    /// The volume open holding FSCTL_LOCK_VOLUME.
+    pub locked_by: Option<FileObject>,
+    /// The volume stream file object (FsContext: the volume FCB), from mount to dismount.
+    pub stream: Option<StreamFileObject>,
 }
 
 impl Vcb {
-    pub fn new(volume: ext4::Volume<DiskReader>) -> Vcb {
-        Vcb { volume }
+    pub fn try_new(
+        volume: ext4::Volume<DiskReader>,
+        uuid: [u8; 16],
+        delayed_close_limit: usize,
+    ) -> Result<Vcb, NtStatus> {
+        Ok(Vcb {
+            volume,
+            uuid,
+            inner: Locked::try_new(VcbInner {
+                fcbs: FcbTable::new(delayed_close_limit),
+                locked_by: None,
+                stream: None,
+            })?,
+            dismounted: AtomicBool::new(false),
+            open_file_objects: AtomicU32::new(0),
+            open_handles: AtomicU32::new(0),
+        })
     }
 
     pub fn volume(&self) -> &ext4::Volume<DiskReader> {
         &self.volume
+    }
+
+    pub fn uuid(&self) -> [u8; 16] {
+        self.uuid
+    }
+
+    /// The table lock. `None` only if this thread already holds it.
+    pub fn inner(&self) -> Result<crate::kernel::LockedGuard<'_, VcbInner>, NtStatus> {
+        self.inner.lock().ok_or(NtStatus::POSSIBLE_DEADLOCK)
+    }
+
+    /// The table lock if it is free right now.
+    pub fn try_inner(&self) -> Option<crate::kernel::LockedGuard<'_, VcbInner>> {
+        self.inner.try_lock()
+    }
+
+    pub fn is_dismounted(&self) -> bool {
+        self.dismounted.load(Ordering::Acquire)
+    }
+
+    /// Marks the volume dismounted (new opens fail from now on) and lets go of what the VCB
+    /// holds: the table's FCB references and the volume stream. Returns the stream, to be
+    /// dropped by the caller once no lock is held (its CLOSE may come inside the drop). `None`
+    /// if the volume was already dismounted.
+    pub fn dismount(&self) -> Result<Option<StreamFileObject>, NtStatus> {
+        if self.dismounted.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        let mut inner = self.inner()?;
+        inner.fcbs.clear();
+        Ok(inner.stream.take())
+    }
+
+    /// The FCB of `key` if the table lists it.
+    pub fn listed_fcb(&self, key: u64) -> Result<Option<FcbRef>, NtStatus> {
+        Ok(self.inner()?.fcbs.get(key))
+    }
+
+    /// Lists a new FCB, or returns the one listed first under its key.
+    pub fn list_fcb(&self, fcb: FcbRef) -> Result<FcbRef, NtStatus> {
+        self.inner()?.fcbs.insert(fcb)
+    }
+
+    /// A FILE_OBJECT now refers to the volume (a successful CREATE, the volume stream).
+    pub fn file_object_opened(&self, with_handle: bool) {
+        self.open_file_objects.fetch_add(1, Ordering::AcqRel);
+        if with_handle {
+            self.open_handles.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// A handle's CLEANUP came.
+    pub fn handle_closed(&self) {
+        let _ = self
+            .open_handles
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    pub fn open_handles(&self) -> u32 {
+        self.open_handles.load(Ordering::Acquire)
+    }
+
+    /// A FILE_OBJECT's CLOSE finished. True if that was the last one of a dismounted volume:
+    /// the caller then deletes the volume device.
+    pub fn file_object_closed(&self) -> bool {
+        let previous =
+            self.open_file_objects
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        previous == Ok(1) && self.is_dismounted()
+    }
+
+    pub fn open_file_objects(&self) -> u32 {
+        self.open_file_objects.load(Ordering::Acquire)
     }
 }
