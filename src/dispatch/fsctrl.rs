@@ -1,12 +1,16 @@
-//! IRP_MJ_FILE_SYSTEM_CONTROL: mount requests on the control device; volume FSCTLs come with
-//! volume opens.
+//! IRP_MJ_FILE_SYSTEM_CONTROL: mount requests on the control device; verify requests and the
+//! volume FSCTLs on a volume device.
 
-use crate::kernel::{DeviceRef, IRP_MN_MOUNT_VOLUME, Irp, NtStatus};
-use crate::volume;
+use crate::kernel::{
+    DeviceRef, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, Irp, NtStatus,
+};
+use crate::volume::{control, mount};
 
 pub fn file_system_control(device: DeviceRef, irp: Irp) -> NtStatus {
-    if device.is_control_device() && irp.minor() == IRP_MN_MOUNT_VOLUME {
-        return volume::mount::mount(device, irp);
+    match (device.is_control_device(), irp.minor()) {
+        (true, IRP_MN_MOUNT_VOLUME) => mount::mount(device, irp),
+        (false, IRP_MN_VERIFY_VOLUME) => mount::verify(device, irp),
+        (false, IRP_MN_USER_FS_REQUEST) => control::user_request(device, irp),
+        _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
-    irp.complete(NtStatus::INVALID_DEVICE_REQUEST)
 }

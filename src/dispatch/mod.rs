@@ -1,7 +1,11 @@
-//! IRP dispatch: one file per IRP_MJ_* as each is implemented. This module routes a request to
-//! its handler; every major without one completes with STATUS_INVALID_DEVICE_REQUEST.
+//! IRP dispatch: one file per IRP_MJ_* handled. This module routes a request to its handler;
+//! every major without one completes with STATUS_INVALID_DEVICE_REQUEST.
 
+mod cleanup;
+mod close;
+mod create;
 mod fsctrl;
+mod shutdown;
 
 use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, enter_file_system};
 
@@ -9,9 +13,28 @@ use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, enter_file_system};
 pub fn dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
     // Normal kernel APCs stay disabled while we may hold file system resources.
     let _region = enter_file_system();
+    if device.is_control_device() {
+        return control_device(device, irp);
+    }
+    match irp.major() {
+        Some(IrpMajor::Create) => create::create(device, irp),
+        Some(IrpMajor::Cleanup) => cleanup::cleanup(device, irp),
+        Some(IrpMajor::Close) => close::close(device, irp),
+        Some(IrpMajor::FileSystemControl) => fsctrl::file_system_control(device, irp),
+        // Not implemented yet: the read, query and directory issues add handlers here.
+        _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
+    }
+}
+
+/// The file system's control device: mount requests and shutdown. Opening it (to send it
+/// FSCTLs) succeeds with no context attached.
+fn control_device(device: DeviceRef, irp: Irp) -> NtStatus {
     match irp.major() {
         Some(IrpMajor::FileSystemControl) => fsctrl::file_system_control(device, irp),
-        // Not implemented yet: the lifecycle and read issues add handlers here.
+        Some(IrpMajor::Shutdown) => shutdown::shutdown(irp),
+        Some(IrpMajor::Create | IrpMajor::Cleanup | IrpMajor::Close) => {
+            irp.complete(NtStatus::SUCCESS)
+        }
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

@@ -1,0 +1,37 @@
+//! IRP_MJ_CLEANUP: the last handle to a FILE_OBJECT is gone (DuplicateHandle adds handles
+//! without an IRP, so this comes once per FILE_OBJECT, at the last one). Handle-level state is
+//! released here; memory waits for CLOSE, which may come much later.
+
+use crate::cache;
+use crate::fcb::{Fcb, FcbKind};
+use crate::kernel::{DeviceRef, FO_CLEANUP_COMPLETE, Irp, NtStatus};
+use crate::volume::{Vcb, control};
+
+pub fn cleanup(device: DeviceRef, irp: Irp) -> NtStatus {
+    let Some(file_object) = irp.file_object() else {
+        return irp.complete(NtStatus::SUCCESS);
+    };
+    // A counted reference for the duration of this request; FsContext keeps its own.
+    let Some(fcb) = file_object.fcb::<Fcb>() else {
+        return irp.complete(NtStatus::SUCCESS);
+    };
+    match fcb.kind() {
+        FcbKind::Volume => {
+            // A lock held by this open ends with it.
+            device.with_extension(|vcb: &Vcb| control::release_lock(vcb, file_object));
+        }
+        FcbKind::File => {
+            fcb.oplock_cleanup(&irp);
+            fcb.unlock_all(&irp);
+        }
+        FcbKind::Directory | FcbKind::Symlink => {}
+    }
+    if let Some(mut state) = fcb.state().lock() {
+        state.share_access.remove_file_object(&file_object);
+        state.open_handles = state.open_handles.saturating_sub(1);
+    }
+    device.with_extension(|vcb: &Vcb| vcb.handle_closed());
+    cache::teardown::at_cleanup(&fcb, &file_object);
+    file_object.set_flags(file_object.flags() | FO_CLEANUP_COMPLETE);
+    irp.complete(NtStatus::SUCCESS)
+}

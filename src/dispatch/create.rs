@@ -1,0 +1,311 @@
+//! IRP_MJ_CREATE on a volume: what can be opened (paths absolute or relative to a
+//! RelatedFileObject, file IDs, the volume itself), the read-only rules, share access, and
+//! symlinks as reparse points. A successful open attaches one counted FCB reference
+//! (FsContext) and a CCB (FsContext2) to the FILE_OBJECT; a failed one attaches nothing.
+
+use alloc::vec::Vec;
+
+use crate::ext4;
+use crate::fcb::{CCB_TAG, Ccb, Fcb, FcbKind, FcbRef, VOLUME_KEY};
+use crate::kernel::{
+    CreateParameters, DeviceRef, FileObject, Irp, NtStatus, PoolArc, file_id_from_name,
+};
+use crate::name;
+use crate::volume::disk::status_of;
+use crate::volume::{Vcb, control};
+
+// Dispositions (Parameters.Create.Options >> 24).
+const FILE_OPEN: u32 = 1;
+const FILE_OPEN_IF: u32 = 3;
+const FILE_MAXIMUM_DISPOSITION: u32 = 5;
+
+// Create options.
+const FILE_DIRECTORY_FILE: u32 = 0x0000_0001;
+const FILE_NON_DIRECTORY_FILE: u32 = 0x0000_0040;
+const FILE_DELETE_ON_CLOSE: u32 = 0x0000_1000;
+const FILE_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+
+// Stack location flags.
+const SL_OPEN_TARGET_DIRECTORY: u8 = 0x04;
+const SL_CASE_SENSITIVE: u8 = 0x80;
+
+/// Every access right that would change the volume: data, attributes, EAs, deletion, the
+/// security descriptor, and the generic rights that include any of them.
+const WRITE_ACCESS: u32 = 0x0000_0002 // FILE_WRITE_DATA
+    | 0x0000_0004 // FILE_APPEND_DATA
+    | 0x0000_0010 // FILE_WRITE_EA
+    | 0x0000_0040 // FILE_DELETE_CHILD
+    | 0x0000_0100 // FILE_WRITE_ATTRIBUTES
+    | 0x0001_0000 // DELETE
+    | 0x0004_0000 // WRITE_DAC
+    | 0x0008_0000 // WRITE_OWNER
+    | 0x1000_0000 // GENERIC_ALL
+    | 0x4000_0000; // GENERIC_WRITE
+
+/// IoStatus.Information of a successful open.
+const FILE_OPENED: usize = 1;
+
+/// What a CREATE resolved to.
+enum Target {
+    Fcb {
+        fcb: FcbRef,
+        by_id: bool,
+    },
+    /// A symlink on the way: STATUS_REPARSE with this REPARSE_DATA_BUFFER.
+    Reparse(Vec<u8>),
+}
+
+/// Handles IRP_MJ_CREATE on a volume device.
+pub fn create(device: DeviceRef, mut irp: Irp) -> NtStatus {
+    let (Some(file_object), Some(parameters)) = (irp.file_object(), irp.create_parameters()) else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    let opened = device
+        .with_extension(|vcb: &Vcb| open(vcb, &file_object, &parameters))
+        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST));
+    match opened {
+        Ok(None) => {
+            irp.set_information(FILE_OPENED);
+            irp.complete(NtStatus::SUCCESS)
+        }
+        Ok(Some(reparse)) => irp.complete_reparse(name::IO_REPARSE_TAG_SYMLINK, &reparse),
+        Err(status) => irp.complete(status),
+    }
+}
+
+/// Opens what the request names. `Ok(Some(buffer))`: a reparse instead.
+fn open(
+    vcb: &Vcb,
+    file_object: &FileObject,
+    parameters: &CreateParameters,
+) -> Result<Option<Vec<u8>>, NtStatus> {
+    check_read_only(parameters)?;
+    if vcb.is_dismounted() {
+        return Err(NtStatus::VOLUME_DISMOUNTED);
+    }
+    if control::is_locked(vcb)? {
+        return Err(NtStatus::ACCESS_DENIED);
+    }
+    let (fcb, by_id) = match resolve(vcb, file_object, parameters)? {
+        Target::Reparse(buffer) => return Ok(Some(buffer)),
+        Target::Fcb { fcb, by_id } => (fcb, by_id),
+    };
+    check_kind(&fcb, parameters.options)?;
+    let ccb = PoolArc::try_new(CCB_TAG, Ccb::new(by_id))?;
+    {
+        let mut state = fcb.state().lock().ok_or(NtStatus::POSSIBLE_DEADLOCK)?;
+        state.share_access.check(
+            parameters.desired_access,
+            parameters.share_access,
+            file_object,
+            true,
+        )?;
+        state.open_handles += 1;
+    }
+    if let Err(fcb) = file_object.attach_fcb(fcb) {
+        forget_open(&fcb, file_object);
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    if file_object.attach_ccb(ccb).is_err() {
+        if let Some(fcb) = file_object.detach_fcb::<Fcb>() {
+            forget_open(&fcb, file_object);
+        }
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    vcb.file_object_opened(true);
+    Ok(None)
+}
+
+/// Undoes the share access and handle count of an open that could not be completed.
+fn forget_open(fcb: &FcbRef, file_object: &FileObject) {
+    if let Some(mut state) = fcb.state().lock() {
+        state.share_access.remove_file_object(file_object);
+        state.open_handles = state.open_handles.saturating_sub(1);
+    }
+}
+
+/// The read-only rules, before anything is looked up: every disposition that would create or
+/// overwrite, and every access or option that would write, is STATUS_MEDIA_WRITE_PROTECTED.
+/// FILE_OPEN_IF is allowed: it opens what exists (and fails the same way if it would create).
+fn check_read_only(parameters: &CreateParameters) -> Result<(), NtStatus> {
+    let options = parameters.options;
+    if parameters.disposition > FILE_MAXIMUM_DISPOSITION
+        || (options & FILE_DIRECTORY_FILE != 0 && options & FILE_NON_DIRECTORY_FILE != 0)
+    {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let writes = !matches!(parameters.disposition, FILE_OPEN | FILE_OPEN_IF)
+        || parameters.desired_access & WRITE_ACCESS != 0
+        || options & FILE_DELETE_ON_CLOSE != 0
+        || parameters.stack_flags & SL_OPEN_TARGET_DIRECTORY != 0;
+    if writes {
+        return Err(NtStatus::MEDIA_WRITE_PROTECTED);
+    }
+    Ok(())
+}
+
+/// FILE_DIRECTORY_FILE / FILE_NON_DIRECTORY_FILE against what was found.
+fn check_kind(fcb: &FcbRef, options: u32) -> Result<(), NtStatus> {
+    let directory = fcb.kind() == FcbKind::Directory;
+    if options & FILE_DIRECTORY_FILE != 0 && !directory {
+        return Err(NtStatus::NOT_A_DIRECTORY);
+    }
+    if options & FILE_NON_DIRECTORY_FILE != 0 && directory {
+        return Err(NtStatus::FILE_IS_A_DIRECTORY);
+    }
+    Ok(())
+}
+
+fn resolve(
+    vcb: &Vcb,
+    file_object: &FileObject,
+    parameters: &CreateParameters,
+) -> Result<Target, NtStatus> {
+    let file_name = file_object.file_name();
+    let open_reparse_point = parameters.options & FILE_OPEN_REPARSE_POINT != 0;
+    if parameters.open_by_file_id() {
+        let id = file_id_from_name(&file_name).ok_or(NtStatus::INVALID_PARAMETER)?;
+        let fcb = by_file_id(vcb, id)?;
+        if fcb.kind() == FcbKind::Symlink && !open_reparse_point {
+            return reparse(vcb, &fcb, 0);
+        }
+        return Ok(Target::Fcb { fcb, by_id: true });
+    }
+    let related = match file_object.related_file_object() {
+        Some(related) => Some(related.fcb::<Fcb>().ok_or(NtStatus::INVALID_PARAMETER)?),
+        None => None,
+    };
+    let relative = related.is_some();
+    if file_name.is_empty() {
+        // The volume itself, or a second open of what the related FILE_OBJECT opened.
+        let fcb = match related {
+            Some(related) => related,
+            None => vcb
+                .listed_fcb(VOLUME_KEY)?
+                .ok_or(NtStatus::VOLUME_DISMOUNTED)?,
+        };
+        return Ok(Target::Fcb { fcb, by_id: false });
+    }
+    let start = match related {
+        None => root(vcb)?,
+        Some(related) => match related.kind() {
+            FcbKind::Directory => related,
+            // As CDFS: a name relative to a volume open, or to a file, names nothing.
+            FcbKind::Volume => return Err(NtStatus::INVALID_PARAMETER),
+            FcbKind::File | FcbKind::Symlink => return Err(NtStatus::OBJECT_PATH_NOT_FOUND),
+        },
+    };
+    let path = name::parse(&file_name, relative).map_err(|error| error.status())?;
+    let case_insensitive = parameters.stack_flags & SL_CASE_SENSITIVE == 0;
+    let count = path.components().count();
+    let mut current = start;
+    for (index, component) in path.components().enumerate() {
+        let last = index + 1 == count;
+        if current.kind() != FcbKind::Directory {
+            return Err(NtStatus::OBJECT_PATH_NOT_FOUND);
+        }
+        let Some(ino) = lookup(vcb, &current, component.name, case_insensitive)? else {
+            return Err(match (last, parameters.disposition) {
+                (false, _) => NtStatus::OBJECT_PATH_NOT_FOUND,
+                (true, FILE_OPEN_IF) => NtStatus::MEDIA_WRITE_PROTECTED,
+                (true, _) => NtStatus::OBJECT_NAME_NOT_FOUND,
+            });
+        };
+        // A directory entry naming an unused inode is damage.
+        let child = inode_fcb(vcb, ino, Some(&current), NtStatus::FILE_CORRUPT_ERROR)?;
+        if child.kind() == FcbKind::Symlink && (!last || !open_reparse_point) {
+            return reparse(vcb, &child, component.remaining_bytes);
+        }
+        current = child;
+    }
+    if path.trailing_backslash() && current.kind() != FcbKind::Directory {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    Ok(Target::Fcb {
+        fcb: current,
+        by_id: false,
+    })
+}
+
+/// STATUS_REPARSE for the symlink `fcb`, with `unparsed_bytes` of the name left over.
+fn reparse(vcb: &Vcb, fcb: &FcbRef, unparsed_bytes: u16) -> Result<Target, NtStatus> {
+    let inode = fcb.inode().ok_or(NtStatus::FILE_CORRUPT_ERROR)?;
+    let target = vcb
+        .volume()
+        .read_link(inode)
+        .map_err(|error| status_of(&error))?;
+    let mut buffer = Vec::new();
+    name::symlink_reparse_buffer(&target, unparsed_bytes, &mut buffer)
+        .map_err(|error| error.status())?;
+    Ok(Target::Reparse(buffer))
+}
+
+fn root(vcb: &Vcb) -> Result<FcbRef, NtStatus> {
+    inode_fcb(vcb, ext4::ROOT_INO, None, NtStatus::FILE_CORRUPT_ERROR)
+}
+
+/// FILE_OPEN_BY_FILE_ID: the file ID is the inode number. An ID that names no inode in use is
+/// STATUS_INVALID_PARAMETER, as NTFS answers for a file reference that is not in use.
+fn by_file_id(vcb: &Vcb, id: u64) -> Result<FcbRef, NtStatus> {
+    let ino = u32::try_from(id)
+        .ok()
+        .filter(|&ino| u64::from(ino) != VOLUME_KEY)
+        .ok_or(NtStatus::INVALID_PARAMETER)?;
+    inode_fcb(vcb, ino, None, NtStatus::INVALID_PARAMETER)
+}
+
+/// The FCB of inode `ino`: the listed one, or a new one made from the inode and listed. An
+/// inode not in use is `unused`.
+fn inode_fcb(
+    vcb: &Vcb,
+    ino: u32,
+    parent: Option<&FcbRef>,
+    unused: NtStatus,
+) -> Result<FcbRef, NtStatus> {
+    if let Some(fcb) = vcb.listed_fcb(u64::from(ino))? {
+        return Ok(fcb);
+    }
+    let inode = match vcb.volume().inode(ino) {
+        Ok(inode) => inode,
+        Err(ext4::Error::InvalidInode(_)) => return Err(unused),
+        Err(error) => return Err(status_of(&error)),
+    };
+    let fcb = Fcb::try_new_inode(inode, parent.cloned())?;
+    vcb.list_fcb(fcb)
+}
+
+/// The inode `component` names in the directory `dir`. An exact match wins; without
+/// SL_CASE_SENSITIVE, the first entry (in directory order) equal but for case comes next.
+fn lookup(
+    vcb: &Vcb,
+    dir: &FcbRef,
+    component: &[u16],
+    case_insensitive: bool,
+) -> Result<Option<u32>, NtStatus> {
+    let inode = dir.inode().ok_or(NtStatus::FILE_CORRUPT_ERROR)?;
+    let mut raw = Vec::new();
+    name::to_disk(component, &mut raw).map_err(|error| error.status())?;
+    match vcb.volume().lookup(inode, &raw) {
+        Ok(hit) => return Ok(Some(hit.ino)),
+        Err(ext4::Error::NotFound) => {}
+        Err(error) => return Err(status_of(&error)),
+    }
+    if !case_insensitive {
+        return Ok(None);
+    }
+    let status = |error: ext4::Error| status_of(&error);
+    let mut reader = vcb.volume().read_dir(inode, 0).map_err(status)?;
+    let mut shown = Vec::new();
+    while let Some(entry) = reader.next_entry().map_err(status)? {
+        if entry.name == b"." || entry.name == b".." {
+            continue;
+        }
+        shown.clear();
+        if name::to_windows(entry.name, &mut shown).is_ok()
+            && name::eq_ignore_case(&shown, component)
+        {
+            return Ok(Some(entry.ino));
+        }
+    }
+    Ok(None)
+}
