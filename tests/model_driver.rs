@@ -25,8 +25,15 @@ fn rustfsd_answers_today_as_its_dispatch_dictates() {
     s.add_disk("Disk0", DiskModel::from_bytes(vec![0; 1 << 20]));
     s.load_driver(DriverDescriptor::rustfsd()).unwrap();
     let pid = s.initial_process();
+    // The control device opens (with no context) and takes no user FSCTL.
     let control = s.nt_create_file(pid, &CreateRequest::open("\\RustFsd"));
-    assert_eq!(control.status, NtStatus::INVALID_DEVICE_REQUEST);
+    assert_eq!(control.status, NtStatus::SUCCESS);
+    let control = control.handle.unwrap();
+    assert_eq!(
+        s.fs_control_file(control, 0x0009_0028, &[], 0).status,
+        NtStatus::INVALID_DEVICE_REQUEST
+    );
+    s.close_handle(control);
     let volume = s.nt_create_file(pid, &CreateRequest::open("\\Device\\Disk0\\"));
     assert_eq!(volume.status, NtStatus::UNRECOGNIZED_VOLUME);
     assert!(

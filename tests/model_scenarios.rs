@@ -59,6 +59,15 @@ fn rustfsd_mounts_every_generated_ext_image() {
 }
 
 #[test]
+fn rustfsd_lifecycle_script_runs_clean_on_every_generated_ext_image() {
+    for name in support::STANDARD_IMAGES {
+        let (ok, text) = filetest(&support::image(name), &["rustfsd_lifecycle.fts"], &[]);
+        assert!(ok, "{name}: {text}");
+        assert!(text.contains("verifier: no findings"), "{name}: {text}");
+    }
+}
+
+#[test]
 fn rustfsd_refuses_an_image_with_a_damaged_superblock() {
     let dir = scratch("bad-magic");
     let mut bytes = std::fs::read(support::image("tiny-ext4")).unwrap();
@@ -127,7 +136,7 @@ fn a_wrong_expectation_fails_the_run() {
     let script = dir.join("wrong.fts");
     std::fs::write(
         &script,
-        "load rustfsd => SUCCESS\nopen c \\RustFsd => SUCCESS\nunload rustfsd\n",
+        "load rustfsd => SUCCESS\nopen c \\RustFsd => ACCESS_DENIED\nclose c\nunload rustfsd\n",
     )
     .unwrap();
     let image = testfs_image(&dir);
@@ -139,7 +148,7 @@ fn a_wrong_expectation_fails_the_run() {
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(!output.status.success(), "{text}");
-    assert!(text.contains("(expected SUCCESS)"), "{text}");
+    assert!(text.contains("(expected ACCESS_DENIED)"), "{text}");
 }
 
 #[test]

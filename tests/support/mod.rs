@@ -6,6 +6,8 @@
 //! it). Bump [`GENERATOR_VERSION`] whenever a tree or an option changes.
 #![allow(dead_code)]
 
+pub mod machine;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
@@ -60,6 +62,9 @@ enum Tree {
     StandardSmallBlocks,
     BigDir,
     Tiny,
+    /// The driver lifecycle tests' tree: names that differ only in case, names that need
+    /// escaping, symlinks to follow, and 10 000 empty files for the million-create test.
+    Lifecycle,
 }
 
 struct Spec {
@@ -223,6 +228,16 @@ fn spec(name: &str) -> Spec {
             Tree::Tiny,
             false,
         ),
+        "lifecycle" => Spec {
+            index_dirs: true,
+            ..s(
+                "ext4",
+                &["-b", "1024", "-N", "16384", "-O", "^has_journal"],
+                "32M",
+                Tree::Lifecycle,
+                false,
+            )
+        },
         other => panic!("unknown test image {other}"),
     }
 }
@@ -633,6 +648,7 @@ fn source_tree(tree: Tree) -> PathBuf {
         Tree::StandardSmallBlocks => ("standard-1k", |d| build_standard(d, 1023)),
         Tree::BigDir => ("bigdir", build_bigdir),
         Tree::Tiny => ("tiny", build_tiny),
+        Tree::Lifecycle => ("lifecycle", build_lifecycle),
     };
     let dir = cache_dir().join(format!("src-{name}-v{GENERATOR_VERSION}"));
     let done = cache_dir().join(format!("src-{name}-v{GENERATOR_VERSION}.complete"));
@@ -886,6 +902,47 @@ fn fill_bigdir(img: &Path) {
     );
     // The blocks past `size` are freed by e2fsck (it truncates to i_size)... and the
     // extra links of the targets are counted by e2fsck too.
+}
+
+/// How many files `lifecycle` holds under `files/`: `LIFECYCLE_DIRS` directories of
+/// `LIFECYCLE_FILES_PER_DIR` empty files each.
+pub const LIFECYCLE_DIRS: usize = 10;
+pub const LIFECYCLE_FILES_PER_DIR: usize = 1000;
+
+/// The path of file `i` of `files/`, Windows style.
+pub fn lifecycle_file(i: usize) -> String {
+    format!(
+        "\\files\\d{:02}\\f{:04}",
+        i / LIFECYCLE_FILES_PER_DIR,
+        i % LIFECYCLE_FILES_PER_DIR
+    )
+}
+
+fn build_lifecycle(d: &Path) {
+    fs::write(d.join("hello.txt"), b"hello, world\n").unwrap();
+    fs::write(d.join("Case.txt"), b"Case").unwrap();
+    fs::write(d.join("case.txt"), b"case").unwrap();
+    fs::write(d.join(name_bytes(b"a:b")), b"colon").unwrap();
+    fs::write(d.join(name_bytes(b"caf\xe9")), b"latin-1").unwrap();
+    let sub = d.join("dir").join("sub");
+    fs::create_dir_all(&sub).unwrap();
+    fs::write(sub.join("file.txt"), b"deep file\n").unwrap();
+    symlink("dir/sub/file.txt", d.join("link-rel")).unwrap();
+    symlink("/dir/sub", d.join("link-abs")).unwrap();
+    symlink("dir", d.join("link-dir")).unwrap();
+    for i in 0..LIFECYCLE_DIRS * LIFECYCLE_FILES_PER_DIR {
+        let dir = d
+            .join("files")
+            .join(format!("d{:02}", i / LIFECYCLE_FILES_PER_DIR));
+        if i % LIFECYCLE_FILES_PER_DIR == 0 {
+            fs::create_dir_all(&dir).unwrap();
+        }
+        fs::write(
+            dir.join(format!("f{:04}", i % LIFECYCLE_FILES_PER_DIR)),
+            b"",
+        )
+        .unwrap();
+    }
 }
 
 fn build_tiny(d: &Path) {

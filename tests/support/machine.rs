@@ -1,0 +1,126 @@
+//! A modelled Windows machine running rustfsd over a generated image, for the lifecycle tests.
+
+use std::path::Path;
+
+use rustfsd::kernel::NtStatus;
+use rustfsd::kernel::model::harness::session::{CreateRequest, CreateResult};
+use rustfsd::kernel::model::harness::{DiskModel, DriverDescriptor, Handle, Pid, Session};
+
+/// Where the image is attached.
+pub const DISK_NAME: &str = "Disk0";
+pub const DISK: &str = "\\Device\\Disk0";
+
+/// A machine with rustfsd loaded and `image` attached as \Device\Disk0 (not yet mounted).
+pub fn machine(image: &Path) -> Session {
+    machine_on(disk(image), None)
+}
+
+/// The same, with the service parameter DelayedCloseLimit set before rustfsd loads.
+pub fn machine_with_delayed_close_limit(image: &Path, limit: u32) -> Session {
+    machine_on(disk(image), Some(limit))
+}
+
+pub fn disk(image: &Path) -> DiskModel {
+    DiskModel::open(image.to_str().unwrap()).unwrap()
+}
+
+pub fn machine_on(disk: DiskModel, delayed_close_limit: Option<u32>) -> Session {
+    let mut session = Session::new();
+    session.add_disk(DISK_NAME, disk);
+    if let Some(limit) = delayed_close_limit {
+        session.set_driver_parameter("rustfsd", "DelayedCloseLimit", limit);
+    }
+    session.load_driver(DriverDescriptor::rustfsd()).unwrap();
+    session
+}
+
+/// FCBs alive (pool blocks tagged RfFc).
+pub fn live_fcbs(session: &Session) -> usize {
+    session
+        .pool_usage()
+        .iter()
+        .find(|(tag, _)| tag == "RfFc")
+        .map_or(0, |(_, count)| *count)
+}
+
+/// NtCreateFile of `path` (on the volume, e.g. `\hello.txt`; empty = the volume) for read.
+pub fn open(session: &mut Session, path: &str) -> CreateResult {
+    open_with(session, path, |_| {})
+}
+
+/// The same, after `adjust` edits the request.
+pub fn open_with(
+    session: &mut Session,
+    path: &str,
+    adjust: impl FnOnce(&mut CreateRequest),
+) -> CreateResult {
+    let mut request = CreateRequest::open(&format!("{DISK}{path}"));
+    adjust(&mut request);
+    let pid = session.initial_process();
+    session.nt_create_file(pid, &request)
+}
+
+/// An open that must succeed.
+pub fn open_ok(session: &mut Session, path: &str) -> Handle {
+    let result = open(session, path);
+    assert_eq!(result.status, NtStatus::SUCCESS, "open {path}");
+    result.handle.unwrap()
+}
+
+/// The same in process `pid`.
+pub fn open_in(session: &mut Session, pid: Pid, path: &str) -> Handle {
+    let request = CreateRequest::open(&format!("{DISK}{path}"));
+    let result = session.nt_create_file(pid, &request);
+    assert_eq!(result.status, NtStatus::SUCCESS, "open {path} in {pid}");
+    result.handle.unwrap()
+}
+
+/// Dismounts the volume of `disk` (e.g. `\Device\Disk0`) through a volume handle of its own
+/// and closes that handle.
+pub fn dismount_disk(session: &mut Session, disk: &str) {
+    let pid = session.initial_process();
+    let result = session.nt_create_file(pid, &CreateRequest::open(disk));
+    assert_eq!(result.status, NtStatus::SUCCESS, "volume open of {disk}");
+    let volume = result.handle.unwrap();
+    assert_eq!(session.dismount(volume), NtStatus::SUCCESS);
+    assert_eq!(session.close_handle(volume), NtStatus::SUCCESS);
+}
+
+/// Dismounts \Device\Disk0.
+pub fn dismount(session: &mut Session) {
+    dismount_disk(session, DISK);
+}
+
+/// The end of every test: with every handle closed, dismount, let the worker drain, unload,
+/// and require that the driver is gone with no verifier finding (leaks included).
+pub fn finish(mut session: Session) {
+    if session.is_mounted(DISK_NAME) {
+        dismount(&mut session);
+    }
+    session.run_worker();
+    assert_eq!(session.unload_driver("rustfsd"), NtStatus::SUCCESS);
+    assert!(!session.is_loaded("rustfsd"), "rustfsd still loaded");
+    let findings = session.findings();
+    assert!(findings.is_empty(), "verifier findings: {findings:#?}");
+}
+
+/// SHA-256 of an image file, to show the suite never wrote it.
+pub fn image_digest(image: &Path) -> String {
+    rustfsd::kernel::model::harness::scenario::sha256_hex(&std::fs::read(image).unwrap())
+}
+
+/// The inode number of `path` in `image`, as debugfs reads it.
+pub fn inode_of(image: &Path, path: &str) -> u64 {
+    let output = std::process::Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("stat \"{path}\""))
+        .arg(image)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = text
+        .split("Inode:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("debugfs stat {path}: {text}"));
+    field.split_whitespace().next().unwrap().parse().unwrap()
+}
