@@ -188,10 +188,11 @@ impl<T: Send + Sync + 'static> PoolArc<T> {
         Ok(PoolArc { id, value })
     }
 
-    /// Gives up this count as a raw pointer (for FsContext); `from_raw` takes it back.
-    pub(crate) fn into_raw(self) -> PoolRef {
+    /// Gives up this count as a raw pointer (for FsContext); `from_raw` takes it back. Only
+    /// the modelled count moves to the pointer: this value's host `Arc` is still dropped.
+    pub(crate) fn into_raw(mut self) -> PoolRef {
         let raw = PoolRef { id: self.id };
-        core::mem::forget(self);
+        self.id = DETACHED;
         raw
     }
 
