@@ -9,7 +9,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::kernel::{DriverObject, NtStatus};
+use crate::kernel::{DeviceRef, DriverObject, NtStatus, VolumeDevice};
 
 /// The control device's name in the object manager namespace.
 pub const CONTROL_DEVICE_NAME: &str = "\\RustFsd";
@@ -102,5 +102,19 @@ pub fn volume_mounted(driver: &mut DriverObject, globals: &DriverGlobals) {
 pub fn volume_gone(driver: &mut DriverObject, globals: &DriverGlobals) {
     if globals.mounted_volumes.fetch_sub(1, Ordering::AcqRel) == 1 {
         driver.set_unload_allowed(true);
+    }
+}
+
+/// Deletes a volume device whose volume is gone (with whatever its extension holds), then
+/// lets the driver unload again if it was the last one.
+pub fn delete_volume_device(device: DeviceRef) {
+    let Some(mut driver) = device.driver_object() else {
+        return;
+    };
+    if let Some(volume) = VolumeDevice::from_device(device) {
+        volume.delete();
+    }
+    if let Some(control) = driver.control_device() {
+        volume_gone(&mut driver, control.globals());
     }
 }

@@ -34,7 +34,13 @@ fn a_million_creates_stay_bounded() {
         peak_fcbs = peak_fcbs.max(live_fcbs(&s));
         s.close_handle(handle);
         if (i + 1) % (creates / 10).max(1) == 0 {
-            checkpoints.push((i + 1, s.pool_blocks(), s.pool_bytes(), live_fcbs(&s)));
+            checkpoints.push((
+                i + 1,
+                s.pool_blocks(),
+                s.pool_bytes(),
+                live_fcbs(&s),
+                resident_kib(),
+            ));
         }
     }
     let elapsed = started.elapsed();
@@ -47,8 +53,11 @@ fn a_million_creates_stay_bounded() {
         "peak pool: {} bytes; peak FCBs: {peak_fcbs}",
         s.pool_peak_bytes()
     );
-    for (done, blocks, bytes, fcbs) in &checkpoints {
-        eprintln!("after {done:>8} creates: {blocks} pool blocks, {bytes} bytes, {fcbs} FCBs");
+    for (done, blocks, bytes, fcbs, rss) in &checkpoints {
+        eprintln!(
+            "after {done:>8} creates: {blocks} pool blocks, {bytes} bytes, {fcbs} FCBs; \
+             test process resident {rss} KiB"
+        );
     }
     // The volume, root, `files`, the ten `dNN` directories, the open file, and at most
     // `limit` idle FCBs.
@@ -62,6 +71,24 @@ fn a_million_creates_stay_bounded() {
             first.2,
             last.2
         );
+        // Nor does the whole test process, model included (this caught a host-memory leak of
+        // one CCB per open in the model's FsContext2 handling).
+        assert!(
+            last.4 <= first.4 + 4 * 1024,
+            "resident memory grew from {} to {} KiB",
+            first.4,
+            last.4
+        );
     }
     finish(s);
+}
+
+/// The test process's resident set (VmRSS), in KiB.
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }

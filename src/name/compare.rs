@@ -72,11 +72,6 @@ pub fn upcase(name: &[u16], out: &mut Vec<u16>) -> Result<(), NameError> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
 mod tests {
     use super::*;
 

@@ -137,11 +137,6 @@ fn to_disk_inner(name: &[u16], out: &mut Vec<u8>, start: usize) -> Result<(), Na
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
 mod tests {
     use super::*;
     use alloc::vec;

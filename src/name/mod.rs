@@ -21,6 +21,15 @@
     clippy::unimplemented,
     clippy::arithmetic_side_effects
 )]
+// The unit tests index and unwrap freely.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 pub mod compare;
 mod error;

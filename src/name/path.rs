@@ -193,11 +193,6 @@ pub fn check_component(comp: &[u16]) -> Result<(), NameError> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
 mod tests {
     use super::*;
     use alloc::vec::Vec;

@@ -120,11 +120,6 @@ pub fn symlink_reparse_buffer(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
 mod tests {
     use super::*;
     use alloc::vec;

@@ -23,9 +23,7 @@ pub fn user_request(device: DeviceRef, irp: Irp) -> NtStatus {
     if dismounted {
         return irp.complete(NtStatus::VOLUME_DISMOUNTED);
     }
-    let volume_open = irp
-        .file_object()
-        .filter(is_volume_open);
+    let volume_open = irp.file_object().filter(is_volume_open);
     let status = match (code, volume_open) {
         (FSCTL_IS_VOLUME_MOUNTED, _) => NtStatus::SUCCESS,
         (FSCTL_LOCK_VOLUME | FSCTL_UNLOCK_VOLUME | FSCTL_DISMOUNT_VOLUME, None) => {

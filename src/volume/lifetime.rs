@@ -6,7 +6,7 @@
 //! disk mounts it afresh.
 
 use super::vcb::Vcb;
-use crate::kernel::{DeviceRef, NtStatus, VolumeDevice};
+use crate::kernel::{DeviceRef, NtStatus};
 
 /// Dismounts the volume on `device`: new opens fail from now on, the table lets go of its FCBs
 /// and the volume stream is released (its CLOSE may arrive inside this call or later).
@@ -25,16 +25,7 @@ pub fn release_file_object(device: DeviceRef) {
     let last = device
         .with_extension(|vcb: &Vcb| vcb.file_object_closed())
         .unwrap_or(false);
-    if !last {
-        return;
-    }
-    let Some(mut driver) = device.driver_object() else {
-        return;
-    };
-    if let Some(volume) = VolumeDevice::from_device(device) {
-        volume.delete();
-    }
-    if let Some(control) = driver.control_device() {
-        crate::driver::volume_gone(&mut driver, control.globals());
+    if last {
+        crate::driver::delete_volume_device(device);
     }
 }

@@ -13,7 +13,7 @@ use super::driver::DriverDescriptor;
 use crate::driver::DriverGlobals;
 use crate::kernel::model::{
     DeviceRef, DriverObject, FcbArc, Irp, OutputBuffer, PoolArc, PoolTag, TargetDevice,
-    VolumeDevice, enter_file_system,
+    enter_file_system,
 };
 use crate::kernel::{FileSizes, IrpMajor, IrpParameters, NtStatus};
 
@@ -197,7 +197,7 @@ fn close(device: DeviceRef, irp: Irp) -> NtStatus {
         .unwrap_or(false);
     let status = irp.complete(NtStatus::SUCCESS);
     if last {
-        volume_gone(device);
+        crate::driver::delete_volume_device(device);
     }
     status
 }
@@ -212,17 +212,5 @@ fn fsctl(device: DeviceRef, irp: Irp) -> NtStatus {
             irp.complete(NtStatus::SUCCESS)
         }
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
-    }
-}
-
-fn volume_gone(device: DeviceRef) {
-    let Some(mut driver) = device.driver_object() else {
-        return;
-    };
-    if let Some(volume) = VolumeDevice::from_device(device) {
-        volume.delete();
-    }
-    if let Some(control) = driver.control_device() {
-        crate::driver::volume_gone(&mut driver, control.globals());
     }
 }
