@@ -264,3 +264,58 @@ expect-findings 0
         "the worker ran both before and after the reopen"
     );
 }
+
+/// Opens `n` files, lets the filter's context on each FCB hold the next file's FILE_OBJECT and
+/// closes every handle but the first: closing that one unwinds the whole chain.
+fn chain_of_held_file_objects(
+    s: &mut Session,
+    n: usize,
+) -> rustfsd::kernel::model::harness::Handle {
+    let handles: Vec<_> = (0..n)
+        .map(|i| open_ok(s, &support::lifecycle_file(i)))
+        .collect();
+    for pair in handles.windows(2) {
+        s.filter_hold_reference(pair[0], pair[1]).unwrap();
+    }
+    for &handle in &handles[1..] {
+        s.close_handle(handle);
+    }
+    assert_eq!(s.filter_held_references(), n - 1);
+    handles[0]
+}
+
+/// A chain of 40 FILE_OBJECTs, each held by the filter's context on the previous file's FCB:
+/// every nested CLOSE comes under the table lock (in `trim`, on the user thread, then on the
+/// worker), so each goes to a work item and the chain unwinds one CLOSE per work item, never
+/// deeper than one nesting on any stack.
+#[test]
+fn a_chain_of_held_file_objects_unwinds_one_work_item_at_a_time() {
+    let mut s = machine_with_delayed_close_limit(&support::image("lifecycle"), 0);
+    let first = chain_of_held_file_objects(&mut s, 40);
+    s.close_handle(first);
+    assert_eq!(s.pending_work(), 1);
+    assert_eq!(s.run_worker(), 39);
+    assert_eq!(s.filter_held_references(), 0);
+    assert_eq!(live_fcbs(&s), 1);
+    finish(s);
+}
+
+/// The same chain after a dismount: the table no longer lists the FCBs, so each CLOSE frees
+/// its FCB itself, outside the table lock, and the next CLOSE nests synchronously inside it:
+/// one IRP_MJ_CLOSE per link on one kernel stack. rustfsd's CLOSE checks no remaining stack
+/// (DESIGN.md invariant 5), so the model reports a StackOverflow at about 14 links.
+/// Ignored until the driver bounds that recursion (e.g. posts the FCB's last drop to a worker,
+/// or runs it through KeExpandKernelStackAndCalloutEx, when the stack runs low).
+#[test]
+#[ignore = "driver: CLOSE -> FCB teardown -> nested CLOSE recursion is unbounded after dismount"]
+fn a_chain_of_held_file_objects_after_dismount_stays_within_the_stack() {
+    let mut s = machine_with_delayed_close_limit(&support::image("lifecycle"), 0);
+    let first = chain_of_held_file_objects(&mut s, 40);
+    volume_handle_dismount(&mut s);
+    s.close_handle(first);
+    s.run_worker();
+    assert!(s.findings().is_empty(), "{:#?}", s.findings());
+    assert_eq!(s.file_object_count(), 0);
+    assert!(!s.is_mounted(DISK_NAME));
+    finish(s);
+}
