@@ -85,6 +85,8 @@ pub fn queue_work_item<F: FnOnce() + Send + 'static>(routine: F) -> Result<(), (
     };
     let mut state = kernel.lock();
     state.require_irql("IoQueueWorkItem", 2);
+    let thread = state.current_thread;
+    state.push_trace(std::format!("t{thread}: IoQueueWorkItem"));
     state
         .work_queue
         .push_back((String::from("work item"), Box::new(routine)));
@@ -104,6 +106,8 @@ pub fn run_one_work_item() -> bool {
         let previous = state.current_thread;
         state.current_thread = super::harness::WORKER_THREAD;
         state.context = item.0.clone();
+        let line = std::format!("t{}: runs {}", super::harness::WORKER_THREAD, item.0);
+        state.push_trace(line);
         (item, previous)
     };
     let _entered = enter(&kernel);

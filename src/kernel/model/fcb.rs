@@ -18,11 +18,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::fsrtl::teardown_in;
+use super::harness::io::dereference;
 use super::irp::Irp;
 use super::pool::{DETACHED, PoolTag, drop_strong, free_entry, register_kind};
 use super::resource::Resource;
 use super::slab::ObjId;
-use super::state::with_state;
+use super::state::{current, with_state};
 use super::verifier::ObjectKind;
 use crate::kernel::{FastIoPossible, FileSizes, NtStatus};
 
@@ -188,18 +189,38 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
 }
 
 /// Drops one modelled count of the FCB `id`; the last one tears down (if asked) and frees.
+///
+/// FsRtlTeardownPerStreamContexts runs the filters' free callbacks, and a filter's context
+/// cleanup may drop the references it kept on FILE_OBJECTs (ObDereferenceObject). Those drops
+/// are done here, after the state lock is let go and before the block is freed, so that a
+/// CLOSE they send is nested inside whatever the driver holds while it drops its last `FcbArc`
+/// (its table lock, say), as on Windows.
 fn release(id: ObjId, teardown: bool) {
     if id == DETACHED {
         return;
     }
-    with_state(|state| {
-        if drop_strong(state, id, ObjectKind::Fcb) {
-            if teardown {
-                teardown_in(state, id);
-            }
-            free_entry(state, id);
+    let held = with_state(|state| {
+        if !drop_strong(state, id, ObjectKind::Fcb) {
+            return None;
         }
-    });
+        if !teardown {
+            free_entry(state, id);
+            return None;
+        }
+        Some(teardown_in(state, id))
+    })
+    .flatten();
+    let Some(held) = held else {
+        return;
+    };
+    if !held.is_empty()
+        && let Some(kernel) = current()
+    {
+        for file_object in held {
+            dereference(&kernel, file_object);
+        }
+    }
+    with_state(|state| free_entry(state, id));
 }
 
 impl<T: Send + Sync + 'static> Clone for FcbArc<T> {

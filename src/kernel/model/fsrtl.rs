@@ -2,6 +2,7 @@
 //! (FsRtlInsertPerStreamContext, FsRtlTeardownPerStreamContexts). The advanced header's setup
 //! and teardown are done by `FcbArc` (fcb.rs), never by the driver directly.
 
+use std::format;
 use std::vec::Vec;
 
 use super::pool::{PoolEntry, PoolTag, free_entry, insert_entry};
@@ -35,17 +36,34 @@ impl Drop for FileSystemRegion {
 /// FsRtlTeardownPerStreamContexts on the FCB `fcb`: frees every per-stream context attached
 /// to it (each owner's free callback runs). `FcbArc`'s last drop calls it right before the
 /// FCB's memory goes. (FsRtlSetupAdvancedHeader is `pool::register_kind(.., fcb: true)`.)
-pub(crate) fn teardown_in(state: &mut State, fcb: ObjId) {
+///
+/// Returns the FILE_OBJECTs whose references the freed contexts held (the filter's context
+/// cleanup callback dereferences them). The caller does those ObDereferenceObject calls once
+/// it has let go of the state lock, still inside the FCB's teardown: each may send
+/// IRP_MJ_CLOSE, nested inside whatever the driver was doing when it dropped the FCB.
+#[must_use = "the held FILE_OBJECTs must be dereferenced outside the state lock"]
+pub(crate) fn teardown_in(state: &mut State, fcb: ObjId) -> Vec<ObjId> {
     let contexts = match state.pool.get_mut(fcb) {
         Some(entry) => core::mem::take(&mut entry.stream_contexts),
         None => {
             state.report_stale_pool(fcb, ObjectKind::Fcb);
-            return;
+            return Vec::new();
         }
     };
+    let mut held = Vec::new();
     for context in contexts {
+        if let Some(file_objects) = state.filter_held_references.remove(&context) {
+            for &file_object in &file_objects {
+                state.push_trace(format!(
+                    "filter: context {context} of FCB {fcb} cleaned up, dereferences FO \
+                     {file_object}"
+                ));
+            }
+            held.extend(file_objects);
+        }
         free_entry(state, context);
     }
+    held
 }
 
 /// FsRtlInsertPerStreamContext, as a filter does it: allocates a context (owned by the filter,

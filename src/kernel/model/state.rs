@@ -71,6 +71,11 @@ pub struct State {
         std::collections::BTreeMap<u32, (u32, super::pool::PoolTag, super::verifier::ObjectKind)>,
     /// The filter observer attaches a per-stream context to every FCB a CREATE returns.
     pub filter_attach_contexts: bool,
+    /// FILE_OBJECTs the filter observer holds a reference on, by the per-stream context that
+    /// holds it (`Session::filter_hold_reference`); dereferenced when that context is torn
+    /// down (`fsrtl::teardown_in`).
+    pub filter_held_references:
+        std::collections::BTreeMap<super::slab::ObjId, Vec<super::slab::ObjId>>,
     /// `Session::set_trace_enabled(false)`: lines are no longer kept (findings still are).
     pub trace_off: bool,
     /// Bytes and blocks in live pool allocations, and the peak of the bytes.

@@ -57,3 +57,36 @@ pub fn observe_create(state: &mut State, file_object: ObjId) {
         ));
     }
 }
+
+/// The filter keeps a reference on the FILE_OBJECT `held` in its per-stream context on the
+/// FCB `fcb`: what a minifilter does when it stores a referenced FILE_OBJECT in a stream context
+/// (FltAllocateContext, FltSetStreamContext, ObReferenceObject) and dereferences it in its
+/// context cleanup callback. The filter's first context on the FCB is used, or one is attached.
+/// The reference is dropped when FsRtlTeardownPerStreamContexts frees the context
+/// (`fsrtl::teardown_in`). `None`, with nothing referenced, if the FCB supports no per-stream
+/// contexts or is stale, or `held` is not a live FILE_OBJECT.
+pub fn hold_reference(state: &mut State, fcb: ObjId, held: ObjId) -> Option<ObjId> {
+    state.file_objects.get(held)?;
+    let existing = state
+        .pool
+        .get(fcb)
+        .filter(|header| header.advanced_header)?
+        .stream_contexts
+        .first()
+        .copied();
+    let context = match existing {
+        Some(context) => context,
+        None => insert_stream_context(state, fcb)?,
+    };
+    let entry = state.file_objects.get_mut(held)?;
+    entry.pointer_count += 1;
+    state
+        .filter_held_references
+        .entry(context)
+        .or_default()
+        .push(held);
+    state.push_trace(format!(
+        "filter: context {context} of FCB {fcb} references FO {held}"
+    ));
+    Some(context)
+}

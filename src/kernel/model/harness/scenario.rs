@@ -411,6 +411,15 @@ impl Runner {
                     .set_filter_attach_contexts(positional.first() != Some(&"off"));
                 Outcome::status(NtStatus::SUCCESS)
             }
+            "filter-hold" => {
+                let stream = self.handle_arg(&positional, 0)?;
+                let held = self.handle_arg(&positional, 1)?;
+                let status = match self.session.filter_hold_reference(stream, held) {
+                    Ok(()) => NtStatus::SUCCESS,
+                    Err(status) => status,
+                };
+                Outcome::status(status)
+            }
             "run-worker" => {
                 self.session.run_worker();
                 Outcome::status(NtStatus::SUCCESS)

@@ -31,6 +31,8 @@ pub struct Handle {
 
 /// FSCTL_DISMOUNT_VOLUME.
 pub const FSCTL_DISMOUNT_VOLUME: u32 = 0x0009_0020;
+/// STATUS_NOT_SUPPORTED.
+const STATUS_NOT_SUPPORTED: NtStatus = NtStatus(0xC000_00BB_u32 as i32);
 /// FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT.
 const FILE_SYNCHRONOUS_IO: u32 = 0x0000_0010 | 0x0000_0020;
 
@@ -216,6 +218,46 @@ impl Session {
     /// The filter observer attaches a per-stream context at every successful CREATE.
     pub fn set_filter_attach_contexts(&self, on: bool) {
         self.kernel.lock().filter_attach_contexts = on;
+    }
+
+    /// The filter's per-stream context on the FCB behind `context_fcb_of` takes a reference on
+    /// the FILE_OBJECT behind `held`, and drops it (ObDereferenceObject) when that context is
+    /// torn down: at FsRtlTeardownPerStreamContexts, in the FCB's last reference drop. That
+    /// drop may send `held`'s IRP_MJ_CLOSE nested inside whatever the driver was doing when it
+    /// let go of the FCB. STATUS_INVALID_HANDLE for a bad handle; STATUS_NOT_SUPPORTED if
+    /// `context_fcb_of` names no FCB with an advanced header (FltSetStreamContext's answer).
+    pub fn filter_hold_reference(
+        &mut self,
+        context_fcb_of: Handle,
+        held: Handle,
+    ) -> Result<(), NtStatus> {
+        let stream = self.file_object(context_fcb_of)?;
+        let held = self.file_object(held)?;
+        let mut state = self.kernel.lock();
+        let Some(fcb) = state
+            .file_objects
+            .get(stream)
+            .and_then(|f| f.fs_context)
+            .map(|c| c.id)
+        else {
+            return Err(STATUS_NOT_SUPPORTED);
+        };
+        if state.file_objects.get(held).is_none() {
+            return Err(NtStatus(0xC000_0008_u32 as i32));
+        }
+        filter::hold_reference(&mut state, fcb, held)
+            .map(|_| ())
+            .ok_or(STATUS_NOT_SUPPORTED)
+    }
+
+    /// FILE_OBJECT references the filter observer holds in its per-stream contexts.
+    pub fn filter_held_references(&self) -> usize {
+        self.kernel
+            .lock()
+            .filter_held_references
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 
     fn file_object(&self, handle: Handle) -> Result<ObjId, NtStatus> {
