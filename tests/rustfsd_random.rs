@@ -51,9 +51,16 @@ struct Schedule {
     rng: Rng,
     processes: Vec<Pid>,
     handles: Vec<Handle>,
+    /// What each handle opened, as a lower-case volume path ("" = the volume).
+    opened: Vec<(Handle, String)>,
     references: Vec<SystemRef>,
     log: Vec<String>,
 }
+
+/// Only contexts on this file's FCB hold references, and never on a FILE_OBJECT of this
+/// file: a context holding a FILE_OBJECT of its own FCB (directly or through another file's
+/// context) would be a reference cycle, a filter bug no file system can undo.
+const CONTEXT_OWNER: &str = "\\hello.txt";
 
 impl Schedule {
     fn new(seed: u64, image: &[u8]) -> Schedule {
@@ -67,6 +74,7 @@ impl Schedule {
             rng: Rng::new(seed),
             processes: vec![first],
             handles: Vec::new(),
+            opened: Vec::new(),
             references: Vec::new(),
             log: Vec::new(),
         }
@@ -80,13 +88,23 @@ impl Schedule {
         let pid = self.pick(&self.processes.clone()).unwrap();
         let path = self.pick(PATHS).unwrap();
         let relative = self.rng.below(4) == 0;
-        let mut request = match (relative, self.pick(&self.handles.clone())) {
+        let (mut request, opened) = match (relative, self.pick(&self.handles.clone())) {
             (true, Some(root)) if root.pid == pid => {
-                let mut request = CreateRequest::open(path.trim_start_matches('\\'));
+                let name = path.trim_start_matches('\\');
+                let mut request = CreateRequest::open(name);
                 request.root = Some(root);
-                request
+                let base = self.path_of(root);
+                let opened = match (base.as_str(), name) {
+                    (_, "") => base.clone(),
+                    ("" | "\\", name) => format!("\\{name}"),
+                    (base, name) => format!("{base}\\{name}"),
+                };
+                (request, opened)
             }
-            _ => CreateRequest::open(&format!("{DISK}{path}")),
+            _ => (
+                CreateRequest::open(&format!("{DISK}{path}")),
+                String::from(path),
+            ),
         };
         request.share_access = [7, 7, 1, 0][self.rng.below(4)];
         if self.rng.below(8) == 0 {
@@ -102,12 +120,21 @@ impl Schedule {
         }
         if let Some(handle) = result.handle {
             self.handles.push(handle);
+            self.opened.push((handle, opened.to_lowercase()));
         }
         Ok(())
     }
 
+    fn path_of(&self, handle: Handle) -> String {
+        self.opened
+            .iter()
+            .find(|(h, _)| *h == handle)
+            .map(|(_, path)| path.clone())
+            .unwrap_or_default()
+    }
+
     fn step(&mut self) -> Result<(), String> {
-        match self.rng.below(20) {
+        match self.rng.below(21) {
             0..=6 => self.open()?,
             7..=9 => {
                 if let Some(index) = self.index(self.handles.len()) {
@@ -122,6 +149,7 @@ impl Schedule {
                     let duplicate = self.session.duplicate_handle(handle, target).unwrap();
                     self.log.push(format!("dup {handle:?} -> {duplicate:?}"));
                     self.handles.push(duplicate);
+                    self.opened.push((duplicate, self.path_of(handle)));
                 }
             }
             12 => {
@@ -164,6 +192,18 @@ impl Schedule {
                         .push(format!("fsctl {code:#x} on {handle:?}: {status:?}"));
                 }
             }
+            19 => {
+                // A minifilter's context on one file's FCB keeps a reference on another
+                // FILE_OBJECT, dropped when that FCB is torn down: a CLOSE nested wherever
+                // the driver frees an FCB.
+                let owners: Vec<Handle> = self.handles_where(|path| path == CONTEXT_OWNER);
+                let others: Vec<Handle> = self.handles_where(|path| path != CONTEXT_OWNER);
+                if let (Some(owner), Some(held)) = (self.pick(&owners), self.pick(&others)) {
+                    let status = self.session.filter_hold_reference(owner, held);
+                    self.log
+                        .push(format!("filter-hold {owner:?} {held:?}: {status:?}"));
+                }
+            }
             _ => {
                 if self.rng.below(4) == 0
                     && let Some(handle) = self.pick(&self.handles.clone())
@@ -175,6 +215,14 @@ impl Schedule {
             }
         }
         Ok(())
+    }
+
+    fn handles_where(&self, keep: impl Fn(&str) -> bool) -> Vec<Handle> {
+        self.handles
+            .iter()
+            .copied()
+            .filter(|handle| keep(&self.path_of(*handle)))
+            .collect()
     }
 
     fn index(&mut self, len: usize) -> Option<usize> {
@@ -230,6 +278,7 @@ struct Tally {
     refused_dismounted: usize,
     dismounted: usize,
     locked: usize,
+    filter_holds: usize,
 }
 
 impl Tally {
@@ -243,6 +292,7 @@ impl Tally {
             self.refused_dismounted += usize::from(has("open ") && has("NtStatus(0xc000026e)"));
             self.dismounted += usize::from(has("dismount via") && has("NtStatus(0x00000000)"));
             self.locked += usize::from(has("fsctl 0x90018") && has("NtStatus(0x00000000)"));
+            self.filter_holds += usize::from(has("filter-hold") && has("Ok(())"));
         }
     }
 }
@@ -301,6 +351,7 @@ fn ten_thousand_random_schedules_end_clean() {
         ("opens refused after a dismount", tally.refused_dismounted),
         ("dismounts", tally.dismounted),
         ("volume locks", tally.locked),
+        ("filter-held references", tally.filter_holds),
     ] {
         assert!(n >= each, "only {n} {what} in {count} schedules");
     }
