@@ -70,7 +70,7 @@ pub fn self_test(image: &Path, kit: &Kit) -> Result<()> {
         &[0u8; 8],
         "signature",
     );
-    let text_flags = layout.first_code_section_flags + 0;
+    let text_flags = layout.first_code_section_flags;
     let flags = u32::from_le_bytes(
         good[text_flags..text_flags + 4]
             .try_into()
@@ -244,10 +244,10 @@ fn llvm_readobj_agrees(image: &Path, driver_entry: u32) -> Result<()> {
         ));
     }
     for line in report.lines().map(str::trim) {
-        if let Some(module) = line.strip_prefix("Name: ") {
-            if !ALLOWED_MODULES.contains(&module.to_ascii_lowercase().as_str()) {
-                disagreements.push(format!("imports from {module}"));
-            }
+        if let Some(module) = line.strip_prefix("Name: ")
+            && !ALLOWED_MODULES.contains(&module.to_ascii_lowercase().as_str())
+        {
+            disagreements.push(format!("imports from {module}"));
         }
     }
     if disagreements.is_empty() {

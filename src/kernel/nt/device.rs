@@ -95,9 +95,16 @@ unsafe impl Sync for VolumeDevice {}
 
 /// The device a mount request asks us to mount (IrpSp->Parameters.MountVolume.DeviceObject),
 /// as a read target.
+///
+/// Its sector size is asked once, when the mount or verify request is decoded, and travels
+/// with the (Copy) value: a mounted volume's reader keeps its TargetDevice for the volume's
+/// life, so reads send no IOCTL. A change of media under a mounted volume comes back as a
+/// verify, whose request asks again.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct TargetDevice {
     raw: PDEVICE_OBJECT,
+    /// Bytes per sector, valid (a power of two in 512..=64 KiB).
+    sector_size: u32,
 }
 
 // SAFETY: the target device is referenced by the VPB for as long as the volume is mounted, and
@@ -119,12 +126,18 @@ unsafe impl Send for MountRequest {}
 unsafe impl Sync for MountRequest {}
 
 impl MountRequest {
+    /// Asks the target for its sector size (one IOCTL_DISK_GET_DRIVE_GEOMETRY, see
+    /// `TargetDevice::from_raw`).
+    ///
     /// # Safety
-    /// `vpb` and `target` are the MountVolume parameters of an IRP_MN_MOUNT_VOLUME in dispatch.
+    /// `vpb` and `target` are the MountVolume parameters of an IRP_MN_MOUNT_VOLUME, or the
+    /// VerifyVolume VPB and its RealDevice, of an IRP in dispatch (at PASSIVE_LEVEL).
     pub(super) unsafe fn from_raw(vpb: PVPB, target: PDEVICE_OBJECT) -> MountRequest {
         MountRequest {
             vpb,
-            target: TargetDevice { raw: target },
+            // SAFETY: `target` is the live device of the request (our caller's promise), and
+            // mount and verify requests are dispatched at PASSIVE_LEVEL, where we may wait.
+            target: unsafe { TargetDevice::from_raw(target) },
         }
     }
 }
@@ -497,29 +510,49 @@ impl VolumeDevice {
 }
 
 impl TargetDevice {
+    /// The target with its sector size: IOCTL_DISK_GET_DRIVE_GEOMETRY, else
+    /// DeviceObject->SectorSize, else 512.
+    ///
+    /// # Safety
+    /// `raw` is null or a live device object that stays alive while the value is used (the
+    /// mount target of a request in dispatch, referenced by its VPB), at PASSIVE_LEVEL.
+    unsafe fn from_raw(raw: PDEVICE_OBJECT) -> TargetDevice {
+        let valid = |size: u32| size.is_power_of_two() && (512..=0x1_0000).contains(&size);
+        let sector_size = if raw.is_null() {
+            512
+        } else if let Ok(size) = lower_io::bytes_per_sector(raw)
+            && valid(size)
+        {
+            size
+        } else {
+            // SAFETY: `raw` is live (the caller's promise) and not null.
+            let field = u32::from(unsafe { (*raw).SectorSize });
+            if valid(field) { field } else { 512 }
+        };
+        TargetDevice { raw, sector_size }
+    }
+
     /// A synchronous read from the target device through an IRP we allocate (see
     /// `lower_io`). Any offset and length: the I/O is widened to whole sectors through a pool
     /// buffer. Returns the bytes read (fewer at the end of the device).
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, NtStatus> {
-        lower_io::read(self.raw, self.sector_size(), offset, buf)
+        if self.raw.is_null() {
+            return Err(NtStatus::INVALID_DEVICE_REQUEST);
+        }
+        lower_io::read(self.raw, self.sector_size, offset, buf)
     }
 
     /// The device's size in bytes (IOCTL_DISK_GET_LENGTH_INFO); 0 if it cannot be read.
     pub fn length(&self) -> u64 {
+        if self.raw.is_null() {
+            return 0;
+        }
         lower_io::length(self.raw).unwrap_or(0)
     }
 
-    /// Bytes per sector (IOCTL_DISK_GET_DRIVE_GEOMETRY), else DeviceObject->SectorSize, else 512.
+    /// Bytes per sector, as asked once when the request was decoded (see `from_raw`).
     pub fn sector_size(&self) -> u32 {
-        let valid = |size: u32| size.is_power_of_two() && (512..=0x1_0000).contains(&size);
-        if let Ok(size) = lower_io::bytes_per_sector(self.raw)
-            && valid(size)
-        {
-            return size;
-        }
-        // SAFETY: the target is live while its mount request or volume is (type invariant).
-        let field = u32::from(unsafe { (*self.raw).SectorSize });
-        if valid(field) { field } else { 512 }
+        self.sector_size
     }
 }
 

@@ -210,6 +210,8 @@ impl Irp {
                     class: parameters.QueryVolume.FsInformationClass as u32,
                     length: parameters.QueryVolume.Length,
                 },
+                // Decoding a mount or verify request asks the target device for its sector
+                // size (one IOCTL, at PASSIVE_LEVEL like every FSCTL mount/verify).
                 Some(IrpMajor::FileSystemControl) => match stack.MinorFunction {
                     IRP_MN_MOUNT_VOLUME => IrpParameters::Mount(MountRequest::from_raw(
                         parameters.MountVolume.Vpb,

@@ -10,8 +10,10 @@ use core::mem::{align_of, offset_of, size_of};
 
 use wdk_sys::{
     CACHE_MANAGER_CALLBACKS, DEVICE_OBJECT, DRIVER_OBJECT, ERESOURCE, FAST_MUTEX, FILE_OBJECT,
-    FS_FILTER_CALLBACK_DATA, FS_FILTER_CALLBACKS, FSRTL_ADVANCED_FCB_HEADER, IO_SECURITY_CONTEXT,
-    IO_STACK_LOCATION, IRP, KEVENT, MDL, SECTION_OBJECT_POINTERS, SHARE_ACCESS, VPB,
+    FS_FILTER_CALLBACK_DATA, FS_FILTER_CALLBACKS, FSRTL_ADVANCED_FCB_HEADER,
+    IO_CREATE_STREAM_FILE_LITE, IO_CREATE_STREAM_FILE_OPTIONS,
+    IO_CREATE_STREAM_FILE_RAISE_ON_ERROR, IO_SECURITY_CONTEXT, IO_STACK_LOCATION, IRP, KEVENT, MDL,
+    SECTION_OBJECT_POINTERS, SHARE_ACCESS, VPB,
 };
 
 use super::fcb::{CONTROL_OFFSET, FcbBlock, FcbControl};
@@ -308,3 +310,14 @@ assert_offsets!(CACHE_MANAGER_CALLBACKS {
     AcquireForReadAhead = 0x10,
     ReleaseFromReadAhead = 0x18,
 });
+
+// IO_CREATE_STREAM_FILE_OPTIONS (0x10): ours, passed to IoCreateStreamFileObjectEx2, which
+// reads Size. Declared by the kit's ntifs.h shim on Linux, by the WDK's ntifs.h on Windows.
+assert_size!(IO_CREATE_STREAM_FILE_OPTIONS, 0x10);
+assert_offsets!(IO_CREATE_STREAM_FILE_OPTIONS {
+    Size = 0x00,
+    Flags = 0x02,
+    TargetDeviceObject = 0x08,
+});
+const _: () = assert!(IO_CREATE_STREAM_FILE_RAISE_ON_ERROR == 0x1);
+const _: () = assert!(IO_CREATE_STREAM_FILE_LITE == 0x2);

@@ -1,17 +1,24 @@
 //! `StreamFileObject`: a FILE_OBJECT the driver creates on its own volume.
 //!
-//! IoCreateStreamFileObjectLite(NULL, Vpb->RealDevice) makes a FILE_OBJECT with FO_STREAM_FILE
-//! on the real device, counted in that device's VPB; it never gets IRP_MJ_CLEANUP. As CDFS does
-//! for its internal streams (CdSetFileObject), we then set FileObject->Vpb to the volume's VPB:
-//! IoGetRelatedDeviceObject sends its IRPs, IRP_MJ_CLOSE included, to Vpb->DeviceObject (our
-//! volume device), and IopDeleteFile releases the VPB count. Dropping the value is
+//! IoCreateStreamFileObjectEx2 with IO_CREATE_STREAM_FILE_LITE on Vpb->RealDevice makes a
+//! FILE_OBJECT with FO_STREAM_FILE on the real device, counted in that device's VPB, with no
+//! handle, so it never gets IRP_MJ_CLEANUP (what IoCreateStreamFileObjectLite does). As CDFS
+//! does for its internal streams (CdSetFileObject), we then set FileObject->Vpb to the volume's
+//! VPB: IoGetRelatedDeviceObject sends its IRPs, IRP_MJ_CLOSE included, to Vpb->DeviceObject
+//! (our volume device), and IopDeleteFile releases the VPB count. Dropping the value is
 //! ObDereferenceObject: the CLOSE comes inside the drop, or later if Mm/Cc hold references.
-//! Known gap: IoCreateStreamFileObjectLite raises an exception (instead of returning NULL) if
-//! the object cannot be created; without SEH in Rust that would bugcheck.
+//!
+//! Why Ex2 (Windows 8 and later): IoCreateStreamFileObject, ...Ex and ...Lite raise an
+//! exception when the object cannot be created, and Rust cannot catch SEH, so that would be a
+//! bugcheck. Ex2 without IO_CREATE_STREAM_FILE_RAISE_ON_ERROR returns the failure as an
+//! NTSTATUS instead. (Its page on Microsoft Learn still says it "raises" on a pool failure, a
+//! sentence carried over from the older routines; the options page is specific: the raise is
+//! what IO_CREATE_STREAM_FILE_RAISE_ON_ERROR asks for.)
 
-use core::ptr::NonNull;
+use core::mem::size_of;
+use core::ptr::{self, NonNull};
 
-use wdk_sys::FILE_OBJECT;
+use wdk_sys::{FILE_OBJECT, IO_CREATE_STREAM_FILE_LITE, IO_CREATE_STREAM_FILE_OPTIONS};
 
 use super::device::VolumeDevice;
 use super::file_object::FileObject;
@@ -29,21 +36,40 @@ unsafe impl Send for StreamFileObject {}
 unsafe impl Sync for StreamFileObject {}
 
 impl StreamFileObject {
-    /// IoCreateStreamFileObjectLite on the volume's real device, pointed at its VPB.
+    /// IoCreateStreamFileObjectEx2 (lite, no handle, no raise) on the volume's real device,
+    /// pointed at its VPB. A failure to create the object is an `Err`, never an exception.
     pub fn try_create(volume: &VolumeDevice) -> Result<StreamFileObject, NtStatus> {
         let vpb = volume.vpb();
         if vpb.is_null() {
             return Err(NtStatus::INVALID_DEVICE_REQUEST);
         }
+        let mut options = IO_CREATE_STREAM_FILE_OPTIONS {
+            Size: size_of::<IO_CREATE_STREAM_FILE_OPTIONS>() as u16,
+            // Not IO_CREATE_STREAM_FILE_RAISE_ON_ERROR: errors come back as a status.
+            Flags: IO_CREATE_STREAM_FILE_LITE as u16,
+            TargetDeviceObject: ptr::null_mut(),
+        };
+        let mut raw: *mut FILE_OBJECT = ptr::null_mut();
         // SAFETY: the VPB lives as long as its real device, which outlives our volume; the
-        // call runs below DISPATCH_LEVEL, as the FSD's dispatch routines do.
-        let raw = unsafe {
+        // call runs at PASSIVE_LEVEL, as mount does. `options` and `raw` outlive the call; no
+        // related FILE_OBJECT, and FileHandle is optional: with the LITE flag no handle is
+        // created, and NULL asks for none.
+        let status = unsafe {
             let real_device = (*vpb).RealDevice;
             if real_device.is_null() {
                 return Err(NtStatus::INVALID_DEVICE_REQUEST);
             }
-            wdk_sys::ntddk::IoCreateStreamFileObjectLite(core::ptr::null_mut(), real_device)
+            wdk_sys::ntddk::IoCreateStreamFileObjectEx2(
+                &mut options,
+                ptr::null_mut(),
+                real_device,
+                &mut raw,
+                ptr::null_mut(),
+            )
         };
+        if status < 0 {
+            return Err(NtStatus(status));
+        }
         let raw = NonNull::new(raw).ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
         // SAFETY: the FILE_OBJECT is new and ours (one reference); its Vpb field routes its
         // IRPs to our volume device, and the I/O manager counted it in this VPB.
