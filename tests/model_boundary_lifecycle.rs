@@ -288,7 +288,7 @@ fn stream_file_object_close_comes_inside_the_drop() {
     assert!(
         trace
             .iter()
-            .any(|l| l.starts_with("IoCreateStreamFileObjectLite"))
+            .any(|l| l.starts_with("IoCreateStreamFileObjectEx2"))
     );
     assert!(
         trace.iter().any(|l| l.starts_with("filter: CLOSE of FO")),

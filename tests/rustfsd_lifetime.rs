@@ -183,13 +183,20 @@ fn verify_keeps_the_same_volume_and_drops_a_changed_one() {
     let image = support::image("lifecycle");
     let mut s = machine(&image);
     let file = open_ok(&mut s, "\\hello.txt");
+    s.set_verify_required(DISK_NAME);
     assert_eq!(s.verify_volume(DISK_NAME), NtStatus::SUCCESS);
+    assert!(
+        !s.verify_required(DISK_NAME),
+        "verify clears DO_VERIFY_VOLUME"
+    );
     let again = open_ok(&mut s, "\\hello.txt");
     s.close_handle(again);
     let disk = s.disk(DISK_NAME).unwrap();
     // Another medium: a blank one.
     disk.replace_contents(vec![0; 1 << 20]);
+    s.set_verify_required(DISK_NAME);
     assert_eq!(s.verify_volume(DISK_NAME), NtStatus::WRONG_VOLUME);
+    assert!(!s.verify_required(DISK_NAME));
     assert_eq!(
         s.fs_control_file(file, 0x0009_0028, &[], 0).status,
         NtStatus::VOLUME_DISMOUNTED
@@ -239,11 +246,16 @@ fn shutdown_completes_without_waiting_for_anything() {
     finish(s);
 }
 
-/// The volume label and serial number reach the VPB.
+/// The volume label and serial number reach the VPB; the mount clears DO_VERIFY_VOLUME.
 #[test]
 fn the_vpb_carries_the_label_and_serial_number() {
     let mut s = machine_on(support::machine::disk(&support::image("lifecycle")), None);
+    s.set_verify_required(DISK_NAME);
     let volume = open_ok(&mut s, "");
+    assert!(
+        !s.verify_required(DISK_NAME),
+        "the mount clears DO_VERIFY_VOLUME"
+    );
     let (serial, label) = s.vpb_identity(DISK_NAME).unwrap();
     // The test images' UUID is 5c0ffee5-...; the label "rustfsd-test".
     assert_eq!(serial, 0x5c0f_fee5);

@@ -96,6 +96,7 @@ fn driver_and_devices() {
     let _: fn(&TargetDevice, u64, &mut [u8]) -> Result<usize, NtStatus> = TargetDevice::read;
     let _: fn(&TargetDevice) -> u64 = TargetDevice::length;
     let _: fn(&TargetDevice) -> u32 = TargetDevice::sector_size;
+    let _: fn(&TargetDevice) = TargetDevice::clear_verify_required;
     let _: [u32; 2] = [DO_BUFFERED_IO, DO_DIRECT_IO];
 }
 

@@ -18,6 +18,8 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
     let Some(request) = irp.mount_request() else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
+    // Whatever the disk holds, it is being looked at now.
+    request.target.clear_verify_required();
     let (volume, info) = match read_volume(request.target) {
         Ok(found) => found,
         Err(error) => return irp.complete(refusal_status(&error)),
@@ -116,6 +118,8 @@ pub fn verify(device: DeviceRef, irp: Irp) -> NtStatus {
         return irp.complete(NtStatus::WRONG_VOLUME);
     }
     let same = matches!(read_volume(request.target), Ok((_, info)) if info.uuid == uuid);
+    // Checked either way: a changed medium is mounted afresh next.
+    request.target.clear_verify_required();
     if same {
         return irp.complete(NtStatus::SUCCESS);
     }

@@ -18,6 +18,8 @@ use crate::kernel::NtStatus;
 pub const DO_BUFFERED_IO: u32 = 0x0000_0004;
 /// DO_DIRECT_IO.
 pub const DO_DIRECT_IO: u32 = 0x0000_0010;
+/// DO_VERIFY_VOLUME: the medium may have changed; the file system must verify it.
+pub const DO_VERIFY_VOLUME: u32 = 0x0000_0002;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum DeviceKind {
@@ -452,5 +454,15 @@ impl TargetDevice {
     /// Bytes per sector.
     pub fn sector_size(&self) -> u32 {
         512
+    }
+
+    /// Clears DO_VERIFY_VOLUME on the disk (the file system checked the medium).
+    pub fn clear_verify_required(&self) {
+        let id = self.id;
+        with_state(|state| {
+            if let Some(device) = state.devices.get_mut(id) {
+                device.flags &= !DO_VERIFY_VOLUME;
+            }
+        });
     }
 }

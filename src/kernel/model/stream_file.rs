@@ -1,5 +1,5 @@
 //! `StreamFileObject`: a FILE_OBJECT the driver creates on its own volume
-//! (IoCreateStreamFileObjectLite), e.g. for a volume or directory stream it caches. It holds
+//! (IoCreateStreamFileObjectEx2), e.g. for a volume or directory stream it caches. It holds
 //! one object reference; dropping it is ObDereferenceObject, so IRP_MJ_CLOSE may reach the
 //! volume device inside the drop (nested) or later, if Mm/Cc took references of their own.
 //! "Lite": it never gets IRP_MJ_CLEANUP.
@@ -21,14 +21,14 @@ pub struct StreamFileObject {
 }
 
 impl StreamFileObject {
-    /// IoCreateStreamFileObjectLite on the volume's real device, pointed at the volume's VPB so
+    /// IoCreateStreamFileObjectEx2 on the volume's real device, pointed at the volume's VPB so
     /// that its CLOSE reaches `volume`: pointer count 1, no handle, FO_STREAM_FILE.
     pub fn try_create(volume: &VolumeDevice) -> Result<StreamFileObject, NtStatus> {
         let device = volume.device().id;
         let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
         let id = {
             let mut state = kernel.lock();
-            state.require_irql("IoCreateStreamFileObjectLite", 1);
+            state.require_irql("IoCreateStreamFileObjectEx2", 1);
             let vpb = match state.devices.get(device) {
                 Some(entry) if entry.kind == DeviceKind::Volume => entry.vpb,
                 _ => {
@@ -57,7 +57,7 @@ impl StreamFileObject {
                 entry.reference_count += 1;
             }
             state.push_trace(format!(
-                "IoCreateStreamFileObjectLite on device {device} -> FO {id}"
+                "IoCreateStreamFileObjectEx2 on device {device} -> FO {id}"
             ));
             id
         };

@@ -554,6 +554,19 @@ impl TargetDevice {
     pub fn sector_size(&self) -> u32 {
         self.sector_size
     }
+
+    /// Clears DO_VERIFY_VOLUME on the disk: the file system has checked the medium (at mount,
+    /// or at IRP_MN_VERIFY_VOLUME), as CDFS and FastFAT do. Left set, the disk driver would go
+    /// on failing I/O with STATUS_VERIFY_REQUIRED.
+    pub fn clear_verify_required(&self) {
+        if self.raw.is_null() {
+            return;
+        }
+        // SAFETY: the target is live while its mount/verify request or volume is (type
+        // invariant); file systems own this bit of the real device's Flags during mount and
+        // verify, which the I/O manager serializes.
+        unsafe { (*self.raw).Flags &= !wdk_sys::DO_VERIFY_VOLUME };
+    }
 }
 
 const _: () = assert!(align_of::<ExtensionHeader>() <= 16);

@@ -92,6 +92,25 @@ impl Session {
         Some((device, vpb))
     }
 
+    /// Sets DO_VERIFY_VOLUME on the disk, as a removable-media driver does when the medium may
+    /// have changed.
+    pub fn set_verify_required(&self, disk: &str) {
+        if let Some((device, _)) = self.disk_and_vpb(disk)
+            && let Some(entry) = self.kernel.lock().devices.get_mut(device)
+        {
+            entry.flags |= crate::kernel::model::device::DO_VERIFY_VOLUME;
+        }
+    }
+
+    /// Whether the disk's DO_VERIFY_VOLUME is set.
+    pub fn verify_required(&self, disk: &str) -> bool {
+        self.disk_and_vpb(disk).is_some_and(|(device, _)| {
+            self.kernel.lock().devices.get(device).is_some_and(|entry| {
+                entry.flags & crate::kernel::model::device::DO_VERIFY_VOLUME != 0
+            })
+        })
+    }
+
     /// The mounted VPB's SerialNumber and VolumeLabel (`VolumeDevice::set_vpb_identity`);
     /// `None` if there is no such disk or it is not mounted.
     pub fn vpb_identity(&self, disk: &str) -> Option<(u32, Vec<u16>)> {
