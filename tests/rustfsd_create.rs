@@ -392,5 +392,11 @@ fn a_locked_volume_refuses_other_opens_until_unlocked() {
     s.close_handle(volume);
     let file = open_ok(&mut s, "\\hello.txt");
     s.close_handle(file);
+    // Each step was announced (FsRtlNotifyVolumeEvent), the failed lock too.
+    use rustfsd::kernel::VolumeEvent::{Lock, LockFailed, Mount, Unlock};
+    assert_eq!(
+        s.volume_events(),
+        [Mount, Lock, LockFailed, Lock, Unlock, Lock, Unlock]
+    );
     finish(s);
 }

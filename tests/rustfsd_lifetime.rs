@@ -173,6 +173,8 @@ fn dismount_with_open_handles() {
     // A new open mounts the disk again.
     let again = open_ok(&mut s, "\\hello.txt");
     s.close_handle(again);
+    use rustfsd::kernel::VolumeEvent::{Dismount, Mount};
+    assert_eq!(s.volume_events(), [Mount, Dismount, Mount]);
     finish(s);
 }
 

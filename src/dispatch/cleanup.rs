@@ -18,7 +18,7 @@ pub fn cleanup(device: DeviceRef, irp: Irp) -> NtStatus {
     match fcb.kind() {
         FcbKind::Volume => {
             // A lock held by this open ends with it.
-            device.with_extension(|vcb: &Vcb| control::release_lock(vcb, file_object));
+            let _ = control::unlock(device, file_object);
         }
         FcbKind::File => {
             fcb.oplock_cleanup(&irp);

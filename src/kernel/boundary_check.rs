@@ -26,8 +26,8 @@ use crate::kernel::{
     IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl, MountRequest,
     NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Resource, ResourceGuard,
     ShareAccess, StackFrame, StreamFileObject, SystemBuffer, TargetDevice, UserBuffer,
-    VolumeDevice, charge_stack_frame, current_irql, enter_file_system, expand_stack_and_callout,
-    file_id_from_name, queue_work_item, raise_irql, remaining_stack,
+    VolumeDevice, VolumeEvent, charge_stack_frame, current_irql, enter_file_system,
+    expand_stack_and_callout, file_id_from_name, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -93,6 +93,7 @@ fn driver_and_devices() {
     let _: fn(&VolumeDevice) -> DeviceRef = VolumeDevice::device;
     let _: fn(VolumeDevice) = VolumeDevice::delete;
     let _: fn(&VolumeDevice, u32, &[u16]) = VolumeDevice::set_vpb_identity;
+    let _: fn(&VolumeDevice, bool) = VolumeDevice::set_vpb_locked;
     let _: fn(&TargetDevice, u64, &mut [u8]) -> Result<usize, NtStatus> = TargetDevice::read;
     let _: fn(&TargetDevice) -> u64 = TargetDevice::length;
     let _: fn(&TargetDevice) -> u32 = TargetDevice::sector_size;
@@ -217,6 +218,7 @@ fn file_object() {
     let _: fn(&FileObject) -> Option<PoolArc<Probe>> = FileObject::ccb::<Probe>;
     let _: fn(&FileObject) -> u32 = FileObject::flags;
     let _: fn(&FileObject, u32) = FileObject::set_flags;
+    let _: fn(&FileObject, VolumeEvent) = FileObject::notify_volume_event;
     let _: fn(&FileObject) -> Vec<u16> = FileObject::file_name;
     let _: fn(&FileObject) -> Option<FileObject> = FileObject::related_file_object;
     let _: fn(&FileObject) -> u64 = FileObject::current_byte_offset;

@@ -8,7 +8,7 @@
 //! - `model`: a user-mode model of the NT kernel with a verifier, for host tests.
 //!
 //! Both backends provide the same items with the same signatures; `status`, `irp_major`,
-//! `access`, `request` and `fcb_header` are plain data and rules shared by both.
+//! `access`, `request`, `fcb_header` and `volume_event` are plain data and rules shared by both.
 
 pub mod access;
 mod boundary_check;
@@ -16,12 +16,14 @@ pub mod fcb_header;
 pub mod irp_major;
 pub mod request;
 pub mod status;
+pub mod volume_event;
 
 pub use access::*;
 pub use fcb_header::{FastIoPossible, FileSizes};
 pub use irp_major::IrpMajor;
 pub use request::*;
 pub use status::NtStatus;
+pub use volume_event::VolumeEvent;
 
 #[cfg(target_os = "windows")]
 mod nt;

@@ -5,7 +5,9 @@
 use super::lifetime;
 use super::vcb::Vcb;
 use crate::fcb::{Fcb, FcbKind};
-use crate::kernel::{DeviceRef, FileObject, Irp, IrpParameters, NtStatus};
+use crate::kernel::{
+    DeviceRef, FileObject, Irp, IrpParameters, NtStatus, VolumeDevice, VolumeEvent,
+};
 
 pub const FSCTL_LOCK_VOLUME: u32 = 0x0009_0018;
 pub const FSCTL_UNLOCK_VOLUME: u32 = 0x0009_001C;
@@ -31,12 +33,7 @@ pub fn user_request(device: DeviceRef, irp: Irp) -> NtStatus {
         }
         (FSCTL_LOCK_VOLUME, Some(file_object)) => lock(device, file_object),
         (FSCTL_UNLOCK_VOLUME, Some(file_object)) => unlock(device, file_object),
-        (FSCTL_DISMOUNT_VOLUME, Some(_)) => {
-            // Completed first: the volume stream's CLOSE may come inside the dismount.
-            let status = irp.complete(NtStatus::SUCCESS);
-            let _ = lifetime::dismount(device);
-            return status;
-        }
+        (FSCTL_DISMOUNT_VOLUME, Some(file_object)) => dismount(device, file_object),
         _ => NtStatus::INVALID_DEVICE_REQUEST,
     };
     irp.complete(status)
@@ -49,9 +46,11 @@ fn is_volume_open(file_object: &FileObject) -> bool {
 }
 
 /// FSCTL_LOCK_VOLUME: granted only when the caller's handle is the only one open on the
-/// volume. While locked, other opens fail with STATUS_ACCESS_DENIED.
+/// volume. Whoever else holds handles is told first (FSRTL_VOLUME_LOCK), so it can close them.
+/// While locked, VPB_LOCKED makes the I/O manager refuse new opens, and ours refuse too.
 fn lock(device: DeviceRef, file_object: FileObject) -> NtStatus {
-    device
+    file_object.notify_volume_event(VolumeEvent::Lock);
+    let status = device
         .with_extension(|vcb: &Vcb| {
             let mut inner = match vcb.inner() {
                 Ok(inner) => inner,
@@ -63,27 +62,53 @@ fn lock(device: DeviceRef, file_object: FileObject) -> NtStatus {
             inner.locked_by = Some(file_object);
             NtStatus::SUCCESS
         })
-        .unwrap_or(NtStatus::INVALID_DEVICE_REQUEST)
-}
-
-/// FSCTL_UNLOCK_VOLUME: only the open that locked the volume may unlock it.
-fn unlock(device: DeviceRef, file_object: FileObject) -> NtStatus {
-    device
-        .with_extension(|vcb: &Vcb| release_lock(vcb, file_object))
-        .unwrap_or(NtStatus::INVALID_DEVICE_REQUEST)
-}
-
-/// Unlocks the volume if `file_object` holds its lock (also at that open's CLEANUP).
-pub fn release_lock(vcb: &Vcb, file_object: FileObject) -> NtStatus {
-    let mut inner = match vcb.inner() {
-        Ok(inner) => inner,
-        Err(status) => return status,
-    };
-    if inner.locked_by != Some(file_object) {
-        return NtStatus::NOT_LOCKED;
+        .unwrap_or(NtStatus::INVALID_DEVICE_REQUEST);
+    if status.is_success() {
+        if let Some(volume) = VolumeDevice::from_device(device) {
+            volume.set_vpb_locked(true);
+        }
+    } else {
+        file_object.notify_volume_event(VolumeEvent::LockFailed);
     }
-    inner.locked_by = None;
-    NtStatus::SUCCESS
+    status
+}
+
+/// Unlocks the volume if `file_object` holds its lock (FSCTL_UNLOCK_VOLUME, or that open's
+/// CLEANUP), and says so (FSRTL_VOLUME_UNLOCK). STATUS_NOT_LOCKED otherwise.
+pub fn unlock(device: DeviceRef, file_object: FileObject) -> NtStatus {
+    let status = device
+        .with_extension(|vcb: &Vcb| {
+            let mut inner = match vcb.inner() {
+                Ok(inner) => inner,
+                Err(status) => return status,
+            };
+            if inner.locked_by != Some(file_object) {
+                return NtStatus::NOT_LOCKED;
+            }
+            inner.locked_by = None;
+            NtStatus::SUCCESS
+        })
+        .unwrap_or(NtStatus::INVALID_DEVICE_REQUEST);
+    if status.is_success() {
+        if let Some(volume) = VolumeDevice::from_device(device) {
+            volume.set_vpb_locked(false);
+        }
+        file_object.notify_volume_event(VolumeEvent::Unlock);
+    }
+    status
+}
+
+/// FSCTL_DISMOUNT_VOLUME, announced first (FSRTL_VOLUME_DISMOUNT). The volume stream's CLOSE
+/// may come inside the dismount.
+fn dismount(device: DeviceRef, file_object: FileObject) -> NtStatus {
+    file_object.notify_volume_event(VolumeEvent::Dismount);
+    match lifetime::dismount(device) {
+        Ok(()) => NtStatus::SUCCESS,
+        Err(status) => {
+            file_object.notify_volume_event(VolumeEvent::DismountFailed);
+            status
+        }
+    }
 }
 
 /// True while some open holds the volume lock.

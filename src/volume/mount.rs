@@ -10,7 +10,9 @@ use super::lifetime;
 use super::vcb::Vcb;
 use crate::ext4;
 use crate::fcb::Fcb;
-use crate::kernel::{DeviceRef, Irp, NtStatus, StreamFileObject, TargetDevice, VolumeDevice};
+use crate::kernel::{
+    DeviceRef, Irp, NtStatus, StreamFileObject, TargetDevice, VolumeDevice, VolumeEvent,
+};
 use crate::name;
 
 /// Handles a mount request sent to the control device.
@@ -51,6 +53,7 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
         return irp.complete(status);
     }
     crate::driver::volume_mounted(&mut driver, control.globals());
+    announce_mount(&device);
     irp.complete(NtStatus::SUCCESS)
 }
 
@@ -86,6 +89,21 @@ fn open_volume_stream(device: &VolumeDevice) -> Result<(), NtStatus> {
     match opened {
         Some(result) => result,
         None => Err(NtStatus::UNSUCCESSFUL),
+    }
+}
+
+/// FSRTL_VOLUME_MOUNT through the volume stream, as FastFAT does through its volume file
+/// (the notification is queued, so it is safe inside the mount).
+fn announce_mount(device: &VolumeDevice) {
+    let stream = device
+        .device()
+        .with_extension(|vcb: &Vcb| {
+            let inner = vcb.inner().ok()?;
+            inner.stream.as_ref().map(|stream| stream.file_object())
+        })
+        .flatten();
+    if let Some(stream) = stream {
+        stream.notify_volume_event(VolumeEvent::Mount);
     }
 }
 

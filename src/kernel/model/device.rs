@@ -67,6 +67,8 @@ pub struct VpbEntry {
     /// Vpb->SerialNumber and Vpb->VolumeLabel (at most 32 WCHARs), set by the FSD at mount.
     pub serial: u32,
     pub label: Vec<u16>,
+    /// VPB_LOCKED: the I/O manager refuses new opens through this VPB.
+    pub locked: bool,
 }
 
 /// MAXIMUM_VOLUME_LABEL_LENGTH / sizeof(WCHAR).
@@ -165,6 +167,7 @@ fn delete_device(state: &mut State, id: ObjId) -> Option<Arc<dyn Any + Send + Sy
     {
         vpb.device = None;
         vpb.mounted = false;
+        vpb.locked = false;
     }
     device.extension.take()
 }
@@ -408,6 +411,21 @@ impl VolumeDevice {
                 entry.serial = serial;
                 let count = label.len().min(MAXIMUM_VOLUME_LABEL_CHARS);
                 entry.label = label.get(..count).unwrap_or_default().to_vec();
+            }
+        });
+    }
+
+    /// Sets or clears VPB_LOCKED.
+    pub fn set_vpb_locked(&self, locked: bool) {
+        let id = self.id;
+        with_state(|state| {
+            let vpb = state.devices.get(id).and_then(|d| d.vpb);
+            match vpb.and_then(|vpb| state.vpbs.get_mut(vpb)) {
+                Some(entry) => entry.locked = locked,
+                None => state.report(FindingKind::UseAfterFree {
+                    kind: ObjectKind::Device,
+                    id,
+                }),
             }
         });
     }

@@ -157,6 +157,23 @@ impl FileObject {
         with_entry(self.id, |e| e.flags = flags);
     }
 
+    /// FsRtlNotifyVolumeEvent (PASSIVE_LEVEL). Recorded for `Session::volume_events`.
+    pub fn notify_volume_event(&self, event: crate::kernel::VolumeEvent) {
+        let id = self.id;
+        with_state(|state| {
+            state.require_irql("FsRtlNotifyVolumeEvent", 0);
+            if state.file_objects.get(id).is_none() {
+                state.report(FindingKind::UseAfterFree {
+                    kind: ObjectKind::FileObject,
+                    id,
+                });
+                return;
+            }
+            state.push_trace(std::format!("FsRtlNotifyVolumeEvent FO {id} {event:?}"));
+            state.volume_events.push(event);
+        });
+    }
+
     /// FileObject->FileName (UTF-16 code units).
     pub fn file_name(&self) -> Vec<u16> {
         with_entry(self.id, |e| e.file_name.clone()).unwrap_or_default()

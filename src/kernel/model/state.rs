@@ -71,6 +71,8 @@ pub struct State {
         std::collections::BTreeMap<u32, (u32, super::pool::PoolTag, super::verifier::ObjectKind)>,
     /// The filter observer attaches a per-stream context to every FCB a CREATE returns.
     pub filter_attach_contexts: bool,
+    /// FsRtlNotifyVolumeEvent calls, in order.
+    pub volume_events: Vec<crate::kernel::VolumeEvent>,
     /// FILE_OBJECTs the filter observer holds a reference on, by the per-stream context that
     /// holds it (`Session::filter_hold_reference`); dereferenced when that context is torn
     /// down (`fsrtl::teardown_in`).

@@ -10,7 +10,8 @@ use core::ptr;
 
 use wdk_sys::{
     DO_DEVICE_INITIALIZING, FILE_DEVICE_DISK_FILE_SYSTEM, FS_FILTER_CALLBACKS, KIRQL,
-    PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVPB, VPB_MOUNTED,
+    PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVPB, VPB_LOCKED,
+    VPB_MOUNTED,
 };
 
 use super::entry;
@@ -485,6 +486,27 @@ impl VolumeDevice {
         }
     }
 
+    /// Sets or clears VPB_LOCKED (under the VPB spin lock): while set, the I/O manager refuses
+    /// new opens through the VPB with STATUS_ACCESS_DENIED before they reach us.
+    pub fn set_vpb_locked(&self, locked: bool) {
+        let vpb = self.vpb();
+        if vpb.is_null() {
+            return;
+        }
+        // SAFETY: the VPB lives as long as its real device, which outlives our volume; its
+        // Flags change only under the VPB spin lock.
+        unsafe {
+            let mut irql: KIRQL = 0;
+            wdk_sys::ntddk::IoAcquireVpbSpinLock(&mut irql);
+            if locked {
+                (*vpb).Flags |= VPB_LOCKED as u16;
+            } else {
+                (*vpb).Flags &= !(VPB_LOCKED as u16);
+            }
+            wdk_sys::ntddk::IoReleaseVpbSpinLock(irql);
+        }
+    }
+
     /// Detaches from the VPB (clears VPB_MOUNTED and Vpb->DeviceObject, under the VPB spin
     /// lock) and deletes the device (IoDeleteDevice).
     pub fn delete(self) {
@@ -498,7 +520,7 @@ impl VolumeDevice {
                     let mut irql: KIRQL = 0;
                     wdk_sys::ntddk::IoAcquireVpbSpinLock(&mut irql);
                     if (*vpb).DeviceObject == self.raw {
-                        (*vpb).Flags &= !(VPB_MOUNTED as u16);
+                        (*vpb).Flags &= !((VPB_MOUNTED | VPB_LOCKED) as u16);
                         (*vpb).DeviceObject = ptr::null_mut();
                     }
                     wdk_sys::ntddk::IoReleaseVpbSpinLock(irql);

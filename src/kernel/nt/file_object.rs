@@ -127,6 +127,14 @@ impl FileObject {
         unsafe { (*self.raw).Flags = flags };
     }
 
+    /// FsRtlNotifyVolumeEvent on this (volume) FILE_OBJECT. PASSIVE_LEVEL, no FSD lock held:
+    /// the notification may reach user mode and filters.
+    pub fn notify_volume_event(&self, event: crate::kernel::VolumeEvent) {
+        // SAFETY: the FILE_OBJECT is live (type invariant). The status only says whether the
+        // notification could be queued; a file system has nothing to do about a failure.
+        let _ = unsafe { wdk_sys::ntddk::FsRtlNotifyVolumeEvent(self.raw, event.code()) };
+    }
+
     /// FileObject->FileName (UTF-16 code units); empty if it cannot be copied.
     pub fn file_name(&self) -> Vec<u16> {
         let mut units = Vec::new();

@@ -215,6 +215,11 @@ impl Session {
             .collect()
     }
 
+    /// The volume events the file systems reported (FsRtlNotifyVolumeEvent), in order.
+    pub fn volume_events(&self) -> Vec<crate::kernel::VolumeEvent> {
+        self.kernel.lock().volume_events.clone()
+    }
+
     /// The filter observer attaches a per-stream context at every successful CREATE.
     pub fn set_filter_attach_contexts(&self, on: bool) {
         self.kernel.lock().filter_attach_contexts = on;
@@ -308,7 +313,15 @@ impl Session {
         match kind {
             DeviceKind::Disk => {
                 let volume = io::mount(&self.kernel, device)?;
-                let vpb = self.kernel.lock().devices.get(device).and_then(|d| d.vpb);
+                let state = self.kernel.lock();
+                let vpb = state.devices.get(device).and_then(|d| d.vpb);
+                // IopCheckVpbMounted: a locked VPB takes no new opens.
+                if vpb
+                    .and_then(|vpb| state.vpbs.get(vpb))
+                    .is_some_and(|entry| entry.locked)
+                {
+                    return Err(NtStatus::ACCESS_DENIED);
+                }
                 Ok((volume, rest, vpb))
             }
             _ => Ok((device, rest, None)),

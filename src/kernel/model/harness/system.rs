@@ -40,6 +40,7 @@ impl Session {
             reference_count: 0,
             serial: 0,
             label: Vec::new(),
+            locked: false,
         });
         if let Some(entry) = state.devices.get_mut(device) {
             entry.vpb = Some(vpb);
