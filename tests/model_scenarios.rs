@@ -59,9 +59,10 @@ fn rustfsd_mounts_every_generated_ext_image() {
 }
 
 #[test]
-fn rustfsd_lifecycle_script_runs_clean_on_every_generated_ext_image() {
+fn rustfsd_lifecycle_and_seed_scripts_run_clean_on_every_generated_ext_image() {
     for name in support::STANDARD_IMAGES {
-        let (ok, text) = filetest(&support::image(name), &["rustfsd_lifecycle.fts"], &[]);
+        let scripts = ["rustfsd_lifecycle.fts", "rustfsd_seeds.fts"];
+        let (ok, text) = filetest(&support::image(name), &scripts, &[]);
         assert!(ok, "{name}: {text}");
         assert!(text.contains("verifier: no findings"), "{name}: {text}");
     }
