@@ -1,7 +1,8 @@
 //! Random schedules: thousands of seeded sequences of create, duplicate, close, process exit,
-//! system references dropped later on the worker thread, volume locks and dismounts, on a
-//! small mke2fs tree, each ending with everything closed and the driver unloaded. After every
-//! step the verifier must have found nothing; at the end no pool block may be left.
+//! system references dropped later on the worker thread, volume locks and dismounts, disk read
+//! errors and filter contexts that hold FILE_OBJECTs, on a small mke2fs tree, each ending with
+//! everything closed and the driver unloaded. After every step the verifier must have found
+//! nothing; at the end no pool block may be left.
 //!
 //! `RUSTFSD_SCHEDULES=N` changes how many seeds run (default 10 000). A failing seed prints
 //! its operations; keep it in `REGRESSION_SEEDS`.
@@ -11,7 +12,7 @@ mod support;
 use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::scheduler::Rng;
 use rustfsd::kernel::model::harness::session::{CreateRequest, SystemRef};
-use rustfsd::kernel::model::harness::{DiskModel, Handle, Pid, Session, USER_THREAD};
+use rustfsd::kernel::model::harness::{DiskModel, Handle, Pid, ReadFault, Session, USER_THREAD};
 use support::machine::{DISK, DISK_NAME, machine_on};
 
 /// Seeds that once failed, replayed first.
@@ -44,7 +45,13 @@ const OPEN_STATUSES: &[NtStatus] = &[
     NtStatus::ACCESS_DENIED,
     NtStatus::INVALID_PARAMETER,
     NtStatus::MEDIA_WRITE_PROTECTED,
+    // With a disk fault injected: the read error itself, or (at mount) "not ours".
+    DEVICE_DATA_ERROR,
+    NtStatus::UNRECOGNIZED_VOLUME,
 ];
+
+/// STATUS_DEVICE_DATA_ERROR, what the faulty disk answers.
+const DEVICE_DATA_ERROR: NtStatus = NtStatus(0xC000_009C_u32 as i32);
 
 struct Schedule {
     session: Session,
@@ -55,6 +62,7 @@ struct Schedule {
     opened: Vec<(Handle, String)>,
     references: Vec<SystemRef>,
     log: Vec<String>,
+    image_len: usize,
 }
 
 /// Only contexts on this file's FCB hold references, and never on a FILE_OBJECT of this
@@ -77,6 +85,7 @@ impl Schedule {
             opened: Vec::new(),
             references: Vec::new(),
             log: Vec::new(),
+            image_len: image.len(),
         }
     }
 
@@ -134,7 +143,7 @@ impl Schedule {
     }
 
     fn step(&mut self) -> Result<(), String> {
-        match self.rng.below(21) {
+        match self.rng.below(22) {
             0..=6 => self.open()?,
             7..=9 => {
                 if let Some(index) = self.index(self.handles.len()) {
@@ -192,6 +201,22 @@ impl Schedule {
                         .push(format!("fsctl {code:#x} on {handle:?}: {status:?}"));
                 }
             }
+            20 => {
+                // The disk fails a few KiB somewhere (metadata or data), or heals.
+                let disk = self.session.disk(DISK_NAME).unwrap();
+                if self.rng.below(2) == 0 {
+                    let offset = (self.rng.below(self.image_len / 1024) * 1024) as u64;
+                    disk.inject_read_error(ReadFault {
+                        offset,
+                        length: 4096,
+                        status: DEVICE_DATA_ERROR,
+                    });
+                    self.log.push(format!("fault at {offset}"));
+                } else {
+                    disk.clear_faults();
+                    self.log.push("faults cleared".into());
+                }
+            }
             19 => {
                 // A minifilter's context on one file's FCB keeps a reference on another
                 // FILE_OBJECT, dropped when that FCB is torn down: a CLOSE nested wherever
@@ -231,6 +256,9 @@ impl Schedule {
 
     /// Everything closed, every reference dropped, the volume dismounted, the driver unloaded.
     fn finish(mut self) -> Result<(), String> {
+        if let Some(disk) = self.session.disk(DISK_NAME) {
+            disk.clear_faults();
+        }
         for pid in self.processes.split_off(1) {
             self.session.terminate_process(pid);
         }
@@ -279,6 +307,7 @@ struct Tally {
     dismounted: usize,
     locked: usize,
     filter_holds: usize,
+    device_errors: usize,
 }
 
 impl Tally {
@@ -293,6 +322,7 @@ impl Tally {
             self.dismounted += usize::from(has("dismount via") && has("NtStatus(0x00000000)"));
             self.locked += usize::from(has("fsctl 0x90018") && has("NtStatus(0x00000000)"));
             self.filter_holds += usize::from(has("filter-hold") && has("Ok(())"));
+            self.device_errors += usize::from(has("open ") && has("NtStatus(0xc000009c)"));
         }
     }
 }
@@ -352,6 +382,7 @@ fn ten_thousand_random_schedules_end_clean() {
         ("dismounts", tally.dismounted),
         ("volume locks", tally.locked),
         ("filter-held references", tally.filter_holds),
+        ("opens failed by a disk error", tally.device_errors),
     ] {
         assert!(n >= each, "only {n} {what} in {count} schedules");
     }
