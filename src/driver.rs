@@ -9,7 +9,9 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::kernel::{DeviceRef, DriverObject, NtStatus, VolumeDevice};
+use alloc::vec::Vec;
+
+use crate::kernel::{DeviceRef, DriverObject, Locked, LockedGuard, NtStatus, VolumeDevice};
 
 /// The control device's name in the object manager namespace.
 pub const CONTROL_DEVICE_NAME: &str = "\\RustFsd";
@@ -27,22 +29,25 @@ pub const MAX_DELAYED_CLOSE_LIMIT: u32 = 4096;
 pub struct DriverGlobals {
     mounted_volumes: AtomicU32,
     delayed_close_limit: u32,
+    /// Dismounted volumes whose last FILE_OBJECT has closed but whose VPB still counted an
+    /// open on its way to them: their devices are deleted by `volume::lifetime::sweep_retired`.
+    /// Its capacity covers every volume device alive, reserved at mount, so adding one never
+    /// allocates.
+    retired: Locked<Vec<DeviceRef>>,
 }
 
 impl DriverGlobals {
-    pub const fn new() -> DriverGlobals {
-        DriverGlobals::with_delayed_close_limit(DEFAULT_DELAYED_CLOSE_LIMIT)
+    pub fn try_new(delayed_close_limit: u32) -> Result<DriverGlobals, NtStatus> {
+        Ok(DriverGlobals {
+            mounted_volumes: AtomicU32::new(0),
+            delayed_close_limit: delayed_close_limit.min(MAX_DELAYED_CLOSE_LIMIT),
+            retired: Locked::try_new(Vec::new())?,
+        })
     }
 
-    pub const fn with_delayed_close_limit(limit: u32) -> DriverGlobals {
-        DriverGlobals {
-            mounted_volumes: AtomicU32::new(0),
-            delayed_close_limit: if limit > MAX_DELAYED_CLOSE_LIMIT {
-                MAX_DELAYED_CLOSE_LIMIT
-            } else {
-                limit
-            },
-        }
+    /// With the default delayed-close limit.
+    pub fn try_default() -> Result<DriverGlobals, NtStatus> {
+        DriverGlobals::try_new(DEFAULT_DELAYED_CLOSE_LIMIT)
     }
 
     /// How many unused FCBs each volume's delayed-close queue keeps.
@@ -53,11 +58,21 @@ impl DriverGlobals {
     pub fn mounted_volumes(&self) -> u32 {
         self.mounted_volumes.load(Ordering::Acquire)
     }
-}
 
-impl Default for DriverGlobals {
-    fn default() -> Self {
-        DriverGlobals::new()
+    /// The retired volumes, behind their lock (`None` if this thread holds it already).
+    pub fn retired(&self) -> Option<LockedGuard<'_, Vec<DeviceRef>>> {
+        self.retired.lock()
+    }
+
+    /// Makes room in the retired list for one more volume device than are alive now (at
+    /// mount, before the volume counts).
+    pub fn reserve_retired_slot(&self) -> Result<(), NtStatus> {
+        let mut retired = self.retired.lock().ok_or(NtStatus::POSSIBLE_DEADLOCK)?;
+        let wanted = self.mounted_volumes() as usize + 1;
+        let additional = wanted.saturating_sub(retired.len());
+        retired
+            .try_reserve(additional)
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)
     }
 }
 
@@ -66,7 +81,7 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
     let limit = driver
         .parameter_u32(DELAYED_CLOSE_LIMIT_PARAMETER)
         .unwrap_or(DEFAULT_DELAYED_CLOSE_LIMIT);
-    let globals = DriverGlobals::with_delayed_close_limit(limit);
+    let globals = DriverGlobals::try_new(limit)?;
     let control = driver.create_control_device(CONTROL_DEVICE_NAME, globals)?;
     driver.install_dispatch();
     if let Err(status) = driver.register_section_sync_callbacks() {

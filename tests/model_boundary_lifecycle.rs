@@ -18,7 +18,6 @@ const DRIVER: &str = "lifecycle";
 const FCB_TAG: PoolTag = PoolTag(*b"LFcb");
 const MAGIC: &[u8; 8] = b"VOLMAGIC";
 const REPARSE_TAG: u32 = 0xA000_000C;
-const WRONG_VOLUME: NtStatus = NtStatus(0x8000_0016_u32 as i32);
 const QUERY_DROP_STREAM: u32 = 100;
 const QUERY_REPARSE: u32 = 101;
 const LABEL: &str = "a label that is longer than thirty-two characters";
@@ -71,7 +70,7 @@ fn descriptor() -> DriverDescriptor {
 
 fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
     *PARAMETER.lock().unwrap() = driver.parameter_u32("MaxOpens");
-    let control = driver.create_control_device("\\Lifecycle", DriverGlobals::new())?;
+    let control = driver.create_control_device("\\Lifecycle", DriverGlobals::try_default()?)?;
     driver.install_dispatch();
     control.register_file_system();
     control.register_shutdown_notification()?;
@@ -81,6 +80,8 @@ fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
 
 fn unload(driver: &mut DriverObject) {
     for volume in VOLUMES.lock().unwrap().drain(..) {
+        // Its own VPB reference goes, and a VPB the disk no longer uses is freed.
+        assert!(volume.release_vpb(), "a VPB reference outlived every open");
         volume.delete();
     }
     if let Some(control) = driver.control_device() {
@@ -168,6 +169,7 @@ fn file_system_control(device: DeviceRef, irp: Irp) -> NtStatus {
         };
         let label: Vec<u16> = LABEL.encode_utf16().collect();
         volume.set_vpb_identity(u32::from_le_bytes([identity[8], identity[9], 0, 0]), &label);
+        volume.reference_vpb();
         VOLUMES.lock().unwrap().push(volume);
         log("mount");
         return irp.complete(NtStatus::SUCCESS);
@@ -180,7 +182,7 @@ fn file_system_control(device: DeviceRef, irp: Irp) -> NtStatus {
         return irp.complete(if same {
             NtStatus::SUCCESS
         } else {
-            WRONG_VOLUME
+            NtStatus::WRONG_VOLUME
         });
     }
     irp.complete(NtStatus::INVALID_DEVICE_REQUEST)
@@ -514,7 +516,7 @@ fn vpb_identity_is_set_at_mount_with_the_label_truncated() {
 }
 
 #[test]
-fn verify_detaches_a_changed_volume_and_the_next_open_mounts_afresh() {
+fn verify_of_a_changed_medium_gives_the_disk_a_new_vpb_and_mounts_it_at_once() {
     let (_serial, mut session) = loaded();
     assert_eq!(session.verify_volume("Disk0"), NtStatus::VOLUME_DISMOUNTED);
     let old_handle = open(&mut session, "\\Device\\Disk0\\f").handle.unwrap();
@@ -526,12 +528,14 @@ fn verify_detaches_a_changed_volume_and_the_next_open_mounts_afresh() {
     image[..8].copy_from_slice(MAGIC);
     image[8..16].copy_from_slice(b"\x99\x00gentwo");
     session.disk("Disk0").unwrap().replace_contents(image);
-    assert_eq!(session.verify_volume("Disk0"), WRONG_VOLUME);
-    assert!(!session.is_mounted("Disk0"));
-
-    let new_handle = open(&mut session, "\\Device\\Disk0\\g").handle.unwrap();
+    assert_eq!(session.verify_volume("Disk0"), NtStatus::WRONG_VOLUME);
+    // IoVerifyVolume's IopCreateVpb + IopMountVolume: the new medium is mounted already.
+    assert!(session.is_mounted("Disk0"));
     let new_volume = session.volume_device_of("Disk0").unwrap();
     assert_ne!(old_volume, new_volume);
+
+    let new_handle = open(&mut session, "\\Device\\Disk0\\g").handle.unwrap();
+    assert_eq!(session.volume_device_of("Disk0"), Some(new_volume));
     assert_eq!(session.vpb_identity("Disk0").unwrap().0, 0x99);
     assert_eq!(
         take_log(),
@@ -612,7 +616,7 @@ shutdown                      => SUCCESS info=0
 }
 
 fn second_entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
-    let control = driver.create_control_device("\\Lifecycle2", DriverGlobals::new())?;
+    let control = driver.create_control_device("\\Lifecycle2", DriverGlobals::try_default()?)?;
     driver.install_dispatch();
     control.register_shutdown_notification()?;
     driver.set_unload_allowed(true);

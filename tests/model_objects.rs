@@ -173,8 +173,8 @@ fn other_fs_dispatch(_device: rustfsd::kernel::DeviceRef, irp: rustfsd::kernel::
 }
 
 fn other_fs_entry(driver: &mut rustfsd::kernel::DriverObject) -> Result<(), NtStatus> {
-    let control =
-        driver.create_control_device("\\OtherFs", rustfsd::driver::DriverGlobals::new())?;
+    let control = driver
+        .create_control_device("\\OtherFs", rustfsd::driver::DriverGlobals::try_default()?)?;
     driver.install_dispatch();
     control.register_file_system();
     driver.set_unload_allowed(true);

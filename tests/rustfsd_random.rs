@@ -1,7 +1,8 @@
 //! Random schedules: thousands of seeded sequences of create, duplicate, close, process exit,
 //! system references dropped later on the worker thread, volume locks and dismounts, disk read
-//! errors and filter contexts that hold FILE_OBJECTs, on a small mke2fs tree, each ending with
-//! everything closed and the driver unloaded. After every step the verifier must have found
+//! errors, filter contexts that hold FILE_OBJECTs, opens held between the I/O manager's VPB
+//! check and their CREATE while anything else runs, and media changes found by a verify, on a
+//! small mke2fs tree, each ending with everything closed and the driver unloaded. After every step the verifier must have found
 //! nothing; at the end no pool block may be left.
 //!
 //! `RUSTFSD_SCHEDULES=N` changes how many seeds run (default 10 000). A failing seed prints
@@ -11,7 +12,7 @@ mod support;
 
 use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::scheduler::Rng;
-use rustfsd::kernel::model::harness::session::{CreateRequest, SystemRef};
+use rustfsd::kernel::model::harness::session::{CreateRequest, PendingCreate, SystemRef};
 use rustfsd::kernel::model::harness::{DiskModel, Handle, Pid, ReadFault, Session, USER_THREAD};
 use support::machine::{DISK, DISK_NAME, machine_on};
 
@@ -48,6 +49,8 @@ const OPEN_STATUSES: &[NtStatus] = &[
     // With a disk fault injected: the read error itself, or (at mount) "not ours".
     DEVICE_DATA_ERROR,
     NtStatus::UNRECOGNIZED_VOLUME,
+    // A held open whose process exited before its CREATE was sent: no handle to insert.
+    NtStatus::INVALID_HANDLE,
 ];
 
 /// STATUS_DEVICE_DATA_ERROR, what the faulty disk answers.
@@ -61,8 +64,10 @@ struct Schedule {
     /// What each handle opened, as a lower-case volume path ("" = the volume).
     opened: Vec<(Handle, String)>,
     references: Vec<SystemRef>,
+    /// Opens past IopCheckVpbMounted whose CREATE has not been sent yet.
+    pending: Vec<(PendingCreate, String)>,
     log: Vec<String>,
-    image_len: usize,
+    image: Vec<u8>,
 }
 
 /// Only contexts on this file's FCB hold references, and never on a FILE_OBJECT of this
@@ -84,8 +89,9 @@ impl Schedule {
             handles: Vec::new(),
             opened: Vec::new(),
             references: Vec::new(),
+            pending: Vec::new(),
             log: Vec::new(),
-            image_len: image.len(),
+            image: image.to_vec(),
         }
     }
 
@@ -119,11 +125,40 @@ impl Schedule {
         if self.rng.below(8) == 0 {
             request.disposition = 2; // FILE_CREATE
         }
-        let result = self.session.nt_create_file(pid, &request);
+        let held = self.rng.below(4) == 0;
+        let result = match self.session.begin_create(pid, &request) {
+            Ok(pending) if held => {
+                self.log.push(format!(
+                    "open {:?} root={:?} share={} in {pid}: held before its CREATE",
+                    request.path, request.root, request.share_access
+                ));
+                self.pending.push((pending, opened));
+                return Ok(());
+            }
+            Ok(pending) => self.session.finish_create(pending),
+            Err(failed) => failed,
+        };
         self.log.push(format!(
             "open {:?} root={:?} share={} in {pid}: {:?}",
             request.path, request.root, request.share_access, result.status
         ));
+        self.opened(result, opened)
+    }
+
+    /// Sends the CREATE of an open held since its VPB check.
+    fn finish_held_open(&mut self, index: usize) -> Result<(), String> {
+        let (pending, opened) = self.pending.swap_remove(index);
+        let result = self.session.finish_create(pending);
+        self.log
+            .push(format!("held open of {opened:?} sent: {:?}", result.status));
+        self.opened(result, opened)
+    }
+
+    fn opened(
+        &mut self,
+        result: rustfsd::kernel::model::harness::session::CreateResult,
+        opened: String,
+    ) -> Result<(), String> {
         if !OPEN_STATUSES.contains(&result.status) {
             return Err(format!("unexpected status {:?}", result.status));
         }
@@ -143,7 +178,26 @@ impl Schedule {
     }
 
     fn step(&mut self) -> Result<(), String> {
-        match self.rng.below(22) {
+        match self.rng.below(25) {
+            22 | 23 => {
+                if let Some(index) = self.index(self.pending.len()) {
+                    self.finish_held_open(index)?;
+                }
+            }
+            24 => {
+                // The medium changes (to a blank one, or back) and the I/O manager verifies.
+                let disk = self.session.disk(DISK_NAME).unwrap();
+                let blank = self.rng.below(2) == 0;
+                disk.replace_contents(if blank {
+                    vec![0; self.image.len()]
+                } else {
+                    self.image.clone()
+                });
+                self.session.set_verify_required(DISK_NAME);
+                let status = self.session.verify_volume(DISK_NAME);
+                self.log
+                    .push(format!("media swap (blank={blank}), verify: {status:?}"));
+            }
             0..=6 => self.open()?,
             7..=9 => {
                 if let Some(index) = self.index(self.handles.len()) {
@@ -205,7 +259,7 @@ impl Schedule {
                 // The disk fails a few KiB somewhere (metadata or data), or heals.
                 let disk = self.session.disk(DISK_NAME).unwrap();
                 if self.rng.below(2) == 0 {
-                    let offset = (self.rng.below(self.image_len / 1024) * 1024) as u64;
+                    let offset = (self.rng.below(self.image.len() / 1024) * 1024) as u64;
                     disk.inject_read_error(ReadFault {
                         offset,
                         length: 4096,
@@ -255,9 +309,12 @@ impl Schedule {
     }
 
     /// Everything closed, every reference dropped, the volume dismounted, the driver unloaded.
-    fn finish(mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), String> {
         if let Some(disk) = self.session.disk(DISK_NAME) {
             disk.clear_faults();
+        }
+        while !self.pending.is_empty() {
+            self.finish_held_open(0)?;
         }
         for pid in self.processes.split_off(1) {
             self.session.terminate_process(pid);
@@ -280,7 +337,17 @@ impl Schedule {
         self.session.run_worker();
         let unloaded = self.session.unload_driver("rustfsd");
         if unloaded != NtStatus::SUCCESS || self.session.is_loaded("rustfsd") {
-            return Err(format!("unload: {unloaded:?}"));
+            let devices: Vec<_> = (0..8u32)
+                .map(|index| rustfsd::kernel::model::ObjId {
+                    index,
+                    generation: 1,
+                })
+                .filter_map(|d| self.session.vpb_references_of(d).map(|n| (d, n)))
+                .collect();
+            return Err(format!(
+                "unload: {unloaded:?}, VPB references by device: {devices:?}, file objects {:?}",
+                self.session.live_file_objects()
+            ));
         }
         self.check()
     }
@@ -308,6 +375,8 @@ struct Tally {
     locked: usize,
     filter_holds: usize,
     device_errors: usize,
+    held_opens_refused_dismounted: usize,
+    wrong_volumes: usize,
 }
 
 impl Tally {
@@ -323,6 +392,9 @@ impl Tally {
             self.locked += usize::from(has("fsctl 0x90018") && has("NtStatus(0x00000000)"));
             self.filter_holds += usize::from(has("filter-hold") && has("Ok(())"));
             self.device_errors += usize::from(has("open ") && has("NtStatus(0xc000009c)"));
+            self.held_opens_refused_dismounted +=
+                usize::from(has("held open") && has("NtStatus(0xc000026e)"));
+            self.wrong_volumes += usize::from(has("verify: NtStatus(0xc0000012)"));
         }
     }
 }
@@ -330,7 +402,9 @@ impl Tally {
 fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     let mut schedule = Schedule::new(seed, image);
     schedule.session.set_thread(USER_THREAD);
-    schedule.session.set_trace_enabled(false);
+    // RUSTFSD_TRACE_SEED=N keeps the model's trace for seed N and prints it on failure.
+    let traced = std::env::var("RUSTFSD_TRACE_SEED").is_ok_and(|s| s == seed.to_string());
+    schedule.session.set_trace_enabled(traced);
     let steps = 10 + schedule.rng.below(50);
     let result = (|| {
         for _ in 0..steps {
@@ -341,9 +415,16 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     })();
     let log = schedule.log.clone();
     tally.add(&log);
-    result
-        .and_then(|()| schedule.finish())
-        .map_err(|error| format!("seed {seed}: {error}\n  {}", log.join("\n  ")))
+    let result = result.and_then(|()| schedule.finish());
+    let trace = if traced {
+        format!(
+            "\n  trace:\n    {}",
+            schedule.session.trace().join("\n    ")
+        )
+    } else {
+        String::new()
+    };
+    result.map_err(|error| format!("seed {seed}: {error}\n  {}{trace}", log.join("\n  ")))
 }
 
 #[test]
@@ -383,6 +464,11 @@ fn ten_thousand_random_schedules_end_clean() {
         ("volume locks", tally.locked),
         ("filter-held references", tally.filter_holds),
         ("opens failed by a disk error", tally.device_errors),
+        (
+            "held opens refused by a volume dismounted meanwhile",
+            tally.held_opens_refused_dismounted,
+        ),
+        ("media changes found by verify", tally.wrong_volumes),
     ] {
         assert!(n >= each, "only {n} {what} in {count} schedules");
     }

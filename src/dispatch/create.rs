@@ -12,7 +12,7 @@ use crate::kernel::{
 };
 use crate::name;
 use crate::volume::disk::status_of;
-use crate::volume::{Vcb, control};
+use crate::volume::{Vcb, control, lifetime};
 
 // Dispositions (Parameters.Create.Options >> 24).
 const FILE_OPEN: u32 = 1;
@@ -60,17 +60,25 @@ pub fn create(device: DeviceRef, mut irp: Irp) -> NtStatus {
     let (Some(file_object), Some(parameters)) = (irp.file_object(), irp.create_parameters()) else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
-    let opened = device
-        .with_extension(|vcb: &Vcb| open(vcb, &file_object, &parameters))
-        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST));
-    match opened {
+    let Some((dismounted, opened)) = device
+        .with_extension(|vcb: &Vcb| (vcb.is_dismounted(), open(vcb, &file_object, &parameters)))
+    else {
+        return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
+    };
+    let status = match opened {
         Ok(None) => {
             irp.set_information(FILE_OPENED);
             irp.complete(NtStatus::SUCCESS)
         }
         Ok(Some(reparse)) => irp.complete_reparse(name::IO_REPARSE_TAG_SYMLINK, &reparse),
         Err(status) => irp.complete(status),
+    };
+    if dismounted {
+        // The I/O manager gives back this open's VPB reference once we return; that reference
+        // may be all that kept a dismounted volume's device alive.
+        lifetime::sweep_later(device);
     }
+    status
 }
 
 /// Opens what the request names. `Ok(Some(buffer))`: a reparse instead.

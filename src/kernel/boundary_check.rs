@@ -25,7 +25,7 @@ use crate::kernel::{
     IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, Irp, IrpMajor,
     IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl, MountRequest,
     NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Resource, ResourceGuard,
-    ShareAccess, StackFrame, StreamFileObject, SystemBuffer, TargetDevice, UserBuffer,
+    ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice, UserBuffer,
     VolumeDevice, VolumeEvent, charge_stack_frame, current_irql, enter_file_system,
     expand_stack_and_callout, file_id_from_name, queue_work_item, raise_irql, remaining_stack,
 };
@@ -62,6 +62,7 @@ fn traits() {
     primitive::<FastMutex>();
     primitive::<Locked<Probe>>();
     primitive::<StreamFileObject>();
+    primitive::<SpareVpb>();
     lock::<ShareAccess>();
     lock::<CreateParameters>();
     plain::<CreateParameters>();
@@ -339,6 +340,18 @@ fn locked_access(guard: &mut LockedGuard<'_, Probe>) -> u32 {
 fn stream_file_object() {
     let _: fn(&VolumeDevice) -> Result<StreamFileObject, NtStatus> = StreamFileObject::try_create;
     let _: fn(&StreamFileObject) -> FileObject = StreamFileObject::file_object;
+}
+
+fn volume_parameter_block() {
+    let _: fn() -> Result<SpareVpb, NtStatus> = SpareVpb::try_new;
+    let _: fn(&VolumeDevice) = VolumeDevice::reference_vpb;
+    let _: fn(&VolumeDevice, Option<SpareVpb>) -> Option<SpareVpb> = VolumeDevice::retire_vpb;
+    let _: fn(&VolumeDevice) -> bool = VolumeDevice::release_vpb;
+    let _: fn(&ControlDevice) -> DeviceRef = ControlDevice::device;
+}
+
+fn spare_vpb_drop(spare: SpareVpb) {
+    drop(spare);
 }
 
 fn stream_file_object_drop(stream: StreamFileObject) {

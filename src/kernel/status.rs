@@ -13,8 +13,10 @@ impl NtStatus {
     pub const NO_MORE_FILES: NtStatus = NtStatus(0x8000_0006_u32 as i32);
     pub const UNSUCCESSFUL: NtStatus = NtStatus(0xC000_0001_u32 as i32);
     pub const NOT_IMPLEMENTED: NtStatus = NtStatus(0xC000_0002_u32 as i32);
+    pub const INVALID_HANDLE: NtStatus = NtStatus(0xC000_0008_u32 as i32);
     pub const INVALID_PARAMETER: NtStatus = NtStatus(0xC000_000D_u32 as i32);
     pub const INVALID_DEVICE_REQUEST: NtStatus = NtStatus(0xC000_0010_u32 as i32);
+    pub const NO_SUCH_DEVICE: NtStatus = NtStatus(0xC000_000E_u32 as i32);
     pub const END_OF_FILE: NtStatus = NtStatus(0xC000_0011_u32 as i32);
     pub const ACCESS_DENIED: NtStatus = NtStatus(0xC000_0022_u32 as i32);
     pub const BUFFER_TOO_SMALL: NtStatus = NtStatus(0xC000_0023_u32 as i32);

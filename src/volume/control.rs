@@ -102,7 +102,7 @@ pub fn unlock(device: DeviceRef, file_object: FileObject) -> NtStatus {
 /// may come inside the dismount.
 fn dismount(device: DeviceRef, file_object: FileObject) -> NtStatus {
     file_object.notify_volume_event(VolumeEvent::Dismount);
-    match lifetime::dismount(device) {
+    match lifetime::dismount(device, lifetime::VpbAfterDismount::Swap) {
         Ok(()) => NtStatus::SUCCESS,
         Err(status) => {
             file_object.notify_volume_event(VolumeEvent::DismountFailed);

@@ -9,4 +9,4 @@ pub mod lifetime;
 pub mod mount;
 pub mod vcb;
 
-pub use vcb::{Vcb, VcbInner};
+pub use vcb::{Dismounted, Vcb, VcbInner};

@@ -11,7 +11,7 @@ use super::vcb::Vcb;
 use crate::ext4;
 use crate::fcb::Fcb;
 use crate::kernel::{
-    DeviceRef, Irp, NtStatus, StreamFileObject, TargetDevice, VolumeDevice, VolumeEvent,
+    DeviceRef, Irp, NtStatus, SpareVpb, StreamFileObject, TargetDevice, VolumeDevice, VolumeEvent,
 };
 use crate::name;
 
@@ -32,8 +32,18 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
     let Some(control) = driver.control_device() else {
         return irp.complete(NtStatus::UNSUCCESSFUL);
     };
-    let limit = control.globals().delayed_close_limit();
-    let vcb = match Vcb::try_new(volume, info.uuid, limit) {
+    let globals = control.globals();
+    // Volumes retired since (dismounted, an open was on its way at their last close) can go
+    // now, as FastFAT's and CDFS's mounts scan for dismounted VCBs.
+    lifetime::sweep_retired(globals);
+    let spare_vpb = match globals
+        .reserve_retired_slot()
+        .and_then(|()| SpareVpb::try_new())
+    {
+        Ok(spare) => spare,
+        Err(status) => return irp.complete(status),
+    };
+    let vcb = match Vcb::try_new(volume, info.uuid, globals.delayed_close_limit(), spare_vpb) {
         Ok(vcb) => vcb,
         Err(status) => return irp.complete(status),
     };
@@ -52,6 +62,8 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
         device.delete();
         return irp.complete(status);
     }
+    // Our own VPB reference: the I/O manager never frees the VPB under the device.
+    device.reference_vpb();
     crate::driver::volume_mounted(&mut driver, control.globals());
     announce_mount(&device);
     irp.complete(NtStatus::SUCCESS)
@@ -142,7 +154,10 @@ pub fn verify(device: DeviceRef, irp: Irp) -> NtStatus {
         return irp.complete(NtStatus::SUCCESS);
     }
     let status = irp.complete(NtStatus::WRONG_VOLUME);
-    // The stream's CLOSE may come inside this call: the IRP is already completed.
-    let _ = lifetime::dismount(device);
+    // The stream's CLOSE may come inside this call: the IRP is already completed. The I/O
+    // manager gives the disk a new VPB itself.
+    let _ = lifetime::dismount(device, lifetime::VpbAfterDismount::Replaced);
+    // IoVerifyVolume's VPB reference goes once we return.
+    lifetime::sweep_later(device);
     status
 }

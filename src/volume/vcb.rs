@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use super::disk::DiskReader;
 use crate::ext4;
 use crate::fcb::{FcbRef, FcbTable};
-use crate::kernel::{FileObject, Locked, NtStatus, StreamFileObject};
+use crate::kernel::{FileObject, Locked, NtStatus, SpareVpb, StreamFileObject};
 
 /// Volume control block. Owned by the volume device's extension, so it lives exactly as long
 /// as that device.
@@ -29,6 +29,14 @@ pub struct VcbInner {
     pub locked_by: Option<FileObject>,
     /// The volume stream file object (FsContext: the volume FCB), from mount to dismount.
     pub stream: Option<StreamFileObject>,
+    /// The VPB the disk gets at dismount (allocated at mount, so a dismount cannot fail).
+    pub spare_vpb: Option<SpareVpb>,
+}
+
+/// What a dismount takes from the VCB, to be let go of with no lock held.
+pub struct Dismounted {
+    pub stream: Option<StreamFileObject>,
+    pub spare_vpb: Option<SpareVpb>,
 }
 
 impl Vcb {
@@ -36,6 +44,7 @@ impl Vcb {
         volume: ext4::Volume<DiskReader>,
         uuid: [u8; 16],
         delayed_close_limit: usize,
+        spare_vpb: SpareVpb,
     ) -> Result<Vcb, NtStatus> {
         Ok(Vcb {
             volume,
@@ -44,6 +53,7 @@ impl Vcb {
                 fcbs: FcbTable::new(delayed_close_limit),
                 locked_by: None,
                 stream: None,
+                spare_vpb: Some(spare_vpb),
             })?,
             dismounted: AtomicBool::new(false),
             open_file_objects: AtomicU32::new(0),
@@ -74,16 +84,19 @@ impl Vcb {
     }
 
     /// Marks the volume dismounted (new opens fail from now on) and lets go of what the VCB
-    /// holds: the table's FCB references and the volume stream. Returns the stream, to be
-    /// dropped by the caller once no lock is held (its CLOSE may come inside the drop). `None`
-    /// if the volume was already dismounted.
-    pub fn dismount(&self) -> Result<Option<StreamFileObject>, NtStatus> {
+    /// holds: the table's FCB references, the volume stream and the spare VPB, returned to be
+    /// dropped (or given away) by the caller once no lock is held (the stream's CLOSE may come
+    /// inside its drop). `None` if the volume was already dismounted.
+    pub fn dismount(&self) -> Result<Option<Dismounted>, NtStatus> {
         if self.dismounted.swap(true, Ordering::AcqRel) {
             return Ok(None);
         }
         let mut inner = self.inner()?;
         inner.fcbs.clear();
-        Ok(inner.stream.take())
+        Ok(Some(Dismounted {
+            stream: inner.stream.take(),
+            spare_vpb: inner.spare_vpb.take(),
+        }))
     }
 
     /// The FCB of `key` if the table lists it.

@@ -69,6 +69,24 @@ pub struct VpbEntry {
     pub label: Vec<u16>,
     /// VPB_LOCKED: the I/O manager refuses new opens through this VPB.
     pub locked: bool,
+    /// The driver whose file system last mounted through this VPB (for the leak check).
+    pub file_system: Option<ObjId>,
+}
+
+impl VpbEntry {
+    /// A fresh, unmounted VPB for `real_device` (IopCreateVpb, or a spare swapped in).
+    pub fn new(real_device: ObjId) -> VpbEntry {
+        VpbEntry {
+            real_device,
+            device: None,
+            mounted: false,
+            reference_count: 0,
+            serial: 0,
+            label: Vec::new(),
+            locked: false,
+            file_system: None,
+        }
+    }
 }
 
 /// MAXIMUM_VOLUME_LABEL_LENGTH / sizeof(WCHAR).
@@ -94,7 +112,7 @@ pub struct DeviceRef {
 /// A volume device this driver created at mount.
 #[derive(Debug)]
 pub struct VolumeDevice {
-    id: ObjId,
+    pub(crate) id: ObjId,
 }
 
 /// The device a mount request asks us to mount (the disk, Vpb->RealDevice), as a read target.
@@ -160,15 +178,9 @@ fn delete_device(state: &mut State, id: ObjId) -> Option<Arc<dyn Any + Send + Sy
         driver.devices.retain(|&d| d != id);
     }
     state.file_systems.retain(|&d| d != id);
-    // IoDeleteDevice unregisters a shutdown notification the device still has.
+    // IoDeleteDevice unregisters a shutdown notification the device still has. It does not
+    // touch any VPB: detaching is the file system's job (`VolumeDevice::delete`).
     state.shutdown_devices.retain(|&d| d != id);
-    if let Some(vpb) = device.vpb.and_then(|v| state.vpbs.get_mut(v))
-        && vpb.device == Some(id)
-    {
-        vpb.device = None;
-        vpb.mounted = false;
-        vpb.locked = false;
-    }
     device.extension.take()
 }
 
@@ -340,6 +352,11 @@ impl ControlDevice {
         &self.globals
     }
 
+    /// The control device as a device of ours (to find it again from a work item).
+    pub fn device(&self) -> DeviceRef {
+        DeviceRef { id: self.id }
+    }
+
     /// Drops the globals and deletes the device (IoDeleteDevice).
     pub fn delete(self) {
         let id = self.id;
@@ -430,9 +447,13 @@ impl VolumeDevice {
         });
     }
 
-    /// Detaches from the VPB (clears VPB_MOUNTED) and deletes the device (IoDeleteDevice).
+    /// Detaches from the VPB (clears VPB_MOUNTED and Vpb->DeviceObject under the VPB spin
+    /// lock) and deletes the device (IoDeleteDevice). A VPB that still counts references
+    /// through this device is a finding: an open past IopCheckVpbMounted would be sent to the
+    /// deleted device (FastFAT FatCheckForDismount, CDFS CdCheckForDismount).
     pub fn delete(self) {
         let id = self.id;
+        with_state(|state| super::vpb::detach_deleted_device(state, id));
         delete_device_now(id);
     }
 }

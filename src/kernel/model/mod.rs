@@ -24,6 +24,7 @@ mod share_access;
 mod slab;
 mod state;
 mod stream_file;
+mod vpb;
 
 pub mod harness;
 pub mod verifier;
@@ -46,3 +47,4 @@ pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use slab::ObjId;
 pub use stream_file::StreamFileObject;
+pub use vpb::SpareVpb;

@@ -17,6 +17,7 @@ pub enum ObjectKind {
     FileObject,
     Device,
     StreamContext,
+    Vpb,
 }
 
 /// What the verifier found. Each names the object involved.
@@ -64,6 +65,12 @@ pub enum FindingKind {
     StreamContextsNotTornDown { fcb: ObjId, contexts: usize },
     /// DriverUnload returned with device objects still present.
     DevicesRemainAtUnload { count: usize },
+    /// A volume device was deleted while a VPB naming it still counted references: an open
+    /// that passed IopCheckVpbMounted would be sent to the deleted device.
+    VolumeDeletedWithVpbReferences { vpb: ObjId, references: u32 },
+    /// A VPB the file system owned (swapped out, or replaced after STATUS_WRONG_VOLUME) was
+    /// never freed.
+    VpbLeak { vpb: ObjId },
     /// A fault the model cannot classify more precisely.
     Other(String),
 }

@@ -400,6 +400,11 @@ impl ControlDevice {
         }
     }
 
+    /// The control device as a device of ours (to find it again from a work item).
+    pub fn device(&self) -> DeviceRef {
+        DeviceRef { raw: self.raw }
+    }
+
     /// Drops the globals and deletes the device.
     pub fn delete(self) {
         // SAFETY: `raw` is our control device; `self` is consumed.
@@ -464,6 +469,18 @@ impl VolumeDevice {
     pub(super) fn vpb(&self) -> PVPB {
         // SAFETY: `raw` is our live volume device; its header's vpb is fixed at creation.
         unsafe { header_of(self.raw).map_or(ptr::null_mut(), |header| (*header).vpb) }
+    }
+
+    /// Forgets the VPB the volume was mounted through, once `release_vpb` has let go of it
+    /// (and maybe freed it): nothing of ours may touch it afterwards.
+    pub(super) fn forget_vpb(&self) {
+        // SAFETY: `raw` is our live volume device; only the thread releasing the volume (its
+        // last reference gone) writes the header's vpb.
+        unsafe {
+            if let Some(header) = header_of(self.raw) {
+                (*header).vpb = ptr::null_mut();
+            }
+        }
     }
 
     /// Vpb->SerialNumber and Vpb->VolumeLabel (truncated to MAXIMUM_VOLUME_LABEL_LENGTH, 32

@@ -22,6 +22,7 @@ mod resource;
 mod share_access;
 mod stream_file;
 mod unicode;
+mod vpb;
 
 pub use device::{
     ControlDevice, DO_BUFFERED_IO, DO_DIRECT_IO, DeviceRef, DriverObject, MountRequest,
@@ -40,6 +41,7 @@ pub use locked::{Locked, LockedGuard};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use stream_file::StreamFileObject;
+pub use vpb::SpareVpb;
 
 #[global_allocator]
 static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;

@@ -41,7 +41,10 @@ impl DriverDescriptor {
 pub const TEST_DRIVER_DEVICE: &str = "\\TestDriver";
 
 fn test_driver_entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
-    driver.create_control_device(TEST_DRIVER_DEVICE, crate::driver::DriverGlobals::new())?;
+    driver.create_control_device(
+        TEST_DRIVER_DEVICE,
+        crate::driver::DriverGlobals::try_default()?,
+    )?;
     driver.install_dispatch();
     driver.set_unload_allowed(true);
     Ok(())

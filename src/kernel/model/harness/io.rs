@@ -16,6 +16,7 @@ use crate::kernel::model::resource::held_by_current;
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{BASE_STACK_CHARGE, IRP_FRAME_CHARGE, Kernel, enter};
 use crate::kernel::model::verifier::{FindingKind, ObjectKind};
+use crate::kernel::model::vpb;
 use crate::kernel::model::{DeviceRef, Irp};
 use crate::kernel::request::{IRP_MN_MOUNT_VOLUME, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
@@ -268,8 +269,10 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
                 )));
                 continue;
             };
+            let driver = state.devices.get(file_system).and_then(|d| d.driver);
             if let Some(entry) = state.vpbs.get_mut(vpb) {
                 entry.mounted = true;
+                entry.file_system = driver;
             }
             state.push_trace(format!("mount: disk {disk} mounted as device {device}"));
             return Ok(device);
@@ -320,6 +323,10 @@ pub fn dereference(kernel: &Arc<Kernel>, file_object: ObjId) {
             return;
         }
         let device = entry.device;
+        // IopDeleteFile gives back the FILE_OBJECT's VPB reference before it sends the CLOSE.
+        if let Some(vpb) = entry.vpb {
+            vpb::dereference_for_close(&mut state, vpb);
+        }
         filter::observe_close(&mut state, file_object);
         let driver = state.devices.get(device).and_then(|d| d.driver);
         (device, driver)
@@ -335,9 +342,6 @@ pub fn dereference(kernel: &Arc<Kernel>, file_object: ObjId) {
         let Some(entry) = state.file_objects.remove(file_object) else {
             return;
         };
-        if let Some(vpb) = entry.vpb.and_then(|v| state.vpbs.get_mut(v)) {
-            vpb.reference_count = vpb.reference_count.saturating_sub(1);
-        }
         entry.related
     };
     // IopDeleteFile drops the reference the FILE_OBJECT held on its RelatedFileObject.

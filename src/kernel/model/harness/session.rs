@@ -17,6 +17,7 @@ use crate::kernel::model::irp::BufferKind;
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, enter};
 use crate::kernel::model::verifier::{Finding, FindingKind};
+use crate::kernel::model::vpb;
 use crate::kernel::request::{CreateParameters, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
 
@@ -84,6 +85,18 @@ pub struct CreateResult {
     pub information: usize,
     /// STATUS_REPARSE: the AuxiliaryBuffer the FSD returned (the harness does not follow it).
     pub reparse: Option<Vec<u8>>,
+}
+
+/// An NtCreateFile past IopCheckVpbMounted whose IRP_MJ_CREATE has not been sent yet
+/// (`Session::begin_create`); `finish_create` sends it.
+#[derive(Debug)]
+pub struct PendingCreate {
+    pid: Pid,
+    file_object: ObjId,
+    device: ObjId,
+    vpb: Option<ObjId>,
+    related: Option<ObjId>,
+    request: CreateRequest,
 }
 
 /// An object-manager reference a system component (Mm, Cc) holds on a FILE_OBJECT.
@@ -282,12 +295,25 @@ impl Session {
             .map(|f| (f.pointer_count, f.handle_count))
     }
 
+    /// Live FILE_OBJECTs as (id, pointer count, handle count, device).
+    pub fn live_file_objects(&self) -> Vec<(ObjId, u32, u32, ObjId)> {
+        self.kernel
+            .lock()
+            .file_objects
+            .iter()
+            .map(|(id, f)| (id, f.pointer_count, f.handle_count, f.device))
+            .collect()
+    }
+
     /// Live FILE_OBJECTs in the machine.
     pub fn file_object_count(&self) -> usize {
         self.kernel.lock().file_objects.len()
     }
 
-    /// Resolves an absolute name to (device, remaining name, vpb).
+    /// Resolves an absolute name to (device, remaining name, vpb). Under a disk this is
+    /// IopCheckVpbMounted: mount if the disk's VPB is not mounted, refuse a locked VPB, and
+    /// take a VPB reference for the open, which holds it until its CREATE fails or its
+    /// FILE_OBJECT is deleted.
     fn resolve(&mut self, path: &str) -> Result<(ObjId, String, Option<ObjId>), NtStatus> {
         let named: Vec<(String, ObjId, DeviceKind)> = {
             let state = self.kernel.lock();
@@ -313,16 +339,16 @@ impl Session {
         match kind {
             DeviceKind::Disk => {
                 let volume = io::mount(&self.kernel, device)?;
-                let state = self.kernel.lock();
+                let mut state = self.kernel.lock();
                 let vpb = state.devices.get(device).and_then(|d| d.vpb);
-                // IopCheckVpbMounted: a locked VPB takes no new opens.
-                if vpb
-                    .and_then(|vpb| state.vpbs.get(vpb))
-                    .is_some_and(|entry| entry.locked)
-                {
+                let Some(vpb) = vpb else {
+                    return Err(NtStatus::VOLUME_DISMOUNTED);
+                };
+                if state.vpbs.get(vpb).is_some_and(|entry| entry.locked) {
                     return Err(NtStatus::ACCESS_DENIED);
                 }
-                Ok((volume, rest, vpb))
+                vpb::reference(&mut state, vpb);
+                Ok((volume, rest, Some(vpb)))
             }
             _ => Ok((device, rest, None)),
         }
@@ -330,6 +356,22 @@ impl Session {
 
     /// NtCreateFile.
     pub fn nt_create_file(&mut self, pid: Pid, request: &CreateRequest) -> CreateResult {
+        match self.begin_create(pid, request) {
+            Ok(pending) => self.finish_create(pending),
+            Err(failed) => failed,
+        }
+    }
+
+    /// The first half of NtCreateFile: the name is parsed, the volume mounted if need be, the
+    /// VPB referenced (IopCheckVpbMounted), the target device chosen (Vpb->DeviceObject) and
+    /// the FILE_OBJECT allocated; the IRP_MJ_CREATE is not sent yet. On Windows the thread
+    /// can be preempted right here, so other steps (the volume's last CLOSE, a dismount) may
+    /// run before `finish_create`.
+    pub fn begin_create(
+        &mut self,
+        pid: Pid,
+        request: &CreateRequest,
+    ) -> Result<PendingCreate, CreateResult> {
         let fail = |status| CreateResult {
             status,
             handle: None,
@@ -337,23 +379,28 @@ impl Session {
             reparse: None,
         };
         if !self.processes.contains_key(&pid) {
-            return fail(NtStatus::INVALID_PARAMETER);
+            return Err(fail(NtStatus::INVALID_PARAMETER));
         }
         self.note(format!("NtCreateFile {:?} in pid {pid}", request.path));
         let (device, name, vpb, related) = match request.root {
             Some(root) => {
                 let Ok(related) = self.file_object(root) else {
-                    return fail(NtStatus(0xC000_0008_u32 as i32));
+                    return Err(fail(NtStatus(0xC000_0008_u32 as i32)));
                 };
-                let state = self.kernel.lock();
+                let mut state = self.kernel.lock();
                 let Some(entry) = state.file_objects.get(related) else {
-                    return fail(NtStatus(0xC000_0008_u32 as i32));
+                    return Err(fail(NtStatus(0xC000_0008_u32 as i32)));
                 };
-                (entry.device, request.path.clone(), entry.vpb, Some(related))
+                let (device, vpb) = (entry.device, entry.vpb);
+                // IopParseDevice: a relative open references its RelatedFileObject's VPB.
+                if let Some(vpb) = vpb {
+                    vpb::reference(&mut state, vpb);
+                }
+                (device, request.path.clone(), vpb, Some(related))
             }
             None => match self.resolve(&request.path) {
                 Ok((device, name, vpb)) => (device, name, vpb, None),
-                Err(status) => return fail(status),
+                Err(status) => return Err(fail(status)),
             },
         };
         let name = match request.file_id {
@@ -362,33 +409,56 @@ impl Session {
                 .collect::<Vec<u16>>(),
             None => name.encode_utf16().collect(),
         };
-        if super::system::unload_pending_for_device(&self.kernel.lock(), device) {
-            return fail(NtStatus(0xC000_000E_u32 as i32)); // STATUS_NO_SUCH_DEVICE
-        }
         let synchronous = request.options & FILE_SYNCHRONOUS_IO != 0;
-        let file_object = {
-            let mut state = self.kernel.lock();
-            if let Some(related) = related
-                && let Some(entry) = state.file_objects.get_mut(related)
-            {
-                // The RelatedFileObject is referenced for the life of the new FILE_OBJECT.
-                entry.pointer_count += 1;
+        let mut state = self.kernel.lock();
+        if super::system::unload_pending_for_device(&state, device) {
+            if let Some(vpb) = vpb {
+                vpb::dereference_and_free(&mut state, vpb);
             }
-            state.file_objects.insert(FileObjectEntry {
-                pointer_count: 1,
-                handle_count: 0,
-                fs_context: None,
-                fs_context2: None,
-                flags: if synchronous { FO_SYNCHRONOUS_IO } else { 0 },
-                file_name: name,
-                related,
-                device,
-                vpb,
-                current_byte_offset: 0,
-                section_object_pointers: None,
-                access: Default::default(),
-            })
-        };
+            return Err(fail(NtStatus(0xC000_000E_u32 as i32))); // STATUS_NO_SUCH_DEVICE
+        }
+        if let Some(related) = related
+            && let Some(entry) = state.file_objects.get_mut(related)
+        {
+            // The RelatedFileObject is referenced for the life of the new FILE_OBJECT.
+            entry.pointer_count += 1;
+        }
+        let file_object = state.file_objects.insert(FileObjectEntry {
+            pointer_count: 1,
+            handle_count: 0,
+            fs_context: None,
+            fs_context2: None,
+            flags: if synchronous { FO_SYNCHRONOUS_IO } else { 0 },
+            file_name: name,
+            related,
+            device,
+            vpb,
+            current_byte_offset: 0,
+            section_object_pointers: None,
+            access: Default::default(),
+        });
+        Ok(PendingCreate {
+            pid,
+            file_object,
+            device,
+            vpb,
+            related,
+            request: request.clone(),
+        })
+    }
+
+    /// The second half of NtCreateFile: IRP_MJ_CREATE to the device chosen in `begin_create`
+    /// (even if it has been deleted since: that is what the verifier must see). A failed or
+    /// reparsed open gives its VPB reference back (IopDereferenceVpbAndFree).
+    pub fn finish_create(&mut self, pending: PendingCreate) -> CreateResult {
+        let PendingCreate {
+            pid,
+            file_object,
+            device,
+            vpb,
+            related,
+            request,
+        } = pending;
         let mut irp = IrpRequest::new(IrpMajor::Create, Some(file_object));
         irp.parameters = IrpParameters::Create(CreateParameters {
             desired_access: request.desired_access,
@@ -413,8 +483,14 @@ impl Session {
             {
                 state.report(FindingKind::FailedCreateLeftContext { file_object });
             }
-            if let Some(related) = related.and_then(|r| state.file_objects.get_mut(r)) {
-                related.pointer_count = related.pointer_count.saturating_sub(1);
+            if let Some(vpb) = vpb {
+                vpb::dereference_and_free(&mut state, vpb);
+            }
+            drop(state);
+            // The reference on the RelatedFileObject goes too; it may be the last one (its
+            // handle closed while this open was on its way), and then its CLOSE comes now.
+            if let Some(related) = related {
+                io::dereference(&self.kernel, related);
             }
             return CreateResult {
                 status: outcome.status,
@@ -426,15 +502,20 @@ impl Session {
         if let Some(entry) = state.file_objects.get_mut(file_object) {
             entry.handle_count = 1;
         }
-        if let Some(vpb) = vpb.and_then(|v| state.vpbs.get_mut(v)) {
-            vpb.reference_count += 1;
-        }
         filter::observe_create(&mut state, file_object);
         drop(state);
-        let value = match self.processes.get_mut(&pid) {
-            Some(process) => process.insert(file_object),
-            None => 0,
+        let Some(process) = self.processes.get_mut(&pid) else {
+            // The process exited meanwhile: ObInsertObject fails and the new handle's
+            // FILE_OBJECT is closed (CLEANUP, then CLOSE).
+            io::close_handle(&self.kernel, file_object);
+            return CreateResult {
+                status: NtStatus::INVALID_HANDLE,
+                handle: None,
+                information: 0,
+                reparse: None,
+            };
         };
+        let value = process.insert(file_object);
         CreateResult {
             status: outcome.status,
             handle: Some(Handle { pid, value }),

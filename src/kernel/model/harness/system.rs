@@ -15,6 +15,7 @@ use crate::kernel::model::device::{
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, State, enter};
 use crate::kernel::model::verifier::FindingKind;
+use crate::kernel::model::vpb;
 use crate::kernel::request::{IRP_MN_VERIFY_VOLUME, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
 
@@ -33,15 +34,7 @@ impl Session {
             vpb: None,
             disk: Some(disk.clone()),
         });
-        let vpb = state.vpbs.insert(VpbEntry {
-            real_device: device,
-            device: None,
-            mounted: false,
-            reference_count: 0,
-            serial: 0,
-            label: Vec::new(),
-            locked: false,
-        });
+        let vpb = state.vpbs.insert(VpbEntry::new(device));
         if let Some(entry) = state.devices.get_mut(device) {
             entry.vpb = Some(vpb);
         }
@@ -79,6 +72,21 @@ impl Session {
     pub fn volume_device_of(&self, name: &str) -> Option<ObjId> {
         let (_, vpb) = self.disk_and_vpb(name)?;
         self.kernel.lock().vpbs.get(vpb)?.device
+    }
+
+    /// Whether device `id` still exists (not yet IoDeleteDevice'd).
+    pub fn device_exists(&self, id: ObjId) -> bool {
+        self.kernel.lock().devices.get(id).is_some()
+    }
+
+    /// Vpb->ReferenceCount of the VPB whose DeviceObject is volume device `device`.
+    pub fn vpb_references_of(&self, device: ObjId) -> Option<u32> {
+        let state = self.kernel.lock();
+        state
+            .vpbs
+            .iter()
+            .find(|(_, vpb)| vpb.device == Some(device))
+            .map(|(_, vpb)| vpb.reference_count)
     }
 
     /// The disk device and its VPB.
@@ -149,20 +157,26 @@ impl Session {
     }
 
     /// IoVerifyVolume: IRP_MJ_FILE_SYSTEM_CONTROL / IRP_MN_VERIFY_VOLUME, with the VPB and the
-    /// disk, to the mounted volume's device (Vpb->DeviceObject). If it fails, the VPB is marked
-    /// not mounted and detached from that device, so the next open mounts afresh; the old
-    /// volume device stays until the FSD deletes it (after its last FILE_OBJECT's CLOSE).
-    /// STATUS_VOLUME_DISMOUNTED if the disk is not mounted.
+    /// disk, to the mounted volume's device (Vpb->DeviceObject), holding a VPB reference across
+    /// the call (ReactOS IopReferenceVerifyVpb / IopDereferenceVpbAndFree). On
+    /// STATUS_WRONG_VOLUME the disk gets a new VPB (IopCreateVpb) and is mounted afresh at
+    /// once; the old VPB and its volume device are left to the file system, which must free
+    /// the VPB once its last reference is gone (CDFS verfysup.c). STATUS_VOLUME_DISMOUNTED if
+    /// the disk is not mounted.
     pub fn verify_volume(&mut self, disk: &str) -> NtStatus {
         let Some((disk_device, vpb)) = self.disk_and_vpb(disk) else {
             return NtStatus::OBJECT_NAME_NOT_FOUND;
         };
         let volume = {
-            let state = self.kernel.lock();
-            match state.vpbs.get(vpb) {
+            let mut state = self.kernel.lock();
+            let volume = match state.vpbs.get(vpb) {
                 Some(entry) if entry.mounted => entry.device,
                 _ => None,
+            };
+            if volume.is_some() {
+                vpb::reference(&mut state, vpb);
             }
+            volume
         };
         let Some(volume) = volume else {
             return NtStatus::VOLUME_DISMOUNTED;
@@ -175,17 +189,19 @@ impl Session {
             target: TargetDevice { id: disk_device },
         });
         let status = io::call_driver(&self.kernel, volume, request).status;
-        if !status.is_success() || status == NtStatus::PENDING {
+        {
             let mut state = self.kernel.lock();
-            if let Some(entry) = state.vpbs.get_mut(vpb)
-                && entry.device == Some(volume)
-            {
-                entry.mounted = false;
-                entry.device = None;
+            vpb::dereference_and_free(&mut state, vpb);
+            if status == NtStatus::WRONG_VOLUME {
+                let fresh = vpb::create_for_disk(&mut state, disk_device);
+                state.push_trace(format!(
+                    "verify of {disk}: wrong volume, disk {disk_device} gets VPB {fresh}"
+                ));
             }
-            state.push_trace(format!(
-                "verify of {disk} failed ({status:?}): device {volume} detached from its VPB"
-            ));
+        }
+        if status == NtStatus::WRONG_VOLUME {
+            // IopMountVolume right away; a medium nobody recognizes stays unmounted.
+            let _ = io::mount(&self.kernel, disk_device);
         }
         status
     }
@@ -386,6 +402,7 @@ fn finish_unload(state: &mut State, id: ObjId) {
             size,
         });
     }
+    vpb::report_leaks(state, id);
     if let Some(entry) = state.drivers.get_mut(id) {
         entry.loaded = false;
         entry.unload_pending = false;

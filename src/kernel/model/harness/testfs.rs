@@ -47,7 +47,7 @@ pub fn descriptor() -> DriverDescriptor {
 }
 
 fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
-    let control = driver.create_control_device("\\TestFs", DriverGlobals::new())?;
+    let control = driver.create_control_device("\\TestFs", DriverGlobals::try_default()?)?;
     driver.install_dispatch();
     control.register_file_system();
     driver.set_unload_allowed(true);

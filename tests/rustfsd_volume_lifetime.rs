@@ -1,0 +1,112 @@
+//! The volume's lifetime as the I/O manager runs it: opens hold a VPB reference from
+//! IopCheckVpbMounted until their CREATE fails or their FILE_OBJECT goes, so the volume device
+//! may be deleted only when the VPB counts nothing but the volume's own reference; a dismount
+//! with handles open gives the disk a spare VPB, so the next open mounts afresh while the old
+//! handles fail with STATUS_VOLUME_DISMOUNTED; and the old VPB is the file system's to free.
+
+mod support;
+
+use rustfsd::kernel::NtStatus;
+use rustfsd::kernel::model::harness::session::CreateRequest;
+use support::machine::{DISK, DISK_NAME, finish, machine, open, open_ok};
+
+const FSCTL_LOCK_VOLUME: u32 = 0x0009_0018;
+const FSCTL_UNLOCK_VOLUME: u32 = 0x0009_001C;
+const FSCTL_IS_VOLUME_MOUNTED: u32 = 0x0009_0028;
+
+/// An open of `\hello.txt` past IopCheckVpbMounted (its VPB reference taken, its device
+/// chosen) while the volume's last FILE_OBJECT closes after a dismount: the device must stay
+/// until that CREATE has come and gone, and then go.
+#[test]
+fn a_create_past_the_vpb_check_survives_the_volume_last_close() {
+    let mut s = machine(&support::image("lifecycle"));
+    let volume = open_ok(&mut s, "");
+    let old_device = s.volume_device_of(DISK_NAME).unwrap();
+    let pid = s.initial_process();
+    let on_its_way = s
+        .begin_create(pid, &CreateRequest::open(&format!("{DISK}\\hello.txt")))
+        .unwrap();
+    assert_eq!(s.dismount(volume), NtStatus::SUCCESS);
+    s.close_handle(volume);
+    assert_eq!(s.findings(), [], "the device went with a create on its way");
+    let late = s.finish_create(on_its_way);
+    assert_eq!(late.status, NtStatus::VOLUME_DISMOUNTED);
+    s.run_worker();
+    assert!(
+        !s.device_exists(old_device),
+        "the dismounted volume's device outlived its last reference"
+    );
+    finish(s);
+}
+
+/// FSCTL_DISMOUNT_VOLUME with a file still open: the next open of the disk mounts a new volume
+/// (a new device), the old handle fails with STATUS_VOLUME_DISMOUNTED, and both volumes go at
+/// their last close, with no VPB left behind.
+#[test]
+fn dismount_with_handles_open_lets_the_next_open_mount_afresh() {
+    let mut s = machine(&support::image("lifecycle"));
+    let old_file = open_ok(&mut s, "\\hello.txt");
+    let old_device = s.volume_device_of(DISK_NAME).unwrap();
+    let volume = open_ok(&mut s, "");
+    assert_eq!(s.dismount(volume), NtStatus::SUCCESS);
+    s.close_handle(volume);
+
+    let new_file = open_ok(&mut s, "\\dir\\sub\\file.txt");
+    let new_device = s.volume_device_of(DISK_NAME).unwrap();
+    assert_ne!(old_device, new_device, "a fresh mount, a new volume device");
+    assert_eq!(
+        s.fs_control_file(old_file, FSCTL_IS_VOLUME_MOUNTED, &[], 0)
+            .status,
+        NtStatus::VOLUME_DISMOUNTED
+    );
+    assert_eq!(
+        s.fs_control_file(new_file, FSCTL_IS_VOLUME_MOUNTED, &[], 0)
+            .status,
+        NtStatus::SUCCESS
+    );
+    // A relative open through the old handle goes to the old volume, which refuses it.
+    let mut relative = CreateRequest::open("");
+    relative.root = Some(old_file);
+    let pid = s.initial_process();
+    assert_eq!(
+        s.nt_create_file(pid, &relative).status,
+        NtStatus::VOLUME_DISMOUNTED
+    );
+
+    s.close_handle(old_file);
+    assert!(
+        !s.device_exists(old_device),
+        "the old volume went at its last close"
+    );
+    assert!(s.device_exists(new_device));
+    s.close_handle(new_file);
+    finish(s);
+}
+
+/// What format tools do: lock, dismount, unlock, close; then an open mounts afresh.
+#[test]
+fn lock_dismount_unlock_close_then_open_mounts_afresh() {
+    let mut s = machine(&support::image("lifecycle"));
+    let volume = open_ok(&mut s, "");
+    let old_device = s.volume_device_of(DISK_NAME).unwrap();
+    assert_eq!(
+        s.fs_control_file(volume, FSCTL_LOCK_VOLUME, &[], 0).status,
+        NtStatus::SUCCESS
+    );
+    // While locked, the I/O manager refuses new opens of the disk.
+    assert_eq!(open(&mut s, "\\hello.txt").status, NtStatus::ACCESS_DENIED);
+    assert_eq!(s.dismount(volume), NtStatus::SUCCESS);
+    // Dismounted: the disk has a new, unlocked VPB, so an open mounts afresh even before the
+    // old handle goes; the unlock on the old handle is refused as for any dismounted volume.
+    let file = open_ok(&mut s, "\\hello.txt");
+    assert_ne!(s.volume_device_of(DISK_NAME).unwrap(), old_device);
+    assert_eq!(
+        s.fs_control_file(volume, FSCTL_UNLOCK_VOLUME, &[], 0)
+            .status,
+        NtStatus::VOLUME_DISMOUNTED
+    );
+    s.close_handle(volume);
+    assert!(!s.device_exists(old_device));
+    s.close_handle(file);
+    finish(s);
+}
