@@ -77,6 +77,10 @@ mod host {
 
     pub fn main() -> ExitCode {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        if matches!(args.first().and_then(|a| a.to_str()), Some("-h" | "--help")) {
+            let _ = writeln!(io::stdout(), "{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         let stdout = io::stdout();
         let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
         let r = run(&args, &mut out).and_then(|()| out.flush().map_err(Fail::Out));
@@ -107,8 +111,9 @@ mod host {
         let path = args
             .get(2)
             .map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()));
+        let known = matches!(cmd, "info" | "ls" | "stat" | "cat" | "walk");
         let need_path = matches!(cmd, "ls" | "stat" | "cat");
-        if need_path != path.is_some() || args.len() > 3 {
+        if !known || need_path != path.is_some() || args.len() > 3 {
             return Err(Fail::Usage);
         }
         let shown = img.to_string_lossy().into_owned();
