@@ -17,8 +17,9 @@ const CROSS_BUILD_PACKAGES: &[&str] = &[
     "patch",
 ];
 
-/// Extra Debian packages of the tests: e2fsprogs makes and reads the ext4 test images.
-const TEST_PACKAGES: &[&str] = &["e2fsprogs"];
+/// Extra Debian packages of the tests: e2fsprogs makes and reads the ext4 test images;
+/// qemu-utils (qemu-img) and fdisk (sfdisk) check the VHDs `rustfsd-inspect to-vhd` makes.
+const TEST_PACKAGES: &[&str] = &["e2fsprogs", "qemu-utils", "fdisk"];
 
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
 
