@@ -145,6 +145,15 @@ fn bad_input_is_refused_with_a_clear_message() {
     refused(&image, &dir.join("no-such-dir/out.vhd"), "cannot write");
     assert!(!vhd.exists());
 
+    // An output that cannot be created is left as it was (here a dangling symbolic link).
+    let link = dir.join("link.vhd");
+    std::os::unix::fs::symlink(dir.join("no-such-dir/target.vhd"), &link).unwrap();
+    refused(&image, &link, "cannot write");
+    assert!(
+        std::fs::symlink_metadata(&link).is_ok(),
+        "the link was removed"
+    );
+
     let output = Command::new(env!("CARGO_BIN_EXE_rustfsd-inspect"))
         .arg("to-vhd")
         .arg(&image)

@@ -199,13 +199,13 @@ pub fn write_vhd(image: &Path, out: &Path) -> Result<String, String> {
     {
         return Err(format!("{}: is the image itself", out.display()));
     }
-    let result = File::create(out)
-        .and_then(|file| write_disk(source, file, &layout, metadata.len()))
-        .map_err(|e| format!("cannot write {}: {e}", out.display()));
-    if result.is_err() {
+    let cannot_write = |e: io::Error| format!("cannot write {}: {e}", out.display());
+    let file = File::create(out).map_err(cannot_write)?;
+    // Only a file this call created or truncated is removed when writing it fails.
+    if let Err(error) = write_disk(source, file, &layout, metadata.len()) {
         let _ = fs::remove_file(out);
+        return Err(cannot_write(error));
     }
-    result?;
     Ok(format!(
         "{}: fixed VHD of {} bytes ({}/{}/{} CHS); partition 1: type {:#04x}, {} bytes at byte {}",
         out.display(),
