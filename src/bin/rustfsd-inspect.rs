@@ -37,6 +37,15 @@ mod host {
     use sha2::{Digest, Sha256};
 
     const USAGE: &str = "usage: rustfsd-inspect (info IMG | ls IMG PATH | stat IMG PATH | cat IMG PATH | walk IMG | to-vhd IMG OUT.vhd)";
+    const HELP: &str = "Reads an ext2/ext3/ext4 image (or disk) with rustfsd's own ext4 reader.
+  info IMG             superblock summary: label, UUID, sizes, features
+  ls IMG PATH          a directory's entries (or one file's line)
+  stat IMG PATH        one inode in detail
+  cat IMG PATH         a file's bytes (a symlink's target) to standard output
+  walk IMG             every path: type, size, SHA-256, sorted
+  to-vhd IMG OUT.vhd   a fixed VHD for Windows: an MBR with one 0x83 partition at 1 MiB
+                       holding the image byte for byte (docs/installing-on-a-test-vm.md)
+Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad usage.";
     /// Bounds for `walk` on hostile images.
     const MAX_WALK_DEPTH: usize = 4096;
     const MAX_WALK_ENTRIES: usize = 50_000_000;
@@ -82,7 +91,7 @@ mod host {
     pub fn main() -> ExitCode {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
         if matches!(args.first().and_then(|a| a.to_str()), Some("-h" | "--help")) {
-            let _ = writeln!(io::stdout(), "{USAGE}");
+            let _ = writeln!(io::stdout(), "{USAGE}\n\n{HELP}");
             return ExitCode::SUCCESS;
         }
         let stdout = io::stdout();
