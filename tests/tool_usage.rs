@@ -32,7 +32,7 @@ fn script(dir: &Path, body: &str) -> String {
 
 #[test]
 fn help_prints_usage_and_exits_0() {
-    for program in [FILETEST, INSPECT] {
+    for (program, mentions) in [(FILETEST, "--trace"), (INSPECT, "to-vhd IMG OUT.vhd")] {
         for flag in ["--help", "-h"] {
             let output = run(program, &[flag]);
             assert_eq!(
@@ -40,7 +40,12 @@ fn help_prints_usage_and_exits_0() {
                 Some(0),
                 "{program} {flag}: {output:?}"
             );
-            assert!(text(&output.stdout).starts_with("usage: "), "{output:?}");
+            let help = text(&output.stdout);
+            assert!(help.starts_with("usage: "), "{output:?}");
+            assert!(
+                help.contains(mentions) && help.contains("Exit status"),
+                "{help}"
+            );
         }
     }
 }
