@@ -406,3 +406,78 @@ impl Types {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape of `llvm-pdbutil dump -types` output: a forward reference, its complete
+    /// definition, a pointer to it, a nested structure and an enum.
+    const DUMP: &str = "\
+   0x1000 | LF_STRUCTURE [size = 84] `demo::Outer`
+            unique name: `a1`
+            vtable: <no type>, base list: <no type>, field list: <no type>
+            options: forward ref (-> 0x1004) | has unique name, sizeof 0
+   0x1001 | LF_POINTER [size = 12]
+            referent = 0x1000, mode = pointer, opts = None, kind = ptr64
+   0x1002 | LF_FIELDLIST [size = 60]
+            - LF_MEMBER [name = `count`, Type = 0x0075 (unsigned), offset = 8, attrs = private]
+            - LF_MEMBER [name = `next`, Type = 0x1001, offset = 0, attrs = private]
+            - LF_MEMBER [name = `inner`, Type = 0x1006, offset = 16, attrs = private]
+            - LF_STMEMBER [name = `NAME`, type = 0x1001, attrs = public]
+   0x1004 | LF_STRUCTURE [size = 84] `demo::Outer`
+            unique name: `a1`
+            vtable: <no type>, base list: <no type>, field list: 0x1002
+            options: has unique name, sizeof 24
+   0x1005 | LF_FIELDLIST [size = 20]
+            - LF_MEMBER [name = `flag`, Type = 0x0020 (unsigned char), offset = 0, attrs = public]
+   0x1006 | LF_STRUCTURE [size = 84] `demo::Inner`
+            unique name: `a2`
+            vtable: <no type>, base list: <no type>, field list: 0x1005
+            options: has unique name, sizeof 1
+   0x1007 | LF_FIELDLIST [size = 32]
+            - LF_ENUMERATE [First = 0]
+            - LF_ENUMERATE [Second = 1]
+   0x1008 | LF_ENUM [size = 60] `demo::Kind`
+            field list: 0x1007, underlying type: 0x0020 (unsigned char)
+            options: 
+";
+
+    #[test]
+    fn structures_fields_pointers_and_enums() {
+        let types = parse(DUMP).unwrap();
+        let (size, fields) = types.aggregate("demo::Outer").unwrap();
+        assert_eq!(size, 24);
+        let summary: Vec<(&str, &str, u64)> = fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.type_name.as_str(), f.offset))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("count", "unsigned", 8),
+                ("next", "demo::Outer*", 0),
+                ("inner", "demo::Inner", 16)
+            ]
+        );
+        assert!(types.is_aggregate("demo::Inner"));
+        assert!(!types.is_aggregate("demo::Outer*"));
+        assert_eq!(
+            types.enumerators("demo::Kind").unwrap(),
+            [("First".to_string(), 0), ("Second".to_string(), 1)]
+        );
+        assert!(types.aggregate("demo::Missing").is_err());
+        assert!(parse("no records here\n").is_err());
+    }
+
+    #[test]
+    fn fixture_entries() {
+        let types = parse(DUMP).unwrap();
+        let (size, fields) = types.aggregate("demo::Inner").unwrap();
+        assert_eq!(
+            type_entry("demo::Inner", size, &fields),
+            "    \"demo::Inner\": {\"size\": 1, \"fields\": {\n      \"flag\": {\"offset\": 0, \"type\": \"unsigned char\"}}}"
+        );
+        assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+}
