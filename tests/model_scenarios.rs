@@ -113,6 +113,63 @@ fn rustfsd_reports_a_disk_error_at_mount() {
     assert!(!text.contains("mounted as device"), "{text}");
 }
 
+/// A small ext4 image whose names need quoting or escapes (see rustfsd_names.fts).
+fn names_image(dir: &Path) -> PathBuf {
+    let source = dir.join("names-src");
+    std::fs::create_dir_all(source.join("a dir")).unwrap();
+    for name in [
+        "hash #1.txt",
+        "key=value",
+        "tab\tname",
+        "with space.bin",
+        "a dir/in #ner",
+    ] {
+        std::fs::write(source.join(name), name).unwrap();
+    }
+    let image = dir.join("names.img");
+    let output = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-O", "^has_journal", "-d"])
+        .arg(&source)
+        .arg(&image)
+        .arg("1M")
+        .output()
+        .expect("mke2fs (e2fsprogs) is needed");
+    assert!(output.status.success(), "{output:?}");
+    image
+}
+
+#[test]
+fn rustfsd_opens_names_with_spaces_hashes_equals_and_escapes() {
+    let dir = scratch("names");
+    let (ok, text) = filetest(&names_image(&dir), &["rustfsd_names.fts"], &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("verifier: no findings"), "{text}");
+}
+
+#[test]
+fn an_open_racing_a_dismount_either_succeeds_and_closes_or_fails_and_closes_nothing() {
+    let image = support::image("tiny-ext4");
+    let mut outcomes = std::collections::BTreeSet::new();
+    for seed in 1..=8 {
+        let seed = seed.to_string();
+        let (ok, text) = filetest(&image, &["rustfsd_dismount_race.fts"], &["--seed", &seed]);
+        assert!(ok, "seed {seed}: {text}");
+        let status_of = |line: &str| {
+            let report = text.lines().find(|l| l.contains(line)).unwrap();
+            report.split_whitespace().nth(4).unwrap().to_string()
+        };
+        outcomes.insert((status_of("line   7 open"), status_of("line   8 close")));
+    }
+    let expected: std::collections::BTreeSet<(String, String)> = [
+        ("SUCCESS", "SUCCESS"),
+        ("VOLUME_DISMOUNTED", "INVALID_HANDLE"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(outcomes, expected);
+}
+
 #[test]
 fn testfs_handles_scenario_runs_green() {
     let dir = scratch("testfs");

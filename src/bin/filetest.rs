@@ -17,12 +17,23 @@ fn main() {}
 
 #[cfg(not(target_os = "windows"))]
 mod host {
+    use std::io::{self, Write};
     use std::process::ExitCode;
 
     use rustfsd::kernel::model::harness::scenario::{self, Runner};
     use rustfsd::kernel::model::harness::{
         DiskModel, DriverDescriptor, Session, scheduler, testfs,
     };
+
+    const USAGE: &str = "usage: filetest [--image IMG]... [--seed N] [--trace] SCRIPT...
+
+Runs FileTest-style scenario scripts against rustfsd inside the NT model, verifier on.
+  --image IMG   a disk: the first is \\Device\\Disk0, the next \\Device\\Disk1, ...
+  --seed N      interleave the @tN threads under seed N
+  --trace       print the model's trace (IRPs, threads, filter observer, findings)
+  -h, --help    this text
+Exit status: 0 every expectation held and no verifier findings; 1 otherwise; 2 usage or
+script errors (with the line number). The format is docs/scenarios.md.";
 
     struct Options {
         images: Vec<String>,
@@ -31,12 +42,12 @@ mod host {
         trace: bool,
     }
 
-    fn usage() -> ExitCode {
-        eprintln!("usage: filetest [--image IMG]... [--seed N] [--trace] SCRIPT...");
-        ExitCode::from(2)
+    enum Command {
+        Run(Options),
+        Help,
     }
 
-    fn parse_args() -> Option<Options> {
+    fn parse_args() -> Result<Command, String> {
         let mut options = Options {
             images: Vec::new(),
             scripts: Vec::new(),
@@ -46,36 +57,82 @@ mod host {
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
-                "--image" => options.images.push(args.next()?),
-                "--seed" => options.seed = Some(args.next()?.parse().ok()?),
+                "--image" => options
+                    .images
+                    .push(args.next().ok_or("--image needs a file")?),
+                "--seed" => {
+                    let seed = args.next().ok_or("--seed needs a number")?;
+                    options.seed = Some(seed.parse().map_err(|_| format!("bad seed {seed}"))?);
+                }
                 "--trace" => options.trace = true,
-                "-h" | "--help" => return None,
+                "-h" | "--help" => return Ok(Command::Help),
+                option if option.starts_with('-') => {
+                    return Err(format!("unknown option {option}"));
+                }
                 _ => options.scripts.push(arg),
             }
         }
-        (!options.scripts.is_empty()).then_some(options)
+        if options.scripts.is_empty() {
+            return Err(String::from("no script"));
+        }
+        Ok(Command::Run(options))
+    }
+
+    /// Standard output that a closed pipe (`filetest ... | head`) silences instead of
+    /// panicking: the scripts still run and the exit status is still their verdict.
+    struct Output {
+        out: io::Stdout,
+        failed: Option<io::Error>,
+    }
+
+    impl Output {
+        fn line(&mut self, text: &str) {
+            if self.failed.is_none()
+                && let Err(error) = writeln!(self.out, "{text}")
+            {
+                self.failed = Some(error);
+            }
+        }
+
+        /// A write error other than a closed pipe.
+        fn error(&self) -> Option<&io::Error> {
+            self.failed
+                .as_ref()
+                .filter(|e| e.kind() != io::ErrorKind::BrokenPipe)
+        }
+    }
+
+    fn fail(message: &str) -> ExitCode {
+        let _ = writeln!(io::stderr(), "filetest: {message}");
+        ExitCode::from(2)
     }
 
     pub fn main() -> ExitCode {
-        let Some(options) = parse_args() else {
-            return usage();
+        let options = match parse_args() {
+            Ok(Command::Run(options)) => options,
+            Ok(Command::Help) => {
+                let _ = writeln!(io::stdout(), "{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            Err(error) => {
+                let usage = USAGE.lines().next().unwrap_or(USAGE);
+                return fail(&format!("{error}\n{usage} (--help for more)"));
+            }
+        };
+        let mut out = Output {
+            out: io::stdout(),
+            failed: None,
         };
         let mut all_ok = true;
         for script in &options.scripts {
-            println!("== {script}");
+            out.line(&format!("== {script}"));
             let text = match std::fs::read_to_string(script) {
                 Ok(text) => text,
-                Err(error) => {
-                    eprintln!("{script}: {error}");
-                    return ExitCode::from(2);
-                }
+                Err(error) => return fail(&format!("{script}: {error}")),
             };
             let steps = match scenario::parse(&text) {
                 Ok(steps) => steps,
-                Err(error) => {
-                    eprintln!("{script}: {error}");
-                    return ExitCode::from(2);
-                }
+                Err(error) => return fail(&format!("{script}: {error}")),
             };
             let mut session = Session::new();
             for (index, image) in options.images.iter().enumerate() {
@@ -83,39 +140,44 @@ mod host {
                     Ok(disk) => {
                         session.add_disk(&format!("Disk{index}"), disk);
                     }
-                    Err(error) => {
-                        eprintln!("{image}: {error}");
-                        return ExitCode::from(2);
-                    }
+                    Err(error) => return fail(&format!("{image}: {error}")),
                 }
             }
             let drivers: Vec<DriverDescriptor> =
                 vec![DriverDescriptor::rustfsd(), testfs::descriptor()];
             let mut runner = Runner::new(session, drivers);
             let ok = match options.seed {
-                None => runner.run_all(&steps, &mut |line| println!("{line}")),
+                None => runner.run_all(&steps, &mut |line| out.line(line)),
                 Some(seed) => {
                     let run = scheduler::run(&mut runner, &steps, seed);
                     for report in &run.reports {
-                        println!("{}", report.text);
+                        out.line(&report.text);
                     }
                     for finding in runner.session.findings() {
-                        println!("  {finding}");
+                        out.line(&format!("  {finding}"));
                     }
                     if !run.ok {
-                        println!("seed {seed} failed; rerun with --seed {seed} to replay");
+                        out.line(&format!(
+                            "seed {seed} failed; rerun with --seed {seed} to replay"
+                        ));
                     }
                     run.ok
                 }
             };
             if options.trace {
-                println!("-- trace (IRPs, threads, filter observer, findings)");
+                out.line("-- trace (IRPs, threads, filter observer, findings)");
                 for line in runner.session.trace() {
-                    println!("   {line}");
+                    out.line(&format!("   {line}"));
                 }
             }
-            println!("== {script}: {}", if ok { "PASS" } else { "FAIL" });
+            out.line(&format!(
+                "== {script}: {}",
+                if ok { "PASS" } else { "FAIL" }
+            ));
             all_ok &= ok;
+        }
+        if let Some(error) = out.error() {
+            return fail(&format!("write error: {error}"));
         }
         if all_ok {
             ExitCode::SUCCESS

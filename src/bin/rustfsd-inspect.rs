@@ -7,6 +7,7 @@
 //! rustfsd-inspect stat IMG PATH
 //! rustfsd-inspect cat  IMG PATH        raw bytes to stdout
 //! rustfsd-inspect walk IMG             every path: type, size, SHA-256, sorted
+//! rustfsd-inspect to-vhd IMG OUT.vhd   a fixed VHD (MBR, one 0x83 partition) Windows attaches
 //! ```
 //! Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad usage. It
 //! never panics on a bad image: every failure of the reader is an error value.
@@ -20,6 +21,10 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(not(target_os = "windows"))]
+#[path = "inspect/vhd.rs"]
+mod vhd;
+
+#[cfg(not(target_os = "windows"))]
 mod host {
     use std::collections::HashSet;
     use std::fmt::Write as _;
@@ -31,8 +36,16 @@ mod host {
     use rustfsd::ext4::{BlockDevice, Error, FileReader, FileType, Inode, Timestamp, Volume};
     use sha2::{Digest, Sha256};
 
-    const USAGE: &str =
-        "usage: rustfsd-inspect (info IMG | ls IMG PATH | stat IMG PATH | cat IMG PATH | walk IMG)";
+    const USAGE: &str = "usage: rustfsd-inspect (info IMG | ls IMG PATH | stat IMG PATH | cat IMG PATH | walk IMG | to-vhd IMG OUT.vhd)";
+    const HELP: &str = "Reads an ext2/ext3/ext4 image (or disk) with rustfsd's own ext4 reader.
+  info IMG             superblock summary: label, UUID, sizes, features
+  ls IMG PATH          a directory's entries (or one file's line)
+  stat IMG PATH        one inode in detail
+  cat IMG PATH         a file's bytes (a symlink's target) to standard output
+  walk IMG             every path: type, size, SHA-256, sorted
+  to-vhd IMG OUT.vhd   a fixed VHD for Windows: an MBR with one 0x83 partition at 1 MiB
+                       holding the image byte for byte (docs/installing-on-a-test-vm.md)
+Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad usage.";
     /// Bounds for `walk` on hostile images.
     const MAX_WALK_DEPTH: usize = 4096;
     const MAX_WALK_ENTRIES: usize = 50_000_000;
@@ -77,6 +90,10 @@ mod host {
 
     pub fn main() -> ExitCode {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        if matches!(args.first().and_then(|a| a.to_str()), Some("-h" | "--help")) {
+            let _ = writeln!(io::stdout(), "{USAGE}\n\n{HELP}");
+            return ExitCode::SUCCESS;
+        }
         let stdout = io::stdout();
         let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
         let r = run(&args, &mut out).and_then(|()| out.flush().map_err(Fail::Out));
@@ -107,8 +124,9 @@ mod host {
         let path = args
             .get(2)
             .map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()));
-        let need_path = matches!(cmd, "ls" | "stat" | "cat");
-        if need_path != path.is_some() || args.len() > 3 {
+        let known = matches!(cmd, "info" | "ls" | "stat" | "cat" | "walk" | "to-vhd");
+        let need_path = matches!(cmd, "ls" | "stat" | "cat" | "to-vhd");
+        if !known || need_path != path.is_some() || args.len() > 3 {
             return Err(Fail::Usage);
         }
         let shown = img.to_string_lossy().into_owned();
@@ -124,6 +142,11 @@ mod host {
             ("stat", Some(p)) => stat(&vol, p, out),
             ("cat", Some(p)) => cat(&vol, p, out),
             ("walk", None) => walk(&vol, out),
+            ("to-vhd", Some(_)) => {
+                let vhd = std::path::Path::new(args.get(2).ok_or(Fail::Usage)?);
+                let summary = crate::vhd::write_vhd(img.as_ref(), vhd).map_err(Fail::Msg)?;
+                Ok(writeln!(out, "{summary}")?)
+            }
             _ => Err(Fail::Usage),
         }
     }

@@ -7,6 +7,7 @@ mod cross;
 mod fuzz;
 mod inf_check;
 mod kit;
+mod pdb_layouts;
 mod pe_check;
 mod prereq;
 mod sign;
@@ -21,9 +22,11 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   package         build the signed driver package into target/package
   test            run every test: host tests, cross-build, PE/INF/layout checks, fuzzing
-  check-package   build the package and run only its checks (layout, PE, INF, self-tests)
+  check-package   build the package and run only its checks (layout, PE, INF, self-tests,
+                  the WinDbg extension)
   check-pe FILE   run the PE checks on a built .sys
-  check-inf FILE  run the INF consistency check";
+  check-inf FILE  run the INF consistency check
+  windbg-layouts  rewrite the WinDbg extension's test layouts from target/package/rustfsd.pdb";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         }
         ["check-pe", file] => pe_check::check(std::path::Path::new(file), &kit::Kit::locate()),
         ["check-inf", file] => inf_check::check(std::path::Path::new(file)),
+        ["windbg-layouts"] => write_windbg_layouts(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -128,5 +132,25 @@ fn package_checks(summary: &mut util::Summary) -> Result<()> {
             inf_check::self_test(&inf)
         },
     )?;
+    summary.stage(
+        "WinDbg extension (its layouts match rustfsd.pdb; node --test)",
+        || {
+            pdb_layouts::check_fixture(&package_dir.join("rustfsd.pdb"))?;
+            util::run(
+                std::process::Command::new("node")
+                    .arg("--test")
+                    .arg(util::workspace_root().join("tools/windbg/test/rustfsd.test.js")),
+            )
+        },
+    )?;
+    Ok(())
+}
+
+/// Rewrites the WinDbg extension's test layouts from the packaged PDB.
+fn write_windbg_layouts() -> Result<()> {
+    let pdb = util::workspace_root().join("target/package/rustfsd.pdb");
+    let json = pdb_layouts::layouts_json(&pdb)?;
+    util::write(&pdb_layouts::fixture_path(), json)?;
+    println!("wrote {}", pdb_layouts::fixture_path().display());
     Ok(())
 }

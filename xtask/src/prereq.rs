@@ -17,8 +17,9 @@ const CROSS_BUILD_PACKAGES: &[&str] = &[
     "patch",
 ];
 
-/// Extra Debian packages of the tests: e2fsprogs makes and reads the ext4 test images.
-const TEST_PACKAGES: &[&str] = &["e2fsprogs"];
+/// Extra Debian packages of the tests: e2fsprogs makes and reads the ext4 test images;
+/// qemu-utils (qemu-img) and fdisk (sfdisk) check the VHDs `rustfsd-inspect to-vhd` makes.
+const TEST_PACKAGES: &[&str] = &["e2fsprogs", "qemu-utils", "fdisk"];
 
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
 
@@ -27,9 +28,16 @@ pub fn ensure_cross_build_tools() -> Result<()> {
     ensure_rust_target()
 }
 
+/// Debian's package for `node`, which runs the WinDbg extension's tests; only installed when
+/// no `node` is on PATH (a newer Node.js from elsewhere serves as well).
+const NODE_PACKAGE: &str = "nodejs";
+
 pub fn ensure_test_tools() -> Result<()> {
     let mut all: Vec<&str> = CROSS_BUILD_PACKAGES.to_vec();
     all.extend_from_slice(TEST_PACKAGES);
+    if !util::have_program("node") {
+        all.push(NODE_PACKAGE);
+    }
     ensure_debian_packages(&all)?;
     ensure_rust_target()
 }

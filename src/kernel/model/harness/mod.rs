@@ -6,7 +6,7 @@
 //! - `io`: the I/O manager (IoCallDriver with the completion rules, mount, CLEANUP/CLOSE);
 //! - `objects`: per-process handle tables; `disk`: image-backed disks with faults;
 //! - `filter`: the filter-manager observer; `scheduler`: the seeded scheduler;
-//! - `scenario`: the script format and runner used by `filetest`;
+//! - `scenario`: the script format and runner used by `filetest`; `script_line`: its words;
 //! - `driver`: `DriverDescriptor` (rustfsd's, or a test driver's); `testfs`: a small correct
 //!   file system for exercising the model; `testing`: escape hatches for verifier self-tests.
 
@@ -17,6 +17,7 @@ pub mod io;
 pub mod objects;
 pub mod scenario;
 pub mod scheduler;
+pub mod script_line;
 pub mod session;
 pub mod system;
 pub mod testfs;

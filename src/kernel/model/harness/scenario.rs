@@ -3,23 +3,32 @@
 
 use std::collections::BTreeMap;
 use std::format;
-use std::string::{String, ToString};
+use std::string::String;
 use std::vec::Vec;
 
 use sha2::{Digest, Sha256};
 
 use super::disk::ReadFault;
 use super::driver::DriverDescriptor;
+use super::script_line;
 use super::session::{CreateRequest, Handle, Pid, Session};
 use crate::kernel::NtStatus;
 
 /// What a step must produce.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Expect {
-    pub status: Option<NtStatus>,
+    /// The step's status must be one of these; empty: any status (`=> any`, or no `=>`).
+    pub status: Vec<NtStatus>,
     /// A prefix (at least 8 hex digits) of the SHA-256 of the returned data.
     pub sha256: Option<String>,
     pub information: Option<usize>,
+}
+
+/// An argument of a step: `NAME=VALUE` (a bare `=` after a name), or positional.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Arg {
+    Positional(String),
+    Named(String, String),
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -28,7 +37,7 @@ pub struct Step {
     /// `@tN` prefix: the modelled user thread that runs the step (the scheduler interleaves).
     pub thread: u32,
     pub verb: String,
-    pub args: Vec<String>,
+    pub args: Vec<Arg>,
     pub expect: Expect,
 }
 
@@ -96,63 +105,123 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
+/// Every verb `Runner` executes: `parse` refuses any other. (A new verb goes here too.)
+pub const VERBS: &[&str] = &[
+    "load",
+    "unload",
+    "process",
+    "terminate",
+    "create",
+    "open",
+    "close",
+    "dup",
+    "read",
+    "query-info",
+    "query-dir",
+    "query-volume",
+    "fsctl",
+    "dismount",
+    "sysref",
+    "release-later",
+    "filter-contexts",
+    "filter-hold",
+    "run-worker",
+    "fault",
+    "shutdown",
+    "verify",
+    "param",
+    "expect-findings",
+];
+
 /// Parses a script. Errors name the line.
 pub fn parse(text: &str) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
-        let content = raw.split('#').next().unwrap_or("").trim();
-        if content.is_empty() {
-            continue;
+        if let Some(step) = parse_line(raw, line).map_err(|e| format!("line {line}: {e}"))? {
+            steps.push(step);
         }
-        let (action, expectation) = match content.split_once("=>") {
-            Some((a, e)) => (a.trim(), Some(e.trim())),
-            None => (content, None),
-        };
-        let mut words: Vec<String> = action.split_whitespace().map(ToString::to_string).collect();
-        let mut thread = 0;
-        if let Some(first) = words.first()
-            && let Some(number) = first.strip_prefix("@t")
-        {
-            thread = number
-                .parse()
-                .map_err(|_| format!("line {line}: bad thread {first}"))?;
-            words.remove(0);
-        }
-        if words.is_empty() {
-            return Err(format!("line {line}: no verb"));
-        }
-        let verb = words.remove(0);
-        let mut expect = Expect::default();
-        if let Some(expectation) = expectation {
-            for (position, word) in expectation.split_whitespace().enumerate() {
-                if let Some(hex) = word.strip_prefix("sha256=") {
-                    if hex.len() < 8 {
-                        return Err(format!("line {line}: sha256 prefix needs 8+ hex digits"));
-                    }
-                    expect.sha256 = Some(hex.to_ascii_lowercase());
-                } else if let Some(info) = word.strip_prefix("info=") {
-                    let value =
-                        parse_number(info).ok_or(format!("line {line}: bad info {info}"))?;
-                    expect.information = Some(value as usize);
-                } else if position == 0 {
-                    let status =
-                        parse_status(word).ok_or(format!("line {line}: unknown status {word}"))?;
-                    expect.status = Some(status);
-                } else {
-                    return Err(format!("line {line}: unknown expectation {word}"));
-                }
-            }
-        }
-        steps.push(Step {
-            line,
-            thread,
-            verb,
-            args: words,
-            expect,
-        });
     }
     Ok(steps)
+}
+
+/// One line: None if it holds only blanks and a comment.
+fn parse_line(raw: &str, line: usize) -> Result<Option<Step>, String> {
+    let split = script_line::split(raw)?;
+    let mut words = split.action.into_iter().peekable();
+    let mut thread = 0;
+    if let Some(first) = words.peek()
+        && !first.quoted
+        && let Some(number) = first.text.strip_prefix("@t")
+    {
+        thread = number
+            .parse()
+            .map_err(|_| format!("bad thread {}", first.text))?;
+        words.next();
+    }
+    let Some(verb) = words.next() else {
+        if split.expectation.is_some() || thread != 0 {
+            return Err(String::from("no verb"));
+        }
+        return Ok(None);
+    };
+    if verb.quoted || !VERBS.contains(&verb.text.as_str()) {
+        return Err(format!("unknown verb {}", verb.text));
+    }
+    let args = words.map(argument).collect::<Result<Vec<Arg>, String>>()?;
+    let expect = match split.expectation {
+        Some(words) => parse_expectation(&words)?,
+        None => Expect::default(),
+    };
+    Ok(Some(Step {
+        line,
+        thread,
+        verb: verb.text,
+        args,
+        expect,
+    }))
+}
+
+fn argument(word: script_line::Word) -> Result<Arg, String> {
+    match word.bare_equals {
+        Some(0) => Err(format!("argument {} has no name before `=`", word.text)),
+        Some(at) => {
+            let (name, value) = word.text.split_at(at);
+            Ok(Arg::Named(String::from(name), String::from(&value[1..])))
+        }
+        None => Ok(Arg::Positional(word.text)),
+    }
+}
+
+/// `STATUS[|STATUS...]` or `any`, then `info=N` and `sha256=HEX` in any order.
+fn parse_expectation(words: &[script_line::Word]) -> Result<Expect, String> {
+    let mut expect = Expect::default();
+    for (position, word) in words.iter().enumerate() {
+        let text = word.text.as_str();
+        if word.quoted {
+            return Err(format!("quoted expectation \"{text}\""));
+        }
+        if let Some(hex) = text.strip_prefix("sha256=") {
+            if hex.len() < 8 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(String::from("sha256 prefix needs 8+ hex digits"));
+            }
+            expect.sha256 = Some(hex.to_ascii_lowercase());
+        } else if let Some(info) = text.strip_prefix("info=") {
+            let value = parse_number(info).ok_or(format!("bad info {info}"))?;
+            expect.information =
+                Some(usize::try_from(value).map_err(|_| format!("bad info {info}"))?);
+        } else if position == 0 {
+            if !text.eq_ignore_ascii_case("any") {
+                for name in text.split('|') {
+                    let status = parse_status(name).ok_or(format!("unknown status {name}"))?;
+                    expect.status.push(status);
+                }
+            }
+        } else {
+            return Err(format!("unknown expectation {text}"));
+        }
+    }
+    Ok(expect)
 }
 
 /// The most severe status (error, then warning, then informational, then success); the first
@@ -185,18 +254,24 @@ pub struct Runner {
     system_refs: BTreeMap<String, super::session::SystemRef>,
 }
 
-fn key_values(args: &[String]) -> (Vec<&str>, BTreeMap<&str, &str>) {
+fn key_values(args: &[Arg]) -> (Vec<&str>, BTreeMap<&str, &str>) {
     let mut positional = Vec::new();
     let mut named = BTreeMap::new();
     for arg in args {
-        match arg.split_once('=') {
-            Some((k, v)) => {
-                named.insert(k, v);
+        match arg {
+            Arg::Named(k, v) => {
+                named.insert(k.as_str(), v.as_str());
             }
-            None => positional.push(arg.as_str()),
+            Arg::Positional(text) => positional.push(text.as_str()),
         }
     }
     (positional, named)
+}
+
+/// What a script's handle name holds after a failed open or dup, or a close: no handle, so
+/// using it fails with STATUS_INVALID_HANDLE as NtClose(NULL) does.
+fn no_handle(pid: Pid) -> Handle {
+    Handle { pid, value: 0 }
 }
 
 struct Outcome {
@@ -300,7 +375,7 @@ impl Runner {
                 request.options = Self::number(&named, "options", 0x20)? as u32;
                 request.file_attributes = Self::number(&named, "attributes", 0)? as u16;
                 request.allocation_size = Self::number(&named, "alloc", 0)?;
-                request.case_insensitive = !step.args.iter().any(|a| a == "case-sensitive");
+                request.case_insensitive = !positional.contains(&"case-sensitive");
                 if let Some(id) = named.get("id") {
                     request.file_id = Some(parse_number(id).ok_or(format!("bad id={id}"))?);
                     request.options |= crate::kernel::FILE_OPEN_BY_FILE_ID;
@@ -309,9 +384,8 @@ impl Runner {
                     request.root = Some(self.handle(root).ok_or(format!("unknown handle {root}"))?);
                 }
                 let result = self.session.nt_create_file(pid, &request);
-                if let Some(handle) = result.handle {
-                    self.handles.insert(String::from(*handle_name), handle);
-                }
+                let handle = result.handle.unwrap_or(no_handle(pid));
+                self.handles.insert(String::from(*handle_name), handle);
                 Outcome {
                     status: result.status,
                     information: Some(result.information),
@@ -321,7 +395,8 @@ impl Runner {
             "close" => {
                 let handle = self.handle_arg(&positional, 0)?;
                 if let Some(name) = positional.first() {
-                    self.handles.remove(*name);
+                    self.handles
+                        .insert(String::from(*name), no_handle(handle.pid));
                 }
                 Outcome::status(self.session.close_handle(handle))
             }
@@ -334,7 +409,10 @@ impl Runner {
                         self.handles.insert(String::from(*new_name), new);
                         Outcome::status(NtStatus::SUCCESS)
                     }
-                    Err(status) => Outcome::status(status),
+                    Err(status) => {
+                        self.handles.insert(String::from(*new_name), no_handle(pid));
+                        Outcome::status(status)
+                    }
                 }
             }
             "read" => {
@@ -522,11 +600,11 @@ impl Runner {
                 if let Some(digest) = &digest {
                     text.push_str(&format!(" sha256={}", &digest[..16]));
                 }
-                if let Some(expected) = step.expect.status
-                    && expected != outcome.status
-                {
+                let expected = &step.expect.status;
+                if !expected.is_empty() && !expected.contains(&outcome.status) {
                     ok = false;
-                    text.push_str(&format!(" (expected {})", status_name(expected)));
+                    let names: Vec<String> = expected.iter().map(|s| status_name(*s)).collect();
+                    text.push_str(&format!(" (expected {})", names.join("|")));
                 }
                 if let Some(expected) = step.expect.information
                     && outcome.information != Some(expected)
@@ -573,5 +651,117 @@ impl Runner {
             out("verifier: no findings");
         }
         ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_verb_is_executed() {
+        let mut runner = Runner::new(Session::new(), Vec::new());
+        for verb in VERBS {
+            let step = Step {
+                line: 1,
+                thread: 0,
+                verb: String::from(*verb),
+                args: Vec::new(),
+                expect: Expect::default(),
+            };
+            if let Err(error) = runner.execute(&step) {
+                assert!(!error.starts_with("unknown verb"), "{verb}: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_verb_names_its_line() {
+        let error = parse("load rustfsd\n\n# note\nopne a \\Device\\Disk0\n").unwrap_err();
+        assert_eq!(error, "line 4: unknown verb opne");
+        assert!(parse("\"load\" rustfsd\n").is_err());
+    }
+
+    #[test]
+    fn quoted_arguments_are_positional_and_bare_equals_name_arguments() {
+        let steps = parse(r#"open a "\Device\Disk0\x=1 #2" root=b "" "#).unwrap();
+        assert_eq!(
+            steps[0].args,
+            [
+                Arg::Positional(String::from("a")),
+                Arg::Positional(String::from(r"\Device\Disk0\x=1 #2")),
+                Arg::Named(String::from("root"), String::from("b")),
+                Arg::Positional(String::new()),
+            ]
+        );
+        assert!(parse("open a =x\n").unwrap_err().contains("no name"));
+    }
+
+    #[test]
+    fn status_sets_any_and_unchecked() {
+        let steps = parse(
+            "close a => SUCCESS|VOLUME_DISMOUNTED|0xC0000008 info=0\n\
+             close a => any info=0\n\
+             close a => ANY\n\
+             close a\n",
+        )
+        .unwrap();
+        assert_eq!(
+            steps[0].expect.status,
+            [
+                NtStatus::SUCCESS,
+                NtStatus::VOLUME_DISMOUNTED,
+                NtStatus(0xC000_0008_u32 as i32)
+            ]
+        );
+        assert_eq!(steps[0].expect.information, Some(0));
+        assert!(steps[1].expect.status.is_empty());
+        assert_eq!(steps[1].expect.information, Some(0));
+        assert!(steps[2].expect.status.is_empty());
+        assert_eq!(steps[3].expect, Expect::default());
+    }
+
+    #[test]
+    fn malformed_expectations_name_their_line() {
+        for (script, message) in [
+            ("close a => SUCCESS|NOPE\n", "line 1: unknown status NOPE"),
+            ("close a => SUCCESS|\n", "line 1: unknown status"),
+            ("close a => any|SUCCESS\n", "line 1: unknown status any"),
+            (
+                "\nclose a => SUCCESS SUCCESS\n",
+                "line 2: unknown expectation",
+            ),
+            ("close a => \"SUCCESS\"\n", "line 1: quoted expectation"),
+            ("close a => sha256=12zz5678\n", "line 1: sha256"),
+            ("close a => info=x\n", "line 1: bad info"),
+            ("@tx close a\n", "line 1: bad thread"),
+            ("@t1\n", "line 1: no verb"),
+            ("=> SUCCESS\n", "line 1: no verb"),
+        ] {
+            let error = parse(script).unwrap_err();
+            assert!(error.starts_with(message), "{script:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn closing_a_failed_open_or_a_closed_handle_is_invalid_handle() {
+        let steps = parse(
+            "open a \\Device\\NoSuchDisk\\x\n\
+             close a => INVALID_HANDLE\n\
+             close a => INVALID_HANDLE\n\
+             read a => INVALID_HANDLE\n",
+        )
+        .unwrap();
+        let mut runner = Runner::new(Session::new(), Vec::new());
+        let first = runner.run_step(&steps[0]);
+        assert!(!first.text.contains("SUCCESS"), "{}", first.text);
+        for step in &steps[1..] {
+            let report = runner.run_step(step);
+            assert!(report.ok, "{}", report.text);
+        }
+        assert_eq!(runner.handle("a").map(|h| h.value), Some(0));
+        let never_opened = parse("close b\n").unwrap();
+        let report = runner.run_step(&never_opened[0]);
+        assert!(!report.ok && report.text.contains("unknown handle b"));
     }
 }
