@@ -110,3 +110,60 @@ fn lock_dismount_unlock_close_then_open_mounts_afresh() {
     s.close_handle(file);
     finish(s);
 }
+
+/// A disk whose boot sector names another file system (NTFS, exFAT, FAT) is not ours even if
+/// an old ext superblock survives at 1 KiB: Windows' own file system must get it.
+#[test]
+fn a_boot_sector_of_another_file_system_is_not_mounted() {
+    use rustfsd::kernel::model::harness::{DiskModel, Session};
+    let image = std::fs::read(support::image("lifecycle")).unwrap();
+    let foreign: [(&str, usize, &[u8]); 4] = [
+        ("NTFS", 3, b"NTFS    "),
+        ("exFAT", 3, b"EXFAT   "),
+        ("FAT16", 54, b"FAT16   "),
+        ("FAT32", 82, b"FAT32   "),
+    ];
+    for (name, offset, signature) in foreign {
+        let mut bytes = image.clone();
+        bytes[offset..offset + signature.len()].copy_from_slice(signature);
+        bytes[510..512].copy_from_slice(&[0x55, 0xAA]);
+        let mut s = support::machine::machine_on(DiskModel::from_bytes(bytes), None);
+        assert_eq!(
+            open(&mut s, "\\hello.txt").status,
+            NtStatus::UNRECOGNIZED_VOLUME,
+            "{name} boot sector"
+        );
+        finish(s);
+    }
+    // Boot code with the 0x55AA signature but no file system name is no reason to refuse.
+    let mut bytes = image;
+    bytes[0..3].copy_from_slice(&[0xEB, 0x3C, 0x90]);
+    bytes[510..512].copy_from_slice(&[0x55, 0xAA]);
+    let mut s: Session = support::machine::machine_on(DiskModel::from_bytes(bytes), None);
+    let file = open_ok(&mut s, "\\hello.txt");
+    s.close_handle(file);
+    finish(s);
+}
+
+/// A medium reformatted by Windows over the same ext volume (FAT32 leaves the old superblock
+/// at 1 KiB in place): verify must see another volume, never serve the old metadata.
+#[test]
+fn verify_of_a_medium_reformatted_over_the_old_superblock_is_wrong_volume() {
+    let image = std::fs::read(support::image("lifecycle")).unwrap();
+    let mut s = machine(&support::image("lifecycle"));
+    let file = open_ok(&mut s, "\\hello.txt");
+    let mut reformatted = image;
+    reformatted[82..90].copy_from_slice(b"FAT32   ");
+    reformatted[510..512].copy_from_slice(&[0x55, 0xAA]);
+    s.disk(DISK_NAME).unwrap().replace_contents(reformatted);
+    s.set_verify_required(DISK_NAME);
+    assert_eq!(s.verify_volume(DISK_NAME), NtStatus::WRONG_VOLUME);
+    assert!(!s.is_mounted(DISK_NAME), "nobody here mounts FAT");
+    assert_eq!(
+        s.fs_control_file(file, FSCTL_IS_VOLUME_MOUNTED, &[], 0)
+            .status,
+        NtStatus::VOLUME_DISMOUNTED
+    );
+    s.close_handle(file);
+    finish(s);
+}

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use super::disk::{DiskReader, status_of};
 use super::lifetime;
+use super::recognize;
 use super::vcb::Vcb;
 use crate::ext4;
 use crate::fcb::Fcb;
@@ -22,6 +23,9 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
     };
     // Whatever the disk holds, it is being looked at now.
     request.target.clear_verify_required();
+    if recognize::has_foreign_boot_sector(request.target) {
+        return irp.complete(NtStatus::UNRECOGNIZED_VOLUME);
+    }
     let (volume, info) = match read_volume(request.target) {
         Ok(found) => found,
         Err(error) => return irp.complete(refusal_status(&error)),
@@ -147,7 +151,8 @@ pub fn verify(device: DeviceRef, irp: Irp) -> NtStatus {
     if dismounted {
         return irp.complete(NtStatus::WRONG_VOLUME);
     }
-    let same = matches!(read_volume(request.target), Ok((_, info)) if info.uuid == uuid);
+    let same = !recognize::has_foreign_boot_sector(request.target)
+        && matches!(read_volume(request.target), Ok((_, info)) if info.uuid == uuid);
     // Checked either way: a changed medium is mounted afresh next.
     request.target.clear_verify_required();
     if same {
