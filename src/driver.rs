@@ -92,6 +92,8 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
         control.delete();
         return Err(status);
     }
+    // Windows' own file systems first: a disk they recognise is theirs.
+    control.set_low_priority();
     control.register_file_system();
     driver.set_unload_allowed(true);
     Ok(())

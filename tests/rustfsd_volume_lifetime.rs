@@ -167,3 +167,32 @@ fn verify_of_a_medium_reformatted_over_the_old_superblock_is_wrong_volume() {
     s.close_handle(file);
     finish(s);
 }
+
+/// rustfsd registers with DO_LOW_PRIORITY_FILESYSTEM: a file system registered before it is
+/// still asked to mount first.
+#[test]
+fn windows_file_systems_are_asked_to_mount_before_rustfsd() {
+    use rustfsd::kernel::model::harness::{Session, testfs};
+    let mut s = Session::new();
+    s.add_disk(
+        DISK_NAME,
+        support::machine::disk(&support::image("lifecycle")),
+    );
+    s.load_driver(testfs::descriptor()).unwrap();
+    s.load_driver(rustfsd::kernel::model::harness::DriverDescriptor::rustfsd())
+        .unwrap();
+    let file = open_ok(&mut s, "\\hello.txt");
+    let asked: Vec<String> = s
+        .trace()
+        .into_iter()
+        .filter(|line| line.starts_with("mount: asking"))
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked[0].contains("testfs") && asked[1].contains("rustfsd"),
+        "{asked:?}"
+    );
+    s.close_handle(file);
+    assert_eq!(s.unload_driver("testfs"), NtStatus::SUCCESS);
+    finish(s);
+}

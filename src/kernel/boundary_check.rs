@@ -348,6 +348,7 @@ fn volume_parameter_block() {
     let _: fn(&VolumeDevice, Option<SpareVpb>) -> Option<SpareVpb> = VolumeDevice::retire_vpb;
     let _: fn(&VolumeDevice) -> bool = VolumeDevice::release_vpb;
     let _: fn(&ControlDevice) -> DeviceRef = ControlDevice::device;
+    let _: fn(&ControlDevice) = ControlDevice::set_low_priority;
 }
 
 fn spare_vpb_drop(spare: SpareVpb) {

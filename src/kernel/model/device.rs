@@ -20,6 +20,8 @@ pub const DO_BUFFERED_IO: u32 = 0x0000_0004;
 pub const DO_DIRECT_IO: u32 = 0x0000_0010;
 /// DO_VERIFY_VOLUME: the medium may have changed; the file system must verify it.
 pub const DO_VERIFY_VOLUME: u32 = 0x0000_0002;
+/// DO_LOW_PRIORITY_FILESYSTEM: IoRegisterFileSystem queues the file system last.
+pub const DO_LOW_PRIORITY_FILESYSTEM: u32 = 0x0001_0000;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum DeviceKind {
@@ -312,12 +314,33 @@ impl DriverObject {
 }
 
 impl ControlDevice {
-    /// IoRegisterFileSystem: from now on the I/O manager may ask us to mount.
+    /// IoRegisterFileSystem: from now on the I/O manager may ask us to mount. A file system
+    /// goes to the head of the queue (asked first), one with DO_LOW_PRIORITY_FILESYSTEM to its
+    /// tail (ReactOS `ntoskrnl/io/iomgr/volume.c`, IoRegisterFileSystem).
     pub fn register_file_system(&self) {
         let id = self.id;
         with_state(|state| {
             state.file_systems.retain(|&d| d != id);
-            state.file_systems.insert(0, id);
+            let low = state
+                .devices
+                .get(id)
+                .is_some_and(|d| d.flags & DO_LOW_PRIORITY_FILESYSTEM != 0);
+            if low {
+                state.file_systems.push(id);
+            } else {
+                state.file_systems.insert(0, id);
+            }
+        });
+    }
+
+    /// Sets DO_LOW_PRIORITY_FILESYSTEM (before `register_file_system`): Windows' own disk file
+    /// systems are asked to mount first.
+    pub fn set_low_priority(&self) {
+        let id = self.id;
+        with_state(|state| {
+            if let Some(device) = state.devices.get_mut(id) {
+                device.flags |= DO_LOW_PRIORITY_FILESYSTEM;
+            }
         });
     }
 

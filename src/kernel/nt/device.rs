@@ -367,6 +367,14 @@ impl ControlDevice {
         unsafe { wdk_sys::ntddk::IoRegisterFileSystem(self.raw) }
     }
 
+    /// Sets DO_LOW_PRIORITY_FILESYSTEM (before `register_file_system`): IoRegisterFileSystem
+    /// then queues us after Windows' own disk file systems, so NTFS, FAT and exFAT are asked to
+    /// mount first.
+    pub fn set_low_priority(&self) {
+        // SAFETY: `raw` is our control device; its Flags are ours to set before registration.
+        unsafe { (*self.raw).Flags |= wdk_sys::DO_LOW_PRIORITY_FILESYSTEM };
+    }
+
     pub fn unregister_file_system(&self) {
         // SAFETY: `raw` is our control device, registered in DriverEntry.
         unsafe { wdk_sys::ntddk::IoUnregisterFileSystem(self.raw) }

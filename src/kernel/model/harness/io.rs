@@ -253,6 +253,17 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
         (vpb, file_systems)
     };
     for file_system in file_systems {
+        {
+            let mut state = kernel.lock();
+            let name = state
+                .devices
+                .get(file_system)
+                .and_then(|d| d.driver)
+                .and_then(|d| state.drivers.get(d))
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            state.push_trace(format!("mount: asking {name} about disk {disk}"));
+        }
         let mut request = IrpRequest::new(IrpMajor::FileSystemControl, None);
         request.minor = IRP_MN_MOUNT_VOLUME;
         request.parameters = IrpParameters::Mount(MountRequest {
