@@ -180,6 +180,9 @@ impl<D: BlockDevice> Volume<D> {
         let per_block = bs / ds;
         let g64 = u64::from(g);
         let meta_group = g64 / per_block;
+        // The block holding the primary superblock: 1 with 1 KiB blocks, else 0. With bigalloc
+        // and 1 KiB blocks s_first_data_block is 0 even though block 0 is the boot block.
+        let sb_block = SUPERBLOCK_OFFSET / bs;
         let block = if self.sb.has_incompat(incompat::META_BG)
             && meta_group >= u64::from(self.sb.first_meta_bg)
         {
@@ -187,9 +190,15 @@ impl<D: BlockDevice> Volume<D> {
                 .map_err(|_| Error::corrupt("meta group", meta_group))?;
             let base = u64::from(self.sb.first_data_block)
                 + u64::from(first) * u64::from(self.sb.blocks_per_group);
-            base + u64::from(self.sb.group_has_super(first))
+            // Group 0's copy sits after the superblock's block, wherever the group starts.
+            let after_super = if first == 0 {
+                sb_block.saturating_sub(base) + 1
+            } else {
+                u64::from(self.sb.group_has_super(first))
+            };
+            base + after_super
         } else {
-            u64::from(self.sb.first_data_block) + 1 + meta_group
+            sb_block + 1 + meta_group
         };
         self.check_range(block, 1, "group descriptor block")?;
         Ok(block * bs + (g64 % per_block) * ds)
