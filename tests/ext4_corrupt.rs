@@ -188,16 +188,22 @@ fn symlink_claiming_one_tib() {
         "sif /fast-link size 0x10000000000",
     ]);
     let vol = s.vol();
-    for p in ["/slow-link", "/fast-link"] {
-        let l = vol.resolve_path(p.as_bytes()).unwrap();
-        assert_eq!(l.size(), 1 << 40);
-        assert!(
-            matches!(vol.read_link(&l), Err(Error::Corrupt { .. })),
-            "{p}"
-        );
-        s.inspect_fails(&["stat", p]);
-        s.inspect_fails(&["cat", p]);
-    }
+    // A fast symlink has no extents flag: its indirect-map limit (16 GiB on 1 KiB blocks) is
+    // below 1 TiB, so the inode itself is refused.
+    assert!(matches!(
+        vol.resolve_path(b"/fast-link"),
+        Err(Error::ImpossibleSize {
+            size: 0x100_0000_0000,
+            ..
+        })
+    ));
+    s.inspect_fails(&["cat", "/fast-link"]);
+    // The slow one is extent-mapped (4 TiB limit): the inode reads, its target does not.
+    let l = vol.resolve_path(b"/slow-link").unwrap();
+    assert_eq!(l.size(), 1 << 40);
+    assert!(matches!(vol.read_link(&l), Err(Error::Corrupt { .. })));
+    s.inspect_fails(&["stat", "/slow-link"]);
+    s.inspect_fails(&["cat", "/slow-link"]);
     s.inspect_fails(&["walk"]);
     s.inspect_fails(&["ls", "/"]);
 }
@@ -523,4 +529,99 @@ fn inode_checksum_mismatch() {
         })
     );
     s.inspect_fails(&["cat", "/hello.txt"]);
+}
+
+/// The target of `path` as `debugfs stat` prints it (`Fast link dest: "…"`).
+fn debugfs_link_dest(img: &Path, path: &str) -> Vec<u8> {
+    let out = support::debugfs(img, &[format!("stat {path}")]).remove(0);
+    let text = String::from_utf8_lossy(&out);
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Fast link dest: \""))
+        .unwrap_or_else(|| panic!("no link dest for {path}: {text}"));
+    line.strip_suffix('"').unwrap().as_bytes().to_vec()
+}
+
+#[test]
+fn symlink_targets_end_at_the_first_nul() {
+    let long = "abcdefghijklmnopqrstuvwxyz".repeat(3);
+    // Fast (in i_block), inline-data (i_block + system.data) and block symlinks; each gets
+    // NUL bytes in the middle of its target.
+    let fast = Scratch::new("tiny-ext4", "nul-link");
+    fast.debugfs_w(&[
+        "symlink /nul-fast abcdefghij",
+        &format!("symlink /nul-slow {}", long.repeat(4)),
+        "sif /nul-fast block[1] 0",
+    ]);
+    let inline = Scratch::new("tiny-inline", "nul-inline");
+    inline.debugfs_w(&[
+        &format!("symlink /nul-inline {long}"),
+        "sif /nul-inline block[2] 0",
+    ]);
+    let vol = fast.vol();
+    let slow = vol.resolve_path(b"/nul-slow").unwrap();
+    let RunKind::Mapped(phys) = vol.map_block(&slow, 0).unwrap().kind else {
+        panic!("nul-slow is not a block symlink")
+    };
+    fast.write(phys * u64::from(vol.block_size()) + 30, &[0]);
+
+    let check = |s: &Scratch, path: &str, want: &[u8]| {
+        let vol = s.vol();
+        let inode = vol.resolve_path(path.as_bytes()).unwrap();
+        assert!(
+            inode.size() > want.len() as u64,
+            "{path}: no NUL inside i_size"
+        );
+        assert_eq!(vol.read_link(&inode).unwrap(), want, "{path}");
+    };
+    check(
+        &fast,
+        "/nul-fast",
+        debugfs_link_dest(&fast.path, "/nul-fast").as_slice(),
+    );
+    assert_eq!(debugfs_link_dest(&fast.path, "/nul-fast"), b"abcd");
+    let inline_want = debugfs_link_dest(&inline.path, "/nul-inline");
+    assert_eq!(inline_want, b"abcdefgh");
+    check(&inline, "/nul-inline", &inline_want);
+    // debugfs does not print block targets; Linux's readlink stops at the NUL the same way.
+    check(&fast, "/nul-slow", &long.as_bytes()[..30]);
+}
+
+#[test]
+fn impossible_size_fails_that_file_only() {
+    // ext2 on 1 KiB blocks: indirect maps address at most 16 843 020 blocks (16 GiB).
+    let s = Scratch::new("tiny-ext2", "hugesize");
+    let before = inspect(&s.path, &["walk"]);
+    assert!(before.status.success());
+    let victim = "/sparse";
+    // Flip bit 50 of i_size: a petabyte of holes, far past what the block map can address.
+    let vol = s.vol();
+    let size = vol.resolve_path(victim.as_bytes()).unwrap().size();
+    let ino = vol.lookup(&vol.root().unwrap(), b"sparse").unwrap().ino;
+    drop(vol);
+    s.debugfs_w(&[&format!("sif {victim} size {:#x}", size | (1 << 50))]);
+    let vol = s.vol();
+    let err = vol.resolve_path(victim.as_bytes()).unwrap_err();
+    assert_eq!(
+        err,
+        Error::ImpossibleSize {
+            ino,
+            size: size | (1 << 50),
+            max: 17_247_252_480
+        }
+    );
+    // Everything else still reads.
+    let root = vol.root().unwrap();
+    let mut rd = vol.read_dir(&root, 0).unwrap();
+    let mut others = 0;
+    while let Some(e) = rd.next_entry().unwrap() {
+        if e.name != &victim.as_bytes()[1..] && e.name != b"." && e.name != b".." {
+            vol.inode(e.ino).unwrap();
+            others += 1;
+        }
+    }
+    assert!(others > 2);
+    let t = std::time::Instant::now();
+    s.inspect_fails(&["cat", victim]);
+    assert!(t.elapsed().as_secs() < 5, "cat took {:?}", t.elapsed());
 }

@@ -24,6 +24,9 @@ pub enum Error {
     /// Structural nonsense on disk. `what` says which rule broke, `value` is the offending
     /// number (a block, an inode, an offset, a count), for the log.
     Corrupt { what: &'static str, value: u64 },
+    /// One inode claims an `i_size` its block map cannot address (Linux's `s_maxbytes` for its
+    /// kind): that file is corrupt, the rest of the volume is not.
+    ImpossibleSize { ino: u32, size: u64, max: u64 },
     /// A metadata checksum does not match. `at` is the block number, or the inode number for
     /// inodes, or the group number for group descriptors.
     Checksum { kind: ChecksumKind, at: u64 },
@@ -135,6 +138,12 @@ impl fmt::Display for Error {
             Error::NotExtFs => f.write_str("not an ext2/ext3/ext4 file system"),
             Error::Unsupported(u) => write!(f, "unsupported: {u}"),
             Error::Corrupt { what, value } => write!(f, "corrupt: {what} ({value})"),
+            Error::ImpossibleSize { ino, size, max } => {
+                write!(
+                    f,
+                    "corrupt: inode {ino} size {size} exceeds the maximum {max}"
+                )
+            }
             Error::Checksum { kind, at } => write!(f, "checksum mismatch: {kind} {at}"),
             Error::NoMemory => f.write_str("out of memory"),
             Error::Cap { what, value } => write!(f, "over limit: {what} ({value})"),

@@ -7,7 +7,7 @@ use super::bytes::{le16, le32};
 use super::crc::{crc16, crc32c};
 use super::device::BlockDevice;
 use super::error::{ChecksumKind, Error, Result, Unsupported, zeroed_vec};
-use super::inode::{FileType, I_BLOCK_LEN, Inode, Stat, flags};
+use super::inode::{FileType, I_BLOCK_LEN, Inode, Stat, flags, max_file_size};
 use super::map::{Run, RunKind};
 use super::superblock::{
     SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, Superblock, compat, incompat, ro_compat,
@@ -298,6 +298,18 @@ impl<D: BlockDevice> Volume<D> {
         if inode.links_count() == 0 && inode.dtime() != 0 {
             return Err(Error::InvalidInode(ino.into()));
         }
+        let max = max_file_size(
+            self.sb.log_block_size + 10,
+            inode.uses_extents(),
+            self.sb.has_ro_compat(ro_compat::HUGE_FILE),
+        );
+        if inode.size() > max {
+            return Err(Error::ImpossibleSize {
+                ino,
+                size: inode.size(),
+                max,
+            });
+        }
         Ok(inode)
     }
 
@@ -420,11 +432,15 @@ impl<D: BlockDevice> Volume<D> {
             && blocks.saturating_sub(ea_blocks) == 0;
         if fast {
             out.copy_from_slice(inode.i_block().get(..size as usize).unwrap_or(&[]));
-            return Ok(out);
+        } else {
+            let n = self.read_at(inode, 0, &mut out)?;
+            if n != out.len() {
+                return Err(Error::corrupt("short symlink", n as u64));
+            }
         }
-        let n = self.read_at(inode, 0, &mut out)?;
-        if n != out.len() {
-            return Err(Error::corrupt("short symlink", n as u64));
+        // Linux and debugfs read the target as a C string: it ends at the first NUL.
+        if let Some(nul) = out.iter().position(|&b| b == 0) {
+            out.truncate(nul);
         }
         Ok(out)
     }
