@@ -260,7 +260,34 @@ mod host {
         feature_list(i.feature_ro_compat, RO_COMPAT_NAMES, &mut f);
         writeln!(out, "features:{f}")?;
         writeln!(out, "created: {}", i.mkfs_time)?;
+        writeln!(out, "journal: {}", journal_state(vol))?;
         Ok(())
+    }
+
+    /// The journal line of `info`: none, clean, or what the in-memory replay did.
+    fn journal_state(vol: &Volume<FileDevice>) -> String {
+        let sb = vol.superblock();
+        if !sb.has_compat(rustfsd::ext4::superblock::compat::HAS_JOURNAL) {
+            return "none".to_string();
+        }
+        let place = match sb.journal_inum {
+            0 => "external".to_string(),
+            n => format!("inode {n}"),
+        };
+        match vol.replay() {
+            None => format!("{place}, clean"),
+            Some(r) => format!(
+                "{place}, needs recovery: replayed in memory: {} transactions from sequence {}, \
+                 {} log blocks, {} blocks logged, {} blocks replayed, {} revoked, overlay {} bytes",
+                r.transactions,
+                r.first_sequence,
+                r.log_blocks,
+                r.logged_blocks,
+                r.replayed_blocks,
+                r.revoked_blocks,
+                r.overlay_bytes
+            ),
+        }
     }
 
     fn ls(vol: &Volume<FileDevice>, p: &[u8], out: &mut impl Write) -> Res<()> {

@@ -56,8 +56,12 @@ pub enum Unsupported {
     Compression,
     /// The volume is an external journal device, not a file system.
     JournalDevice,
-    /// `needs_recovery`: the journal holds transactions that were never replayed.
+    /// `needs_recovery` on a volume without a journal to replay.
     NeedsRecovery,
+    /// `needs_recovery` with the journal on another device (only internal journals replay).
+    ExternalJournal,
+    /// Journal incompatible features replay does not implement (e.g. fast commits).
+    JournalFeatures(u32),
     /// `encrypt`, or an inode with the encrypted flag.
     Encryption,
     /// `casefold` (case-insensitive directories with Unicode normalization).
@@ -89,6 +93,8 @@ pub enum ChecksumKind {
     ExtentBlock,
     DirectoryBlock,
     DirectoryIndex,
+    /// A jbd2 journal block (superblock, descriptor, revoke, or a logged copy).
+    Journal,
 }
 
 impl Error {
@@ -103,7 +109,11 @@ impl fmt::Display for Unsupported {
             Unsupported::UnknownIncompat(b) => write!(f, "unknown incompatible features {b:#x}"),
             Unsupported::Compression => f.write_str("compression feature"),
             Unsupported::JournalDevice => f.write_str("external journal device"),
-            Unsupported::NeedsRecovery => f.write_str("journal needs recovery"),
+            Unsupported::NeedsRecovery => f.write_str("needs recovery but has no journal"),
+            Unsupported::ExternalJournal => {
+                f.write_str("journal needs recovery and is on an external device")
+            }
+            Unsupported::JournalFeatures(b) => write!(f, "journal features {b:#x}"),
             Unsupported::Encryption => f.write_str("encryption"),
             Unsupported::Casefold => f.write_str("casefold"),
             Unsupported::DirData => f.write_str("dirdata"),
@@ -127,6 +137,7 @@ impl fmt::Display for ChecksumKind {
             ChecksumKind::ExtentBlock => "extent block",
             ChecksumKind::DirectoryBlock => "directory block",
             ChecksumKind::DirectoryIndex => "directory index block",
+            ChecksumKind::Journal => "journal block",
         })
     }
 }

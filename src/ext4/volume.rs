@@ -8,6 +8,7 @@ use super::crc::{crc16, crc32c};
 use super::device::BlockDevice;
 use super::error::{ChecksumKind, Error, Result, Unsupported, zeroed_vec};
 use super::inode::{FileType, I_BLOCK_LEN, Inode, Stat, flags, max_file_size};
+use super::journal::{self, Overlay, Replay};
 use super::map::{Run, RunKind};
 use super::superblock::{
     SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, Superblock, compat, incompat, ro_compat,
@@ -56,6 +57,9 @@ const BG_INODE_UNINIT: u16 = 0x1;
 pub struct Volume<D> {
     dev: D,
     sb: Superblock,
+    /// Blocks rewritten by the journal's committed transactions (empty when clean).
+    overlay: Overlay,
+    replay: Option<Replay>,
 }
 
 impl<D> core::fmt::Debug for Volume<D> {
@@ -77,6 +81,33 @@ impl<D: BlockDevice> Volume<D> {
         let mut buf = zeroed_vec(SUPERBLOCK_SIZE, SUPERBLOCK_SIZE, "superblock")?;
         dev.read_at(SUPERBLOCK_OFFSET, &mut buf)?;
         let sb = Superblock::parse(&buf)?;
+        let mut vol = Volume::checked(dev, sb)?;
+        if vol.sb.needs_recovery() {
+            if !vol.sb.has_compat(compat::HAS_JOURNAL) {
+                return Err(Error::Unsupported(Unsupported::NeedsRecovery));
+            }
+            let (overlay, replay) = journal::replay(&vol)?;
+            vol.overlay = overlay;
+            vol.replay = Some(replay);
+            // The journal may hold a newer superblock: read it again through the overlay.
+            vol.read_bytes(SUPERBLOCK_OFFSET, &mut buf)?;
+            let Volume { dev, overlay, .. } = vol;
+            vol = Volume::checked(dev, Superblock::parse(&buf)?)?;
+            vol.overlay = overlay;
+            vol.replay = Some(replay);
+        }
+        let root = vol.inode(ROOT_INO)?;
+        if !root.is_dir() {
+            return Err(Error::corrupt(
+                "root inode is not a directory",
+                u64::from(root.mode()),
+            ));
+        }
+        Ok(vol)
+    }
+
+    /// A volume over `dev` with superblock `sb`, once the device is known to hold it all.
+    fn checked(dev: D, sb: Superblock) -> Result<Self> {
         let bytes = sb
             .blocks_count
             .checked_mul(u64::from(sb.block_size))
@@ -87,15 +118,22 @@ impl<D: BlockDevice> Volume<D> {
                 dev_size,
             ));
         }
-        let vol = Volume { dev, sb };
-        let root = vol.inode(ROOT_INO)?;
-        if !root.is_dir() {
-            return Err(Error::corrupt(
-                "root inode is not a directory",
-                u64::from(root.mode()),
-            ));
-        }
-        Ok(vol)
+        Ok(Volume {
+            dev,
+            sb,
+            overlay: Overlay::default(),
+            replay: None,
+        })
+    }
+
+    /// What the in-memory journal replay did, when the volume needed recovery.
+    pub fn replay(&self) -> Option<&Replay> {
+        self.replay.as_ref()
+    }
+
+    /// Reads bytes of the volume as the reader sees it: with the journal replayed in memory.
+    pub fn read_volume(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_bytes(offset, buf)
     }
 
     pub fn device(&self) -> &D {
@@ -138,8 +176,9 @@ impl<D: BlockDevice> Volume<D> {
 
     // ----- raw reads -------------------------------------------------------------------
 
+    /// Every read of volume content goes through here (and so through the replay overlay).
     pub(crate) fn read_bytes(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.dev.read_at(offset, buf)
+        self.overlay.read(&self.dev, offset, buf)
     }
 
     /// Checks that blocks `start .. start + len` lie inside the volume.
