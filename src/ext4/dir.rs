@@ -161,23 +161,22 @@ impl<D: BlockDevice> Volume<D> {
         }
     }
 
-    /// What kind of block directory block `lblk` is, verifying its checksum.
-    /// Returns `false` for index (htree) blocks, which hold no entries to list.
+    /// What kind of block directory block `lblk` is, verifying a leaf's checksum.
+    /// Returns `false` for index (htree) nodes, which hold no entries to list. Index blocks
+    /// are not verified here: listing never uses them, and lookups verify the ones they
+    /// follow (falling back to this linear view when the index is damaged).
     fn check_dir_block(&self, dir: &Inode, buf: &[u8], lblk: u64) -> Result<bool> {
         let indexed = self.dir_indexed(dir);
         let bs = buf.len();
         if indexed && lblk == 0 {
-            if self.metadata_csum() {
-                self.verify_dx_tail(dir, buf, 0x20, lblk)?;
-            }
+            // The root: "." and "..", whose record covers the index.
             return Ok(true);
         }
         let fake_node = le32(buf, 0) == 0 && decode_rec_len(le16(buf, 4), bs) == bs;
+        if indexed && fake_node {
+            return Ok(false);
+        }
         if self.metadata_csum() {
-            if fake_node && indexed {
-                self.verify_dx_tail(dir, buf, 8, lblk)?;
-                return Ok(false);
-            }
             self.verify_leaf_tail(dir, buf, lblk)?;
         }
         Ok(!fake_node)
@@ -259,7 +258,15 @@ impl<D: BlockDevice> Volume<D> {
         }
         self.check_readable(dir)?;
         if self.dir_indexed(dir) {
-            return self.htree_lookup(dir, name);
+            match self.htree_lookup(dir, name) {
+                // A damaged index: scan the leaves instead, as Linux does.
+                Err(Error::Corrupt { .. })
+                | Err(Error::Checksum {
+                    kind: ChecksumKind::DirectoryIndex,
+                    ..
+                }) => {}
+                done => return done,
+            }
         }
         let mut r = self.read_dir(dir, 0)?;
         while let Some(e) = r.next_entry()? {
