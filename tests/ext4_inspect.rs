@@ -85,3 +85,12 @@ fn info_ls_stat_cat() {
     assert!(ls.contains("new\\x0aline"), "{ls}");
     assert_eq!(ls.lines().count(), 2 + 8);
 }
+
+#[test]
+fn help_exits_zero_and_bad_usage_two() {
+    let out = inspect(&["--help".as_ref()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: rustfsd-inspect"));
+    let out = inspect(&["walk".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+}

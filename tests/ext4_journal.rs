@@ -55,6 +55,15 @@ struct Variant {
 }
 
 impl Variant {
+    fn plain_v3(block_size: u32) -> Variant {
+        Variant {
+            block_size,
+            csum: Csum::V3,
+            bit64: true,
+            scenario: Scenario::Plain,
+        }
+    }
+
     fn tag(&self) -> String {
         format!(
             "{}k-{:?}-{}-{:?}",
@@ -518,13 +527,7 @@ fn external_journal_is_refused() {
 
 #[test]
 fn damaged_logged_copy_fails_only_its_block() {
-    let v = Variant {
-        block_size: 1024,
-        csum: Csum::V3,
-        bit64: true,
-        scenario: Scenario::Plain,
-    };
-    let b = build(v);
+    let b = build(Variant::plain_v3(1024));
     // Corrupt the logged copy of the escaped file's data block: its tag checksum fails when
     // that block is read; the rest of the volume reads as replayed.
     let img = fs::read(&b.original).unwrap();
@@ -549,4 +552,21 @@ fn damaged_logged_copy_fails_only_its_block() {
     let new = vol.resolve_path(b"/newdir/new").unwrap();
     let mut all = vec![0u8; new.size() as usize];
     assert_eq!(vol.read_at(&new, 0, &mut all).unwrap(), all.len());
+}
+
+#[test]
+fn damaged_journal_superblock_is_fatal() {
+    let b = build(Variant::plain_v3(4096));
+    // A flipped bit in s_start: the journal superblock checksum fails; without the journal the
+    // volume cannot be read as Linux would, so the mount is refused (Linux refuses too).
+    write_at(&b.original, b.journal[0] * 4096 + 0x1F, &[0x40]);
+    assert_eq!(
+        Volume::mount(FileDevice::open(&b.original)).unwrap_err(),
+        Error::Checksum {
+            kind: ChecksumKind::Journal,
+            at: 0
+        }
+    );
+    let out = inspect(&["walk"], &b.original);
+    assert_eq!(out.status.code(), Some(2));
 }
