@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 
 use super::bytes::{le16, le32, u8_at};
+use super::casefold;
 use super::crc::crc32c;
 use super::device::BlockDevice;
 use super::error::{ChecksumKind, Error, Result, fill_zero, zeroed_vec};
@@ -41,6 +42,9 @@ pub struct DirHit {
     /// The cursor of the entry.
     pub offset: u64,
 }
+
+/// Whether a directory entry's name is the one looked up.
+type NameMatch<'a> = &'a dyn Fn(&[u8]) -> bool;
 
 /// A parsed, validated directory entry header inside a buffer.
 struct RawEntry {
@@ -257,8 +261,20 @@ impl<D: BlockDevice> Volume<D> {
             return Err(Error::NotADirectory);
         }
         self.check_readable(dir)?;
-        if self.dir_indexed(dir) {
-            match self.htree_lookup(dir, name) {
+        let folded = if self.casefolded(dir) {
+            casefold::fold(name)?
+        } else {
+            None
+        };
+        // What the htree hashes, and when an entry's name matches.
+        let (key, same): (&[u8], NameMatch<'_>) = match &folded {
+            Some(f) => (f, &|e: &[u8]| casefold::matches(f, e)),
+            None => (name, &|e: &[u8]| e == name),
+        };
+        // A casefolded directory's index hashes folded names: a name we cannot fold is
+        // found by a linear scan (exact bytes) instead.
+        if self.dir_indexed(dir) && (folded.is_some() || !self.casefolded(dir)) {
+            match self.htree_lookup(dir, key, same) {
                 // A damaged index: scan the leaves instead, as Linux does.
                 Err(Error::Corrupt { .. })
                 | Err(Error::Checksum {
@@ -270,7 +286,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         let mut r = self.read_dir(dir, 0)?;
         while let Some(e) = r.next_entry()? {
-            if e.name == name {
+            if same(e.name) {
                 return Ok(DirHit {
                     ino: e.ino,
                     file_type: e.file_type,
@@ -286,7 +302,7 @@ impl<D: BlockDevice> Volume<D> {
         dir: &Inode,
         rdr: &mut FileReader,
         lblk: u64,
-        name: &[u8],
+        same: NameMatch<'_>,
     ) -> Result<Option<DirHit>> {
         let mut buf = Vec::new();
         if self.read_dir_block(rdr, lblk, &mut buf)?.is_some() {
@@ -305,10 +321,7 @@ impl<D: BlockDevice> Volume<D> {
         let base = lblk * u64::from(self.block_size());
         while off < limit {
             let e = self.parse_entry(&buf, off, limit)?;
-            if e.ino != 0
-                && e.name_len == name.len()
-                && buf.get(off + 8..off + 8 + e.name_len) == Some(name)
-            {
+            if e.ino != 0 && buf.get(off + 8..off + 8 + e.name_len).is_some_and(same) {
                 return Ok(Some(DirHit {
                     ino: e.ino,
                     file_type: FileType::from_dirent_code(e.file_type),
@@ -320,7 +333,8 @@ impl<D: BlockDevice> Volume<D> {
         Ok(None)
     }
 
-    fn htree_lookup(&self, dir: &Inode, name: &[u8]) -> Result<DirHit> {
+    /// `name` is what the index hashes; `same` says whether an entry's name matches.
+    fn htree_lookup(&self, dir: &Inode, name: &[u8], same: NameMatch<'_>) -> Result<DirHit> {
         let bs = self.block_size() as usize;
         let dir_blocks = dir.size() / bs as u64;
         let mut rdr = FileReader::new(dir.clone());
@@ -409,7 +423,7 @@ impl<D: BlockDevice> Volume<D> {
             if leaf == 0 || leaf >= dir_blocks {
                 return Err(Error::corrupt("htree leaf block", leaf));
             }
-            if let Some(hit) = self.search_leaf(dir, &mut rdr, leaf, name)? {
+            if let Some(hit) = self.search_leaf(dir, &mut rdr, leaf, same)? {
                 return Ok(hit);
             }
             // Find the deepest level with a next entry.

@@ -64,7 +64,7 @@ pub enum Unsupported {
     JournalFeatures(u32),
     /// `encrypt`, or an inode with the encrypted flag.
     Encryption,
-    /// `casefold` (case-insensitive directories with Unicode normalization).
+    /// `casefold` with an encoding other than UTF-8 12.1.
     Casefold,
     /// `dirdata` (extra data in directory entries, Lustre).
     DirData,

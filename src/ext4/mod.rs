@@ -24,6 +24,7 @@
 )]
 
 mod bytes;
+mod casefold;
 pub mod crc;
 mod device;
 mod dir;

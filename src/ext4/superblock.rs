@@ -53,7 +53,8 @@ pub mod incompat {
         | EA_INODE
         | CSUM_SEED
         | LARGEDIR
-        | INLINE_DATA;
+        | INLINE_DATA
+        | CASEFOLD;
 }
 
 /// `s_feature_ro_compat` bits. Unknown read-only-compatible bits do not stop a read-only
@@ -152,7 +153,9 @@ impl Superblock {
         if feature_incompat & incompat::ENCRYPT != 0 {
             return refuse(Unsupported::Encryption);
         }
-        if feature_incompat & incompat::CASEFOLD != 0 {
+        if feature_incompat & incompat::CASEFOLD != 0
+            && le16(b, 0x27C) != super::casefold::ENCODING_UTF8_12_1
+        {
             return refuse(Unsupported::Casefold);
         }
         if feature_incompat & incompat::DIRDATA != 0 {

@@ -393,10 +393,12 @@ impl<D: BlockDevice> Volume<D> {
         if inode.flags() & flags::ENCRYPT != 0 {
             return Err(Error::Unsupported(Unsupported::Encryption));
         }
-        if inode.flags() & flags::CASEFOLD != 0 && inode.is_dir() {
-            return Err(Error::Unsupported(Unsupported::Casefold));
-        }
         Ok(())
+    }
+
+    /// Whether names in directory `dir` are casefolded (looked up case-insensitively).
+    pub(crate) fn casefolded(&self, dir: &Inode) -> bool {
+        self.sb.has_incompat(incompat::CASEFOLD) && dir.flags() & flags::CASEFOLD != 0
     }
 
     // ----- file data -------------------------------------------------------------------
