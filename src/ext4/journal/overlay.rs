@@ -81,7 +81,7 @@ impl Overlay {
             }
             let copy = logged_copy(dev, journal, e)?;
             let from = (pos - blk_start) as usize;
-            let n = (end.min(blk_start + bs) - pos) as usize;
+            let n = (end.min(blk_start.saturating_add(bs)) - pos) as usize;
             let out = buf.get_mut(done..done + n).ok_or(window(n))?;
             out.copy_from_slice(copy.get(from..from + n).ok_or(window(n))?);
             pos += n as u64;
