@@ -157,7 +157,8 @@ Exit status: 0 on success; 1 when walk met damaged objects (each reported on std
             ("to-vhd", Some(_)) => {
                 let vhd = std::path::Path::new(args.get(2).ok_or(Fail::Usage)?);
                 let summary = crate::vhd::write_vhd(img.as_ref(), vhd).map_err(Fail::Msg)?;
-                Ok(writeln!(out, "{summary}")?)
+                writeln!(out, "{summary}")?;
+                Ok(0)
             }
             _ => Err(Fail::Usage),
         }
