@@ -209,18 +209,24 @@ impl Schedule {
                 }
             }
             24 if self.rng.below(2) == 0 => {
-                // The medium changes (to a blank one, or back) and the I/O manager verifies.
-                let disk = self.session.disk(DISK_NAME).unwrap();
+                // The medium changes (to a blank one, or back). The I/O manager verifies at
+                // once, or the next open finds DO_VERIFY_VOLUME and has the FSD verify.
                 let blank = self.rng.below(3) == 0;
-                disk.replace_contents(if blank {
+                let contents = if blank {
                     vec![0; self.image.len()]
                 } else {
                     self.image.clone()
-                });
-                self.session.set_verify_required(DISK_NAME);
-                let status = self.session.verify_volume(DISK_NAME);
-                self.log
-                    .push(format!("media swap (blank={blank}), verify: {status:?}"));
+                };
+                self.session.change_media(DISK_NAME, contents);
+                if self.rng.below(2) == 0 {
+                    let status = self.session.verify_volume(DISK_NAME);
+                    self.log
+                        .push(format!("media swap (blank={blank}), verify: {status:?}"));
+                } else {
+                    self.log.push(format!(
+                        "media swap (blank={blank}), verify left to the next open"
+                    ));
+                }
             }
             0..=6 => self.open()?,
             7..=9 => {

@@ -196,3 +196,60 @@ fn windows_file_systems_are_asked_to_mount_before_rustfsd() {
     assert_eq!(s.unload_driver("testfs"), NtStatus::SUCCESS);
     finish(s);
 }
+
+/// Another disk in the drive while a file of the old one is open (Ext2Fsd's worst report: the
+/// new drive showed the old drive's tree). The disk driver sets DO_VERIFY_VOLUME; the next open
+/// makes the FSD verify the volume, which finds another superblock (the test images even share
+/// their UUID, as cloned disks do), and the open is parsed again (IO_REMOUNT) onto a fresh
+/// mount of the new medium. Nothing of the old tree is served.
+#[test]
+fn a_media_change_is_verified_and_the_new_medium_mounted() {
+    let mut s = machine(&support::image("lifecycle"));
+    let old_file = open_ok(&mut s, "\\hello.txt");
+    let old_device = s.volume_device_of(DISK_NAME).unwrap();
+    let other = std::fs::read(support::image("tiny-ext4")).unwrap();
+    s.change_media(DISK_NAME, other);
+    assert!(s.verify_required(DISK_NAME));
+
+    // Only on the new medium.
+    let new_file = open_ok(&mut s, "\\data");
+    let new_device = s.volume_device_of(DISK_NAME).unwrap();
+    assert_ne!(
+        new_device, old_device,
+        "the new medium has a volume of its own"
+    );
+    assert!(!s.verify_required(DISK_NAME));
+    // Only on the old medium: not served any more.
+    assert_eq!(
+        open(&mut s, "\\dir\\sub\\file.txt").status,
+        NtStatus::OBJECT_PATH_NOT_FOUND
+    );
+    assert_eq!(
+        s.fs_control_file(old_file, FSCTL_IS_VOLUME_MOUNTED, &[], 0)
+            .status,
+        NtStatus::VOLUME_DISMOUNTED
+    );
+    s.close_handle(old_file);
+    assert!(
+        !s.device_exists(old_device),
+        "the old volume went at its last close"
+    );
+    s.close_handle(new_file);
+    finish(s);
+}
+
+/// The same medium put back: the verify finds the same volume and the open goes on.
+#[test]
+fn a_media_change_to_the_same_medium_keeps_the_volume() {
+    let image = support::image("lifecycle");
+    let mut s = machine(&image);
+    let file = open_ok(&mut s, "\\hello.txt");
+    let device = s.volume_device_of(DISK_NAME).unwrap();
+    s.change_media(DISK_NAME, std::fs::read(&image).unwrap());
+    let again = open_ok(&mut s, "\\dir\\sub\\file.txt");
+    assert_eq!(s.volume_device_of(DISK_NAME), Some(device));
+    assert!(!s.verify_required(DISK_NAME));
+    s.close_handle(again);
+    s.close_handle(file);
+    finish(s);
+}

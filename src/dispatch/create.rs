@@ -60,11 +60,37 @@ pub fn create(device: DeviceRef, mut irp: Irp) -> NtStatus {
     let (Some(file_object), Some(parameters)) = (irp.file_object(), irp.create_parameters()) else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
-    let Some((dismounted, opened)) = device
-        .with_extension(|vcb: &Vcb| (vcb.is_dismounted(), open(vcb, &file_object, &parameters)))
-    else {
+    let open_here = || {
+        device
+            .with_extension(|vcb: &Vcb| open(vcb, &file_object, &parameters))
+            .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST))
+    };
+    let Some(target) = device.with_extension(|vcb: &Vcb| vcb.target()) else {
         return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
     };
+    // As FastFAT's FatVerifyVcb: a media change the disk has noted is checked before the open.
+    let mut opened = if target.verify_required() && !is_dismounted(device) {
+        Err(NtStatus::VERIFY_REQUIRED)
+    } else {
+        open_here()
+    };
+    if opened == Err(NtStatus::VERIFY_REQUIRED) {
+        // IoVerifyVolume, with no lock held: our verify handler compares the medium with the
+        // volume and dismounts it if it is another one.
+        let verified = target.verify_volume();
+        if verified.is_success() && !is_dismounted(device) {
+            opened = open_here();
+        } else if file_object.related_file_object().is_none() {
+            // Another volume is there now: the I/O manager parses the name again and mounts
+            // it (FastFAT FatPerformVerify, CDFS CdPerformVerify).
+            let status = irp.complete_remount();
+            lifetime::sweep_later(device);
+            return status;
+        } else {
+            opened = Err(NtStatus::VOLUME_DISMOUNTED);
+        }
+    }
+    let dismounted = is_dismounted(device);
     let status = match opened {
         Ok(None) => {
             irp.set_information(FILE_OPENED);
@@ -79,6 +105,12 @@ pub fn create(device: DeviceRef, mut irp: Irp) -> NtStatus {
         lifetime::sweep_later(device);
     }
     status
+}
+
+fn is_dismounted(device: DeviceRef) -> bool {
+    device
+        .with_extension(|vcb: &Vcb| vcb.is_dismounted())
+        .unwrap_or(true)
 }
 
 /// Opens what the request names. `Ok(Some(buffer))`: a reparse instead.

@@ -351,6 +351,13 @@ fn volume_parameter_block() {
     let _: fn(&ControlDevice) = ControlDevice::set_low_priority;
 }
 
+fn media_change(irp: Irp, target: TargetDevice) -> NtStatus {
+    let _: TargetDevice = target.with_verify_override();
+    let _: bool = target.verify_required();
+    let _: NtStatus = target.verify_volume();
+    irp.complete_remount()
+}
+
 fn forwarding(mut irp: Irp, target: TargetDevice) -> NtStatus {
     let _: NtStatus = irp.forward_and_wait(target);
     irp.forward(target)

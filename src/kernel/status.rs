@@ -34,6 +34,7 @@ impl NtStatus {
     pub const DISK_CORRUPT_ERROR: NtStatus = NtStatus(0xC000_0032_u32 as i32);
     pub const UNRECOGNIZED_VOLUME: NtStatus = NtStatus(0xC000_014F_u32 as i32);
     pub const VOLUME_DISMOUNTED: NtStatus = NtStatus(0xC000_026E_u32 as i32);
+    pub const VERIFY_REQUIRED: NtStatus = NtStatus(0x8000_0016_u32 as i32);
     pub const DEVICE_BUSY: NtStatus = NtStatus(0x8000_0011_u32 as i32);
     pub const WRONG_VOLUME: NtStatus = NtStatus(0xC000_0012_u32 as i32);
     pub const NOT_LOCKED: NtStatus = NtStatus(0xC000_002A_u32 as i32);

@@ -1,21 +1,36 @@
 //! The ext4 reader's block device: byte-range reads of the volume's target device.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use crate::ext4::{self, BlockDevice};
 use crate::kernel::{NtStatus, TargetDevice};
 
 /// Reads of the disk or partition a volume is mounted from. Every read is an IRP the kernel
 /// backend builds and owns (an MDL over a pool buffer), sent synchronously to the target.
+///
+/// Until `finish_mount`, reads carry SL_OVERRIDE_VERIFY_VOLUME (a mount's and a verify's reads
+/// must reach whatever medium is there). After it they do not: once the disk driver notices a
+/// media change (DO_VERIFY_VOLUME), the volume's reads fail with STATUS_VERIFY_REQUIRED until
+/// it is verified, instead of reading the new medium as if it were the old volume.
 pub struct DiskReader {
     target: TargetDevice,
     length: u64,
+    mounting: AtomicBool,
 }
 
 impl DiskReader {
-    pub fn new(target: TargetDevice) -> DiskReader {
+    /// A reader for a mount or a verify.
+    pub fn for_mount(target: TargetDevice) -> DiskReader {
         DiskReader {
             target,
-            length: target.length(),
+            length: target.with_verify_override().length(),
+            mounting: AtomicBool::new(true),
         }
+    }
+
+    /// The volume is mounted: its reads respect DO_VERIFY_VOLUME from now on.
+    pub fn finish_mount(&self) {
+        self.mounting.store(false, Ordering::Release);
     }
 
     pub fn target(&self) -> TargetDevice {
@@ -29,7 +44,12 @@ impl BlockDevice for DiskReader {
             offset,
             code: i64::from(status.0),
         };
-        match self.target.read(offset, buf) {
+        let target = if self.mounting.load(Ordering::Acquire) {
+            self.target.with_verify_override()
+        } else {
+            self.target
+        };
+        match target.read(offset, buf) {
             Ok(count) if count == buf.len() => Ok(()),
             // A short read of a volume that claims to be larger is a device error.
             Ok(_) => Err(io_error(NtStatus::END_OF_FILE)),
@@ -49,7 +69,7 @@ pub fn status_of(error: &ext4::Error) -> NtStatus {
         ext4::Error::Io { code, .. } => i32::try_from(*code)
             .ok()
             .map(NtStatus)
-            .filter(|status| status.is_error())
+            .filter(|status| status.is_error() || *status == NtStatus::VERIFY_REQUIRED)
             .unwrap_or(NtStatus::UNSUCCESSFUL),
         ext4::Error::NoMemory | ext4::Error::Cap { .. } => NtStatus::INSUFFICIENT_RESOURCES,
         ext4::Error::NotFound => NtStatus::OBJECT_NAME_NOT_FOUND,

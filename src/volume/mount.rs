@@ -23,7 +23,7 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
     };
     // Whatever the disk holds, it is being looked at now.
     request.target.clear_verify_required();
-    if recognize::has_foreign_boot_sector(request.target) {
+    if recognize::has_foreign_boot_sector(request.target.with_verify_override()) {
         return irp.complete(NtStatus::UNRECOGNIZED_VOLUME);
     }
     let (volume, info) = match read_volume(request.target) {
@@ -47,7 +47,12 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
         Ok(spare) => spare,
         Err(status) => return irp.complete(status),
     };
-    let vcb = match Vcb::try_new(volume, info.uuid, globals.delayed_close_limit(), spare_vpb) {
+    let superblock = match recognize::raw_superblock(request.target.with_verify_override()) {
+        Ok(bytes) => bytes,
+        Err(status) => return irp.complete(status),
+    };
+    let limit = globals.delayed_close_limit();
+    let vcb = match Vcb::try_new(volume, info.uuid, superblock, limit, spare_vpb) {
         Ok(vcb) => vcb,
         Err(status) => return irp.complete(status),
     };
@@ -68,6 +73,9 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
     }
     // Our own VPB reference: the I/O manager never frees the VPB under the device.
     device.reference_vpb();
+    device
+        .device()
+        .with_extension(|vcb: &Vcb| vcb.volume().device().finish_mount());
     crate::driver::volume_mounted(&mut driver, control.globals());
     announce_mount(&device);
     irp.complete(NtStatus::SUCCESS)
@@ -80,7 +88,7 @@ pub fn serial_number(uuid: &[u8; 16]) -> u32 {
 }
 
 fn read_volume(target: TargetDevice) -> ext4::Result<(ext4::Volume<DiskReader>, ext4::VolumeInfo)> {
-    let volume = ext4::Volume::mount(DiskReader::new(target))?;
+    let volume = ext4::Volume::mount(DiskReader::for_mount(target))?;
     let info = volume.info()?;
     Ok((volume, info))
 }
@@ -137,22 +145,25 @@ fn refusal_status(error: &ext4::Error) -> NtStatus {
 }
 
 /// IRP_MN_VERIFY_VOLUME on our volume device: the I/O manager asks whether the media under a
-/// mounted volume changed. Same UUID: STATUS_SUCCESS. Otherwise the volume is dismounted (its
-/// open handles fail from now on) and STATUS_WRONG_VOLUME tells the I/O manager to mount anew.
+/// mounted volume changed. The same superblock, byte for byte (not just the UUID: cloned disks
+/// share it), and no other file system's boot sector: STATUS_SUCCESS. Otherwise the volume is
+/// dismounted (its open handles fail from now on) and STATUS_WRONG_VOLUME tells the I/O
+/// manager to mount anew. A medium that cannot be read counts as another one.
 pub fn verify(device: DeviceRef, irp: Irp) -> NtStatus {
     let Some(request) = irp.verify_request() else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
-    let Some((dismounted, uuid)) =
-        device.with_extension(|vcb: &Vcb| (vcb.is_dismounted(), vcb.uuid()))
-    else {
+    let target = request.target.with_verify_override();
+    let Some((dismounted, same_superblock)) = device.with_extension(|vcb: &Vcb| {
+        let same = matches!(recognize::raw_superblock(target), Ok(now) if now == vcb.superblock());
+        (vcb.is_dismounted(), same)
+    }) else {
         return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
     };
     if dismounted {
         return irp.complete(NtStatus::WRONG_VOLUME);
     }
-    let same = !recognize::has_foreign_boot_sector(request.target)
-        && matches!(read_volume(request.target), Ok((_, info)) if info.uuid == uuid);
+    let same = same_superblock && !recognize::has_foreign_boot_sector(target);
     // Checked either way: a changed medium is mounted afresh next.
     request.target.clear_verify_required();
     if same {

@@ -1,6 +1,7 @@
 //! The VCB: what a mounted volume's device carries in its extension, and the volume's
 //! lifetime: it lives until it is dismounted and the last FILE_OBJECT on it has closed.
 
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::disk::DiskReader;
@@ -13,6 +14,8 @@ use crate::kernel::{FileObject, Locked, NtStatus, SpareVpb, StreamFileObject, Ta
 pub struct Vcb {
     volume: ext4::Volume<DiskReader>,
     uuid: [u8; 16],
+    /// The superblock's raw bytes at mount: a verify must find exactly these.
+    superblock: Vec<u8>,
     inner: Locked<VcbInner>,
     dismounted: AtomicBool,
     /// FILE_OBJECTs on the volume whose CLOSE has not finished: user opens, volume opens and
@@ -45,12 +48,14 @@ impl Vcb {
     pub fn try_new(
         volume: ext4::Volume<DiskReader>,
         uuid: [u8; 16],
+        superblock: Vec<u8>,
         delayed_close_limit: usize,
         spare_vpb: SpareVpb,
     ) -> Result<Vcb, NtStatus> {
         Ok(Vcb {
             volume,
             uuid,
+            superblock,
             inner: Locked::try_new(VcbInner {
                 fcbs: FcbTable::new(delayed_close_limit),
                 locked_by: None,
@@ -76,6 +81,11 @@ impl Vcb {
 
     pub fn uuid(&self) -> [u8; 16] {
         self.uuid
+    }
+
+    /// The superblock's raw bytes at mount.
+    pub fn superblock(&self) -> &[u8] {
+        &self.superblock
     }
 
     /// The table lock. `None` only if this thread already holds it.

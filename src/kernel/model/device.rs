@@ -124,6 +124,17 @@ pub struct VolumeDevice {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct TargetDevice {
     pub(crate) id: ObjId,
+    /// Reads carry SL_OVERRIDE_VERIFY_VOLUME (mount and verify reads only).
+    pub(crate) override_verify: bool,
+}
+
+impl TargetDevice {
+    pub(crate) fn new(id: ObjId) -> TargetDevice {
+        TargetDevice {
+            id,
+            override_verify: false,
+        }
+    }
 }
 
 /// IRP_MN_MOUNT_VOLUME's parameters: the VPB and the device to mount.
@@ -486,18 +497,26 @@ impl VolumeDevice {
 
 impl TargetDevice {
     /// A synchronous read from the disk (IoBuildSynchronousFsdRequest(IRP_MJ_READ) +
-    /// IoCallDriver + wait). Returns the bytes read.
+    /// IoCallDriver + wait). Returns the bytes read. While the disk has DO_VERIFY_VOLUME set, a
+    /// read without SL_OVERRIDE_VERIFY_VOLUME fails with STATUS_VERIFY_REQUIRED, as the disk
+    /// class driver answers after a media change
+    /// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ifs/irp-mn-verify-volume>).
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, NtStatus> {
         let id = self.id;
+        let override_verify = self.override_verify;
         let disk = with_state(|state| {
             state.require_irql("IoBuildSynchronousFsdRequest", 0);
             state.charge_stack(super::state::IRP_FRAME_CHARGE);
-            state.devices.get(id).and_then(|d| d.disk.clone())
+            state
+                .devices
+                .get(id)
+                .map(|d| (d.disk.clone(), d.flags & DO_VERIFY_VOLUME != 0))
         })
         .flatten();
         let result = match disk {
-            Some(disk) => disk.read(offset, buf),
-            None => Err(NtStatus::INVALID_DEVICE_REQUEST),
+            Some((_, true)) if !override_verify => Err(NtStatus::VERIFY_REQUIRED),
+            Some((Some(disk), _)) => disk.read(offset, buf),
+            _ => Err(NtStatus::INVALID_DEVICE_REQUEST),
         };
         with_state(|state| state.release_stack(super::state::IRP_FRAME_CHARGE));
         result
@@ -519,6 +538,35 @@ impl TargetDevice {
     /// Bytes per sector.
     pub fn sector_size(&self) -> u32 {
         512
+    }
+
+    /// The same device, with SL_OVERRIDE_VERIFY_VOLUME on its reads: for a mount's and a
+    /// verify's reads, which must reach the medium whatever DO_VERIFY_VOLUME says.
+    pub fn with_verify_override(self) -> TargetDevice {
+        TargetDevice {
+            override_verify: true,
+            ..self
+        }
+    }
+
+    /// DO_VERIFY_VOLUME on the disk: its medium may have changed since the mount.
+    pub fn verify_required(&self) -> bool {
+        let id = self.id;
+        with_state(|state| {
+            state
+                .devices
+                .get(id)
+                .is_some_and(|d| d.flags & DO_VERIFY_VOLUME != 0)
+        })
+        .unwrap_or(false)
+    }
+
+    /// IoVerifyVolume(disk, FALSE): see `harness::io::verify_volume`.
+    pub fn verify_volume(&self) -> NtStatus {
+        match super::state::current() {
+            Some(kernel) => super::harness::io::verify_volume(&kernel, self.id),
+            None => NtStatus::UNSUCCESSFUL,
+        }
     }
 
     /// Clears DO_VERIFY_VOLUME on the disk (the file system checked the medium).

@@ -222,6 +222,34 @@ impl Irp {
     }
 }
 
+impl Irp {
+    /// Completes IRP_MJ_CREATE with STATUS_REPARSE and IoStatus.Information = IO_REMOUNT: the
+    /// I/O manager parses the name again, which mounts whatever the disk holds now (FastFAT
+    /// FatPerformVerify and CDFS CdPerformVerify answer a create so after a verify found
+    /// another volume). On another major function it is a finding and STATUS_INVALID_PARAMETER.
+    pub fn complete_remount(self) -> NtStatus {
+        let id = self.id;
+        match with_irp(id, |e| e.major == IrpMajor::Create as u8) {
+            Some(true) => {
+                with_irp(id, |e| e.information = IO_REMOUNT);
+                self.complete(NtStatus::REPARSE)
+            }
+            Some(false) => {
+                with_state(|state| {
+                    state.report(FindingKind::Other(String::from(
+                        "complete_remount on an IRP that is not IRP_MJ_CREATE",
+                    )))
+                });
+                self.complete(NtStatus::INVALID_PARAMETER)
+            }
+            None => self.complete(NtStatus::INVALID_PARAMETER),
+        }
+    }
+}
+
+/// IO_REMOUNT: STATUS_REPARSE's Information asking the I/O manager to parse the name again.
+pub const IO_REMOUNT: usize = 0;
+
 impl Drop for Irp {
     fn drop(&mut self) {
         let id = self.id;

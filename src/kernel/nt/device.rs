@@ -106,6 +106,8 @@ pub struct TargetDevice {
     raw: PDEVICE_OBJECT,
     /// Bytes per sector, valid (a power of two in 512..=64 KiB).
     sector_size: u32,
+    /// Reads carry SL_OVERRIDE_VERIFY_VOLUME (mount and verify reads only).
+    override_verify: bool,
 }
 
 // SAFETY: the target device is referenced by the VPB for as long as the volume is mounted, and
@@ -576,7 +578,11 @@ impl TargetDevice {
             let field = u32::from(unsafe { (*raw).SectorSize });
             if valid(field) { field } else { 512 }
         };
-        TargetDevice { raw, sector_size }
+        TargetDevice {
+            raw,
+            sector_size,
+            override_verify: false,
+        }
     }
 
     /// A synchronous read from the target device through an IRP we allocate (see
@@ -586,7 +592,44 @@ impl TargetDevice {
         if self.raw.is_null() {
             return Err(NtStatus::INVALID_DEVICE_REQUEST);
         }
-        lower_io::read(self.raw, self.sector_size, offset, buf)
+        lower_io::read(
+            self.raw,
+            self.sector_size,
+            offset,
+            buf,
+            self.override_verify,
+        )
+    }
+
+    /// The same device, with SL_OVERRIDE_VERIFY_VOLUME on its reads: for a mount's and a
+    /// verify's reads, which must reach the medium whatever DO_VERIFY_VOLUME says.
+    pub fn with_verify_override(self) -> TargetDevice {
+        TargetDevice {
+            override_verify: true,
+            ..self
+        }
+    }
+
+    /// DO_VERIFY_VOLUME on the real device: its medium may have changed since the mount.
+    pub fn verify_required(&self) -> bool {
+        if self.raw.is_null() {
+            return false;
+        }
+        // SAFETY: the target is live while its volume is (type invariant); the disk driver
+        // sets this bit at any time, so the read is volatile.
+        unsafe { ptr::read_volatile(&(*self.raw).Flags) & wdk_sys::DO_VERIFY_VOLUME != 0 }
+    }
+
+    /// IoVerifyVolume(target, FALSE) at PASSIVE_LEVEL with no lock held: the I/O manager sends
+    /// IRP_MN_VERIFY_VOLUME to the mounted volume (ours, nested) and, if it answers
+    /// STATUS_WRONG_VOLUME, mounts the disk afresh.
+    pub fn verify_volume(&self) -> NtStatus {
+        if self.raw.is_null() {
+            return NtStatus::INVALID_DEVICE_REQUEST;
+        }
+        // SAFETY: the target is live while its volume is (type invariant); callers run at
+        // PASSIVE_LEVEL and hold no lock the verify path takes.
+        NtStatus(unsafe { wdk_sys::ntddk::IoVerifyVolume(self.raw, 0) })
     }
 
     /// The device's size in bytes (IOCTL_DISK_GET_LENGTH_INFO); 0 if it cannot be read.

@@ -367,6 +367,18 @@ impl Irp {
 }
 
 impl Irp {
+    /// Completes IRP_MJ_CREATE with STATUS_REPARSE and IoStatus.Information = IO_REMOUNT: the
+    /// I/O manager parses the name again, which mounts whatever the disk holds now. On any
+    /// other major function, STATUS_INVALID_PARAMETER.
+    pub fn complete_remount(self) -> NtStatus {
+        if self.major() != Some(IrpMajor::Create) {
+            return self.complete(NtStatus::INVALID_PARAMETER);
+        }
+        // SAFETY: `raw` is live and ours until the completion below.
+        unsafe { (*self.raw).IoStatus.Information = wdk_sys::IO_REMOUNT as _ };
+        self.complete(NtStatus::REPARSE)
+    }
+
     /// Completes IRP_MJ_CREATE with STATUS_REPARSE: IoStatus.Information = `tag`,
     /// Tail.Overlay.AuxiliaryBuffer = a nonpaged pool copy of `buffer`, which the I/O manager
     /// frees. STATUS_INSUFFICIENT_RESOURCES if the copy cannot be allocated; on any other major

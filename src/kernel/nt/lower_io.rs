@@ -187,6 +187,7 @@ fn read_aligned(
     offset: u64,
     buffer: &PoolBuffer,
     len: usize,
+    override_verify: bool,
 ) -> Result<usize, NtStatus> {
     let length = u32::try_from(len).map_err(|_| NtStatus::INVALID_PARAMETER)?;
     let byte_offset = i64::try_from(offset).map_err(|_| NtStatus::INVALID_PARAMETER)?;
@@ -200,8 +201,10 @@ fn read_aligned(
         (*raw).MdlAddress = mdl.raw.as_ptr();
         (*raw).Flags = IRP_NOCACHE;
         (*stack).MajorFunction = IRP_MJ_READ as u8;
-        // Mount and metadata reads must reach the disk even while it wants verification.
-        (*stack).Flags = SL_OVERRIDE_VERIFY_VOLUME as u8;
+        // Only a mount's or a verify's reads may reach a medium the disk wants verified.
+        if override_verify {
+            (*stack).Flags = SL_OVERRIDE_VERIFY_VOLUME as u8;
+        }
         (*stack).Parameters.Read.Length = length;
         (*stack).Parameters.Read.ByteOffset.QuadPart = byte_offset;
     }
@@ -216,6 +219,7 @@ pub(super) fn read(
     sector_size: u32,
     offset: u64,
     buf: &mut [u8],
+    override_verify: bool,
 ) -> Result<usize, NtStatus> {
     if buf.is_empty() {
         return Ok(0);
@@ -235,7 +239,7 @@ pub(super) fn read(
         let skip = (position - start) as usize;
         let wanted = (buf.len() - done).min(chunk - skip);
         let span = (skip + wanted).next_multiple_of(sector).min(chunk);
-        let got = read_aligned(target, start, &bounce, span)?;
+        let got = read_aligned(target, start, &bounce, span, override_verify)?;
         let useful = got.saturating_sub(skip).min(wanted);
         let source = bounce
             .as_slice()

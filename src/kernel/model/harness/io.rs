@@ -252,6 +252,10 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
             return Err(NtStatus::DEVICE_DOES_NOT_EXIST);
         }
         state.context = format!("mount of disk {disk}");
+        // IopMountVolume clears DO_VERIFY_VOLUME before it asks the file systems.
+        if let Some(entry) = state.devices.get_mut(disk) {
+            entry.flags &= !crate::kernel::model::device::DO_VERIFY_VOLUME;
+        }
         let file_systems: Vec<ObjId> = state
             .file_systems
             .iter()
@@ -276,7 +280,7 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
         request.minor = IRP_MN_MOUNT_VOLUME;
         request.parameters = IrpParameters::Mount(MountRequest {
             vpb,
-            target: TargetDevice { id: disk },
+            target: TargetDevice::new(disk),
         });
         let outcome = call_driver(kernel, file_system, request);
         let mut state = kernel.lock();
@@ -406,4 +410,53 @@ pub fn close_handle(kernel: &Arc<Kernel>, file_object: ObjId) {
 /// The device kind an id names (for path resolution).
 pub fn device_kind(kernel: &Arc<Kernel>, device: ObjId) -> Option<DeviceKind> {
     kernel.lock().devices.get(device).map(|d| d.kind)
+}
+
+/// IoVerifyVolume(disk, FALSE): IRP_MJ_FILE_SYSTEM_CONTROL / IRP_MN_VERIFY_VOLUME, with the VPB
+/// and the disk, to the mounted volume's device (Vpb->DeviceObject), holding a VPB reference
+/// across the call (ReactOS `ntoskrnl/io/iomgr/volume.c`, IoVerifyVolume: IopReferenceVerifyVpb
+/// before, IopDereferenceVpbAndFree after). On STATUS_WRONG_VOLUME the disk gets a new VPB
+/// (IopCreateVpb) and is mounted afresh at once; the old VPB and volume device are left to the
+/// file system, which must free that VPB (CDFS `verfysup.c`). STATUS_VOLUME_DISMOUNTED if the
+/// disk is not mounted. A file system may call it from inside its own dispatch routine (a
+/// CREATE that met STATUS_VERIFY_REQUIRED), where the verify IRP nests.
+pub fn verify_volume(kernel: &Arc<Kernel>, disk: ObjId) -> NtStatus {
+    let prepared = {
+        let mut state = kernel.lock();
+        state.require_irql("IoVerifyVolume", 0);
+        let vpb = state.devices.get(disk).and_then(|d| d.vpb);
+        match vpb.and_then(|vpb| state.vpbs.get(vpb).map(|entry| (vpb, entry))) {
+            Some((vpb, entry)) if entry.mounted && entry.device.is_some() => {
+                let volume = entry.device;
+                vpb::reference(&mut state, vpb);
+                volume.map(|volume| (vpb, volume))
+            }
+            _ => None,
+        }
+    };
+    let Some((vpb, volume)) = prepared else {
+        return NtStatus::VOLUME_DISMOUNTED;
+    };
+    let mut request = IrpRequest::new(IrpMajor::FileSystemControl, None);
+    request.minor = crate::kernel::request::IRP_MN_VERIFY_VOLUME;
+    request.parameters = IrpParameters::VerifyVolume(MountRequest {
+        vpb,
+        target: TargetDevice::new(disk),
+    });
+    let status = call_driver(kernel, volume, request).status;
+    {
+        let mut state = kernel.lock();
+        vpb::dereference_and_free(&mut state, vpb);
+        if status == NtStatus::WRONG_VOLUME {
+            let fresh = vpb::create_for_disk(&mut state, disk);
+            state.push_trace(format!(
+                "verify: wrong volume, disk {disk} gets VPB {fresh}"
+            ));
+        }
+    }
+    if status == NtStatus::WRONG_VOLUME {
+        // IopMountVolume right away; a medium nobody recognizes stays unmounted.
+        let _ = mount(kernel, disk);
+    }
+    status
 }

@@ -97,7 +97,13 @@ pub struct PendingCreate {
     vpb: Option<ObjId>,
     related: Option<ObjId>,
     request: CreateRequest,
+    /// How many times this open was parsed again after an IO_REMOUNT answer.
+    remounts: u32,
 }
+
+/// The most IO_REMOUNT reparses one NtCreateFile follows (IopParseDevice's bound on reparse
+/// traversals, IOP_MAX_REPARSE_TRAVERSAL in ReactOS).
+const MAX_REMOUNTS: u32 = 32;
 
 /// An object-manager reference a system component (Mm, Cc) holds on a FILE_OBJECT.
 #[derive(Debug)]
@@ -444,6 +450,7 @@ impl Session {
             vpb,
             related,
             request: request.clone(),
+            remounts: 0,
         })
     }
 
@@ -458,6 +465,7 @@ impl Session {
             vpb,
             related,
             request,
+            remounts,
         } = pending;
         let mut irp = IrpRequest::new(IrpMajor::Create, Some(file_object));
         irp.parameters = IrpParameters::Create(CreateParameters {
@@ -491,6 +499,22 @@ impl Session {
             // handle closed while this open was on its way), and then its CLOSE comes now.
             if let Some(related) = related {
                 io::dereference(&self.kernel, related);
+            }
+            // STATUS_REPARSE with IO_REMOUNT: the file system found another volume on the disk
+            // (a verify said so); IopParseDevice parses the name again, which mounts it.
+            if outcome.status == NtStatus::REPARSE
+                && outcome.information == crate::kernel::model::irp::IO_REMOUNT
+                && outcome.reparse.is_none()
+                && remounts < MAX_REMOUNTS
+            {
+                self.note(format!("IO_REMOUNT: {:?} parsed again", request.path));
+                return match self.begin_create(pid, &request) {
+                    Ok(mut again) => {
+                        again.remounts = remounts + 1;
+                        self.finish_create(again)
+                    }
+                    Err(failed) => failed,
+                };
             }
             return CreateResult {
                 status: outcome.status,

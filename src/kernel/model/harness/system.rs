@@ -9,14 +9,11 @@ use super::disk::DiskModel;
 use super::driver::DriverDescriptor;
 use super::io::{self, IrpRequest};
 use super::session::Session;
-use crate::kernel::model::device::{
-    DeviceEntry, DeviceKind, DriverEntry, DriverObject, MountRequest, TargetDevice, VpbEntry,
-};
+use crate::kernel::model::device::{DeviceEntry, DeviceKind, DriverEntry, DriverObject, VpbEntry};
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, State, enter};
 use crate::kernel::model::verifier::FindingKind;
 use crate::kernel::model::vpb;
-use crate::kernel::request::{IRP_MN_VERIFY_VOLUME, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
 
 impl Session {
@@ -156,54 +153,34 @@ impl Session {
         statuses
     }
 
-    /// IoVerifyVolume: IRP_MJ_FILE_SYSTEM_CONTROL / IRP_MN_VERIFY_VOLUME, with the VPB and the
-    /// disk, to the mounted volume's device (Vpb->DeviceObject), holding a VPB reference across
-    /// the call (ReactOS IopReferenceVerifyVpb / IopDereferenceVpbAndFree). On
-    /// STATUS_WRONG_VOLUME the disk gets a new VPB (IopCreateVpb) and is mounted afresh at
-    /// once; the old VPB and its volume device are left to the file system, which must free
-    /// the VPB once its last reference is gone (CDFS verfysup.c). STATUS_VOLUME_DISMOUNTED if
-    /// the disk is not mounted.
+    /// IoVerifyVolume on a disk, as the I/O manager does it (`harness::io::verify_volume`).
+    /// STATUS_VOLUME_DISMOUNTED if the disk is not mounted.
     pub fn verify_volume(&mut self, disk: &str) -> NtStatus {
-        let Some((disk_device, vpb)) = self.disk_and_vpb(disk) else {
+        let Some((disk_device, _)) = self.disk_and_vpb(disk) else {
             return NtStatus::OBJECT_NAME_NOT_FOUND;
         };
-        let volume = {
-            let mut state = self.kernel.lock();
-            let volume = match state.vpbs.get(vpb) {
-                Some(entry) if entry.mounted => entry.device,
-                _ => None,
-            };
-            if volume.is_some() {
-                vpb::reference(&mut state, vpb);
-            }
-            volume
-        };
-        let Some(volume) = volume else {
-            return NtStatus::VOLUME_DISMOUNTED;
-        };
         self.note(format!("IoVerifyVolume {disk}"));
-        let mut request = IrpRequest::new(IrpMajor::FileSystemControl, None);
-        request.minor = IRP_MN_VERIFY_VOLUME;
-        request.parameters = IrpParameters::VerifyVolume(MountRequest {
-            vpb,
-            target: TargetDevice { id: disk_device },
-        });
-        let status = io::call_driver(&self.kernel, volume, request).status;
-        {
-            let mut state = self.kernel.lock();
-            vpb::dereference_and_free(&mut state, vpb);
-            if status == NtStatus::WRONG_VOLUME {
-                let fresh = vpb::create_for_disk(&mut state, disk_device);
-                state.push_trace(format!(
-                    "verify of {disk}: wrong volume, disk {disk_device} gets VPB {fresh}"
-                ));
-            }
+        io::verify_volume(&self.kernel, disk_device)
+    }
+
+    /// A new medium in the drive: the disk's contents change and, if a volume is mounted on
+    /// it, the disk driver sets DO_VERIFY_VOLUME, so reads without SL_OVERRIDE_VERIFY_VOLUME
+    /// fail with STATUS_VERIFY_REQUIRED until a file system has verified the volume.
+    pub fn change_media(&mut self, disk: &str, contents: Vec<u8>) {
+        let Some((disk_device, vpb)) = self.disk_and_vpb(disk) else {
+            return;
+        };
+        if let Some(model) = self.disk(disk) {
+            model.replace_contents(contents);
         }
-        if status == NtStatus::WRONG_VOLUME {
-            // IopMountVolume right away; a medium nobody recognizes stays unmounted.
-            let _ = io::mount(&self.kernel, disk_device);
+        let mut state = self.kernel.lock();
+        let mounted = state.vpbs.get(vpb).is_some_and(|entry| entry.mounted);
+        if mounted && let Some(entry) = state.devices.get_mut(disk_device) {
+            entry.flags |= crate::kernel::model::device::DO_VERIFY_VOLUME;
         }
-        status
+        state.push_trace(format!(
+            "media change on {disk} (verify required: {mounted})"
+        ));
     }
 
     fn driver_id(&self, name: &str) -> Option<ObjId> {
