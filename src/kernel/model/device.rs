@@ -42,6 +42,10 @@ pub struct DeviceEntry {
     /// Disk: its VPB. Volume: the VPB it is mounted through.
     pub vpb: Option<ObjId>,
     pub disk: Option<Arc<DiskModel>>,
+    /// The references IoRegisterFileSystem took on the device (DeviceObject->ReferenceCount;
+    /// IoUnregisterFileSystem gives it back). While one is held, NtUnloadDriver can only mark
+    /// the driver unload-pending.
+    pub registrations: u32,
 }
 
 pub struct DriverEntry {
@@ -58,6 +62,10 @@ pub struct DriverEntry {
     pub devices: Vec<ObjId>,
     /// DriverEntry is running (the RegistryPath argument, hence `parameter_u32`, exists).
     pub in_driver_entry: bool,
+    /// The control device, recorded when it is created: found again without walking the
+    /// driver's device list (DriverObject->DeviceObject), which only the I/O manager may walk,
+    /// under its database lock.
+    pub control_device: Option<ObjId>,
 }
 
 pub struct VpbEntry {
@@ -158,9 +166,13 @@ fn create_device(
         extension,
         vpb: None,
         disk: None,
+        registrations: 0,
     });
     if let Some(entry) = state.drivers.get_mut(driver) {
         entry.devices.insert(0, id);
+        if kind == DeviceKind::Control && entry.control_device.is_none() {
+            entry.control_device = Some(id);
+        }
     }
     Ok(id)
 }
@@ -178,6 +190,9 @@ fn delete_device(state: &mut State, id: ObjId) -> Option<Arc<dyn Any + Send + Sy
     };
     if let Some(driver) = device.driver.and_then(|d| state.drivers.get_mut(d)) {
         driver.devices.retain(|&d| d != id);
+        if driver.control_device == Some(id) {
+            driver.control_device = None;
+        }
     }
     state.file_systems.retain(|&d| d != id);
     // IoDeleteDevice unregisters a shutdown notification the device still has. It does not
@@ -209,19 +224,14 @@ impl DriverObject {
         Ok(ControlDevice { id, globals })
     }
 
-    /// The control device, found through the driver's device list.
+    /// The control device, as recorded when it was created (`None` once it is deleted).
     pub fn control_device(&self) -> Option<ControlDevice> {
         let driver = self.id;
         with_state(|state| {
-            let devices = state.drivers.get(driver)?.devices.clone();
-            devices.into_iter().find_map(|id| {
-                let device = state.devices.get(id)?;
-                if device.kind != DeviceKind::Control {
-                    return None;
-                }
-                let globals = device.extension.clone()?.downcast::<DriverGlobals>().ok()?;
-                Some(ControlDevice { id, globals })
-            })
+            let id = state.drivers.get(driver)?.control_device?;
+            let device = state.devices.get(id)?;
+            let globals = device.extension.clone()?.downcast::<DriverGlobals>().ok()?;
+            Some(ControlDevice { id, globals })
         })
         .flatten()
     }
@@ -316,11 +326,15 @@ impl DriverObject {
 impl ControlDevice {
     /// IoRegisterFileSystem: from now on the I/O manager may ask us to mount. A file system
     /// goes to the head of the queue (asked first), one with DO_LOW_PRIORITY_FILESYSTEM to its
-    /// tail (ReactOS `ntoskrnl/io/iomgr/volume.c`, IoRegisterFileSystem).
+    /// tail, and the device gains a reference that keeps the driver from unloading until
+    /// IoUnregisterFileSystem (ReactOS `ntoskrnl/io/iomgr/volume.c`, IoRegisterFileSystem).
     pub fn register_file_system(&self) {
         let id = self.id;
         with_state(|state| {
             state.file_systems.retain(|&d| d != id);
+            if let Some(device) = state.devices.get_mut(id) {
+                device.registrations += 1;
+            }
             let low = state
                 .devices
                 .get(id)
@@ -344,10 +358,28 @@ impl ControlDevice {
         });
     }
 
-    /// IoUnregisterFileSystem.
+    /// IoUnregisterFileSystem: out of the queue, and the registration's reference on the
+    /// device goes. It does not run an unload already pending (ReactOS drops the count without
+    /// IopDecrementDeviceObjectRef). Unregistering a device not registered would take a
+    /// reference someone else holds: a finding.
     pub fn unregister_file_system(&self) {
         let id = self.id;
-        with_state(|state| state.file_systems.retain(|&d| d != id));
+        with_state(|state| {
+            let registered = state
+                .devices
+                .get(id)
+                .is_some_and(|device| device.registrations > 0);
+            if !registered {
+                state.report(FindingKind::Other(String::from(
+                    "IoUnregisterFileSystem of a device that is not registered",
+                )));
+                return;
+            }
+            if let Some(device) = state.devices.get_mut(id) {
+                device.registrations -= 1;
+            }
+            state.file_systems.retain(|&d| d != id);
+        });
     }
 
     /// IoRegisterShutdownNotification: IRP_MJ_SHUTDOWN comes to this device at system
