@@ -82,3 +82,23 @@ fn prepare_unload_is_refused_while_a_volume_remains() {
     s.close_handle(file);
     finish(s);
 }
+
+/// The control device admits only SYSTEM and Administrators, and FILE_DEVICE_SECURE_OPEN
+/// extends that to names below it: a standard user can neither open `\RustFsd` (so cannot send
+/// FSCTL_PREPARE_UNLOAD) nor slip past the check with `\RustFsd\x`.
+#[test]
+fn only_administrators_open_the_control_device() {
+    let mut s = Session::new();
+    s.load_driver(DriverDescriptor::rustfsd()).unwrap();
+    let user = s.create_standard_user_process();
+    for path in ["\\RustFsd", "\\RustFsd\\x"] {
+        let opened = s.nt_create_file(user, &CreateRequest::open(path));
+        assert_eq!(opened.status, NtStatus::ACCESS_DENIED, "{path}");
+    }
+    let admin = s.initial_process();
+    let opened = s.nt_create_file(admin, &CreateRequest::open("\\RustFsd"));
+    assert_eq!(opened.status, NtStatus::SUCCESS);
+    s.close_handle(opened.handle.unwrap());
+    assert_eq!(s.stop_file_system("rustfsd"), NtStatus::SUCCESS);
+    assert_eq!(s.findings(), []);
+}

@@ -46,6 +46,11 @@ pub struct DeviceEntry {
     /// IoUnregisterFileSystem gives it back). While one is held, NtUnloadDriver can only mark
     /// the driver unload-pending.
     pub registrations: u32,
+    /// The DACL admits only SYSTEM and Administrators (`D:P(A;;GA;;;SY)(A;;GA;;;BA)`); without
+    /// it, IoCreateDevice's default lets everyone read, write and execute.
+    pub admin_only: bool,
+    /// FILE_DEVICE_SECURE_OPEN: the DACL also guards names below the device.
+    pub secure_open: bool,
 }
 
 pub struct DriverEntry {
@@ -167,6 +172,8 @@ fn create_device(
         vpb: None,
         disk: None,
         registrations: 0,
+        admin_only: false,
+        secure_open: false,
     });
     if let Some(entry) = state.drivers.get_mut(driver) {
         entry.devices.insert(0, id);
@@ -175,6 +182,16 @@ fn create_device(
         }
     }
     Ok(id)
+}
+
+/// IopParseDevice's access check of a standard user's open against the device's DACL: the
+/// device itself always, a name below it only with FILE_DEVICE_SECURE_OPEN (below a device
+/// without it, checking is left to its driver).
+pub(crate) fn denies_standard_user(state: &State, device: ObjId, whole_device: bool) -> bool {
+    state
+        .devices
+        .get(device)
+        .is_some_and(|d| d.admin_only && (whole_device || d.secure_open))
 }
 
 /// IoDeleteDevice. Returns the extension, for the caller to drop once the state lock is
@@ -208,7 +225,8 @@ fn delete_device_now(id: ObjId) {
 }
 
 impl DriverObject {
-    /// Creates the named control device with `globals` in its extension.
+    /// Creates the named control device with `globals` in its extension, for SYSTEM and
+    /// Administrators only, with FILE_DEVICE_SECURE_OPEN (as the `nt` backend).
     pub fn create_control_device(
         &mut self,
         name: &str,
@@ -218,7 +236,12 @@ impl DriverObject {
         let extension: Arc<dyn Any + Send + Sync> = globals.clone();
         let driver = self.id;
         let id = with_state(|state| {
-            create_device(state, driver, DeviceKind::Control, name, 0, Some(extension))
+            let id = create_device(state, driver, DeviceKind::Control, name, 0, Some(extension))?;
+            if let Some(device) = state.devices.get_mut(id) {
+                device.admin_only = true;
+                device.secure_open = true;
+            }
+            Ok(id)
         })
         .unwrap_or(Err(NtStatus::UNSUCCESSFUL))?;
         Ok(ControlDevice { id, globals })

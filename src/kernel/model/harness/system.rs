@@ -34,6 +34,8 @@ impl Session {
             vpb: None,
             disk: Some(disk.clone()),
             registrations: 0,
+            admin_only: false,
+            secure_open: false,
         });
         let vpb = state.vpbs.insert(VpbEntry::new(device));
         if let Some(entry) = state.devices.get_mut(device) {
