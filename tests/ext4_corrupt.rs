@@ -18,15 +18,16 @@ use support::FileDevice;
 /// A private, writable copy of a generated image.
 struct Scratch {
     path: PathBuf,
+    base: &'static str,
 }
 
 impl Scratch {
-    fn new(base: &str, tag: &str) -> Scratch {
+    fn new(base: &'static str, tag: &str) -> Scratch {
         let dir = support::cache_dir().join("scratch");
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{tag}-{}.img", std::process::id()));
         fs::copy(support::image(base), &path).unwrap();
-        Scratch { path }
+        Scratch { path, base }
     }
     fn vol(&self) -> Volume<FileDevice> {
         Volume::mount(FileDevice::open(&self.path)).unwrap()
@@ -48,6 +49,39 @@ impl Scratch {
     }
     fn debugfs_w(&self, reqs: &[&str]) {
         support::debugfs_write(&self.path, reqs);
+    }
+    /// `rustfsd-inspect walk` goes on past damage: status 1, one `error PATH: reason` line per
+    /// path of `bad` (sorted), and otherwise the walk of the undamaged image, less the damaged
+    /// objects and what lies under them (a directory that cannot be listed keeps its own line).
+    fn walk_damaged(&self, bad: &[&str]) {
+        let out = inspect(&self.path, &["walk"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "walk: {err}");
+        let reported: Vec<&str> = err
+            .lines()
+            .map(|l| {
+                l.strip_prefix("error ")
+                    .unwrap()
+                    .split(": ")
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(reported, bad, "{err}");
+        let clean = inspect(&support::image(self.base), &["walk"]);
+        assert!(clean.status.success());
+        let expected: String = String::from_utf8(clean.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                let path = l.splitn(4, ' ').nth(3).unwrap();
+                !bad.iter().any(|b| {
+                    (path == *b && !l.starts_with("d ")) || path.starts_with(&format!("{b}/"))
+                })
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
     }
     /// Runs the inspect tool; asserts a clean refusal (status 2, one line on stderr).
     fn inspect_fails(&self, args: &[&str]) -> String {
@@ -177,7 +211,7 @@ fn corrupt_extent_leaf_checksum_then_read_past_it() {
     assert_eq!(n, 4096);
     assert_eq!(vol.read_at(&frag, past, &mut buf).unwrap(), 4096);
     s.inspect_fails(&["cat", "/frag"]);
-    s.inspect_fails(&["walk"]);
+    s.walk_damaged(&["/frag"]);
 }
 
 #[test]
@@ -188,17 +222,23 @@ fn symlink_claiming_one_tib() {
         "sif /fast-link size 0x10000000000",
     ]);
     let vol = s.vol();
-    for p in ["/slow-link", "/fast-link"] {
-        let l = vol.resolve_path(p.as_bytes()).unwrap();
-        assert_eq!(l.size(), 1 << 40);
-        assert!(
-            matches!(vol.read_link(&l), Err(Error::Corrupt { .. })),
-            "{p}"
-        );
-        s.inspect_fails(&["stat", p]);
-        s.inspect_fails(&["cat", p]);
-    }
-    s.inspect_fails(&["walk"]);
+    // A fast symlink has no extents flag: its indirect-map limit (16 GiB on 1 KiB blocks) is
+    // below 1 TiB, so the inode itself is refused.
+    assert!(matches!(
+        vol.resolve_path(b"/fast-link"),
+        Err(Error::ImpossibleSize {
+            size: 0x100_0000_0000,
+            ..
+        })
+    ));
+    s.inspect_fails(&["cat", "/fast-link"]);
+    // The slow one is extent-mapped (4 TiB limit): the inode reads, its target does not.
+    let l = vol.resolve_path(b"/slow-link").unwrap();
+    assert_eq!(l.size(), 1 << 40);
+    assert!(matches!(vol.read_link(&l), Err(Error::Corrupt { .. })));
+    s.inspect_fails(&["stat", "/slow-link"]);
+    s.inspect_fails(&["cat", "/slow-link"]);
+    s.walk_damaged(&["/fast-link", "/slow-link"]);
     s.inspect_fails(&["ls", "/"]);
 }
 
@@ -266,7 +306,7 @@ fn extent_pointing_past_the_volume() {
         "{err:?}"
     );
     s.inspect_fails(&["cat", "/data"]);
-    s.inspect_fails(&["walk"]);
+    s.walk_damaged(&["/data"]);
     // The same on ext2 through the indirect map.
     let s2 = Scratch::new("tiny-ext2", "pastvol2");
     s2.debugfs_w(&["sif /data block[1] 0x7fffff00"]);
@@ -308,7 +348,7 @@ fn directory_rec_len_zero_and_overrun() {
             "{tag}"
         );
         s.inspect_fails(&["ls", "/dir"]);
-        s.inspect_fails(&["walk"]);
+        s.walk_damaged(&["/dir"]);
     }
     // And a bad checksum is reported as such.
     let s = Scratch::new("tiny-ext4", "dircsum");
@@ -349,7 +389,7 @@ fn extent_tree_pointing_at_itself() {
     let err = read_everything(&vol, "/frag").unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
     s.inspect_fails(&["cat", "/frag"]);
-    s.inspect_fails(&["walk"]);
+    s.walk_damaged(&["/frag"]);
 }
 
 #[test]
@@ -367,7 +407,7 @@ fn extent_header_of_depth_six() {
         }
     );
     s.inspect_fails(&["cat", "/data"]);
-    s.inspect_fails(&["walk"]);
+    s.walk_damaged(&["/data"]);
 }
 
 #[test]
@@ -523,4 +563,284 @@ fn inode_checksum_mismatch() {
         })
     );
     s.inspect_fails(&["cat", "/hello.txt"]);
+    s.walk_damaged(&["/hello.txt"]);
+}
+
+/// The target of `path` as `debugfs stat` prints it (`Fast link dest: "…"`).
+fn debugfs_link_dest(img: &Path, path: &str) -> Vec<u8> {
+    let out = support::debugfs(img, &[format!("stat {path}")]).remove(0);
+    let text = String::from_utf8_lossy(&out);
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Fast link dest: \""))
+        .unwrap_or_else(|| panic!("no link dest for {path}: {text}"));
+    line.strip_suffix('"').unwrap().as_bytes().to_vec()
+}
+
+#[test]
+fn symlink_targets_end_at_the_first_nul() {
+    let long = "abcdefghijklmnopqrstuvwxyz".repeat(3);
+    // Fast (in i_block), inline-data (i_block + system.data) and block symlinks; each gets
+    // NUL bytes in the middle of its target.
+    let fast = Scratch::new("tiny-ext4", "nul-link");
+    fast.debugfs_w(&[
+        "symlink /nul-fast abcdefghij",
+        &format!("symlink /nul-slow {}", long.repeat(4)),
+        "sif /nul-fast block[1] 0",
+    ]);
+    let inline = Scratch::new("tiny-inline", "nul-inline");
+    inline.debugfs_w(&[
+        &format!("symlink /nul-inline {long}"),
+        "sif /nul-inline block[2] 0",
+    ]);
+    let vol = fast.vol();
+    let slow = vol.resolve_path(b"/nul-slow").unwrap();
+    let RunKind::Mapped(phys) = vol.map_block(&slow, 0).unwrap().kind else {
+        panic!("nul-slow is not a block symlink")
+    };
+    fast.write(phys * u64::from(vol.block_size()) + 30, &[0]);
+
+    let check = |s: &Scratch, path: &str, want: &[u8]| {
+        let vol = s.vol();
+        let inode = vol.resolve_path(path.as_bytes()).unwrap();
+        assert!(
+            inode.size() > want.len() as u64,
+            "{path}: no NUL inside i_size"
+        );
+        assert_eq!(vol.read_link(&inode).unwrap(), want, "{path}");
+    };
+    check(
+        &fast,
+        "/nul-fast",
+        debugfs_link_dest(&fast.path, "/nul-fast").as_slice(),
+    );
+    assert_eq!(debugfs_link_dest(&fast.path, "/nul-fast"), b"abcd");
+    let inline_want = debugfs_link_dest(&inline.path, "/nul-inline");
+    assert_eq!(inline_want, b"abcdefgh");
+    check(&inline, "/nul-inline", &inline_want);
+    // debugfs does not print block targets; Linux's readlink stops at the NUL the same way.
+    check(&fast, "/nul-slow", &long.as_bytes()[..30]);
+}
+
+#[test]
+fn impossible_size_fails_that_file_only() {
+    // ext2 on 1 KiB blocks: indirect maps address at most 16 843 020 blocks (16 GiB).
+    let s = Scratch::new("tiny-ext2", "hugesize");
+    let before = inspect(&s.path, &["walk"]);
+    assert!(before.status.success());
+    let victim = "/sparse";
+    // Flip bit 50 of i_size: a petabyte of holes, far past what the block map can address.
+    let vol = s.vol();
+    let size = vol.resolve_path(victim.as_bytes()).unwrap().size();
+    let ino = vol.lookup(&vol.root().unwrap(), b"sparse").unwrap().ino;
+    drop(vol);
+    s.debugfs_w(&[&format!("sif {victim} size {:#x}", size | (1 << 50))]);
+    let vol = s.vol();
+    let err = vol.resolve_path(victim.as_bytes()).unwrap_err();
+    assert_eq!(
+        err,
+        Error::ImpossibleSize {
+            ino,
+            size: size | (1 << 50),
+            max: 17_247_252_480
+        }
+    );
+    // Everything else still reads.
+    let root = vol.root().unwrap();
+    let mut rd = vol.read_dir(&root, 0).unwrap();
+    let mut others = 0;
+    while let Some(e) = rd.next_entry().unwrap() {
+        if e.name != &victim.as_bytes()[1..] && e.name != b"." && e.name != b".." {
+            vol.inode(e.ino).unwrap();
+            others += 1;
+        }
+    }
+    assert!(others > 2);
+    let t = std::time::Instant::now();
+    s.inspect_fails(&["cat", victim]);
+    assert!(t.elapsed().as_secs() < 5, "cat took {:?}", t.elapsed());
+}
+
+// ----- damage policy (docs/ext4.md): one crafted image per kind of object --------------------
+
+impl Scratch {
+    /// The walk succeeds (status 0) and equals the walk of the undamaged image.
+    fn walk_clean(&self) {
+        let out = inspect(&self.path, &["walk"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let clean = inspect(&support::image(self.base), &["walk"]);
+        assert_eq!(out.stdout, clean.stdout);
+    }
+}
+
+/// The first number after `key` in `text`.
+fn number_after(text: &str, key: &str) -> u64 {
+    let rest = text
+        .split(key)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {key:?} in {text}"));
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap()
+}
+
+#[test]
+fn damage_superblock_is_fatal() {
+    let s = Scratch::new("tiny-ext4", "dmg-sb");
+    let mut b = s.read(1024, 1);
+    b[0] ^= 1; // s_inodes_count: the superblock checksum no longer matches
+    s.write(1024, &b);
+    assert_eq!(
+        s.mount().err(),
+        Some(Error::Checksum {
+            kind: ChecksumKind::Superblock,
+            at: 0
+        })
+    );
+    s.inspect_fails(&["walk"]);
+}
+
+#[test]
+fn damage_group_descriptor_fails_the_inodes_of_its_group() {
+    let s = Scratch::new("ext4-1k", "dmg-gd");
+    let clean = support::mount("ext4-1k");
+    let sb = clean.superblock().clone();
+    let ipg = sb.inodes_per_group;
+    // The first entry (breadth first) whose inode is in group 1.
+    let mut queue = std::collections::VecDeque::from([(String::new(), clean.root().unwrap())]);
+    let mut in_group1 = None;
+    while let (None, Some((path, dir))) = (&in_group1, queue.pop_front()) {
+        let mut rd = clean.read_dir(&dir, 0).unwrap();
+        while let Some(e) = rd.next_entry().unwrap() {
+            let name = String::from_utf8_lossy(e.name).into_owned();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let p = format!("{path}/{name}");
+            if (e.ino - 1) / ipg == 1 {
+                in_group1 = Some((e.ino, p));
+                break;
+            }
+            let inode = clean.inode(e.ino).unwrap();
+            if inode.is_dir() {
+                queue.push_back((p, inode));
+            }
+        }
+    }
+    let (ino, name) = in_group1.expect("an inode in group 1");
+    // 1 KiB blocks: descriptors from block 2; flip a byte of group 1's checksum.
+    let at = 2 * 1024 + u64::from(sb.desc_size) + 0x1E;
+    let mut b = s.read(at, 1);
+    b[0] ^= 0xFF;
+    s.write(at, &b);
+    let vol = s.vol();
+    assert_eq!(
+        vol.inode(ino).err(),
+        Some(Error::Checksum {
+            kind: ChecksumKind::GroupDescriptor,
+            at: 1
+        })
+    );
+    // Everything reported by the walk is an inode of group 1 (the entries under a damaged
+    // directory are not reached); the rest of the volume reads.
+    let out = inspect(&s.path, &["walk"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!(
+        "error {name}: checksum mismatch: group descriptor 1"
+    )));
+    for line in err.lines() {
+        let path = line
+            .strip_prefix("error ")
+            .unwrap()
+            .split(": ")
+            .next()
+            .unwrap();
+        let ino = clean.resolve_path(path.as_bytes()).unwrap().ino();
+        assert_eq!((ino - 1) / ipg, 1, "{line}");
+    }
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(listed.lines().count() > 1000);
+    assert!(listed.contains(" /hello.txt\n"));
+}
+
+#[test]
+fn damage_bitmaps_are_never_read() {
+    let s = Scratch::new("tiny-ext4", "dmg-bitmap");
+    let text = String::from_utf8(
+        Command::new("dumpe2fs")
+            .arg(&s.path)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let bs = u64::from(s.vol().block_size());
+    for key in ["Block bitmap at", "Inode bitmap at"] {
+        s.write(number_after(&text, key) * bs, &vec![0x5A; bs as usize]);
+    }
+    s.walk_clean();
+}
+
+#[test]
+fn damage_xattr_block_is_never_read() {
+    let s = Scratch::new("tiny-ext4", "dmg-xattr");
+    let value = s.path.with_extension("xattr");
+    fs::write(&value, vec![b'v'; 700]).unwrap();
+    s.debugfs_w(&[&format!("ea_set -f {} /data user.big", value.display())]);
+    let _ = fs::remove_file(&value);
+    let stat = support::debugfs(&s.path, &["stat /data".to_string()]).remove(0);
+    let acl = number_after(&String::from_utf8_lossy(&stat), "File ACL:");
+    assert!(acl > 0, "the attribute went to a block");
+    let bs = u64::from(s.vol().block_size());
+    s.write(acl * bs, &vec![0xFF; bs as usize]);
+    s.walk_clean();
+}
+
+#[test]
+fn damage_htree_node_falls_back_to_a_linear_scan() {
+    let s = Scratch::new("ext4", "dmg-htree");
+    let vol = s.vol();
+    let dir = vol.resolve_path(b"/many").unwrap();
+    assert!(dir.flags() & rustfsd::ext4::inode_flags::INDEX != 0);
+    let root_blk = vol.map_block(&dir, 0).unwrap().physical(0).unwrap();
+    // The hash of the second index entry of the root: the index checksum fails.
+    let at = root_blk * u64::from(vol.block_size()) + 0x28;
+    let mut b = s.read(at, 1);
+    b[0] ^= 0x55;
+    s.write(at, &b);
+    let vol = s.vol();
+    let dir = vol.resolve_path(b"/many").unwrap();
+    let mut rd = vol.read_dir(&dir, 0).unwrap();
+    let mut names = Vec::new();
+    while let Some(e) = rd.next_entry().unwrap() {
+        names.push((e.name.to_vec(), e.ino));
+    }
+    assert!(names.len() > 500);
+    for (name, ino) in &names {
+        assert_eq!(vol.lookup(&dir, name).unwrap().ino, *ino);
+    }
+    s.walk_clean();
+}
+
+#[test]
+fn damage_root_inode_is_fatal() {
+    let s = Scratch::new("tiny-ext4", "dmg-root");
+    s.debugfs_w(&["sif <2> mode 0100644"]);
+    assert!(matches!(
+        s.mount().err(),
+        Some(Error::Corrupt {
+            what: "root inode is not a directory",
+            ..
+        })
+    ));
+    s.inspect_fails(&["walk"]);
 }

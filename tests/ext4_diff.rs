@@ -620,6 +620,7 @@ image_tests! {
     ext4_no64bit => "ext4-no64bit",
     ext4_1k => "ext4-1k",
     ext4_bigalloc => "ext4-bigalloc",
+    ext4_bigalloc_1k => "ext4-bigalloc-1k",
     ext4_nocsum => "ext4-nocsum",
     ext4_inline => "ext4-inline",
     ext4_tea => "ext4-tea",

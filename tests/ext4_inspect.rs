@@ -3,72 +3,13 @@
 
 mod support;
 
-use std::fmt::Write as _;
-use std::fs;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
 use std::process::Command;
-
-use sha2::{Digest, Sha256};
 
 fn inspect(args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rustfsd-inspect"))
         .args(args)
         .output()
         .unwrap()
-}
-
-/// The tool's escaping of path bytes, written again here independently.
-fn escape(p: &[u8]) -> String {
-    let mut s = String::new();
-    for chunk in p.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c == '\\' {
-                s.push_str("\\\\");
-            } else if c.is_control() {
-                write!(s, "\\x{:02x}", c as u32).unwrap();
-            } else {
-                s.push(c);
-            }
-        }
-        for b in chunk.invalid() {
-            write!(s, "\\x{b:02x}").unwrap();
-        }
-    }
-    s
-}
-
-fn walk_dump(root: &Path, rel: &[u8], out: &mut Vec<(Vec<u8>, String)>) {
-    let dir = root.join(std::ffi::OsStr::from_bytes(
-        rel.strip_prefix(b"/").unwrap_or(rel),
-    ));
-    for e in fs::read_dir(&dir).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name();
-        let mut p = rel.to_vec();
-        p.push(b'/');
-        p.extend_from_slice(name.as_bytes());
-        let full = root.join(std::ffi::OsStr::from_bytes(&p[1..]));
-        let md = fs::symlink_metadata(&full).unwrap();
-        let ft = md.file_type();
-        let line = if ft.is_dir() {
-            walk_dump(root, &p, out);
-            "d - -".to_string()
-        } else if ft.is_symlink() {
-            let t = fs::read_link(&full).unwrap();
-            let t = t.as_os_str().as_bytes();
-            format!("l {} {:x}", t.len(), Sha256::digest(t))
-        } else if ft.is_file() {
-            let data = fs::read(&full).unwrap();
-            format!("f {} {:x}", data.len(), Sha256::digest(&data))
-        } else if ft.is_fifo() {
-            "p 0 -".to_string()
-        } else {
-            panic!("unexpected file type in dump: {}", full.display());
-        };
-        out.push((p, line));
-    }
 }
 
 fn walk_matches_debugfs(name: &str) {
@@ -80,57 +21,7 @@ fn walk_matches_debugfs(name: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     let ours = String::from_utf8(out.stdout).unwrap();
-
-    let dump = support::cache_dir().join(format!("walk-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dump);
-    fs::create_dir_all(&dump).unwrap();
-    support::debugfs(&img, &[format!("rdump / {}", dump.display())]);
-    let mut lines = Vec::new();
-    walk_dump(&dump, b"", &mut lines);
-    // rdump skips special files: list them with debugfs `ls -p` in every directory.
-    let mut dirs: Vec<Vec<u8>> = vec![Vec::new()];
-    dirs.extend(
-        lines
-            .iter()
-            .filter(|(_, l)| l.starts_with("d "))
-            .map(|(p, _)| p.clone()),
-    );
-    let reqs: Vec<String> = dirs
-        .iter()
-        .map(|d| {
-            format!(
-                "ls -p \"{}\"",
-                String::from_utf8_lossy(if d.is_empty() { b"/" } else { d })
-            )
-        })
-        .collect();
-    let outs = support::debugfs(&img, &reqs);
-    for (d, out) in dirs.iter().zip(outs) {
-        for rec in out.split(|&b| b == b'\n') {
-            let f: Vec<&[u8]> = rec.split(|&b| b == b'/').collect();
-            if f.len() < 7 {
-                continue;
-            }
-            let mode = u32::from_str_radix(std::str::from_utf8(f[2]).unwrap(), 8).unwrap();
-            let t = match mode & 0o170000 {
-                0o010000 => "p",
-                0o020000 => "c",
-                0o060000 => "b",
-                0o140000 => "s",
-                _ => continue,
-            };
-            let mut p = d.clone();
-            p.push(b'/');
-            p.extend_from_slice(f[5]);
-            lines.push((p, format!("{t} 0 -")));
-        }
-    }
-    lines.sort();
-    let mut theirs = String::new();
-    for (p, l) in lines {
-        writeln!(theirs, "{l} {}", escape(&p)).unwrap();
-    }
-    let _ = fs::remove_dir_all(&dump);
+    let theirs = support::walk::debugfs_walk(&img);
     assert!(ours.lines().count() > 3000);
     if ours != theirs {
         for (a, b) in ours.lines().zip(theirs.lines()) {
@@ -193,4 +84,13 @@ fn info_ls_stat_cat() {
     assert!(ls.contains("caf\\xe9"), "{ls}");
     assert!(ls.contains("new\\x0aline"), "{ls}");
     assert_eq!(ls.lines().count(), 2 + 8);
+}
+
+#[test]
+fn help_exits_zero_and_bad_usage_two() {
+    let out = inspect(&["--help".as_ref()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: rustfsd-inspect"));
+    let out = inspect(&["walk".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
 }

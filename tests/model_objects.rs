@@ -182,7 +182,7 @@ fn other_fs_entry(driver: &mut rustfsd::kernel::DriverObject) -> Result<(), NtSt
 }
 
 #[test]
-fn mount_asks_each_file_system_most_recent_first() {
+fn mount_asks_each_file_system_most_recent_first_and_low_priority_ones_last() {
     let mut s = Session::new();
     s.add_disk("Disk0", testfs_image());
     s.add_disk("Blank", DiskModel::from_bytes(vec![0; 4096]));
@@ -201,14 +201,25 @@ fn mount_asks_each_file_system_most_recent_first() {
         .handle;
     assert!(h.is_some());
     assert!(s.is_mounted("Disk0"));
-    // Three mount IRPs: otherfs (newest), rustfsd, then testfs which accepts.
+    // otherfs (newest) refuses, then testfs accepts; rustfsd registered with
+    // DO_LOW_PRIORITY_FILESYSTEM, so it is queued last and never asked.
+    let asked: Vec<String> = s
+        .trace()
+        .into_iter()
+        .filter(|l| l.starts_with("mount: asking"))
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked[0].contains("otherfs") && asked[1].contains("testfs"),
+        "{asked:?}"
+    );
     let mounts: Vec<String> = s
         .trace()
         .into_iter()
         .filter(|l| l.contains("IRP_MJ_FileSystemControl <-"))
         .collect();
-    assert_eq!(mounts.len(), 3, "{mounts:?}");
-    assert!(mounts[2].contains("0x00000000"), "{mounts:?}");
+    assert_eq!(mounts.len(), 2, "{mounts:?}");
+    assert!(mounts[1].contains("0x00000000"), "{mounts:?}");
     let blank = s.nt_create_file(pid, &CreateRequest::open("\\Device\\Blank\\x"));
     assert_eq!(blank.status, NtStatus::UNRECOGNIZED_VOLUME);
     assert!(!s.is_mounted("Blank"));
@@ -219,7 +230,8 @@ fn mount_asks_each_file_system_most_recent_first() {
         .iter()
         .filter(|l| l.contains("IRP_MJ_FileSystemControl <-"))
         .count();
-    assert_eq!(mounts, 3 + 3);
+    // The blank disk: all three asked, none accepts.
+    assert_eq!(mounts, 2 + 3);
     assert!(s.findings().is_empty(), "{:?}", s.findings());
 }
 

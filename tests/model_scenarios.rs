@@ -61,7 +61,11 @@ fn rustfsd_mounts_every_generated_ext_image() {
 #[test]
 fn rustfsd_lifecycle_and_seed_scripts_run_clean_on_every_generated_ext_image() {
     for name in support::STANDARD_IMAGES {
-        let scripts = ["rustfsd_lifecycle.fts", "rustfsd_seeds.fts"];
+        let scripts = [
+            "rustfsd_lifecycle.fts",
+            "rustfsd_seeds.fts",
+            "rustfsd_volume_lifetime.fts",
+        ];
         let (ok, text) = filetest(&support::image(name), &scripts, &[]);
         assert!(ok, "{name}: {text}");
         assert!(text.contains("verifier: no findings"), "{name}: {text}");
@@ -158,7 +162,7 @@ fn an_open_racing_a_dismount_either_succeeds_and_closes_or_fails_and_closes_noth
             let report = text.lines().find(|l| l.contains(line)).unwrap();
             report.split_whitespace().nth(4).unwrap().to_string()
         };
-        outcomes.insert((status_of("line   7 open"), status_of("line   8 close")));
+        outcomes.insert((status_of("line   8 open"), status_of("line   9 close")));
     }
     let expected: std::collections::BTreeSet<(String, String)> = [
         ("SUCCESS", "SUCCESS"),

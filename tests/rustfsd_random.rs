@@ -1,8 +1,9 @@
 //! Random schedules: thousands of seeded sequences of create, duplicate, close, process exit,
 //! system references dropped later on the worker thread, volume locks and dismounts, disk read
 //! errors, filter contexts that hold FILE_OBJECTs, opens held between the I/O manager's VPB
-//! check and their CREATE while anything else runs, and media changes found by a verify, on a
-//! small mke2fs tree, each ending with everything closed and the driver unloaded. After every step the verifier must have found
+//! check and their CREATE while anything else runs, media changes found by a verify, and PnP
+//! removals (query-remove, vetoed or followed by a cancel or a remove; surprise removal) of the
+//! disk under open files, on a small mke2fs tree, each ending with everything closed and the driver unloaded. After every step the verifier must have found
 //! nothing; at the end no pool block may be left.
 //!
 //! `RUSTFSD_SCHEDULES=N` changes how many seeds run (default 10 000). A failing seed prints
@@ -51,6 +52,8 @@ const OPEN_STATUSES: &[NtStatus] = &[
     NtStatus::UNRECOGNIZED_VOLUME,
     // A held open whose process exited before its CREATE was sent: no handle to insert.
     NtStatus::INVALID_HANDLE,
+    // The disk is being removed, or is gone (VPB_REMOVE_PENDING: no new mount).
+    NtStatus::DEVICE_DOES_NOT_EXIST,
 ];
 
 /// STATUS_DEVICE_DATA_ERROR, what the faulty disk answers.
@@ -178,16 +181,37 @@ impl Schedule {
     }
 
     fn step(&mut self) -> Result<(), String> {
-        match self.rng.below(25) {
+        match self.rng.below(27) {
+            25 if self.rng.below(3) == 0 => {
+                let status = self.session.query_remove_disk(DISK_NAME);
+                self.log.push(format!("pnp query-remove: {status:?}"));
+                if status.is_success() {
+                    // Mostly another component vetoes: the disk stays for the rest of the run.
+                    let cancel = self.rng.below(4) != 0;
+                    let status = if cancel {
+                        self.session.cancel_remove_disk(DISK_NAME)
+                    } else {
+                        self.session.remove_disk(DISK_NAME)
+                    };
+                    self.log
+                        .push(format!("pnp cancel={cancel} after the query: {status:?}"));
+                }
+            }
+            26 => {
+                if self.rng.below(8) == 0 {
+                    let status = self.session.surprise_remove_disk(DISK_NAME);
+                    self.log.push(format!("pnp surprise-remove: {status:?}"));
+                }
+            }
             22 | 23 => {
                 if let Some(index) = self.index(self.pending.len()) {
                     self.finish_held_open(index)?;
                 }
             }
-            24 => {
+            24 if self.rng.below(2) == 0 => {
                 // The medium changes (to a blank one, or back) and the I/O manager verifies.
                 let disk = self.session.disk(DISK_NAME).unwrap();
-                let blank = self.rng.below(2) == 0;
+                let blank = self.rng.below(3) == 0;
                 disk.replace_contents(if blank {
                     vec![0; self.image.len()]
                 } else {
@@ -249,7 +273,8 @@ impl Schedule {
             }
             18 => {
                 if let Some(handle) = self.pick(&self.handles.clone()) {
-                    let code = [0x0009_0018u32, 0x0009_001C, 0x0009_0028][self.rng.below(3)];
+                    let code =
+                        [0x0009_0018u32, 0x0009_0018, 0x0009_001C, 0x0009_0028][self.rng.below(4)];
                     let status = self.session.fs_control_file(handle, code, &[], 0).status;
                     self.log
                         .push(format!("fsctl {code:#x} on {handle:?}: {status:?}"));
@@ -377,6 +402,9 @@ struct Tally {
     device_errors: usize,
     held_opens_refused_dismounted: usize,
     wrong_volumes: usize,
+    removals_vetoed: usize,
+    removals_granted: usize,
+    surprise_removals: usize,
 }
 
 impl Tally {
@@ -395,6 +423,11 @@ impl Tally {
             self.held_opens_refused_dismounted +=
                 usize::from(has("held open") && has("NtStatus(0xc000026e)"));
             self.wrong_volumes += usize::from(has("verify: NtStatus(0xc0000012)"));
+            self.removals_vetoed +=
+                usize::from(has("pnp query-remove") && has("NtStatus(0xc0000022)"));
+            self.removals_granted +=
+                usize::from(has("pnp query-remove") && has("NtStatus(0x00000000)"));
+            self.surprise_removals += usize::from(has("pnp surprise-remove"));
         }
     }
 }
@@ -469,6 +502,12 @@ fn ten_thousand_random_schedules_end_clean() {
             tally.held_opens_refused_dismounted,
         ),
         ("media changes found by verify", tally.wrong_volumes),
+        (
+            "query-removes vetoed by an open handle",
+            tally.removals_vetoed,
+        ),
+        ("query-removes granted", tally.removals_granted),
+        ("surprise removals", tally.surprise_removals),
     ] {
         assert!(n >= each, "only {n} {what} in {count} schedules");
     }

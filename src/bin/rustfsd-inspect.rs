@@ -9,8 +9,11 @@
 //! rustfsd-inspect walk IMG             every path: type, size, SHA-256, sorted
 //! rustfsd-inspect to-vhd IMG OUT.vhd   a fixed VHD (MBR, one 0x83 partition) Windows attaches
 //! ```
-//! Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad usage. It
-//! never panics on a bad image: every failure of the reader is an error value.
+//! Exit status: 0 on success; 1 when `walk` met damaged objects (each reported on stderr as
+//! `error PATH: reason`, the walk goes on past them); 2 with a one-line error when the volume
+//! cannot be mounted, for other commands' failures, and for bad usage. `--help` prints the
+//! usage and exits 0. It never panics on a bad image: every failure of the reader is an error
+//! value.
 
 #[cfg(target_os = "windows")]
 fn main() {}
@@ -45,7 +48,8 @@ mod host {
   walk IMG             every path: type, size, SHA-256, sorted
   to-vhd IMG OUT.vhd   a fixed VHD for Windows: an MBR with one 0x83 partition at 1 MiB
                        holding the image byte for byte (docs/installing-on-a-test-vm.md)
-Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad usage.";
+Exit status: 0 on success; 1 when walk met damaged objects (each reported on stderr as
+`error PATH: reason`); 2 with a one-line error on refusal, corruption or bad usage.";
     /// Bounds for `walk` on hostile images.
     const MAX_WALK_DEPTH: usize = 4096;
     const MAX_WALK_ENTRIES: usize = 50_000_000;
@@ -90,15 +94,22 @@ Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad
 
     pub fn main() -> ExitCode {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        if matches!(args.first().and_then(|a| a.to_str()), Some("-h" | "--help")) {
+        if matches!(
+            args.first().and_then(|a| a.to_str()),
+            Some("-h" | "--help" | "help")
+        ) {
             let _ = writeln!(io::stdout(), "{USAGE}\n\n{HELP}");
             return ExitCode::SUCCESS;
         }
         let stdout = io::stdout();
         let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-        let r = run(&args, &mut out).and_then(|()| out.flush().map_err(Fail::Out));
+        let r = run(&args, &mut out).and_then(|damaged| {
+            out.flush().map_err(Fail::Out)?;
+            Ok(damaged)
+        });
         match r {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::from(1),
             Err(f) => {
                 let msg = match f {
                     Fail::Usage => USAGE.to_string(),
@@ -118,7 +129,8 @@ Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad
         }
     }
 
-    fn run(args: &[std::ffi::OsString], out: &mut impl Write) -> Res<()> {
+    /// Runs one command; returns how many damaged objects `walk` reported (0 otherwise).
+    fn run(args: &[std::ffi::OsString], out: &mut impl Write) -> Res<usize> {
         let cmd = args.first().and_then(|a| a.to_str()).ok_or(Fail::Usage)?;
         let img = args.get(1).ok_or(Fail::Usage)?;
         let path = args
@@ -137,15 +149,16 @@ Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad
             .len();
         let vol = fs(Volume::mount(FileDevice { file, size }), &shown)?;
         match (cmd, path) {
-            ("info", None) => info(&vol, out),
-            ("ls", Some(p)) => ls(&vol, p, out),
-            ("stat", Some(p)) => stat(&vol, p, out),
-            ("cat", Some(p)) => cat(&vol, p, out),
+            ("info", None) => info(&vol, out).map(|()| 0),
+            ("ls", Some(p)) => ls(&vol, p, out).map(|()| 0),
+            ("stat", Some(p)) => stat(&vol, p, out).map(|()| 0),
+            ("cat", Some(p)) => cat(&vol, p, out).map(|()| 0),
             ("walk", None) => walk(&vol, out),
             ("to-vhd", Some(_)) => {
                 let vhd = std::path::Path::new(args.get(2).ok_or(Fail::Usage)?);
                 let summary = crate::vhd::write_vhd(img.as_ref(), vhd).map_err(Fail::Msg)?;
-                Ok(writeln!(out, "{summary}")?)
+                writeln!(out, "{summary}")?;
+                Ok(0)
             }
             _ => Err(Fail::Usage),
         }
@@ -283,7 +296,34 @@ Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad
         feature_list(i.feature_ro_compat, RO_COMPAT_NAMES, &mut f);
         writeln!(out, "features:{f}")?;
         writeln!(out, "created: {}", i.mkfs_time)?;
+        writeln!(out, "journal: {}", journal_state(vol))?;
         Ok(())
+    }
+
+    /// The journal line of `info`: none, clean, or what the in-memory replay did.
+    fn journal_state(vol: &Volume<FileDevice>) -> String {
+        let sb = vol.superblock();
+        if !sb.has_compat(rustfsd::ext4::superblock::compat::HAS_JOURNAL) {
+            return "none".to_string();
+        }
+        let place = match sb.journal_inum {
+            0 => "external".to_string(),
+            n => format!("inode {n}"),
+        };
+        match vol.replay() {
+            None => format!("{place}, clean"),
+            Some(r) => format!(
+                "{place}, needs recovery: replayed in memory: {} transactions from sequence {}, \
+                 {} log blocks, {} blocks logged, {} blocks replayed, {} revoked, overlay {} bytes",
+                r.transactions,
+                r.first_sequence,
+                r.log_blocks,
+                r.logged_blocks,
+                r.replayed_blocks,
+                r.revoked_blocks,
+                r.overlay_bytes
+            ),
+        }
     }
 
     fn ls(vol: &Volume<FileDevice>, p: &[u8], out: &mut impl Write) -> Res<()> {
@@ -400,25 +440,35 @@ Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad
         }
     }
 
-    fn walk(vol: &Volume<FileDevice>, out: &mut impl Write) -> Res<()> {
+    /// Every path, sorted. A damaged object (unreadable inode, directory, file content or
+    /// symlink; a directory cycle) is reported on stderr as `error PATH: reason` and left out;
+    /// the walk goes on. Returns how many were reported.
+    fn walk(vol: &Volume<FileDevice>, out: &mut impl Write) -> Res<usize> {
         let mut lines: Vec<(Vec<u8>, String)> = Vec::new();
+        let mut damaged: Vec<(Vec<u8>, String)> = Vec::new();
         let root = fs(vol.root(), "root")?;
         let mut visited: HashSet<u32> = HashSet::new();
         visited.insert(root.ino());
         let mut stack: Vec<(Vec<u8>, Inode, usize)> = vec![(Vec::new(), root, 0)];
         let mut count = 0usize;
         while let Some((path, dir, depth)) = stack.pop() {
-            let ctx = if path.is_empty() {
+            let shown = if path.is_empty() {
                 b"/".to_vec()
             } else {
                 path.clone()
             };
-            let mut rd = fs(vol.read_dir(&dir, 0), &escape(&ctx))?;
+            // The entries read before a damaged block are still walked.
             let mut entries = Vec::new();
-            while let Some(e) = fs(rd.next_entry(), &escape(&ctx))? {
-                if e.name != b"." && e.name != b".." {
-                    entries.push((e.name.to_vec(), e.ino));
+            let listed = vol.read_dir(&dir, 0).and_then(|mut rd| {
+                while let Some(e) = rd.next_entry()? {
+                    if e.name != b"." && e.name != b".." {
+                        entries.push((e.name.to_vec(), e.ino));
+                    }
                 }
+                Ok(())
+            });
+            if let Err(e) = listed {
+                damaged.push((shown, e.to_string()));
             }
             for (name, ino) in entries {
                 count += 1;
@@ -428,46 +478,63 @@ Exit status: 0 on success, 2 with a one-line error on refusal, corruption or bad
                 let mut p = path.clone();
                 p.push(b'/');
                 p.extend_from_slice(&name);
-                let inode = fs(vol.inode(ino), &escape(&p))?;
-                let st = vol.stat(&inode);
-                let line = match st.file_type {
-                    FileType::Directory => {
-                        if !visited.insert(ino) {
-                            return Err(Fail::Msg(format!(
-                                "{}: directory cycle or hard-linked directory (inode {ino})",
-                                escape(&p)
-                            )));
-                        }
-                        if depth + 1 > MAX_WALK_DEPTH {
-                            return Err(Fail::Msg(format!(
-                                "{}: directories nested too deep",
-                                escape(&p)
-                            )));
-                        }
-                        stack.push((p.clone(), inode, depth + 1));
-                        "d - -".to_string()
-                    }
-                    FileType::Regular => {
-                        let mut h = Sha256::new();
-                        stream(vol, &inode, &p, |b| {
-                            h.update(b);
-                            Ok(())
-                        })?;
-                        format!("f {} {:x}", st.size, h.finalize())
-                    }
-                    FileType::Symlink => {
-                        let t = fs(vol.read_link(&inode), &escape(&p))?;
-                        format!("l {} {:x}", t.len(), Sha256::digest(&t))
-                    }
-                    t => format!("{} 0 -", type_char(t)),
-                };
-                lines.push((p, line));
+                match walk_line(vol, ino, &p, depth, &mut visited, &mut stack) {
+                    Ok(line) => lines.push((p, line)),
+                    Err(Fail::Fs(e, _)) => damaged.push((p, e.to_string())),
+                    Err(Fail::Msg(m)) => damaged.push((p, m)),
+                    Err(other) => return Err(other),
+                }
             }
+        }
+        damaged.sort();
+        let mut err = io::stderr().lock();
+        for (p, reason) in &damaged {
+            let _ = writeln!(err, "error {}: {reason}", escape(p));
         }
         lines.sort();
         for (p, l) in lines {
             writeln!(out, "{l} {}", escape(&p))?;
         }
-        Ok(())
+        Ok(damaged.len())
+    }
+
+    /// The walk line of inode `ino` at `p`; a directory is also queued for the walk.
+    fn walk_line(
+        vol: &Volume<FileDevice>,
+        ino: u32,
+        p: &[u8],
+        depth: usize,
+        visited: &mut HashSet<u32>,
+        stack: &mut Vec<(Vec<u8>, Inode, usize)>,
+    ) -> Res<String> {
+        let inode = fs(vol.inode(ino), "")?;
+        let st = vol.stat(&inode);
+        Ok(match st.file_type {
+            FileType::Directory => {
+                if !visited.insert(ino) {
+                    return Err(Fail::Msg(format!(
+                        "directory cycle or hard-linked directory (inode {ino})"
+                    )));
+                }
+                if depth + 1 > MAX_WALK_DEPTH {
+                    return Err(Fail::Msg("directories nested too deep".into()));
+                }
+                stack.push((p.to_vec(), inode, depth + 1));
+                "d - -".to_string()
+            }
+            FileType::Regular => {
+                let mut h = Sha256::new();
+                stream(vol, &inode, b"", |b| {
+                    h.update(b);
+                    Ok(())
+                })?;
+                format!("f {} {:x}", st.size, h.finalize())
+            }
+            FileType::Symlink => {
+                let t = fs(vol.read_link(&inode), "")?;
+                format!("l {} {:x}", t.len(), Sha256::digest(&t))
+            }
+            t => format!("{} 0 -", type_char(t)),
+        })
     }
 }

@@ -5,6 +5,7 @@ mod cleanup;
 mod close;
 mod create;
 mod fsctrl;
+mod pnp;
 mod shutdown;
 
 use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, enter_file_system};
@@ -21,6 +22,7 @@ pub fn dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::Cleanup) => cleanup::cleanup(device, irp),
         Some(IrpMajor::Close) => close::close(device, irp),
         Some(IrpMajor::FileSystemControl) => fsctrl::file_system_control(device, irp),
+        Some(IrpMajor::Pnp) => pnp::pnp(device, irp),
         // Not implemented yet: the read, query and directory issues add handlers here.
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }

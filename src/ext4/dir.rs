@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 
 use super::bytes::{le16, le32, u8_at};
+use super::casefold;
 use super::crc::crc32c;
 use super::device::BlockDevice;
 use super::error::{ChecksumKind, Error, Result, fill_zero, zeroed_vec};
@@ -41,6 +42,9 @@ pub struct DirHit {
     /// The cursor of the entry.
     pub offset: u64,
 }
+
+/// Whether a directory entry's name is the one looked up.
+type NameMatch<'a> = &'a dyn Fn(&[u8]) -> bool;
 
 /// A parsed, validated directory entry header inside a buffer.
 struct RawEntry {
@@ -161,23 +165,22 @@ impl<D: BlockDevice> Volume<D> {
         }
     }
 
-    /// What kind of block directory block `lblk` is, verifying its checksum.
-    /// Returns `false` for index (htree) blocks, which hold no entries to list.
+    /// What kind of block directory block `lblk` is, verifying a leaf's checksum.
+    /// Returns `false` for index (htree) nodes, which hold no entries to list. Index blocks
+    /// are not verified here: listing never uses them, and lookups verify the ones they
+    /// follow (falling back to this linear view when the index is damaged).
     fn check_dir_block(&self, dir: &Inode, buf: &[u8], lblk: u64) -> Result<bool> {
         let indexed = self.dir_indexed(dir);
         let bs = buf.len();
         if indexed && lblk == 0 {
-            if self.metadata_csum() {
-                self.verify_dx_tail(dir, buf, 0x20, lblk)?;
-            }
+            // The root: "." and "..", whose record covers the index.
             return Ok(true);
         }
         let fake_node = le32(buf, 0) == 0 && decode_rec_len(le16(buf, 4), bs) == bs;
+        if indexed && fake_node {
+            return Ok(false);
+        }
         if self.metadata_csum() {
-            if fake_node && indexed {
-                self.verify_dx_tail(dir, buf, 8, lblk)?;
-                return Ok(false);
-            }
             self.verify_leaf_tail(dir, buf, lblk)?;
         }
         Ok(!fake_node)
@@ -258,12 +261,32 @@ impl<D: BlockDevice> Volume<D> {
             return Err(Error::NotADirectory);
         }
         self.check_readable(dir)?;
-        if self.dir_indexed(dir) {
-            return self.htree_lookup(dir, name);
+        let folded = if self.casefolded(dir) {
+            casefold::fold(name)?
+        } else {
+            None
+        };
+        // What the htree hashes, and when an entry's name matches.
+        let (key, same): (&[u8], NameMatch<'_>) = match &folded {
+            Some(f) => (f, &|e: &[u8]| casefold::matches(f, e)),
+            None => (name, &|e: &[u8]| e == name),
+        };
+        // A casefolded directory's index hashes folded names: a name we cannot fold is
+        // found by a linear scan (exact bytes) instead.
+        if self.dir_indexed(dir) && (folded.is_some() || !self.casefolded(dir)) {
+            match self.htree_lookup(dir, key, same) {
+                // A damaged index: scan the leaves instead, as Linux does.
+                Err(Error::Corrupt { .. })
+                | Err(Error::Checksum {
+                    kind: ChecksumKind::DirectoryIndex,
+                    ..
+                }) => {}
+                done => return done,
+            }
         }
         let mut r = self.read_dir(dir, 0)?;
         while let Some(e) = r.next_entry()? {
-            if e.name == name {
+            if same(e.name) {
                 return Ok(DirHit {
                     ino: e.ino,
                     file_type: e.file_type,
@@ -279,7 +302,7 @@ impl<D: BlockDevice> Volume<D> {
         dir: &Inode,
         rdr: &mut FileReader,
         lblk: u64,
-        name: &[u8],
+        same: NameMatch<'_>,
     ) -> Result<Option<DirHit>> {
         let mut buf = Vec::new();
         if self.read_dir_block(rdr, lblk, &mut buf)?.is_some() {
@@ -298,10 +321,7 @@ impl<D: BlockDevice> Volume<D> {
         let base = lblk * u64::from(self.block_size());
         while off < limit {
             let e = self.parse_entry(&buf, off, limit)?;
-            if e.ino != 0
-                && e.name_len == name.len()
-                && buf.get(off + 8..off + 8 + e.name_len) == Some(name)
-            {
+            if e.ino != 0 && buf.get(off + 8..off + 8 + e.name_len).is_some_and(same) {
                 return Ok(Some(DirHit {
                     ino: e.ino,
                     file_type: FileType::from_dirent_code(e.file_type),
@@ -313,7 +333,8 @@ impl<D: BlockDevice> Volume<D> {
         Ok(None)
     }
 
-    fn htree_lookup(&self, dir: &Inode, name: &[u8]) -> Result<DirHit> {
+    /// `name` is what the index hashes; `same` says whether an entry's name matches.
+    fn htree_lookup(&self, dir: &Inode, name: &[u8], same: NameMatch<'_>) -> Result<DirHit> {
         let bs = self.block_size() as usize;
         let dir_blocks = dir.size() / bs as u64;
         let mut rdr = FileReader::new(dir.clone());
@@ -402,7 +423,7 @@ impl<D: BlockDevice> Volume<D> {
             if leaf == 0 || leaf >= dir_blocks {
                 return Err(Error::corrupt("htree leaf block", leaf));
             }
-            if let Some(hit) = self.search_leaf(dir, &mut rdr, leaf, name)? {
+            if let Some(hit) = self.search_leaf(dir, &mut rdr, leaf, same)? {
                 return Ok(hit);
             }
             // Find the deepest level with a next entry.

@@ -24,6 +24,9 @@ pub enum Error {
     /// Structural nonsense on disk. `what` says which rule broke, `value` is the offending
     /// number (a block, an inode, an offset, a count), for the log.
     Corrupt { what: &'static str, value: u64 },
+    /// One inode claims an `i_size` its block map cannot address (Linux's `s_maxbytes` for its
+    /// kind): that file is corrupt, the rest of the volume is not.
+    ImpossibleSize { ino: u32, size: u64, max: u64 },
     /// A metadata checksum does not match. `at` is the block number, or the inode number for
     /// inodes, or the group number for group descriptors.
     Checksum { kind: ChecksumKind, at: u64 },
@@ -53,11 +56,15 @@ pub enum Unsupported {
     Compression,
     /// The volume is an external journal device, not a file system.
     JournalDevice,
-    /// `needs_recovery`: the journal holds transactions that were never replayed.
+    /// `needs_recovery` on a volume without a journal to replay.
     NeedsRecovery,
+    /// `needs_recovery` with the journal on another device (only internal journals replay).
+    ExternalJournal,
+    /// Journal incompatible features replay does not implement (e.g. fast commits).
+    JournalFeatures(u32),
     /// `encrypt`, or an inode with the encrypted flag.
     Encryption,
-    /// `casefold` (case-insensitive directories with Unicode normalization).
+    /// `casefold` with an encoding other than UTF-8 12.1.
     Casefold,
     /// `dirdata` (extra data in directory entries, Lustre).
     DirData,
@@ -86,6 +93,8 @@ pub enum ChecksumKind {
     ExtentBlock,
     DirectoryBlock,
     DirectoryIndex,
+    /// A jbd2 journal block (superblock, descriptor, revoke, or a logged copy).
+    Journal,
 }
 
 impl Error {
@@ -100,7 +109,11 @@ impl fmt::Display for Unsupported {
             Unsupported::UnknownIncompat(b) => write!(f, "unknown incompatible features {b:#x}"),
             Unsupported::Compression => f.write_str("compression feature"),
             Unsupported::JournalDevice => f.write_str("external journal device"),
-            Unsupported::NeedsRecovery => f.write_str("journal needs recovery"),
+            Unsupported::NeedsRecovery => f.write_str("needs recovery but has no journal"),
+            Unsupported::ExternalJournal => {
+                f.write_str("journal needs recovery and is on an external device")
+            }
+            Unsupported::JournalFeatures(b) => write!(f, "journal features {b:#x}"),
             Unsupported::Encryption => f.write_str("encryption"),
             Unsupported::Casefold => f.write_str("casefold"),
             Unsupported::DirData => f.write_str("dirdata"),
@@ -124,6 +137,7 @@ impl fmt::Display for ChecksumKind {
             ChecksumKind::ExtentBlock => "extent block",
             ChecksumKind::DirectoryBlock => "directory block",
             ChecksumKind::DirectoryIndex => "directory index block",
+            ChecksumKind::Journal => "journal block",
         })
     }
 }
@@ -135,6 +149,12 @@ impl fmt::Display for Error {
             Error::NotExtFs => f.write_str("not an ext2/ext3/ext4 file system"),
             Error::Unsupported(u) => write!(f, "unsupported: {u}"),
             Error::Corrupt { what, value } => write!(f, "corrupt: {what} ({value})"),
+            Error::ImpossibleSize { ino, size, max } => {
+                write!(
+                    f,
+                    "corrupt: inode {ino} size {size} exceeds the maximum {max}"
+                )
+            }
             Error::Checksum { kind, at } => write!(f, "checksum mismatch: {kind} {at}"),
             Error::NoMemory => f.write_str("out of memory"),
             Error::Cap { what, value } => write!(f, "over limit: {what} ({value})"),

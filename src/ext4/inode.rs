@@ -328,3 +328,66 @@ impl Inode {
         Ok(&[])
     }
 }
+
+/// The largest `i_size` an inode's block map can address on this volume, in bytes: Linux's
+/// `s_maxbytes` for extent-mapped inodes and `s_bitmap_maxbytes` for indirect maps.
+///
+/// Extents address 2^32 - 1 blocks. Indirect maps address 12 + p + p² + p³ blocks (p pointers
+/// per block), less the map's own blocks when `i_blocks` caps the total. Without `huge_file`,
+/// `i_blocks` counts 512-byte sectors in 32 bits, which caps data and map blocks together.
+pub(crate) fn max_file_size(block_bits: u32, extents: bool, huge_file: bool) -> u64 {
+    let bits = block_bits.clamp(10, 16);
+    let sectors_cap = u64::from(u32::MAX) >> (bits - 9);
+    let max_blocks = if extents {
+        let tree = u64::from(u32::MAX);
+        if huge_file {
+            tree
+        } else {
+            tree.min(sectors_cap)
+        }
+    } else {
+        let p = 1u64 << (bits - 2);
+        let tree = 12 + p + p * p + p * p * p;
+        let map_blocks = 1 + (1 + p) + (1 + p + p * p);
+        let cap = if huge_file {
+            (1u64 << 48) - 1
+        } else {
+            sectors_cap
+        };
+        if tree + map_blocks <= cap {
+            tree
+        } else {
+            cap.saturating_sub(indirect_map_blocks(cap, p))
+        }
+    };
+    max_blocks.saturating_mul(1 << bits).min(i64::MAX as u64)
+}
+
+/// How many indirect blocks a file of `blocks` data blocks needs (`p` pointers per block).
+fn indirect_map_blocks(blocks: u64, p: u64) -> u64 {
+    let mut left = blocks.saturating_sub(12 + p);
+    let mut n = 1; // the single-indirect block
+    if left < p * p {
+        return n + 1 + left.div_ceil(p);
+    }
+    n += 1 + p;
+    left -= p * p;
+    n + 1 + left.div_ceil(p) + left.div_ceil(p * p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_file_size;
+
+    #[test]
+    fn max_sizes_match_linux() {
+        // Figures from Linux's ext4_max_size / ext4_max_bitmap_size (64-bit kernel).
+        assert_eq!(max_file_size(12, true, true), 17_592_186_040_320); // 16 TiB - 4 KiB
+        assert_eq!(max_file_size(10, true, true), 4_398_046_510_080);
+        assert_eq!(max_file_size(12, true, false), 2_199_023_251_456); // i_blocks caps at 2 TiB
+        assert_eq!(max_file_size(10, false, false), 17_247_252_480); // 12 + 256 + 256² + 256³ blocks
+        assert_eq!(max_file_size(12, false, false), 2_196_873_666_560); // ext3: 2 TiB - 2 GiB
+        assert_eq!(max_file_size(16, false, false), 2_198_888_906_752);
+        assert_eq!(max_file_size(12, false, true), 4_402_345_721_856);
+    }
+}

@@ -24,12 +24,14 @@
 )]
 
 mod bytes;
+mod casefold;
 pub mod crc;
 mod device;
 mod dir;
 mod error;
 pub mod hash;
 mod inode;
+mod journal;
 mod map;
 pub mod superblock;
 mod volume;
@@ -38,6 +40,7 @@ pub use device::{BlockDevice, MEM_DEVICE_SHORT_READ, MemDevice};
 pub use dir::{DirEntry, DirHit, DirReader, MAX_DIR_SIZE, MAX_NAME_LEN};
 pub use error::{ChecksumKind, Error, Result, Unsupported};
 pub use inode::{FileType, Inode, Stat, Timestamp, flags as inode_flags};
+pub use journal::Replay;
 pub use map::{MAX_EXTENT_DEPTH, Run, RunKind};
 pub use superblock::Superblock;
 pub use volume::{FileReader, MAX_PATH_COMPONENTS, MAX_SYMLINK_LEN, ROOT_INO, Volume, VolumeInfo};

@@ -42,7 +42,7 @@ pub mod incompat {
     pub const INLINE_DATA: u32 = 0x8000;
     pub const ENCRYPT: u32 = 0x10000;
     pub const CASEFOLD: u32 = 0x20000;
-    /// Everything this reader understands (RECOVER is understood, and refused).
+    /// Everything this reader understands (RECOVER: the journal is replayed in memory).
     pub const KNOWN: u32 = FILETYPE
         | RECOVER
         | META_BG
@@ -53,7 +53,8 @@ pub mod incompat {
         | EA_INODE
         | CSUM_SEED
         | LARGEDIR
-        | INLINE_DATA;
+        | INLINE_DATA
+        | CASEFOLD;
 }
 
 /// `s_feature_ro_compat` bits. Unknown read-only-compatible bits do not stop a read-only
@@ -105,6 +106,8 @@ pub struct Superblock {
     pub checksum_seed: u32,
     pub mkfs_time: u32,
     pub state: u16,
+    /// `s_journal_inum`: the internal journal's inode, 0 for none or an external journal.
+    pub journal_inum: u32,
 }
 
 /// `s_flags` bits.
@@ -150,7 +153,9 @@ impl Superblock {
         if feature_incompat & incompat::ENCRYPT != 0 {
             return refuse(Unsupported::Encryption);
         }
-        if feature_incompat & incompat::CASEFOLD != 0 {
+        if feature_incompat & incompat::CASEFOLD != 0
+            && le16(b, 0x27C) != super::casefold::ENCODING_UTF8_12_1
+        {
             return refuse(Unsupported::Casefold);
         }
         if feature_incompat & incompat::DIRDATA != 0 {
@@ -159,9 +164,6 @@ impl Superblock {
         let unknown = feature_incompat & !incompat::KNOWN;
         if unknown != 0 {
             return refuse(Unsupported::UnknownIncompat(unknown));
-        }
-        if feature_incompat & incompat::RECOVER != 0 {
-            return refuse(Unsupported::NeedsRecovery);
         }
 
         let rev_level = le32(b, 0x4C);
@@ -308,6 +310,7 @@ impl Superblock {
             checksum_seed,
             mkfs_time: le32(b, 0x108),
             state: le16(b, 0x3A),
+            journal_inum: le32(b, 0xE0),
         })
     }
 
@@ -322,6 +325,10 @@ impl Superblock {
     }
     pub fn metadata_csum(&self) -> bool {
         self.has_ro_compat(ro_compat::METADATA_CSUM)
+    }
+    /// `needs_recovery`: the journal holds committed transactions not yet written in place.
+    pub fn needs_recovery(&self) -> bool {
+        self.has_incompat(incompat::RECOVER)
     }
     /// Group descriptors carry a checksum (either flavour), so the uninit flags are valid.
     pub fn group_csum(&self) -> bool {

@@ -7,7 +7,8 @@ use super::bytes::{le16, le32};
 use super::crc::{crc16, crc32c};
 use super::device::BlockDevice;
 use super::error::{ChecksumKind, Error, Result, Unsupported, zeroed_vec};
-use super::inode::{FileType, I_BLOCK_LEN, Inode, Stat, flags};
+use super::inode::{FileType, I_BLOCK_LEN, Inode, Stat, flags, max_file_size};
+use super::journal::{self, Overlay, Replay};
 use super::map::{Run, RunKind};
 use super::superblock::{
     SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, Superblock, compat, incompat, ro_compat,
@@ -56,6 +57,9 @@ const BG_INODE_UNINIT: u16 = 0x1;
 pub struct Volume<D> {
     dev: D,
     sb: Superblock,
+    /// Blocks rewritten by the journal's committed transactions (empty when clean).
+    overlay: Overlay,
+    replay: Option<Replay>,
 }
 
 impl<D> core::fmt::Debug for Volume<D> {
@@ -77,6 +81,33 @@ impl<D: BlockDevice> Volume<D> {
         let mut buf = zeroed_vec(SUPERBLOCK_SIZE, SUPERBLOCK_SIZE, "superblock")?;
         dev.read_at(SUPERBLOCK_OFFSET, &mut buf)?;
         let sb = Superblock::parse(&buf)?;
+        let mut vol = Volume::checked(dev, sb)?;
+        if vol.sb.needs_recovery() {
+            if !vol.sb.has_compat(compat::HAS_JOURNAL) {
+                return Err(Error::Unsupported(Unsupported::NeedsRecovery));
+            }
+            let (overlay, replay) = journal::replay(&vol)?;
+            vol.overlay = overlay;
+            vol.replay = Some(replay);
+            // The journal may hold a newer superblock: read it again through the overlay.
+            vol.read_bytes(SUPERBLOCK_OFFSET, &mut buf)?;
+            let Volume { dev, overlay, .. } = vol;
+            vol = Volume::checked(dev, Superblock::parse(&buf)?)?;
+            vol.overlay = overlay;
+            vol.replay = Some(replay);
+        }
+        let root = vol.inode(ROOT_INO)?;
+        if !root.is_dir() {
+            return Err(Error::corrupt(
+                "root inode is not a directory",
+                u64::from(root.mode()),
+            ));
+        }
+        Ok(vol)
+    }
+
+    /// A volume over `dev` with superblock `sb`, once the device is known to hold it all.
+    fn checked(dev: D, sb: Superblock) -> Result<Self> {
         let bytes = sb
             .blocks_count
             .checked_mul(u64::from(sb.block_size))
@@ -87,15 +118,22 @@ impl<D: BlockDevice> Volume<D> {
                 dev_size,
             ));
         }
-        let vol = Volume { dev, sb };
-        let root = vol.inode(ROOT_INO)?;
-        if !root.is_dir() {
-            return Err(Error::corrupt(
-                "root inode is not a directory",
-                u64::from(root.mode()),
-            ));
-        }
-        Ok(vol)
+        Ok(Volume {
+            dev,
+            sb,
+            overlay: Overlay::default(),
+            replay: None,
+        })
+    }
+
+    /// What the in-memory journal replay did, when the volume needed recovery.
+    pub fn replay(&self) -> Option<&Replay> {
+        self.replay.as_ref()
+    }
+
+    /// Reads bytes of the volume as the reader sees it: with the journal replayed in memory.
+    pub fn read_volume(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_bytes(offset, buf)
     }
 
     pub fn device(&self) -> &D {
@@ -138,8 +176,9 @@ impl<D: BlockDevice> Volume<D> {
 
     // ----- raw reads -------------------------------------------------------------------
 
+    /// Every read of volume content goes through here (and so through the replay overlay).
     pub(crate) fn read_bytes(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.dev.read_at(offset, buf)
+        self.overlay.read(&self.dev, offset, buf)
     }
 
     /// Checks that blocks `start .. start + len` lie inside the volume.
@@ -180,6 +219,9 @@ impl<D: BlockDevice> Volume<D> {
         let per_block = bs / ds;
         let g64 = u64::from(g);
         let meta_group = g64 / per_block;
+        // The block holding the primary superblock: 1 with 1 KiB blocks, else 0. With bigalloc
+        // and 1 KiB blocks s_first_data_block is 0 even though block 0 is the boot block.
+        let sb_block = SUPERBLOCK_OFFSET / bs;
         let block = if self.sb.has_incompat(incompat::META_BG)
             && meta_group >= u64::from(self.sb.first_meta_bg)
         {
@@ -187,9 +229,15 @@ impl<D: BlockDevice> Volume<D> {
                 .map_err(|_| Error::corrupt("meta group", meta_group))?;
             let base = u64::from(self.sb.first_data_block)
                 + u64::from(first) * u64::from(self.sb.blocks_per_group);
-            base + u64::from(self.sb.group_has_super(first))
+            // Group 0's copy sits after the superblock's block, wherever the group starts.
+            let after_super = if first == 0 {
+                sb_block.saturating_sub(base) + 1
+            } else {
+                u64::from(self.sb.group_has_super(first))
+            };
+            base + after_super
         } else {
-            u64::from(self.sb.first_data_block) + 1 + meta_group
+            sb_block + 1 + meta_group
         };
         self.check_range(block, 1, "group descriptor block")?;
         Ok(block * bs + (g64 % per_block) * ds)
@@ -289,6 +337,18 @@ impl<D: BlockDevice> Volume<D> {
         if inode.links_count() == 0 && inode.dtime() != 0 {
             return Err(Error::InvalidInode(ino.into()));
         }
+        let max = max_file_size(
+            self.sb.log_block_size + 10,
+            inode.uses_extents(),
+            self.sb.has_ro_compat(ro_compat::HUGE_FILE),
+        );
+        if inode.size() > max {
+            return Err(Error::ImpossibleSize {
+                ino,
+                size: inode.size(),
+                max,
+            });
+        }
         Ok(inode)
     }
 
@@ -333,10 +393,12 @@ impl<D: BlockDevice> Volume<D> {
         if inode.flags() & flags::ENCRYPT != 0 {
             return Err(Error::Unsupported(Unsupported::Encryption));
         }
-        if inode.flags() & flags::CASEFOLD != 0 && inode.is_dir() {
-            return Err(Error::Unsupported(Unsupported::Casefold));
-        }
         Ok(())
+    }
+
+    /// Whether names in directory `dir` are casefolded (looked up case-insensitively).
+    pub(crate) fn casefolded(&self, dir: &Inode) -> bool {
+        self.sb.has_incompat(incompat::CASEFOLD) && dir.flags() & flags::CASEFOLD != 0
     }
 
     // ----- file data -------------------------------------------------------------------
@@ -411,11 +473,15 @@ impl<D: BlockDevice> Volume<D> {
             && blocks.saturating_sub(ea_blocks) == 0;
         if fast {
             out.copy_from_slice(inode.i_block().get(..size as usize).unwrap_or(&[]));
-            return Ok(out);
+        } else {
+            let n = self.read_at(inode, 0, &mut out)?;
+            if n != out.len() {
+                return Err(Error::corrupt("short symlink", n as u64));
+            }
         }
-        let n = self.read_at(inode, 0, &mut out)?;
-        if n != out.len() {
-            return Err(Error::corrupt("short symlink", n as u64));
+        // Linux and debugfs read the target as a C string: it ends at the first NUL.
+        if let Some(nul) = out.iter().position(|&b| b == 0) {
+            out.truncate(nul);
         }
         Ok(out)
     }

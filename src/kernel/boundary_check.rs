@@ -351,6 +351,11 @@ fn volume_parameter_block() {
     let _: fn(&ControlDevice) = ControlDevice::set_low_priority;
 }
 
+fn forwarding(mut irp: Irp, target: TargetDevice) -> NtStatus {
+    let _: NtStatus = irp.forward_and_wait(target);
+    irp.forward(target)
+}
+
 fn spare_vpb_drop(spare: SpareVpb) {
     drop(spare);
 }

@@ -11,6 +11,13 @@ pub const IRP_MN_MOUNT_VOLUME: u8 = 0x01;
 pub const IRP_MN_USER_FS_REQUEST: u8 = 0x00;
 /// IRP_MN_VERIFY_VOLUME.
 pub const IRP_MN_VERIFY_VOLUME: u8 = 0x02;
+
+/// IRP_MJ_PNP minor functions a file system meets on its volume device.
+pub const IRP_MN_QUERY_REMOVE_DEVICE: u8 = 0x01;
+pub const IRP_MN_REMOVE_DEVICE: u8 = 0x02;
+pub const IRP_MN_CANCEL_REMOVE_DEVICE: u8 = 0x03;
+pub const IRP_MN_QUERY_DEVICE_RELATIONS: u8 = 0x07;
+pub const IRP_MN_SURPRISE_REMOVAL: u8 = 0x17;
 /// FILE_OPEN_BY_FILE_ID (create option).
 pub const FILE_OPEN_BY_FILE_ID: u32 = 0x0000_2000;
 

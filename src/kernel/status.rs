@@ -26,6 +26,8 @@ impl NtStatus {
     pub const SHARING_VIOLATION: NtStatus = NtStatus(0xC000_0043_u32 as i32);
     pub const INSUFFICIENT_RESOURCES: NtStatus = NtStatus(0xC000_009A_u32 as i32);
     pub const MEDIA_WRITE_PROTECTED: NtStatus = NtStatus(0xC000_00A2_u32 as i32);
+    pub const NOT_SUPPORTED: NtStatus = NtStatus(0xC000_00BB_u32 as i32);
+    pub const DEVICE_DOES_NOT_EXIST: NtStatus = NtStatus(0xC000_00C0_u32 as i32);
     pub const FILE_IS_A_DIRECTORY: NtStatus = NtStatus(0xC000_00BA_u32 as i32);
     pub const NOT_A_DIRECTORY: NtStatus = NtStatus(0xC000_0103_u32 as i32);
     pub const FILE_CORRUPT_ERROR: NtStatus = NtStatus(0xC000_0102_u32 as i32);

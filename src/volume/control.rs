@@ -111,7 +111,53 @@ fn dismount(device: DeviceRef, file_object: FileObject) -> NtStatus {
     }
 }
 
-/// True while some open holds the volume lock.
+/// True while some open, or a removal under way, holds the volume lock.
 pub fn is_locked(vcb: &Vcb) -> Result<bool, NtStatus> {
-    Ok(vcb.inner()?.locked_by.is_some())
+    let inner = vcb.inner()?;
+    Ok(inner.locked_by.is_some() || inner.locked_for_removal)
+}
+
+/// The lock IRP_MN_QUERY_REMOVE_DEVICE takes (FastFAT FatLockVolumeInternal with no
+/// FILE_OBJECT): granted only when no handle at all is open on the volume, else
+/// STATUS_ACCESS_DENIED, which vetoes the removal.
+pub fn lock_for_removal(device: DeviceRef) -> NtStatus {
+    let status = device
+        .with_extension(|vcb: &Vcb| {
+            let mut inner = match vcb.inner() {
+                Ok(inner) => inner,
+                Err(status) => return status,
+            };
+            if inner.locked_by.is_some() || inner.locked_for_removal || vcb.open_handles() != 0 {
+                return NtStatus::ACCESS_DENIED;
+            }
+            inner.locked_for_removal = true;
+            NtStatus::SUCCESS
+        })
+        .unwrap_or(NtStatus::INVALID_DEVICE_REQUEST);
+    if status.is_success()
+        && let Some(volume) = VolumeDevice::from_device(device)
+    {
+        volume.set_vpb_locked(true);
+    }
+    status
+}
+
+/// Ends a removal's lock (at IRP_MN_CANCEL_REMOVE_DEVICE or the remove); harmless without one.
+pub fn unlock_for_removal(device: DeviceRef) {
+    let was_locked = device
+        .with_extension(|vcb: &Vcb| {
+            vcb.inner()
+                .map(|mut inner| core::mem::replace(&mut inner.locked_for_removal, false))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false);
+    let dismounted = device
+        .with_extension(|vcb: &Vcb| vcb.is_dismounted())
+        .unwrap_or(true);
+    if was_locked
+        && !dismounted
+        && let Some(volume) = VolumeDevice::from_device(device)
+    {
+        volume.set_vpb_locked(false);
+    }
 }

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use super::disk::DiskReader;
 use crate::ext4;
 use crate::fcb::{FcbRef, FcbTable};
-use crate::kernel::{FileObject, Locked, NtStatus, SpareVpb, StreamFileObject};
+use crate::kernel::{FileObject, Locked, NtStatus, SpareVpb, StreamFileObject, TargetDevice};
 
 /// Volume control block. Owned by the volume device's extension, so it lives exactly as long
 /// as that device.
@@ -27,6 +27,8 @@ pub struct VcbInner {
     pub fcbs: FcbTable,
     /// The volume open holding FSCTL_LOCK_VOLUME.
     pub locked_by: Option<FileObject>,
+    /// Locked by an IRP_MN_QUERY_REMOVE_DEVICE that succeeded, until the remove or cancel.
+    pub locked_for_removal: bool,
     /// The volume stream file object (FsContext: the volume FCB), from mount to dismount.
     pub stream: Option<StreamFileObject>,
     /// The VPB the disk gets at dismount (allocated at mount, so a dismount cannot fail).
@@ -52,6 +54,7 @@ impl Vcb {
             inner: Locked::try_new(VcbInner {
                 fcbs: FcbTable::new(delayed_close_limit),
                 locked_by: None,
+                locked_for_removal: false,
                 stream: None,
                 spare_vpb: Some(spare_vpb),
             })?,
@@ -63,6 +66,12 @@ impl Vcb {
 
     pub fn volume(&self) -> &ext4::Volume<DiskReader> {
         &self.volume
+    }
+
+    /// The device the volume is mounted on (Vpb->RealDevice's stack), where requests that are
+    /// not ours (PnP) go down.
+    pub fn target(&self) -> TargetDevice {
+        self.volume.device().target()
     }
 
     pub fn uuid(&self) -> [u8; 16] {

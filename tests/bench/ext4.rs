@@ -6,6 +6,7 @@
 //! - `RUSTFSD_BENCH_LARGE_MIB` (default 1024): size of the large file (the 1 GiB case).
 //! - `RUSTFSD_BENCH_TIB_SIZE` (default `1T`): size of the sparse volume for the mount test.
 //! - `RUSTFSD_BENCH_QUICK=1`: fewer iterations (a smoke run).
+//! - `RUSTFSD_BENCH_ONLY=journal`: only the journal-replay mount measurement.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -354,6 +355,82 @@ fn mount_time(t: &mut Table, tib: &'static str) {
     }
 }
 
+/// An ext4 volume (4 KiB blocks) with a 128 MiB journal that needs recovery, holding
+/// `transactions` committed transactions of 500 distinct blocks each (64 fill the journal).
+fn journal_image(transactions: u64) -> std::path::PathBuf {
+    const PER_TXN: u64 = 500;
+    let dir = support::cache_dir();
+    let img = dir.join(format!(
+        "bench-journal-{transactions}-v{}.img",
+        support::BENCH_VERSION
+    ));
+    if img.exists() {
+        return img;
+    }
+    let tmp = img.with_extension("tmp");
+    let ok = std::process::Command::new("mke2fs")
+        .args(["-F", "-q", "-t", "ext4", "-b", "4096", "-J", "size=128"])
+        .arg(&tmp)
+        .arg("512M")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let data = dir.join("bench-journal-txn.bin");
+    std::fs::write(&data, Rng(7).bytes(PER_TXN as usize * 4096)).unwrap();
+    // Blocks of group 2 (free on this volume): the replay maps them, the mount never reads them.
+    let mut reqs = vec!["jo -c -v 3".to_string()];
+    for t in 0..transactions {
+        let first = 66_000 + t * PER_TXN;
+        let list: Vec<String> = (first..first + PER_TXN).map(|b| b.to_string()).collect();
+        reqs.push(format!("jw -b {} {}", list.join(","), data.display()));
+    }
+    reqs.push("jc".into());
+    // A request file, not stdin: debugfs echoes every request, and these are long.
+    let script = dir.join("bench-journal.debugfs");
+    std::fs::write(&script, reqs.join("\n") + "\n").unwrap();
+    let ok = std::process::Command::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&script)
+        .arg(&tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::rename(&tmp, &img).unwrap();
+    img
+}
+
+/// Mount time of a volume that needs recovery, against the length of its journal's log.
+fn journal_mount(t: &mut Table, reps: usize) {
+    for transactions in [16u64, 32, 64] {
+        let img = journal_image(transactions);
+        let vol = Volume::mount(FileDevice::open(&img)).unwrap();
+        let r = *vol.replay().unwrap();
+        assert_eq!(u64::from(r.transactions), transactions);
+        let (_, ours) = best_of(reps, || {
+            black_box(Volume::mount(FileDevice::open(&img)).unwrap());
+            0
+        });
+        t.row(
+            &format!(
+                "mount with journal replay, {} MiB of log in a 128 MiB journal",
+                (r.log_blocks * 4096) >> 20
+            ),
+            us(ours),
+            "-".into(),
+            "-".into(),
+            &format!(
+                "{} transactions, {} blocks replayed; overlay {} KiB",
+                r.transactions,
+                r.replayed_blocks,
+                r.overlay_bytes >> 10
+            ),
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -368,6 +445,12 @@ fn main() {
             .unwrap_or_else(|_| "1T".into())
             .into_boxed_str(),
     );
+    if std::env::var("RUSTFSD_BENCH_ONLY").as_deref() == Ok("journal") {
+        let mut t = Table { rows: Vec::new() };
+        journal_mount(&mut t, if quick { 2 } else { 10 });
+        println!("\n{}", t.markdown());
+        return;
+    }
     let img = support::bench_image(big_mib);
     let vol = Volume::mount(FileDevice::open(&img)).unwrap();
     let view = ext4_view::Ext4::load_from_path(&img).unwrap();
@@ -408,6 +491,7 @@ fn main() {
     );
     bigdir(&mut t, if quick { 1000 } else { 20_000 });
     mount_time(&mut t, tib);
+    journal_mount(&mut t, if quick { 2 } else { 10 });
     let md = t.markdown();
     println!("\n{md}");
     let out = support::cache_dir().parent().unwrap().join("ext4-bench.md");

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod machine;
+pub mod walk;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -36,6 +37,7 @@ pub const STANDARD_IMAGES: &[&str] = &[
     "ext4-no64bit",
     "ext4-1k",
     "ext4-bigalloc",
+    "ext4-bigalloc-1k",
     "ext4-nocsum",
     "ext4-inline",
     "ext4-tea",
@@ -126,6 +128,15 @@ fn spec(name: &str) -> Spec {
             &["-b", "4096", "-O", "bigalloc", "-C", "16384"],
             "256M",
             Tree::Standard,
+            true,
+        ),
+        // s_first_data_block is 0 with bigalloc even for 1 KiB blocks: the descriptors are
+        // at block 2, after the superblock's block, not at first_data_block + 1.
+        "ext4-bigalloc-1k" => s(
+            "ext4",
+            &["-b", "1024", "-O", "bigalloc", "-C", "16384"],
+            "256M",
+            Tree::StandardSmallBlocks,
             true,
         ),
         "ext4-nocsum" => Spec {

@@ -84,6 +84,8 @@ pub struct VpbEntry {
     pub label: Vec<u16>,
     /// VPB_LOCKED: the I/O manager refuses new opens through this VPB.
     pub locked: bool,
+    /// VPB_REMOVE_PENDING: the PnP manager is removing the disk; no new mount.
+    pub remove_pending: bool,
     /// The driver whose file system last mounted through this VPB (for the leak check).
     pub file_system: Option<ObjId>,
 }
@@ -99,6 +101,7 @@ impl VpbEntry {
             serial: 0,
             label: Vec::new(),
             locked: false,
+            remove_pending: false,
             file_system: None,
         }
     }

@@ -8,6 +8,7 @@
 use std::vec::Vec;
 
 use super::fcb::FcbArc;
+use super::harness::io::{IrpRequest, call_driver};
 use super::pool::{PoolArc, PoolRef};
 use super::slab::ObjId;
 use super::state::{State, with_state};
@@ -157,20 +158,43 @@ impl FileObject {
         with_entry(self.id, |e| e.flags = flags);
     }
 
-    /// FsRtlNotifyVolumeEvent (PASSIVE_LEVEL). Recorded for `Session::volume_events`.
+    /// FsRtlNotifyVolumeEvent (PASSIVE_LEVEL): finds the volume's target device with
+    /// IRP_MJ_PNP / IRP_MN_QUERY_DEVICE_RELATIONS (TargetDeviceRelation) sent to the FILE_OBJECT's
+    /// device, as IoGetRelatedTargetDevice does, and delivers the event only if that succeeds
+    /// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-fsrtlnotifyvolumeevent>).
+    /// Delivered events are recorded for `Session::volume_events`.
     pub fn notify_volume_event(&self, event: crate::kernel::VolumeEvent) {
         let id = self.id;
-        with_state(|state| {
+        let device = with_state(|state| {
             state.require_irql("FsRtlNotifyVolumeEvent", 0);
-            if state.file_objects.get(id).is_none() {
-                state.report(FindingKind::UseAfterFree {
-                    kind: ObjectKind::FileObject,
-                    id,
-                });
-                return;
+            match state.file_objects.get(id) {
+                Some(entry) => Some(entry.device),
+                None => {
+                    state.report(FindingKind::UseAfterFree {
+                        kind: ObjectKind::FileObject,
+                        id,
+                    });
+                    None
+                }
             }
-            state.push_trace(std::format!("FsRtlNotifyVolumeEvent FO {id} {event:?}"));
-            state.volume_events.push(event);
+        })
+        .flatten();
+        let (Some(device), Some(kernel)) = (device, super::state::current()) else {
+            return;
+        };
+        let mut request = IrpRequest::new(crate::kernel::IrpMajor::Pnp, Some(id));
+        request.minor = crate::kernel::request::IRP_MN_QUERY_DEVICE_RELATIONS;
+        let status = call_driver(&kernel, device, request).status;
+        with_state(|state| {
+            if status.is_success() {
+                state.push_trace(std::format!("FsRtlNotifyVolumeEvent FO {id} {event:?}"));
+                state.volume_events.push(event);
+            } else {
+                state.push_trace(std::format!(
+                    "FsRtlNotifyVolumeEvent FO {id} {event:?}: no target device ({status:?}), \
+                     not delivered"
+                ));
+            }
         });
     }
 

@@ -14,6 +14,7 @@ mod device;
 mod event;
 mod fcb;
 mod file_object;
+mod forward;
 mod fsrtl;
 mod irp;
 mod irql;

@@ -97,6 +97,7 @@ impl VolumeDevice {
             entry.mounted = false;
             entry.locked = false;
             let real_device = entry.real_device;
+            let remove_pending = entry.remove_pending;
             if !is_current(state, vpb) {
                 return;
             }
@@ -104,7 +105,10 @@ impl VolumeDevice {
                 return;
             };
             spare.give_away(state);
-            let fresh = state.vpbs.insert(VpbEntry::new(real_device));
+            let mut entry = VpbEntry::new(real_device);
+            // VPB_REMOVE_PENDING survives the swap: no mount in the middle of a removal.
+            entry.remove_pending = remove_pending;
+            let fresh = state.vpbs.insert(entry);
             if let Some(disk) = state.devices.get_mut(real_device) {
                 disk.vpb = Some(fresh);
             }

@@ -617,6 +617,11 @@ impl TargetDevice {
         lower_io::length(self.raw).unwrap_or(0)
     }
 
+    /// The device, for passing IRPs down (null for a target that was never set).
+    pub(super) fn raw(&self) -> PDEVICE_OBJECT {
+        self.raw
+    }
+
     /// Bytes per sector, as asked once when the request was decoded (see `from_raw`).
     pub fn sector_size(&self) -> u32 {
         self.sector_size

@@ -170,7 +170,7 @@ impl Drop for OwnedIrp {
 }
 
 /// The completion routine of our IRPs: wake the waiter and keep the IRP.
-unsafe extern "C" fn signal_completion(
+pub(super) unsafe extern "C" fn signal_completion(
     _device: PDEVICE_OBJECT,
     _irp: PIRP,
     context: PVOID,

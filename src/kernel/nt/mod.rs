@@ -11,6 +11,7 @@ mod event;
 mod fcb;
 mod ffi;
 mod file_object;
+mod forward;
 mod fsrtl;
 mod irp;
 mod irql;

@@ -2,7 +2,7 @@
 //! short reads, and latency (counted on a virtual clock, so runs stay deterministic).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::vec::Vec;
 
 use crate::kernel::NtStatus;
@@ -27,6 +27,9 @@ pub struct DiskModel {
     faults: Mutex<Faults>,
     clock: AtomicU64,
     reads: AtomicU64,
+    /// Surprise-removed or removed: every read fails with STATUS_DEVICE_DOES_NOT_EXIST, as the
+    /// disk class driver answers once its device is gone.
+    removed: AtomicBool,
 }
 
 impl DiskModel {
@@ -36,6 +39,7 @@ impl DiskModel {
             faults: Mutex::new(Faults::default()),
             clock: AtomicU64::new(0),
             reads: AtomicU64::new(0),
+            removed: AtomicBool::new(false),
         }
     }
 
@@ -90,9 +94,21 @@ impl DiskModel {
         self.reads.load(Ordering::Acquire)
     }
 
+    /// The device is gone (PnP removal): reads fail from now on.
+    pub fn set_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+    }
+
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
     /// The disk's IRP_MJ_READ: bytes read, or the injected error.
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, NtStatus> {
         self.reads.fetch_add(1, Ordering::AcqRel);
+        if self.is_removed() {
+            return Err(NtStatus::DEVICE_DOES_NOT_EXIST);
+        }
         let faults = self.faults();
         self.clock.fetch_add(faults.latency, Ordering::AcqRel);
         let end = offset.saturating_add(buf.len() as u64);

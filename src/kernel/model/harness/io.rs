@@ -243,6 +243,14 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
         {
             return Ok(device);
         }
+        // IopMountVolume: no mount while the PnP manager removes the disk.
+        if state
+            .vpbs
+            .get(vpb)
+            .is_some_and(|entry| entry.remove_pending)
+        {
+            return Err(NtStatus::DEVICE_DOES_NOT_EXIST);
+        }
         state.context = format!("mount of disk {disk}");
         let file_systems: Vec<ObjId> = state
             .file_systems

@@ -15,6 +15,7 @@ pub mod driver;
 pub mod filter;
 pub mod io;
 pub mod objects;
+pub mod pnp;
 pub mod scenario;
 pub mod scheduler;
 pub mod script_line;

@@ -49,7 +49,7 @@ const STATUS_NAMES: &[(&str, NtStatus)] = &[
     ("NO_MORE_FILES", NtStatus::NO_MORE_FILES),
     ("UNSUCCESSFUL", NtStatus::UNSUCCESSFUL),
     ("NOT_IMPLEMENTED", NtStatus::NOT_IMPLEMENTED),
-    ("INVALID_HANDLE", NtStatus(0xC000_0008_u32 as i32)),
+    ("INVALID_HANDLE", NtStatus::INVALID_HANDLE),
     ("INVALID_PARAMETER", NtStatus::INVALID_PARAMETER),
     ("INVALID_DEVICE_REQUEST", NtStatus::INVALID_DEVICE_REQUEST),
     ("END_OF_FILE", NtStatus::END_OF_FILE),
@@ -69,6 +69,10 @@ const STATUS_NAMES: &[(&str, NtStatus)] = &[
     ("VOLUME_DISMOUNTED", NtStatus::VOLUME_DISMOUNTED),
     ("DEVICE_BUSY", NtStatus::DEVICE_BUSY),
     ("DEVICE_DATA_ERROR", NtStatus(0xC000_009C_u32 as i32)),
+    ("WRONG_VOLUME", NtStatus::WRONG_VOLUME),
+    ("NO_SUCH_DEVICE", NtStatus::NO_SUCH_DEVICE),
+    ("NOT_SUPPORTED", NtStatus::NOT_SUPPORTED),
+    ("DEVICE_DOES_NOT_EXIST", NtStatus::DEVICE_DOES_NOT_EXIST),
 ];
 
 /// Parses `SUCCESS`, `STATUS_SUCCESS` or `0xC0000010`.
@@ -114,6 +118,8 @@ pub const VERBS: &[&str] = &[
     "terminate",
     "create",
     "open",
+    "open-held",
+    "send-held",
     "close",
     "dup",
     "read",
@@ -130,6 +136,7 @@ pub const VERBS: &[&str] = &[
     "fault",
     "shutdown",
     "verify",
+    "pnp",
     "param",
     "expect-findings",
 ];
@@ -253,6 +260,8 @@ pub struct Runner {
     handles: BTreeMap<String, Handle>,
     pids: BTreeMap<String, Pid>,
     system_refs: BTreeMap<String, super::session::SystemRef>,
+    /// Opens held between their VPB check and their CREATE (`open-held`, `send-held`).
+    held: BTreeMap<String, super::session::PendingCreate>,
 }
 
 fn key_values(args: &[Arg]) -> (Vec<&str>, BTreeMap<&str, &str>) {
@@ -302,6 +311,7 @@ impl Runner {
             handles: BTreeMap::new(),
             pids,
             system_refs: BTreeMap::new(),
+            held: BTreeMap::new(),
         }
     }
 
@@ -369,7 +379,7 @@ impl Runner {
                     .ok_or(format!("unknown process {name}"))?;
                 Outcome::status(self.session.terminate_process(pid))
             }
-            "create" | "open" => {
+            "create" | "open" | "open-held" => {
                 let handle_name = positional.first().ok_or("create needs a handle name")?;
                 let path = positional.get(1).copied().unwrap_or("");
                 let pid = self.pid(&named)?;
@@ -388,7 +398,17 @@ impl Runner {
                 if let Some(root) = named.get("root") {
                     request.root = Some(self.handle(root).ok_or(format!("unknown handle {root}"))?);
                 }
-                let result = self.session.nt_create_file(pid, &request);
+                let result = if step.verb == "open-held" {
+                    match self.session.begin_create(pid, &request) {
+                        Ok(pending) => {
+                            self.held.insert(String::from(*handle_name), pending);
+                            return Ok(Outcome::status(NtStatus::SUCCESS));
+                        }
+                        Err(failed) => failed,
+                    }
+                } else {
+                    self.session.nt_create_file(pid, &request)
+                };
                 let handle = result.handle.unwrap_or(no_handle(pid));
                 self.handles.insert(String::from(*handle_name), handle);
                 Outcome {
@@ -396,6 +416,39 @@ impl Runner {
                     information: Some(result.information),
                     data: None,
                 }
+            }
+            "send-held" => {
+                let name = positional
+                    .first()
+                    .ok_or("send-held needs a held open's name")?;
+                let pending = self
+                    .held
+                    .remove(*name)
+                    .ok_or(format!("no held open {name}"))?;
+                let result = self.session.finish_create(pending);
+                let pid = result.handle.map_or(0, |handle| handle.pid);
+                let handle = result.handle.unwrap_or(no_handle(pid));
+                self.handles.insert(String::from(*name), handle);
+                Outcome {
+                    status: result.status,
+                    information: Some(result.information),
+                    data: None,
+                }
+            }
+            "pnp" => {
+                let disk = positional.first().ok_or("pnp needs a disk name")?;
+                let status = match positional.get(1).copied() {
+                    Some("query-remove") => self.session.query_remove_disk(disk),
+                    Some("cancel-remove") => self.session.cancel_remove_disk(disk),
+                    Some("remove") => self.session.remove_disk(disk),
+                    Some("surprise-remove") => self.session.surprise_remove_disk(disk),
+                    _ => {
+                        return Err(String::from(
+                            "pnp needs query-remove, cancel-remove, remove or surprise-remove",
+                        ));
+                    }
+                };
+                Outcome::status(status)
             }
             "close" => {
                 let handle = self.handle_arg(&positional, 0)?;

@@ -93,7 +93,7 @@ impl Session {
     }
 
     /// The disk device and its VPB.
-    fn disk_and_vpb(&self, name: &str) -> Option<(ObjId, ObjId)> {
+    pub(crate) fn disk_and_vpb(&self, name: &str) -> Option<(ObjId, ObjId)> {
         let full = format!("\\Device\\{name}");
         let device = self
             .disks

@@ -1,0 +1,134 @@
+//! casefold volumes (`mke2fs -O casefold -E encoding=utf8`, as on the Steam Deck): they mount,
+//! and a casefolded (`+F`) htree directory finds ASCII names in any case, hashing the folded
+//! name as Linux does. Oracles: e2fsck -fD (which indexes the directory with its own
+//! casefolding), the hashes `debugfs htree` prints, and debugfs's walk.
+
+mod support;
+
+use std::fs;
+use std::process::Command;
+
+use rustfsd::ext4::{Error, Volume, hash, inode_flags};
+use support::FileDevice;
+
+#[test]
+fn casefolded_htree_directory() {
+    let dir = support::cache_dir().join(format!("casefold-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let img = dir.join("cf.img");
+    let ok = Command::new("mke2fs")
+        .args(["-F", "-q", "-t", "ext4", "-b", "1024", "-O", "casefold"])
+        .args(["-E", "encoding=utf8", "-U", support::UUID])
+        .arg(&img)
+        .arg("8M")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let content = dir.join("hi.txt");
+    fs::write(&content, b"hi\n").unwrap();
+    // debugfs 1.47 fails writes into a directory just flagged +F ("short read") until
+    // e2fsck has checked the volume once.
+    support::debugfs_write(&img, &["mkdir /cf", "sif /cf flags 0x40000000"]);
+    let out = Command::new("e2fsck")
+        .arg("-fy")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let mut reqs = vec!["cd /cf".to_string()];
+    let names: Vec<String> = (0..150)
+        .map(|i| format!("File-{i}.TXT"))
+        .chain(["straße".to_string(), "Ünïcödé".to_string()])
+        .collect();
+    for n in &names {
+        reqs.push(format!("write {} {n}", content.display()));
+    }
+    let refs: Vec<&str> = reqs.iter().map(String::as_str).collect();
+    support::debugfs_write(&img, &refs);
+    let out = Command::new("e2fsck")
+        .arg("-fyD")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+
+    let vol = Volume::mount(FileDevice::open(&img)).unwrap();
+    let cf = vol.resolve_path(b"/cf").unwrap();
+    assert!(cf.flags() & inode_flags::CASEFOLD != 0);
+    assert!(
+        cf.flags() & inode_flags::INDEX != 0,
+        "e2fsck -D indexed /cf"
+    );
+
+    // Our hash of each folded ASCII name = the one debugfs prints for the entry.
+    let dump = support::debugfs(&img, &["htree /cf".to_string()]).remove(0);
+    let dump = String::from_utf8(dump).unwrap();
+    let sb = vol.superblock();
+    let mut checked = 0;
+    for line in dump.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [_, hashes, _, name, ..] = f[..] else {
+            continue;
+        };
+        let Some(major) = hashes.strip_prefix("0x").and_then(|h| h.split('-').next()) else {
+            continue;
+        };
+        if !name.is_ascii() || !names.iter().any(|n| n == name) {
+            continue;
+        }
+        let theirs = u32::from_str_radix(major, 16).unwrap();
+        let ours = hash::name_hash(
+            name.to_ascii_lowercase().as_bytes(),
+            sb.def_hash_version,
+            &sb.hash_seed,
+        )
+        .unwrap();
+        assert_eq!(ours & !1, theirs, "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 150, "{dump}");
+
+    // Lookups in any case; non-ASCII names by their exact bytes.
+    for i in [0, 7, 149] {
+        let want = vol
+            .lookup(&cf, format!("File-{i}.TXT").as_bytes())
+            .unwrap()
+            .ino;
+        for variant in [
+            format!("file-{i}.txt"),
+            format!("FILE-{i}.TXT"),
+            format!("fIlE-{i}.tXt"),
+        ] {
+            assert_eq!(
+                vol.lookup(&cf, variant.as_bytes()).unwrap().ino,
+                want,
+                "{variant}"
+            );
+        }
+    }
+    assert!(matches!(
+        vol.lookup(&cf, b"file-150.txt"),
+        Err(Error::NotFound)
+    ));
+    for n in ["straße", "Ünïcödé"] {
+        vol.lookup(&cf, n.as_bytes()).unwrap();
+    }
+    // The root is not casefolded: exact names only.
+    assert!(matches!(
+        vol.lookup(&vol.root().unwrap(), b"CF"),
+        Err(Error::NotFound)
+    ));
+
+    let walk = Command::new(env!("CARGO_BIN_EXE_rustfsd-inspect"))
+        .arg("walk")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(walk.status.success());
+    assert_eq!(
+        String::from_utf8(walk.stdout).unwrap(),
+        support::walk::debugfs_walk(&img)
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
