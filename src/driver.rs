@@ -6,12 +6,19 @@
 //! the I/O manager may send us mount requests). Unload undoes that in reverse. Unload is allowed
 //! only while no volume is mounted: the driver withdraws its unload routine at the first mount
 //! and restores it when the last volume is gone, so the service cannot stop under a volume.
+//!
+//! A registered file system never unloads: IoRegisterFileSystem references the control device,
+//! and NtUnloadDriver only marks such a driver unload-pending. The supported stop is
+//! FSCTL_PREPARE_UNLOAD on the control device, which unregisters once no volume is left; the
+//! unload requested after its handle is closed then runs DriverUnload.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use alloc::vec::Vec;
 
-use crate::kernel::{DeviceRef, DriverObject, Locked, LockedGuard, NtStatus, VolumeDevice};
+use crate::kernel::{
+    ControlDevice, DeviceRef, DriverObject, Locked, LockedGuard, NtStatus, VolumeDevice,
+};
 
 /// The control device's name in the object manager namespace.
 pub const CONTROL_DEVICE_NAME: &str = "\\RustFsd";
@@ -25,9 +32,18 @@ pub const DEFAULT_DELAYED_CLOSE_LIMIT: u32 = 64;
 /// The most the parameter may ask for.
 pub const MAX_DELAYED_CLOSE_LIMIT: u32 = 4096;
 
+/// Sent to the control device before stopping the service: CTL_CODE(FILE_DEVICE_FILE_SYSTEM,
+/// 0x800 (the first function code left to vendors), METHOD_BUFFERED, FILE_ANY_ACCESS). The
+/// control device's DACL admits only SYSTEM and Administrators. With the file system device
+/// type, Win32 DeviceIoControl sends it as an FSCTL.
+pub const FSCTL_PREPARE_UNLOAD: u32 = (0x9 << 16) | (0x800 << 2);
+
 /// Driver-wide state, kept in the control device's extension (no mutable statics).
 pub struct DriverGlobals {
     mounted_volumes: AtomicU32,
+    /// The control device is registered as a file system (IoRegisterFileSystem done and not
+    /// yet undone).
+    registered: AtomicBool,
     delayed_close_limit: u32,
     /// Dismounted volumes whose last FILE_OBJECT has closed but whose VPB still counted an
     /// open on its way to them: their devices are deleted by `volume::lifetime::sweep_retired`.
@@ -40,6 +56,7 @@ impl DriverGlobals {
     pub fn try_new(delayed_close_limit: u32) -> Result<DriverGlobals, NtStatus> {
         Ok(DriverGlobals {
             mounted_volumes: AtomicU32::new(0),
+            registered: AtomicBool::new(false),
             delayed_close_limit: delayed_close_limit.min(MAX_DELAYED_CLOSE_LIMIT),
             retired: Locked::try_new(Vec::new())?,
         })
@@ -94,7 +111,7 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
     }
     // Windows' own file systems first: a disk they recognise is theirs.
     control.set_low_priority();
-    control.register_file_system();
+    register_file_system(&control);
     driver.set_unload_allowed(true);
     Ok(())
 }
@@ -102,10 +119,45 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
 /// The portable body of DriverUnload. Only reachable with no volume mounted.
 pub fn unload(driver: &mut DriverObject) {
     if let Some(control) = driver.control_device() {
-        control.unregister_file_system();
+        unregister_file_system(&control);
         control.unregister_shutdown_notification();
         control.delete();
     }
+}
+
+/// IoRegisterFileSystem, remembered so that it is undone exactly once.
+pub fn register_file_system(control: &ControlDevice) {
+    control.register_file_system();
+    control.globals().registered.store(true, Ordering::Release);
+}
+
+/// IoUnregisterFileSystem, if the file system is still registered.
+pub fn unregister_file_system(control: &ControlDevice) {
+    if control.globals().registered.swap(false, Ordering::AcqRel) {
+        control.unregister_file_system();
+    }
+}
+
+/// FSCTL_PREPARE_UNLOAD on the control device: with no volume left, unregister the file
+/// system, so that the unload the service control manager asks for next can run. While a
+/// volume exists (mounted, or dismounted with FILE_OBJECTs still open) the answer is
+/// STATUS_DEVICE_BUSY, as CDFS answers a PnP query-remove while its volume remains
+/// (CdPnpQueryRemove). A mount racing this request either finished before the unregistration
+/// (its volume then withdraws DriverUnload, so the driver stays until it is gone) or is never
+/// sent: IoUnregisterFileSystem waits for the mount in progress.
+pub fn prepare_unload(control_device: DeviceRef) -> NtStatus {
+    let Some(control) = control_device
+        .driver_object()
+        .and_then(|driver| driver.control_device())
+    else {
+        return NtStatus::INVALID_DEVICE_REQUEST;
+    };
+    crate::volume::lifetime::sweep_retired(control.globals());
+    if control.globals().mounted_volumes() > 0 {
+        return NtStatus::DEVICE_BUSY;
+    }
+    unregister_file_system(&control);
+    NtStatus::SUCCESS
 }
 
 /// Called by the volume layer when a volume mounts: from now on the driver cannot unload.

@@ -72,7 +72,7 @@ fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
     *PARAMETER.lock().unwrap() = driver.parameter_u32("MaxOpens");
     let control = driver.create_control_device("\\Lifecycle", DriverGlobals::try_default()?)?;
     driver.install_dispatch();
-    control.register_file_system();
+    rustfsd::driver::register_file_system(&control);
     control.register_shutdown_notification()?;
     driver.set_unload_allowed(true);
     Ok(())
@@ -86,7 +86,7 @@ fn unload(driver: &mut DriverObject) {
     }
     if let Some(control) = driver.control_device() {
         control.unregister_shutdown_notification();
-        control.unregister_file_system();
+        rustfsd::driver::unregister_file_system(&control);
         control.delete();
     }
 }
@@ -151,6 +151,15 @@ fn dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
 }
 
 fn file_system_control(device: DeviceRef, irp: Irp) -> NtStatus {
+    if device.is_control_device()
+        && let rustfsd::kernel::IrpParameters::FileSystemControl {
+            code: rustfsd::driver::FSCTL_PREPARE_UNLOAD,
+            ..
+        } = irp.parameters()
+    {
+        let status = rustfsd::driver::prepare_unload(device);
+        return irp.complete(status);
+    }
     if let Some(mount) = irp.mount_request() {
         let Some(identity) = read_identity(mount.target) else {
             return irp.complete(NtStatus::UNRECOGNIZED_VOLUME);
@@ -330,7 +339,7 @@ fn stream_file_objects_keep_the_driver_until_their_close() {
         .unwrap();
     session.close_handle(handle);
     // The stream still references the volume device: the unload waits for it.
-    assert_eq!(session.unload_driver(DRIVER), NtStatus::SUCCESS);
+    assert_eq!(session.stop_file_system(DRIVER), NtStatus::SUCCESS);
     assert!(session.is_unload_pending(DRIVER));
     let streams = session.stream_file_objects();
     let mm = session.system_reference_object(streams[0]).unwrap();
@@ -461,7 +470,7 @@ fn shutdown_reaches_registered_devices_until_they_unregister() {
     let (_serial, mut session) = loaded();
     assert_eq!(session.shutdown(), [NtStatus::SUCCESS]);
     assert_eq!(take_log(), ["shutdown"]);
-    assert_eq!(session.unload_driver(DRIVER), NtStatus::SUCCESS);
+    assert_eq!(session.stop_file_system(DRIVER), NtStatus::SUCCESS);
     assert_eq!(session.shutdown(), []);
     assert_eq!(session.findings(), []);
 }
@@ -545,7 +554,7 @@ fn verify_of_a_changed_medium_gives_the_disk_a_new_vpb_and_mounts_it_at_once() {
     session.close_handle(old_handle);
     session.close_handle(new_handle);
     assert_eq!(take_log(), ["close file", "close file"]);
-    assert_eq!(session.unload_driver(DRIVER), NtStatus::SUCCESS);
+    assert_eq!(session.stop_file_system(DRIVER), NtStatus::SUCCESS);
     assert_eq!(session.findings(), []);
 }
 

@@ -10,12 +10,12 @@ fn rustfsd_loads_and_unloads_cleanly() {
     s.load_driver(DriverDescriptor::rustfsd()).unwrap();
     assert!(s.is_loaded("rustfsd"));
     assert!(s.pool_usage().is_empty(), "{:?}", s.pool_usage());
-    assert_eq!(s.unload_driver("rustfsd"), NtStatus::SUCCESS);
+    assert_eq!(s.stop_file_system("rustfsd"), NtStatus::SUCCESS);
     assert!(!s.is_loaded("rustfsd"));
     assert!(s.findings().is_empty(), "{:?}", s.findings());
     // Loadable again (the control device name is free).
     s.load_driver(DriverDescriptor::rustfsd()).unwrap();
-    assert_eq!(s.unload_driver("rustfsd"), NtStatus::SUCCESS);
+    assert_eq!(s.stop_file_system("rustfsd"), NtStatus::SUCCESS);
     assert!(s.findings().is_empty(), "{:?}", s.findings());
 }
 
@@ -42,7 +42,7 @@ fn rustfsd_answers_today_as_its_dispatch_dictates() {
             .any(|l| l.contains("IRP_MJ_FileSystemControl ->")),
         "mount was asked"
     );
-    assert_eq!(s.unload_driver("rustfsd"), NtStatus::SUCCESS);
+    assert_eq!(s.stop_file_system("rustfsd"), NtStatus::SUCCESS);
     assert!(s.findings().is_empty(), "{:?}", s.findings());
 }
 
@@ -61,11 +61,12 @@ fn unload_is_refused_while_a_test_driver_volume_is_mounted() {
         .unwrap();
     // TestFs withdrew its DriverUnload through crate::driver::volume_mounted.
     assert_eq!(s.unload_driver("testfs"), NtStatus::INVALID_DEVICE_REQUEST);
+    assert_eq!(s.stop_file_system("testfs"), NtStatus::DEVICE_BUSY);
     // rustfsd did not mount anything, so it may go.
-    assert_eq!(s.unload_driver("rustfsd"), NtStatus::SUCCESS);
+    assert_eq!(s.stop_file_system("rustfsd"), NtStatus::SUCCESS);
     s.dismount(h);
     s.close_handle(h);
-    assert_eq!(s.unload_driver("testfs"), NtStatus::SUCCESS);
+    assert_eq!(s.stop_file_system("testfs"), NtStatus::SUCCESS);
     assert!(s.findings().is_empty(), "{:?}", s.findings());
 }
 
@@ -110,6 +111,8 @@ fn unload_with_open_file_objects_is_deferred_until_the_last_close() {
         .nt_create_file(pid, &CreateRequest::open("\\TestFs"))
         .handle
         .unwrap();
+    let prepare = s.fs_control_file(control, rustfsd::driver::FSCTL_PREPARE_UNLOAD, &[], 0);
+    assert_eq!(prepare.status, NtStatus::SUCCESS);
     assert_eq!(s.unload_driver("testfs"), NtStatus::SUCCESS);
     assert!(s.is_unload_pending("testfs"));
     assert!(s.is_loaded("testfs"));

@@ -248,7 +248,7 @@ fn unload_is_refused_while_a_volume_is_mounted() {
     assert_eq!(s.dismount(h), NtStatus::SUCCESS);
     s.close_handle(h);
     assert!(!s.is_mounted("Disk0"));
-    assert_eq!(s.unload_driver("testfs"), NtStatus::SUCCESS);
+    assert_eq!(s.stop_file_system("testfs"), NtStatus::SUCCESS);
     assert!(!s.is_loaded("testfs"));
     assert!(s.findings().is_empty(), "{:?}", s.findings());
     assert!(s.pool_usage().is_empty(), "{:?}", s.pool_usage());

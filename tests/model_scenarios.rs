@@ -179,7 +179,7 @@ fn testfs_handles_scenario_runs_green() {
     let dir = scratch("testfs");
     let (ok, text) = filetest(&testfs_image(&dir), &["testfs_handles.fts"], &[]);
     assert!(ok, "{text}");
-    assert!(text.contains("INVALID_DEVICE_REQUEST"), "{text}");
+    assert!(text.contains("DEVICE_BUSY"), "{text}");
 }
 
 #[test]

@@ -366,7 +366,7 @@ impl Schedule {
             }
         }
         self.session.run_worker();
-        let unloaded = self.session.unload_driver("rustfsd");
+        let unloaded = self.session.stop_file_system("rustfsd");
         if unloaded != NtStatus::SUCCESS || self.session.is_loaded("rustfsd") {
             let devices: Vec<_> = (0..8u32)
                 .map(|index| rustfsd::kernel::model::ObjId {

@@ -193,7 +193,7 @@ fn windows_file_systems_are_asked_to_mount_before_rustfsd() {
         "{asked:?}"
     );
     s.close_handle(file);
-    assert_eq!(s.unload_driver("testfs"), NtStatus::SUCCESS);
+    assert_eq!(s.stop_file_system("testfs"), NtStatus::SUCCESS);
     finish(s);
 }
 

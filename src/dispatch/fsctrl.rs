@@ -1,14 +1,26 @@
-//! IRP_MJ_FILE_SYSTEM_CONTROL: mount requests on the control device; verify requests and the
-//! volume FSCTLs on a volume device.
+//! IRP_MJ_FILE_SYSTEM_CONTROL: mount requests and FSCTL_PREPARE_UNLOAD on the control device;
+//! verify requests and the volume FSCTLs on a volume device.
 
+use crate::driver::{FSCTL_PREPARE_UNLOAD, prepare_unload};
 use crate::kernel::{
-    DeviceRef, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, Irp, NtStatus,
+    DeviceRef, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, Irp,
+    IrpParameters, NtStatus,
 };
 use crate::volume::{control, mount};
 
 pub fn file_system_control(device: DeviceRef, irp: Irp) -> NtStatus {
     match (device.is_control_device(), irp.minor()) {
         (true, IRP_MN_MOUNT_VOLUME) => mount::mount(device, irp),
+        (true, IRP_MN_USER_FS_REQUEST) => match irp.parameters() {
+            IrpParameters::FileSystemControl {
+                code: FSCTL_PREPARE_UNLOAD,
+                ..
+            } => {
+                let status = prepare_unload(device);
+                irp.complete(status)
+            }
+            _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
+        },
         (false, IRP_MN_VERIFY_VOLUME) => mount::verify(device, irp),
         (false, IRP_MN_USER_FS_REQUEST) => control::user_request(device, irp),
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),

@@ -91,14 +91,15 @@ pub fn dismount(session: &mut Session) {
     dismount_disk(session, DISK);
 }
 
-/// The end of every test: with every handle closed, dismount, let the worker drain, unload,
-/// and require that the driver is gone with no verifier finding (leaks included).
+/// The end of every test: with every handle closed, dismount, let the worker drain, stop the
+/// file system the supported way (FSCTL_PREPARE_UNLOAD, then NtUnloadDriver), and require that
+/// the driver is gone with no verifier finding (leaks included).
 pub fn finish(mut session: Session) {
     if session.is_mounted(DISK_NAME) {
         dismount(&mut session);
     }
     session.run_worker();
-    assert_eq!(session.unload_driver("rustfsd"), NtStatus::SUCCESS);
+    assert_eq!(session.stop_file_system("rustfsd"), NtStatus::SUCCESS);
     assert!(!session.is_loaded("rustfsd"), "rustfsd still loaded");
     let findings = session.findings();
     assert!(findings.is_empty(), "verifier findings: {findings:#?}");

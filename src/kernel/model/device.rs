@@ -42,6 +42,15 @@ pub struct DeviceEntry {
     /// Disk: its VPB. Volume: the VPB it is mounted through.
     pub vpb: Option<ObjId>,
     pub disk: Option<Arc<DiskModel>>,
+    /// The references IoRegisterFileSystem took on the device (DeviceObject->ReferenceCount;
+    /// IoUnregisterFileSystem gives it back). While one is held, NtUnloadDriver can only mark
+    /// the driver unload-pending.
+    pub registrations: u32,
+    /// The DACL admits only SYSTEM and Administrators (`D:P(A;;GA;;;SY)(A;;GA;;;BA)`); without
+    /// it, IoCreateDevice's default lets everyone read, write and execute.
+    pub admin_only: bool,
+    /// FILE_DEVICE_SECURE_OPEN: the DACL also guards names below the device.
+    pub secure_open: bool,
 }
 
 pub struct DriverEntry {
@@ -58,6 +67,10 @@ pub struct DriverEntry {
     pub devices: Vec<ObjId>,
     /// DriverEntry is running (the RegistryPath argument, hence `parameter_u32`, exists).
     pub in_driver_entry: bool,
+    /// The control device, recorded when it is created: found again without walking the
+    /// driver's device list (DriverObject->DeviceObject), which only the I/O manager may walk,
+    /// under its database lock.
+    pub control_device: Option<ObjId>,
 }
 
 pub struct VpbEntry {
@@ -172,11 +185,27 @@ fn create_device(
         extension,
         vpb: None,
         disk: None,
+        registrations: 0,
+        admin_only: false,
+        secure_open: false,
     });
     if let Some(entry) = state.drivers.get_mut(driver) {
         entry.devices.insert(0, id);
+        if kind == DeviceKind::Control && entry.control_device.is_none() {
+            entry.control_device = Some(id);
+        }
     }
     Ok(id)
+}
+
+/// IopParseDevice's access check of a standard user's open against the device's DACL: the
+/// device itself always, a name below it only with FILE_DEVICE_SECURE_OPEN (below a device
+/// without it, checking is left to its driver).
+pub(crate) fn denies_standard_user(state: &State, device: ObjId, whole_device: bool) -> bool {
+    state
+        .devices
+        .get(device)
+        .is_some_and(|d| d.admin_only && (whole_device || d.secure_open))
 }
 
 /// IoDeleteDevice. Returns the extension, for the caller to drop once the state lock is
@@ -192,6 +221,9 @@ fn delete_device(state: &mut State, id: ObjId) -> Option<Arc<dyn Any + Send + Sy
     };
     if let Some(driver) = device.driver.and_then(|d| state.drivers.get_mut(d)) {
         driver.devices.retain(|&d| d != id);
+        if driver.control_device == Some(id) {
+            driver.control_device = None;
+        }
     }
     state.file_systems.retain(|&d| d != id);
     // IoDeleteDevice unregisters a shutdown notification the device still has. It does not
@@ -207,7 +239,8 @@ fn delete_device_now(id: ObjId) {
 }
 
 impl DriverObject {
-    /// Creates the named control device with `globals` in its extension.
+    /// Creates the named control device with `globals` in its extension, for SYSTEM and
+    /// Administrators only, with FILE_DEVICE_SECURE_OPEN (as the `nt` backend).
     pub fn create_control_device(
         &mut self,
         name: &str,
@@ -217,25 +250,25 @@ impl DriverObject {
         let extension: Arc<dyn Any + Send + Sync> = globals.clone();
         let driver = self.id;
         let id = with_state(|state| {
-            create_device(state, driver, DeviceKind::Control, name, 0, Some(extension))
+            let id = create_device(state, driver, DeviceKind::Control, name, 0, Some(extension))?;
+            if let Some(device) = state.devices.get_mut(id) {
+                device.admin_only = true;
+                device.secure_open = true;
+            }
+            Ok(id)
         })
         .unwrap_or(Err(NtStatus::UNSUCCESSFUL))?;
         Ok(ControlDevice { id, globals })
     }
 
-    /// The control device, found through the driver's device list.
+    /// The control device, as recorded when it was created (`None` once it is deleted).
     pub fn control_device(&self) -> Option<ControlDevice> {
         let driver = self.id;
         with_state(|state| {
-            let devices = state.drivers.get(driver)?.devices.clone();
-            devices.into_iter().find_map(|id| {
-                let device = state.devices.get(id)?;
-                if device.kind != DeviceKind::Control {
-                    return None;
-                }
-                let globals = device.extension.clone()?.downcast::<DriverGlobals>().ok()?;
-                Some(ControlDevice { id, globals })
-            })
+            let id = state.drivers.get(driver)?.control_device?;
+            let device = state.devices.get(id)?;
+            let globals = device.extension.clone()?.downcast::<DriverGlobals>().ok()?;
+            Some(ControlDevice { id, globals })
         })
         .flatten()
     }
@@ -330,11 +363,15 @@ impl DriverObject {
 impl ControlDevice {
     /// IoRegisterFileSystem: from now on the I/O manager may ask us to mount. A file system
     /// goes to the head of the queue (asked first), one with DO_LOW_PRIORITY_FILESYSTEM to its
-    /// tail (ReactOS `ntoskrnl/io/iomgr/volume.c`, IoRegisterFileSystem).
+    /// tail, and the device gains a reference that keeps the driver from unloading until
+    /// IoUnregisterFileSystem (ReactOS `ntoskrnl/io/iomgr/volume.c`, IoRegisterFileSystem).
     pub fn register_file_system(&self) {
         let id = self.id;
         with_state(|state| {
             state.file_systems.retain(|&d| d != id);
+            if let Some(device) = state.devices.get_mut(id) {
+                device.registrations += 1;
+            }
             let low = state
                 .devices
                 .get(id)
@@ -358,10 +395,28 @@ impl ControlDevice {
         });
     }
 
-    /// IoUnregisterFileSystem.
+    /// IoUnregisterFileSystem: out of the queue, and the registration's reference on the
+    /// device goes. It does not run an unload already pending (ReactOS drops the count without
+    /// IopDecrementDeviceObjectRef). Unregistering a device not registered would take a
+    /// reference someone else holds: a finding.
     pub fn unregister_file_system(&self) {
         let id = self.id;
-        with_state(|state| state.file_systems.retain(|&d| d != id));
+        with_state(|state| {
+            let registered = state
+                .devices
+                .get(id)
+                .is_some_and(|device| device.registrations > 0);
+            if !registered {
+                state.report(FindingKind::Other(String::from(
+                    "IoUnregisterFileSystem of a device that is not registered",
+                )));
+                return;
+            }
+            if let Some(device) = state.devices.get_mut(id) {
+                device.registrations -= 1;
+            }
+            state.file_systems.retain(|&d| d != id);
+        });
     }
 
     /// IoRegisterShutdownNotification: IRP_MJ_SHUTDOWN comes to this device at system

@@ -7,19 +7,26 @@
 use core::any::TypeId;
 use core::mem::{align_of, size_of};
 use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use wdk_sys::{
-    DO_DEVICE_INITIALIZING, FILE_DEVICE_DISK_FILE_SYSTEM, FS_FILTER_CALLBACKS, KIRQL,
-    PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVPB, VPB_LOCKED,
-    VPB_MOUNTED,
+    DEVICE_OBJECT, DO_DEVICE_INITIALIZING, FILE_DEVICE_DISK_FILE_SYSTEM, FILE_DEVICE_SECURE_OPEN,
+    FS_FILTER_CALLBACKS, KIRQL, PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING,
+    PVPB, VPB_LOCKED, VPB_MOUNTED,
 };
 
+use super::device_security;
 use super::entry;
 use super::lower_io;
 use super::registry;
 use super::unicode::OwnedUnicode;
 use crate::driver::DriverGlobals;
 use crate::kernel::{IrpMajor, NtStatus};
+
+/// Our control device, recorded when it is created and cleared when it is deleted, so that
+/// nothing walks DriverObject->DeviceObject (a list only the I/O manager may walk, under its
+/// database lock).
+static CONTROL_DEVICE: AtomicPtr<DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
 
 /// DO_BUFFERED_IO.
 pub const DO_BUFFERED_IO: u32 = wdk_sys::DO_BUFFERED_IO;
@@ -196,6 +203,7 @@ impl DriverObject {
         &mut self,
         name: Option<&str>,
         kind: DeviceKind,
+        characteristics: u32,
         vpb: PVPB,
         value: T,
     ) -> Result<PDEVICE_OBJECT, NtStatus> {
@@ -217,7 +225,7 @@ impl DriverObject {
                 size_of::<Extension<T>>() as u32,
                 name_ptr,
                 FILE_DEVICE_DISK_FILE_SYSTEM,
-                0,
+                characteristics,
                 0,
                 &mut device,
             )
@@ -246,37 +254,43 @@ impl DriverObject {
         Ok(device)
     }
 
-    /// Creates the named control device with `globals` in its extension.
+    /// Creates the named control device with `globals` in its extension: FILE_DEVICE_SECURE_OPEN
+    /// and a DACL for SYSTEM and Administrators only (see `device_security`), set before the
+    /// device can be opened. Recorded for `control_device`.
     pub fn create_control_device(
         &mut self,
         name: &str,
         globals: DriverGlobals,
     ) -> Result<ControlDevice, NtStatus> {
-        let device =
-            self.create_device(Some(name), DeviceKind::CONTROL, ptr::null_mut(), globals)?;
+        let device = self.create_device(
+            Some(name),
+            DeviceKind::CONTROL,
+            FILE_DEVICE_SECURE_OPEN,
+            ptr::null_mut(),
+            globals,
+        )?;
+        // SAFETY: `device` was just created by us and is still initializing, at PASSIVE_LEVEL
+        // (DriverEntry).
+        if let Err(status) = unsafe { device_security::restrict_to_administrators(device) } {
+            // SAFETY: nothing else knows the device yet.
+            unsafe { delete_device(device) };
+            return Err(status);
+        }
+        let _ = CONTROL_DEVICE.compare_exchange(
+            ptr::null_mut(),
+            device,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         // SAFETY: `device` was just created and is fully initialized.
         unsafe { (*device).Flags &= !DO_DEVICE_INITIALIZING };
         Ok(ControlDevice { raw: device })
     }
 
-    /// The control device, found through the driver's device list.
+    /// The control device, as recorded when it was created (`None` once it is deleted).
     pub fn control_device(&self) -> Option<ControlDevice> {
-        // SAFETY: `raw` is our driver object; its device list is stable while no device is
-        // being created or deleted, which holds in DriverUnload and DriverEntry.
-        let mut device = unsafe { (*self.raw).DeviceObject };
-        while !device.is_null() {
-            // SAFETY: `device` is a member of our driver's device list, so it is one of ours
-            // and carries an extension header.
-            let (kind, next) = unsafe {
-                let kind = header_of(device).map(|header| (*header).kind);
-                (kind, (*device).NextDevice)
-            };
-            if kind == Some(DeviceKind::CONTROL) {
-                return Some(ControlDevice { raw: device });
-            }
-            device = next;
-        }
-        None
+        let device = CONTROL_DEVICE.load(Ordering::Acquire);
+        (!device.is_null()).then_some(ControlDevice { raw: device })
     }
 
     /// Points every major function at the dispatcher.
@@ -332,7 +346,7 @@ impl DriverObject {
         mount: &MountRequest,
         extension: T,
     ) -> Result<VolumeDevice, NtStatus> {
-        let device = self.create_device(None, DeviceKind::VOLUME, mount.vpb, extension)?;
+        let device = self.create_device(None, DeviceKind::VOLUME, 0, mount.vpb, extension)?;
         let target = mount.target.raw;
         // SAFETY: `device` is ours and still initializing; `target` and `vpb` are the live
         // MountVolume parameters of the IRP being dispatched (MountRequest's invariant).
@@ -415,8 +429,14 @@ impl ControlDevice {
         DeviceRef { raw: self.raw }
     }
 
-    /// Drops the globals and deletes the device.
+    /// Forgets the recorded control device, drops the globals and deletes the device.
     pub fn delete(self) {
+        let _ = CONTROL_DEVICE.compare_exchange(
+            self.raw,
+            ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         // SAFETY: `raw` is our control device; `self` is consumed.
         unsafe { delete_device(self.raw) }
     }

@@ -12,8 +12,8 @@ use super::{DeviceRef, DriverObject, Irp};
 use crate::cache::section_sync::{self, SectionSyncKind};
 
 /// Our driver object, recorded once in DriverEntry for IoInitializeWorkItem (work items keep
-/// it referenced so the image stays loaded). The only static of the driver; never cleared, as
-/// the object outlives every work item.
+/// it referenced so the image stays loaded). One of the driver's two statics (the other is
+/// `device::CONTROL_DEVICE`); never cleared, as the object outlives every work item.
 static DRIVER_OBJECT_FOR_WORK_ITEMS: AtomicPtr<DRIVER_OBJECT> =
     AtomicPtr::new(core::ptr::null_mut());
 

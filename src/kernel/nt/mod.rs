@@ -5,6 +5,7 @@
 //! against both backends. One file per job, as in the model.
 
 mod device;
+mod device_security;
 mod entry;
 mod event;
 mod fcb;

@@ -9,6 +9,8 @@ use crate::kernel::model::ObjId;
 pub struct Process {
     handles: BTreeMap<u32, ObjId>,
     next_handle: u32,
+    /// Runs without the Administrators group (not elevated).
+    pub standard_user: bool,
 }
 
 impl Process {

@@ -113,6 +113,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub const VERBS: &[&str] = &[
     "load",
     "unload",
+    "nt-unload",
     "process",
     "terminate",
     "create",
@@ -358,6 +359,10 @@ impl Runner {
             }
             "unload" => {
                 let name = positional.first().ok_or("unload needs a driver name")?;
+                Outcome::status(s.stop_file_system(name))
+            }
+            "nt-unload" => {
+                let name = positional.first().ok_or("nt-unload needs a driver name")?;
                 Outcome::status(s.unload_driver(name))
             }
             "process" => {

@@ -154,6 +154,16 @@ impl Session {
         pid
     }
 
+    /// A process of a standard (not elevated) user: the access checks against device DACLs
+    /// apply to it.
+    pub fn create_standard_user_process(&mut self) -> Pid {
+        let pid = self.create_process();
+        if let Some(process) = self.processes.get_mut(&pid) {
+            process.standard_user = true;
+        }
+        pid
+    }
+
     /// Runs the following operations on modelled thread `thread`.
     pub fn set_thread(&self, thread: u32) {
         let mut state = self.kernel.lock();
@@ -416,7 +426,17 @@ impl Session {
             None => name.encode_utf16().collect(),
         };
         let synchronous = request.options & FILE_SYNCHRONOUS_IO != 0;
+        let standard_user = self.processes.get(&pid).is_some_and(|p| p.standard_user);
         let mut state = self.kernel.lock();
+        if related.is_none()
+            && standard_user
+            && crate::kernel::model::device::denies_standard_user(&state, device, name.is_empty())
+        {
+            if let Some(vpb) = vpb {
+                vpb::dereference_and_free(&mut state, vpb);
+            }
+            return Err(fail(NtStatus::ACCESS_DENIED));
+        }
         if super::system::unload_pending_for_device(&state, device) {
             if let Some(vpb) = vpb {
                 vpb::dereference_and_free(&mut state, vpb);

@@ -30,6 +30,9 @@ impl Session {
             extension: None,
             vpb: None,
             disk: Some(disk.clone()),
+            registrations: 0,
+            admin_only: false,
+            secure_open: false,
         });
         let vpb = state.vpbs.insert(VpbEntry::new(device));
         if let Some(entry) = state.devices.get_mut(device) {
@@ -207,6 +210,7 @@ impl Session {
                 unload_pending: false,
                 devices: Vec::new(),
                 in_driver_entry: true,
+                control_device: None,
             });
             state.current_driver = Some(id);
             state.context = format!("DriverEntry of {}", descriptor.name);
@@ -234,11 +238,15 @@ impl Session {
         }
     }
 
-    /// Unloads a driver the way the service control manager / IopUnloadDriver does:
+    /// NtUnloadDriver, as `sc stop` sends it (ReactOS `ntoskrnl/io/iomgr/driver.c`,
+    /// IopUnloadDriver):
     /// - refused (STATUS_INVALID_DEVICE_REQUEST) while DriverUnload is absent;
-    /// - deferred while FILE_OBJECTs still reference one of its devices: new opens of its
-    ///   devices fail with STATUS_NO_SUCH_DEVICE and DriverUnload runs when the last reference
-    ///   goes (then the leak check runs);
+    /// - deferred while one of its devices is referenced, by FILE_OBJECTs or by
+    ///   IoRegisterFileSystem: the request succeeds, the devices are marked unload-pending (new
+    ///   opens of them fail with STATUS_NO_SUCH_DEVICE, a pending file system is asked to mount
+    ///   no more) and DriverUnload runs when the last FILE_OBJECT goes with no registration
+    ///   left. A file system still registered therefore never unloads this way (a zombie);
+    ///   see `stop_file_system` for the supported path;
     /// - otherwise DriverUnload runs now, then the leak check (every pool block the driver still
     ///   owns is a finding, by tag).
     pub fn unload_driver(&mut self, name: &str) -> NtStatus {
@@ -255,18 +263,55 @@ impl Session {
                 return NtStatus::INVALID_DEVICE_REQUEST;
             }
             let open = open_file_objects(&state, id);
-            if open > 0 {
+            let registrations = file_system_registrations(&state, id);
+            if open > 0 || registrations > 0 {
                 if let Some(entry) = state.drivers.get_mut(id) {
                     entry.unload_pending = true;
                 }
                 state.push_trace(format!(
-                    "unload {name} deferred: {open} file object(s) open"
+                    "unload {name} deferred: {open} file object(s) open, \
+                     {registrations} file system registration(s)"
                 ));
                 return NtStatus::SUCCESS;
             }
         }
         run_driver_unload(&self.kernel, id);
         NtStatus::SUCCESS
+    }
+
+    /// The supported way to stop a file system driver (docs/installing-on-a-test-vm.md): for
+    /// each of its control devices registered as a file system, open it by name, send
+    /// `FSCTL_PREPARE_UNLOAD` (the driver unregisters, or refuses while a volume is mounted)
+    /// and close the handle; then NtUnloadDriver. A refused FSCTL's status is returned and
+    /// nothing is unloaded. A driver that registered no file system is simply unloaded.
+    pub fn stop_file_system(&mut self, name: &str) -> NtStatus {
+        let Some(id) = self.driver_id(name) else {
+            return NtStatus::OBJECT_NAME_NOT_FOUND;
+        };
+        let controls: Vec<String> = {
+            let state = self.kernel.lock();
+            state
+                .devices
+                .iter()
+                .filter(|(_, d)| d.driver == Some(id) && d.registrations > 0)
+                .map(|(_, d)| d.name.clone())
+                .collect()
+        };
+        let pid = self.initial_process();
+        for control in controls {
+            let opened = self.nt_create_file(pid, &super::session::CreateRequest::open(&control));
+            let Some(handle) = opened.handle else {
+                return opened.status;
+            };
+            let status = self
+                .fs_control_file(handle, crate::driver::FSCTL_PREPARE_UNLOAD, &[], 0)
+                .status;
+            self.close_handle(handle);
+            if status != NtStatus::SUCCESS {
+                return status;
+            }
+        }
+        self.unload_driver(name)
     }
 
     /// Whether an unload of the driver is pending (requested, waiting for references to go).
@@ -310,6 +355,16 @@ pub(crate) fn open_file_objects(state: &State, driver: ObjId) -> usize {
         .count()
 }
 
+/// IoRegisterFileSystem references still held on `driver`'s devices.
+pub(crate) fn file_system_registrations(state: &State, driver: ObjId) -> u32 {
+    state
+        .devices
+        .iter()
+        .filter(|(_, d)| d.driver == Some(driver))
+        .map(|(_, d)| d.registrations)
+        .sum()
+}
+
 /// True if `device` belongs to a driver whose unload is pending.
 pub(crate) fn unload_pending_for_device(state: &State, device: ObjId) -> bool {
     let driver = state.devices.get(device).and_then(|d| d.driver);
@@ -319,7 +374,8 @@ pub(crate) fn unload_pending_for_device(state: &State, device: ObjId) -> bool {
 }
 
 /// After a FILE_OBJECT on one of `driver`'s devices is deleted: runs a pending unload once
-/// nothing is open.
+/// nothing is open and no file system registration is left (IopDecrementDeviceObjectRef,
+/// IopUnloadDevice).
 pub(crate) fn check_deferred_unload(kernel: &Arc<Kernel>, driver: Option<ObjId>) {
     let Some(driver) = driver else { return };
     let driver = {
@@ -328,7 +384,10 @@ pub(crate) fn check_deferred_unload(kernel: &Arc<Kernel>, driver: Option<ObjId>)
             .drivers
             .get(driver)
             .is_some_and(|d| d.unload_pending && d.loaded);
-        if !pending || open_file_objects(&state, driver) > 0 {
+        if !pending
+            || open_file_objects(&state, driver) > 0
+            || file_system_registrations(&state, driver) > 0
+        {
             return;
         }
         driver

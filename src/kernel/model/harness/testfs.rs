@@ -49,14 +49,14 @@ pub fn descriptor() -> DriverDescriptor {
 fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
     let control = driver.create_control_device("\\TestFs", DriverGlobals::try_default()?)?;
     driver.install_dispatch();
-    control.register_file_system();
+    crate::driver::register_file_system(&control);
     driver.set_unload_allowed(true);
     Ok(())
 }
 
 fn unload(driver: &mut DriverObject) {
     if let Some(control) = driver.control_device() {
-        control.unregister_file_system();
+        crate::driver::unregister_file_system(&control);
         control.delete();
     }
 }
@@ -102,7 +102,17 @@ fn control_dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
                 }
                 irp.complete(NtStatus::SUCCESS)
             }
-            None => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
+            // The same stop path as rustfsd's.
+            None => match irp.parameters() {
+                IrpParameters::FileSystemControl {
+                    code: crate::driver::FSCTL_PREPARE_UNLOAD,
+                    ..
+                } => {
+                    let status = crate::driver::prepare_unload(device);
+                    irp.complete(status)
+                }
+                _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
+            },
         },
         Some(IrpMajor::Create | IrpMajor::Cleanup | IrpMajor::Close) => {
             irp.complete(NtStatus::SUCCESS)
