@@ -1,12 +1,14 @@
-//! rustfsd's async close path: an IRP_MJ_CLOSE nested inside the VCB's table lock.
+//! A filter context that holds a FILE_OBJECT of ours, released while rustfsd holds its table
+//! lock.
 //!
 //! The table lock is held while the delayed-close queue frees an idle FCB (`FcbTable::trim`)
 //! and while a dismount empties the table (`FcbTable::clear`). Freeing an FCB runs
 //! FsRtlTeardownPerStreamContexts; a minifilter's stream context freed there may hold the last
 //! reference on another FILE_OBJECT of the same volume, and the filter's context cleanup
-//! dereferences it: its IRP_MJ_CLOSE reaches rustfsd on this very thread, under the table lock
-//! (DESIGN.md invariant 4). CLOSE must not wait for that lock (a recursive FAST_MUTEX acquire
-//! is a deadlock): it posts the bookkeeping to a work item. These tests drive that path on a
+//! dereferences it (DESIGN.md invariant 4). The table lock is a FAST_MUTEX (APC_LEVEL), and
+//! ObDereferenceObject with all APCs disabled defers the object's deletion to a worker thread
+//! (ReactOS ObfDereferenceObject / ObpDeferObjectDeletion): that FILE_OBJECT's IRP_MJ_CLOSE
+//! comes later, on the worker, never nested under the lock. These tests drive that path on a
 //! real mke2fs image with the NT model's filter observer holding the reference
 //! (`Session::filter_hold_reference`).
 
@@ -28,22 +30,18 @@ fn find_from(trace: &[String], from: usize, needle: &str) -> Option<usize> {
         .map(|i| i + from)
 }
 
-/// The trace from `from` on shows one CLOSE nested inside another on thread t0, with a work
-/// item queued inside the nested one (the async close path), after the filter's context
-/// cleanup dropped the FILE_OBJECT it held.
-fn assert_nested_close_went_async(trace: &[String], from: usize) {
+/// The trace from `from` on shows the filter's context cleanup dropping the FILE_OBJECT it held
+/// with the table lock held, and the object manager deferring that FILE_OBJECT's deletion (so
+/// no CLOSE nested on t0 after the cleanup).
+fn assert_close_deferred(trace: &[String], from: usize) {
     let dump = || trace[from..].join("\n");
     let cleanup = find_from(trace, from, "cleaned up, dereferences FO")
         .unwrap_or_else(|| panic!("no filter context cleanup:\n{}", dump()));
-    let nested = find_from(trace, cleanup, "t0: IRP_MJ_Close ->")
-        .unwrap_or_else(|| panic!("no CLOSE after the context cleanup:\n{}", dump()));
-    let queued = find_from(trace, nested, "t0: IoQueueWorkItem")
-        .unwrap_or_else(|| panic!("no work item queued:\n{}", dump()));
-    let nested_done = find_from(trace, nested, "t0: IRP_MJ_Close <-")
-        .unwrap_or_else(|| panic!("the nested CLOSE never returned:\n{}", dump()));
+    let deferred = find_from(trace, cleanup, "deferred")
+        .unwrap_or_else(|| panic!("the deletion was not deferred:\n{}", dump()));
     assert!(
-        queued < nested_done,
-        "the work item was queued by the nested CLOSE:\n{}",
+        trace[deferred].contains("ObDereferenceObject above PASSIVE_LEVEL"),
+        "{}",
         dump()
     );
 }
@@ -86,11 +84,11 @@ fn a_open_b_held_by_the_filter(s: &mut Session) -> rustfsd::kernel::model::harne
 }
 
 /// DelayedCloseLimit 0: the CLOSE of A takes the table lock, and `trim` frees A's FCB under
-/// it. The filter's context cleanup drops B's FILE_OBJECT; B's CLOSE arrives nested under the
-/// table lock, cannot take it, and posts its bookkeeping to a work item. B's FCB stays listed
-/// (and alive) until the worker runs; then it is freed with the root.
+/// it. The filter's context cleanup drops B's FILE_OBJECT at APC_LEVEL, so its deletion is
+/// deferred: B's FILE_OBJECT and FCB live until the worker runs; then B's CLOSE frees its FCB,
+/// and the root with it.
 #[test]
-fn close_nested_under_the_table_lock_during_trim_goes_to_a_work_item() {
+fn a_filter_release_under_the_table_lock_defers_the_close_to_the_worker() {
     let mut s = machine_with_delayed_close_limit(&support::image("lifecycle"), 0);
     let a = a_open_b_held_by_the_filter(&mut s);
     let objects = s.file_object_count();
@@ -99,21 +97,16 @@ fn close_nested_under_the_table_lock_during_trim_goes_to_a_work_item() {
 
     s.close_handle(a);
 
-    assert_nested_close_went_async(&s.trace(), from);
+    assert_close_deferred(&s.trace(), from);
     assert!(s.findings().is_empty(), "{:#?}", s.findings());
     assert_eq!(
         s.file_object_count(),
-        objects - 2,
-        "A's and B's FILE_OBJECTs are gone"
+        objects - 1,
+        "A's FILE_OBJECT is gone, B's waits for its deferred deletion"
     );
     assert_eq!(s.filter_held_references(), 0);
-    assert_eq!(
-        s.pending_work(),
-        1,
-        "B's close bookkeeping waits for the worker"
-    );
-    // A's FCB went in trim; B's is listed (the table's reference) until its bookkeeping runs,
-    // and so is the root, which B's FCB holds.
+    assert_eq!(s.pending_work(), 1, "B's deletion waits for the worker");
+    // A's FCB went in trim; B's FILE_OBJECT still holds B's FCB, which holds the root.
     assert_eq!(live_fcbs(&s), 3, "the volume FCB, the root and B's FCB");
 
     assert_eq!(s.run_worker(), 1);
@@ -121,9 +114,10 @@ fn close_nested_under_the_table_lock_during_trim_goes_to_a_work_item() {
         s.trace()
             .iter()
             .skip(from)
-            .any(|line| line == "t1: runs work item"),
-        "the bookkeeping ran on the worker thread"
+            .any(|line| line == "t1: IRP_MJ_Close <- NtStatus(0x00000000)"),
+        "B's CLOSE came on the worker thread"
     );
+    assert_eq!(s.file_object_count(), objects - 2);
     assert_eq!(
         live_fcbs(&s),
         1,
@@ -133,12 +127,12 @@ fn close_nested_under_the_table_lock_during_trim_goes_to_a_work_item() {
     finish(s);
 }
 
-/// The same nesting from a dismount: FSCTL_DISMOUNT_VOLUME empties the table under the table
-/// lock, which frees A's idle FCB (the default queue kept it); B's CLOSE nests there and goes
-/// to a work item. B's FILE_OBJECT is then the last one of the dismounted volume, so the
-/// volume device is deleted only by the worker, after the volume handle's own CLOSE.
+/// The same from a dismount: FSCTL_DISMOUNT_VOLUME empties the table under the table lock,
+/// which frees A's idle FCB (the default queue kept it); B's deletion is deferred there. B's
+/// FILE_OBJECT is then the last one of the dismounted volume, so the volume device is deleted
+/// only by the worker, after the volume handle's own CLOSE.
 #[test]
-fn last_close_of_a_dismounted_volume_nested_in_the_dismount_deletes_the_device_from_the_worker() {
+fn last_close_of_a_dismounted_volume_deferred_from_the_dismount_deletes_the_device_on_the_worker() {
     let mut s = machine(&support::image("lifecycle"));
     let a = a_open_b_held_by_the_filter(&mut s);
     s.close_handle(a);
@@ -149,13 +143,17 @@ fn last_close_of_a_dismounted_volume_nested_in_the_dismount_deletes_the_device_f
     let old_device = s.volume_device_of(DISK_NAME).unwrap();
     volume_handle_dismount(&mut s);
 
-    assert_nested_close_went_async(&s.trace(), from);
+    assert_close_deferred(&s.trace(), from);
     assert!(s.findings().is_empty(), "{:#?}", s.findings());
     assert_eq!(s.pending_work(), 1);
-    assert_eq!(s.file_object_count(), 0, "no FILE_OBJECT is left");
+    assert_eq!(
+        s.file_object_count(),
+        1,
+        "only B's, waiting for its deletion"
+    );
     assert!(
         s.device_exists(old_device),
-        "B's close has not finished: the volume device must stay"
+        "B's close has not come: the volume device must stay"
     );
 
     assert_eq!(s.run_worker(), 1);
@@ -167,26 +165,26 @@ fn last_close_of_a_dismounted_volume_nested_in_the_dismount_deletes_the_device_f
     finish(s);
 }
 
-/// The nested CLOSE goes async during `trim` (as in the first test), and the volume is
-/// dismounted before the worker runs: the pending bookkeeping is then the last FILE_OBJECT of
-/// a dismounted volume and deletes the device from the worker.
+/// B's deletion is deferred during `trim` (as in the first test), and the volume is
+/// dismounted before the worker runs: B's CLOSE is then the last of a dismounted volume and
+/// deletes the device from the worker.
 #[test]
-fn dismount_before_the_worker_runs_leaves_the_device_to_the_pending_close() {
+fn dismount_before_the_worker_runs_leaves_the_device_to_the_deferred_close() {
     let mut s = machine_with_delayed_close_limit(&support::image("lifecycle"), 0);
     let a = a_open_b_held_by_the_filter(&mut s);
     let from = s.trace().len();
     s.close_handle(a);
-    assert_nested_close_went_async(&s.trace(), from);
+    assert_close_deferred(&s.trace(), from);
     assert_eq!(s.pending_work(), 1);
 
     let old_device = s.volume_device_of(DISK_NAME).unwrap();
     volume_handle_dismount(&mut s);
 
     assert!(s.findings().is_empty(), "{:#?}", s.findings());
-    assert_eq!(s.file_object_count(), 0);
+    assert_eq!(s.file_object_count(), 1, "B's, waiting for its deletion");
     assert_eq!(s.pending_work(), 1);
-    assert!(s.device_exists(old_device), "B's close is still pending");
-    assert_eq!(live_fcbs(&s), 0, "the dismount freed the table's FCBs");
+    assert!(s.device_exists(old_device), "B's close is still to come");
+    assert_eq!(live_fcbs(&s), 2, "B's FCB (its FILE_OBJECT holds it) and the root");
 
     assert_eq!(s.run_worker(), 1);
     assert!(!s.device_exists(old_device));
@@ -212,11 +210,11 @@ fn without_the_filter_reference_close_is_synchronous() {
 }
 
 /// The `filetest` form of the first case, under the seeded scheduler: thread t1 closes A (B's
-/// CLOSE nests in the trim and goes to a work item) while t2 reopens and closes B's file and
-/// the worker runs the pending bookkeeping whenever the seed lets it: before t2's open, between
-/// its open and close, or after. Every interleaving ends clean.
+/// deletion is deferred in the trim) while t2 reopens and closes B's file and the worker runs
+/// B's deletion whenever the seed lets it: before t2's open, between its open and close, or
+/// after. Every interleaving ends clean.
 #[test]
-fn nested_close_under_the_scheduler_with_a_concurrent_reopen() {
+fn deferred_close_under_the_scheduler_with_a_concurrent_reopen() {
     const SCRIPT: &str = r"
 open a \Device\Disk0\hello.txt       => SUCCESS
 open b \Device\Disk0\Case.txt        => SUCCESS
@@ -246,8 +244,8 @@ expect-findings 0
             session
                 .trace()
                 .iter()
-                .any(|l| l.contains("IoQueueWorkItem")),
-            "seed {seed}: the nested CLOSE went async"
+                .any(|l| l.contains("deletion of FO") && l.contains("deferred")),
+            "seed {seed}: B's deletion was deferred"
         );
         assert_eq!(session.pending_work(), 0);
         assert_eq!(live_fcbs(&session), 1, "seed {seed}");
@@ -286,9 +284,9 @@ fn chain_of_held_file_objects(
 }
 
 /// A chain of 40 FILE_OBJECTs, each held by the filter's context on the previous file's FCB:
-/// every nested CLOSE comes under the table lock (in `trim`, on the user thread, then on the
-/// worker), so each goes to a work item and the chain unwinds one CLOSE per work item, never
-/// deeper than one nesting on any stack.
+/// every release comes under the table lock (in `trim`, on the user thread, then on the
+/// worker), so each deletion is deferred and the chain unwinds one CLOSE per work item, never
+/// nested on any stack.
 #[test]
 fn a_chain_of_held_file_objects_unwinds_one_work_item_at_a_time() {
     let mut s = machine_with_delayed_close_limit(&support::image("lifecycle"), 0);

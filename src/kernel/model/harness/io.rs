@@ -328,10 +328,13 @@ pub fn reference(kernel: &Arc<Kernel>, file_object: ObjId) -> bool {
     }
 }
 
-/// ObDereferenceObject: at zero, the filter observer runs, then IRP_MJ_CLOSE, then the
-/// FILE_OBJECT is freed.
+/// ObDereferenceObject: at zero the FILE_OBJECT is deleted (`delete_file`) right here, unless
+/// the caller runs with all APCs disabled (IRQL >= APC_LEVEL, e.g. under a FAST_MUTEX): then
+/// the deletion is queued to a worker thread (ReactOS `ntoskrnl/ob/obref.c`,
+/// ObfDereferenceObject: KeAreAllApcsDisabled, then ObpDeferObjectDeletion), so the CLOSE
+/// never nests under the caller's lock.
 pub fn dereference(kernel: &Arc<Kernel>, file_object: ObjId) {
-    let device = {
+    {
         let mut state = kernel.lock();
         let Some(entry) = state.file_objects.get_mut(file_object) else {
             let id = file_object;
@@ -345,9 +348,38 @@ pub fn dereference(kernel: &Arc<Kernel>, file_object: ObjId) {
         if entry.pointer_count > 0 {
             return;
         }
-        let device = entry.device;
+        if state.thread().irql >= crate::kernel::model::APC_LEVEL {
+            let thread = state.current_thread;
+            state.push_trace(format!(
+                "t{thread}: ObDereferenceObject above PASSIVE_LEVEL: deletion of FO {file_object} deferred"
+            ));
+            let owner = kernel.clone();
+            state.work_queue.push_back((
+                format!("deferred deletion of FO {file_object}"),
+                std::boxed::Box::new(move || delete_file(&owner, file_object)),
+            ));
+            return;
+        }
+    }
+    delete_file(kernel, file_object);
+}
+
+/// IopDeleteFile: the VPB reference goes, the filter observer runs, IRP_MJ_CLOSE, then the
+/// FILE_OBJECT is freed and its RelatedFileObject dereferenced.
+fn delete_file(kernel: &Arc<Kernel>, file_object: ObjId) {
+    let device = {
+        let mut state = kernel.lock();
+        let Some(entry) = state.file_objects.get(file_object) else {
+            let id = file_object;
+            state.report(FindingKind::UseAfterFree {
+                kind: ObjectKind::FileObject,
+                id,
+            });
+            return;
+        };
+        let (device, vpb) = (entry.device, entry.vpb);
         // IopDeleteFile gives back the FILE_OBJECT's VPB reference before it sends the CLOSE.
-        if let Some(vpb) = entry.vpb {
+        if let Some(vpb) = vpb {
             vpb::dereference_for_close(&mut state, vpb);
         }
         filter::observe_close(&mut state, file_object);
