@@ -184,7 +184,11 @@ fn dismount_before_the_worker_runs_leaves_the_device_to_the_deferred_close() {
     assert_eq!(s.file_object_count(), 1, "B's, waiting for its deletion");
     assert_eq!(s.pending_work(), 1);
     assert!(s.device_exists(old_device), "B's close is still to come");
-    assert_eq!(live_fcbs(&s), 2, "B's FCB (its FILE_OBJECT holds it) and the root");
+    assert_eq!(
+        live_fcbs(&s),
+        2,
+        "B's FCB (its FILE_OBJECT holds it) and the root"
+    );
 
     assert_eq!(s.run_worker(), 1);
     assert!(!s.device_exists(old_device));

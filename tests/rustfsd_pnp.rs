@@ -110,3 +110,29 @@ fn volume_events_reach_the_listener() {
     assert_eq!(s.volume_events(), [Mount, Lock, Unlock, Dismount]);
     finish(s);
 }
+
+/// The disk is removed for good (its driver deletes its device object) while files of the
+/// dismounted volume are still open. The volume keeps a reference on its target
+/// (ObReferenceObject at mount, as FastFAT's VCB does), so a later request on an old handle
+/// never touches a freed device; the device object goes with the volume.
+#[test]
+fn a_removed_disk_stays_referenced_by_the_volume_until_its_last_close() {
+    let mut s = machine(&support::image("lifecycle"));
+    let dir = open_ok(&mut s, "\\dir");
+    let disk = s.disk_device(DISK_NAME).unwrap();
+    assert_eq!(s.surprise_remove_disk(DISK_NAME), NtStatus::SUCCESS);
+    assert_eq!(s.remove_disk(DISK_NAME), NtStatus::SUCCESS);
+    assert!(s.device_exists(disk), "the volume still references it");
+    let mut relative = rustfsd::kernel::model::harness::session::CreateRequest::open("sub");
+    relative.root = Some(dir);
+    let pid = s.initial_process();
+    assert_eq!(
+        s.nt_create_file(pid, &relative).status,
+        NtStatus::VOLUME_DISMOUNTED
+    );
+    assert_eq!(s.findings(), []);
+    s.close_handle(dir);
+    s.run_worker();
+    assert!(!s.device_exists(disk), "freed with the volume's reference");
+    finish(s);
+}

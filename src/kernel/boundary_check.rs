@@ -25,9 +25,10 @@ use crate::kernel::{
     IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, Irp, IrpMajor,
     IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl, MountRequest,
     NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Resource, ResourceGuard,
-    ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice, UserBuffer,
-    VolumeDevice, VolumeEvent, charge_stack_frame, current_irql, enter_file_system,
-    expand_stack_and_callout, file_id_from_name, queue_work_item, raise_irql, remaining_stack,
+    ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice,
+    TargetReference, UserBuffer, VolumeDevice, VolumeEvent, charge_stack_frame, current_irql,
+    enter_file_system, expand_stack_and_callout, file_id_from_name, queue_work_item, raise_irql,
+    remaining_stack,
 };
 
 /// A value for the generic items.
@@ -349,6 +350,12 @@ fn volume_parameter_block() {
     let _: fn(&VolumeDevice) -> bool = VolumeDevice::release_vpb;
     let _: fn(&ControlDevice) -> DeviceRef = ControlDevice::device;
     let _: fn(&ControlDevice) = ControlDevice::set_low_priority;
+}
+
+fn target_reference(target: TargetDevice) {
+    let reference: TargetReference = target.reference();
+    sendable::<TargetReference>();
+    drop(reference);
 }
 
 fn media_change(irp: Irp, target: TargetDevice) -> NtStatus {

@@ -52,7 +52,14 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
         Err(status) => return irp.complete(status),
     };
     let limit = globals.delayed_close_limit();
-    let vcb = match Vcb::try_new(volume, info.uuid, superblock, limit, spare_vpb) {
+    let vcb = match Vcb::try_new(
+        volume,
+        info.uuid,
+        superblock,
+        limit,
+        spare_vpb,
+        request.target,
+    ) {
         Ok(vcb) => vcb,
         Err(status) => return irp.complete(status),
     };

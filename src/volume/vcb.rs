@@ -7,7 +7,9 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use super::disk::DiskReader;
 use crate::ext4;
 use crate::fcb::{FcbRef, FcbTable};
-use crate::kernel::{FileObject, Locked, NtStatus, SpareVpb, StreamFileObject, TargetDevice};
+use crate::kernel::{
+    FileObject, Locked, NtStatus, SpareVpb, StreamFileObject, TargetDevice, TargetReference,
+};
 
 /// Volume control block. Owned by the volume device's extension, so it lives exactly as long
 /// as that device.
@@ -16,6 +18,9 @@ pub struct Vcb {
     uuid: [u8; 16],
     /// The superblock's raw bytes at mount: a verify must find exactly these.
     superblock: Vec<u8>,
+    /// Our reference on the mount target (FastFAT's VCB keeps one): the disk's device object
+    /// outlives the volume even if PnP removes the disk first.
+    _target: TargetReference,
     inner: Locked<VcbInner>,
     dismounted: AtomicBool,
     /// FILE_OBJECTs on the volume whose CLOSE has not finished: user opens, volume opens and
@@ -51,11 +56,13 @@ impl Vcb {
         superblock: Vec<u8>,
         delayed_close_limit: usize,
         spare_vpb: SpareVpb,
+        target: TargetDevice,
     ) -> Result<Vcb, NtStatus> {
         Ok(Vcb {
             volume,
             uuid,
             superblock,
+            _target: target.reference(),
             inner: Locked::try_new(VcbInner {
                 fcbs: FcbTable::new(delayed_close_limit),
                 locked_by: None,

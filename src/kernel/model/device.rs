@@ -2,6 +2,7 @@
 //! unload, and the model's records behind them.
 
 use std::any::Any;
+use std::format;
 use std::string::String;
 use std::sync::Arc;
 use std::vec::Vec;
@@ -51,6 +52,11 @@ pub struct DeviceEntry {
     pub admin_only: bool,
     /// FILE_DEVICE_SECURE_OPEN: the DACL also guards names below the device.
     pub secure_open: bool,
+    /// ObReferenceObject references drivers hold on the device (`TargetDevice::reference`).
+    pub references: u32,
+    /// Its driver deleted it (a disk after IRP_MN_REMOVE_DEVICE) while references remained:
+    /// the object goes when the last one does.
+    pub delete_pending: bool,
 }
 
 pub struct DriverEntry {
@@ -141,7 +147,76 @@ pub struct TargetDevice {
     pub(crate) override_verify: bool,
 }
 
+/// A counted reference on the mount target (ObReferenceObject), given back on drop
+/// (ObDereferenceObject). While one is held the device object stays, even after its driver
+/// deleted it (a disk after IRP_MN_REMOVE_DEVICE).
+#[derive(Debug)]
+pub struct TargetReference {
+    id: ObjId,
+}
+
+impl Drop for TargetReference {
+    fn drop(&mut self) {
+        let id = self.id;
+        with_state(|state| {
+            let Some(entry) = state.devices.get_mut(id) else {
+                state.report(FindingKind::UseAfterFree {
+                    kind: ObjectKind::Device,
+                    id,
+                });
+                return;
+            };
+            entry.references = entry.references.saturating_sub(1);
+            if entry.references == 0 && entry.delete_pending {
+                state.devices.remove(id);
+                state.push_trace(format!("device {id} freed at its last reference"));
+            }
+        });
+    }
+}
+
+/// The device behind a target, or a use-after-free finding if it is gone.
+fn live_target(state: &mut State, id: ObjId) -> Option<&mut DeviceEntry> {
+    if state.devices.get(id).is_none() {
+        state.report(FindingKind::UseAfterFree {
+            kind: ObjectKind::Device,
+            id,
+        });
+        return None;
+    }
+    state.devices.get_mut(id)
+}
+
+/// A disk's driver deletes its device (IoDeleteDevice after IRP_MN_REMOVE_DEVICE): the object
+/// goes now, or at its last reference if a driver still holds one; either way its name is gone.
+pub(crate) fn delete_disk_device(state: &mut State, id: ObjId) {
+    let Some(entry) = state.devices.get_mut(id) else {
+        return;
+    };
+    entry.name.clear();
+    if entry.references > 0 {
+        entry.delete_pending = true;
+        state.push_trace(format!(
+            "disk device {id} deleted, freed at its last reference"
+        ));
+    } else {
+        state.devices.remove(id);
+        state.push_trace(format!("disk device {id} deleted and freed"));
+    }
+}
+
 impl TargetDevice {
+    /// ObReferenceObject on the device: it stays until the reference is dropped.
+    pub fn reference(&self) -> TargetReference {
+        let id = self.id;
+        with_state(|state| {
+            if let Some(entry) = live_target(state, id) {
+                entry.references += 1;
+            }
+        });
+        TargetReference { id }
+    }
+
     pub(crate) fn new(id: ObjId) -> TargetDevice {
         TargetDevice {
             id,
@@ -188,6 +263,8 @@ fn create_device(
         registrations: 0,
         admin_only: false,
         secure_open: false,
+        references: 0,
+        delete_pending: false,
     });
     if let Some(entry) = state.drivers.get_mut(driver) {
         entry.devices.insert(0, id);
@@ -562,10 +639,7 @@ impl TargetDevice {
         let disk = with_state(|state| {
             state.require_irql("IoBuildSynchronousFsdRequest", 0);
             state.charge_stack(super::state::IRP_FRAME_CHARGE);
-            state
-                .devices
-                .get(id)
-                .map(|d| (d.disk.clone(), d.flags & DO_VERIFY_VOLUME != 0))
+            live_target(state, id).map(|d| (d.disk.clone(), d.flags & DO_VERIFY_VOLUME != 0))
         })
         .flatten();
         let result = match disk {
@@ -580,14 +654,9 @@ impl TargetDevice {
     /// The disk's size in bytes.
     pub fn length(&self) -> u64 {
         let id = self.id;
-        with_state(|state| {
-            state
-                .devices
-                .get(id)
-                .and_then(|d| d.disk.as_ref().map(|d| d.len()))
-        })
-        .flatten()
-        .unwrap_or(0)
+        with_state(|state| live_target(state, id).and_then(|d| d.disk.as_ref().map(|d| d.len())))
+            .flatten()
+            .unwrap_or(0)
     }
 
     /// Bytes per sector.
@@ -607,13 +676,8 @@ impl TargetDevice {
     /// DO_VERIFY_VOLUME on the disk: its medium may have changed since the mount.
     pub fn verify_required(&self) -> bool {
         let id = self.id;
-        with_state(|state| {
-            state
-                .devices
-                .get(id)
-                .is_some_and(|d| d.flags & DO_VERIFY_VOLUME != 0)
-        })
-        .unwrap_or(false)
+        with_state(|state| live_target(state, id).is_some_and(|d| d.flags & DO_VERIFY_VOLUME != 0))
+            .unwrap_or(false)
     }
 
     /// IoVerifyVolume(disk, FALSE): see `harness::io::verify_volume`.
@@ -628,7 +692,7 @@ impl TargetDevice {
     pub fn clear_verify_required(&self) {
         let id = self.id;
         with_state(|state| {
-            if let Some(device) = state.devices.get_mut(id) {
+            if let Some(device) = live_target(state, id) {
                 device.flags &= !DO_VERIFY_VOLUME;
             }
         });

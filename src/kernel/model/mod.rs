@@ -32,7 +32,7 @@ pub mod verifier;
 
 pub use device::{
     ControlDevice, DO_BUFFERED_IO, DO_DIRECT_IO, DeviceRef, DriverObject, MountRequest,
-    TargetDevice, VolumeDevice,
+    TargetDevice, TargetReference, VolumeDevice,
 };
 pub use event::{Event, queue_work_item};
 pub use fcb::FcbArc;

@@ -578,7 +578,39 @@ impl VolumeDevice {
     }
 }
 
+/// A counted reference on the mount target (ObReferenceObject), given back on drop
+/// (ObDereferenceObject): the device object stays while it is held, even after its driver
+/// deleted it (a disk removed by PnP).
+#[derive(Debug)]
+pub struct TargetReference {
+    raw: PDEVICE_OBJECT,
+}
+
+// SAFETY: a referenced device object may be used and dereferenced from any thread.
+unsafe impl Send for TargetReference {}
+// SAFETY: as above; `&TargetReference` gives no access to the device.
+unsafe impl Sync for TargetReference {}
+
+impl Drop for TargetReference {
+    fn drop(&mut self) {
+        if !self.raw.is_null() {
+            // SAFETY: the reference was taken in `TargetDevice::reference` and is given back
+            // once, here.
+            unsafe { wdk_sys::ntddk::ObfDereferenceObject(self.raw.cast()) };
+        }
+    }
+}
+
 impl TargetDevice {
+    /// ObReferenceObject on the device: it stays until the reference is dropped.
+    pub fn reference(&self) -> TargetReference {
+        if !self.raw.is_null() {
+            // SAFETY: the target is live while its mount request or volume is (type invariant).
+            unsafe { wdk_sys::ntddk::ObfReferenceObject(self.raw.cast()) };
+        }
+        TargetReference { raw: self.raw }
+    }
+
     /// The target with its sector size: IOCTL_DISK_GET_DRIVE_GEOMETRY, else
     /// DeviceObject->SectorSize, else 512.
     ///

@@ -14,6 +14,7 @@ use std::format;
 
 use super::io::{self, IrpRequest};
 use super::session::Session;
+use crate::kernel::model::device::delete_disk_device;
 use crate::kernel::request::{
     IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_REMOVE_DEVICE,
     IRP_MN_SURPRISE_REMOVAL,
@@ -36,11 +37,16 @@ impl Session {
         self.send_removal(disk, IRP_MN_CANCEL_REMOVE_DEVICE)
     }
 
-    /// IRP_MN_REMOVE_DEVICE for `disk`; afterwards the disk is gone.
+    /// IRP_MN_REMOVE_DEVICE for `disk`; afterwards the disk is gone: its driver deletes the
+    /// device object, which stays only while a driver holds a reference on it
+    /// (ObReferenceObject), and its name no longer resolves.
     pub fn remove_disk(&mut self, disk: &str) -> NtStatus {
         let status = self.send_removal(disk, IRP_MN_REMOVE_DEVICE);
         if let Some(model) = self.disk(disk) {
             model.set_removed();
+        }
+        if let Some((device, _)) = self.disk_and_vpb(disk) {
+            delete_disk_device(&mut self.kernel.lock(), device);
         }
         status
     }

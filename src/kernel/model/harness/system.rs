@@ -33,6 +33,8 @@ impl Session {
             registrations: 0,
             admin_only: false,
             secure_open: false,
+            references: 0,
+            delete_pending: false,
         });
         let vpb = state.vpbs.insert(VpbEntry::new(device));
         if let Some(entry) = state.devices.get_mut(device) {
@@ -74,6 +76,11 @@ impl Session {
         self.kernel.lock().vpbs.get(vpb)?.device
     }
 
+    /// The device object of disk `name`, while it exists.
+    pub fn disk_device(&self, name: &str) -> Option<ObjId> {
+        self.disk_and_vpb(name).map(|(device, _)| device)
+    }
+
     /// Whether device `id` still exists (not yet IoDeleteDevice'd).
     pub fn device_exists(&self, id: ObjId) -> bool {
         self.kernel.lock().devices.get(id).is_some()
@@ -97,8 +104,9 @@ impl Session {
             .iter()
             .find(|(n, _, _)| n.eq_ignore_ascii_case(&full))?
             .1;
-        let vpb = self.kernel.lock().devices.get(device)?.vpb?;
-        Some((device, vpb))
+        let state = self.kernel.lock();
+        let entry = state.devices.get(device).filter(|d| !d.delete_pending)?;
+        Some((device, entry.vpb?))
     }
 
     /// Sets DO_VERIFY_VOLUME on the disk, as a removable-media driver does when the medium may
