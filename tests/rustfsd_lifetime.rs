@@ -10,7 +10,7 @@ use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::Session;
 use support::machine::{
     DISK_NAME, dismount, dismount_disk, finish, live_fcbs, machine, machine_on,
-    machine_with_delayed_close_limit, open, open_in, open_ok, open_with,
+    machine_with_delayed_close_limit, open, open_in, open_ok, open_relative, open_with,
 };
 
 fn trace_count(session: &Session, needle: &str) -> usize {
@@ -150,11 +150,8 @@ fn dismount_with_open_handles() {
         !s.is_mounted(DISK_NAME),
         "the disk has a fresh, unmounted VPB"
     );
-    let pid = s.initial_process();
-    let mut relative = rustfsd::kernel::model::harness::session::CreateRequest::open("sub");
-    relative.root = Some(dir);
     assert_eq!(
-        s.nt_create_file(pid, &relative).status,
+        open_relative(&mut s, dir, "sub").status,
         NtStatus::VOLUME_DISMOUNTED
     );
     assert_eq!(

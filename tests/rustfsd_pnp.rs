@@ -7,7 +7,7 @@ mod support;
 
 use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::VolumeEvent::{Dismount, Lock, Mount, Unlock};
-use support::machine::{DISK_NAME, finish, machine, open, open_ok};
+use support::machine::{DISK_NAME, finish, machine, open, open_ok, open_relative};
 
 const FSCTL_LOCK_VOLUME: u32 = 0x0009_0018;
 const FSCTL_UNLOCK_VOLUME: u32 = 0x0009_001C;
@@ -123,11 +123,8 @@ fn a_removed_disk_stays_referenced_by_the_volume_until_its_last_close() {
     assert_eq!(s.surprise_remove_disk(DISK_NAME), NtStatus::SUCCESS);
     assert_eq!(s.remove_disk(DISK_NAME), NtStatus::SUCCESS);
     assert!(s.device_exists(disk), "the volume still references it");
-    let mut relative = rustfsd::kernel::model::harness::session::CreateRequest::open("sub");
-    relative.root = Some(dir);
-    let pid = s.initial_process();
     assert_eq!(
-        s.nt_create_file(pid, &relative).status,
+        open_relative(&mut s, dir, "sub").status,
         NtStatus::VOLUME_DISMOUNTED
     );
     assert_eq!(s.findings(), []);

@@ -8,7 +8,7 @@ mod support;
 
 use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::session::CreateRequest;
-use support::machine::{DISK, DISK_NAME, finish, machine, open, open_ok};
+use support::machine::{DISK, DISK_NAME, finish, machine, open, open_ok, open_relative};
 
 const FSCTL_LOCK_VOLUME: u32 = 0x0009_0018;
 const FSCTL_UNLOCK_VOLUME: u32 = 0x0009_001C;
@@ -65,11 +65,8 @@ fn dismount_with_handles_open_lets_the_next_open_mount_afresh() {
         NtStatus::SUCCESS
     );
     // A relative open through the old handle goes to the old volume, which refuses it.
-    let mut relative = CreateRequest::open("");
-    relative.root = Some(old_file);
-    let pid = s.initial_process();
     assert_eq!(
-        s.nt_create_file(pid, &relative).status,
+        open_relative(&mut s, old_file, "").status,
         NtStatus::VOLUME_DISMOUNTED
     );
 
@@ -182,16 +179,7 @@ fn windows_file_systems_are_asked_to_mount_before_rustfsd() {
     s.load_driver(rustfsd::kernel::model::harness::DriverDescriptor::rustfsd())
         .unwrap();
     let file = open_ok(&mut s, "\\hello.txt");
-    let asked: Vec<String> = s
-        .trace()
-        .into_iter()
-        .filter(|line| line.starts_with("mount: asking"))
-        .collect();
-    assert_eq!(asked.len(), 2, "{asked:?}");
-    assert!(
-        asked[0].contains("testfs") && asked[1].contains("rustfsd"),
-        "{asked:?}"
-    );
+    assert_eq!(s.file_systems_asked(), ["testfs", "rustfsd"]);
     s.close_handle(file);
     assert_eq!(s.stop_file_system("testfs"), NtStatus::SUCCESS);
     finish(s);

@@ -60,6 +60,14 @@ pub fn open_with(
     session.nt_create_file(pid, &request)
 }
 
+/// NtCreateFile of `name` relative to `root` (ObjectAttributes.RootDirectory), for read, in
+/// `root`'s process.
+pub fn open_relative(session: &mut Session, root: Handle, name: &str) -> CreateResult {
+    let mut request = CreateRequest::open(name);
+    request.root = Some(root);
+    session.nt_create_file(root.pid, &request)
+}
+
 /// An open that must succeed.
 pub fn open_ok(session: &mut Session, path: &str) -> Handle {
     let result = open(session, path);

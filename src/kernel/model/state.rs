@@ -73,6 +73,8 @@ pub struct State {
     pub filter_attach_contexts: bool,
     /// FsRtlNotifyVolumeEvent calls, in order.
     pub volume_events: Vec<crate::kernel::VolumeEvent>,
+    /// The drivers IopMountVolume asked to mount, in order (`Session::file_systems_asked`).
+    pub mount_requests: Vec<String>,
     /// FILE_OBJECTs the filter observer holds a reference on, by the per-stream context that
     /// holds it (`Session::filter_hold_reference`); dereferenced when that context is torn
     /// down (`fsrtl::teardown_in`).

@@ -275,6 +275,7 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
                 .map(|d| d.name.clone())
                 .unwrap_or_default();
             state.push_trace(format!("mount: asking {name} about disk {disk}"));
+            state.mount_requests.push(name);
         }
         let mut request = IrpRequest::new(IrpMajor::FileSystemControl, None);
         request.minor = IRP_MN_MOUNT_VOLUME;

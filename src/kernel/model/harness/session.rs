@@ -244,6 +244,11 @@ impl Session {
             .collect()
     }
 
+    /// The file systems asked to mount a disk so far, by driver name, in order.
+    pub fn file_systems_asked(&self) -> Vec<String> {
+        self.kernel.lock().mount_requests.clone()
+    }
+
     /// The volume events the file systems reported (FsRtlNotifyVolumeEvent), in order.
     pub fn volume_events(&self) -> Vec<crate::kernel::VolumeEvent> {
         self.kernel.lock().volume_events.clone()
