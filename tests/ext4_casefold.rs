@@ -66,14 +66,20 @@ fn casefolded_htree_directory() {
     let dump = String::from_utf8(dump).unwrap();
     let sb = vol.superblock();
     let mut checked = 0;
-    for line in dump.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let [_, hashes, _, name, ..] = f[..] else {
+    // debugfs pads entries to columns and wraps lines by width, so one line may hold
+    // several "INODE 0xMAJOR-MINOR (RECLEN) NAME" entries: read them as a token stream.
+    let tokens: Vec<&str> = dump.split_whitespace().collect();
+    for entry in tokens.windows(3) {
+        let [hashes, rec_len, name] = entry else {
             continue;
         };
-        let Some(major) = hashes.strip_prefix("0x").and_then(|h| h.split('-').next()) else {
+        if !(rec_len.starts_with('(') && rec_len.ends_with(')')) {
+            continue;
+        }
+        let Some(major) = hashes.strip_prefix("0x").and_then(|h| h.split_once('-')) else {
             continue;
         };
+        let major = major.0;
         if !name.is_ascii() || !names.iter().any(|n| n == name) {
             continue;
         }
