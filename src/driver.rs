@@ -38,6 +38,14 @@ pub const MAX_DELAYED_CLOSE_LIMIT: u32 = 4096;
 /// type, Win32 DeviceIoControl sends it as an FSCTL.
 pub const FSCTL_PREPARE_UNLOAD: u32 = (0x9 << 16) | (0x800 << 2);
 
+/// The service key value (under `Parameters`) that turns the IRP trace on at load (nonzero).
+pub const TRACE_IRPS_PARAMETER: &str = "TraceIrps";
+
+/// Turns the IRP trace on or off at run time, on the control device: CTL_CODE(
+/// FILE_DEVICE_FILE_SYSTEM, 0x801, METHOD_BUFFERED, FILE_ANY_ACCESS), with a 4-byte input
+/// (0 off, 1 on). If the output holds 4 bytes, it receives the previous setting.
+pub const FSCTL_SET_IRP_TRACE: u32 = (0x9 << 16) | (0x801 << 2);
+
 /// Driver-wide state, kept in the control device's extension (no mutable statics).
 pub struct DriverGlobals {
     mounted_volumes: AtomicU32,
@@ -45,6 +53,8 @@ pub struct DriverGlobals {
     /// yet undone).
     registered: AtomicBool,
     delayed_close_limit: u32,
+    /// Every IRP in and out goes to the kernel debugger (dispatch::trace).
+    trace_irps: AtomicBool,
     /// Dismounted volumes whose last FILE_OBJECT has closed but whose VPB still counted an
     /// open on its way to them: their devices are deleted by `volume::lifetime::sweep_retired`.
     /// Its capacity covers every volume device alive, reserved at mount, so adding one never
@@ -58,6 +68,7 @@ impl DriverGlobals {
             mounted_volumes: AtomicU32::new(0),
             registered: AtomicBool::new(false),
             delayed_close_limit: delayed_close_limit.min(MAX_DELAYED_CLOSE_LIMIT),
+            trace_irps: AtomicBool::new(false),
             retired: Locked::try_new(Vec::new())?,
         })
     }
@@ -70,6 +81,15 @@ impl DriverGlobals {
     /// How many unused FCBs each volume's delayed-close queue keeps.
     pub fn delayed_close_limit(&self) -> usize {
         self.delayed_close_limit as usize
+    }
+
+    pub fn trace_irps(&self) -> bool {
+        self.trace_irps.load(Ordering::Relaxed)
+    }
+
+    /// Turns the IRP trace on or off; returns the previous setting.
+    pub fn set_trace_irps(&self, on: bool) -> bool {
+        self.trace_irps.swap(on, Ordering::Relaxed)
     }
 
     pub fn mounted_volumes(&self) -> u32 {
@@ -99,6 +119,7 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
         .parameter_u32(DELAYED_CLOSE_LIMIT_PARAMETER)
         .unwrap_or(DEFAULT_DELAYED_CLOSE_LIMIT);
     let globals = DriverGlobals::try_new(limit)?;
+    globals.set_trace_irps(driver.parameter_u32(TRACE_IRPS_PARAMETER).unwrap_or(0) != 0);
     let control = driver.create_control_device(CONTROL_DEVICE_NAME, globals)?;
     driver.install_dispatch();
     if let Err(status) = driver.register_section_sync_callbacks() {

@@ -1,7 +1,7 @@
-//! IRP_MJ_FILE_SYSTEM_CONTROL: mount requests and FSCTL_PREPARE_UNLOAD on the control device;
-//! verify requests and the volume FSCTLs on a volume device.
+//! IRP_MJ_FILE_SYSTEM_CONTROL: mount requests, FSCTL_PREPARE_UNLOAD and FSCTL_SET_IRP_TRACE on
+//! the control device; verify requests and the volume FSCTLs on a volume device.
 
-use crate::driver::{FSCTL_PREPARE_UNLOAD, prepare_unload};
+use crate::driver::{FSCTL_PREPARE_UNLOAD, FSCTL_SET_IRP_TRACE, prepare_unload};
 use crate::kernel::{
     DeviceRef, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, Irp,
     IrpParameters, NtStatus,
@@ -19,6 +19,10 @@ pub fn file_system_control(device: DeviceRef, irp: Irp) -> NtStatus {
                 let status = prepare_unload(device);
                 irp.complete(status)
             }
+            IrpParameters::FileSystemControl {
+                code: FSCTL_SET_IRP_TRACE,
+                ..
+            } => super::trace::set_irp_trace(device, irp),
             _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
         },
         (false, IRP_MN_VERIFY_VOLUME) => mount::verify(device, irp),

@@ -7,6 +7,7 @@ mod create;
 mod fsctrl;
 mod pnp;
 mod shutdown;
+mod trace;
 
 use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, enter_file_system};
 
@@ -14,6 +15,15 @@ use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, enter_file_system};
 pub fn dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
     // Normal kernel APCs stay disabled while we may hold file system resources.
     let _region = enter_file_system();
+    let traced = trace::irp_in(device, &irp);
+    let status = route(device, irp);
+    if let Some(traced) = traced {
+        trace::irp_out(traced, status);
+    }
+    status
+}
+
+fn route(device: DeviceRef, irp: Irp) -> NtStatus {
     if device.is_control_device() {
         return control_device(device, irp);
     }

@@ -16,6 +16,7 @@ use alloc::vec::Vec;
 use core::fmt::Debug;
 
 use crate::driver::DriverGlobals;
+use crate::kernel::debug_output::DebugLine;
 use crate::kernel::{
     APC_LEVEL, ControlDevice, CreateParameters, DELETE, DISPATCH_LEVEL, DO_BUFFERED_IO,
     DO_DIRECT_IO, DeviceRef, DriverObject, Event, FILE_APPEND_DATA, FILE_EXECUTE,
@@ -27,8 +28,8 @@ use crate::kernel::{
     NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Resource, ResourceGuard,
     ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice,
     TargetReference, UserBuffer, VolumeDevice, VolumeEvent, charge_stack_frame, current_irql,
-    enter_file_system, expand_stack_and_callout, file_id_from_name, queue_work_item, raise_irql,
-    remaining_stack,
+    debug_print, enter_file_system, expand_stack_and_callout, file_id_from_name, queue_work_item,
+    raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -119,6 +120,9 @@ fn irp() {
     let _: fn(&Irp) -> Option<MountRequest> = Irp::mount_request;
     let _: fn(&Irp) -> Option<FileObject> = Irp::file_object;
     let _: fn(&mut Irp, usize) = Irp::set_information;
+    let _: fn(&Irp) -> u64 = Irp::trace_id;
+    let _: fn(&FileObject) -> u64 = FileObject::trace_id;
+    let _: fn(u32, u32, &DebugLine) = debug_print;
     let _: fn(&Irp) -> OutputBuffer = Irp::output_buffer;
     let _: fn(&mut Irp) = Irp::mark_pending;
     let _: fn(Irp, NtStatus) -> NtStatus = Irp::complete;

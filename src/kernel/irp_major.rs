@@ -69,4 +69,38 @@ impl IrpMajor {
     pub fn from_code(code: u8) -> Option<IrpMajor> {
         IrpMajor::ALL.get(usize::from(code)).copied()
     }
+
+    /// The name wdm.h gives the code.
+    pub fn wdm_name(self) -> &'static str {
+        match self {
+            IrpMajor::Create => "IRP_MJ_CREATE",
+            IrpMajor::CreateNamedPipe => "IRP_MJ_CREATE_NAMED_PIPE",
+            IrpMajor::Close => "IRP_MJ_CLOSE",
+            IrpMajor::Read => "IRP_MJ_READ",
+            IrpMajor::Write => "IRP_MJ_WRITE",
+            IrpMajor::QueryInformation => "IRP_MJ_QUERY_INFORMATION",
+            IrpMajor::SetInformation => "IRP_MJ_SET_INFORMATION",
+            IrpMajor::QueryEa => "IRP_MJ_QUERY_EA",
+            IrpMajor::SetEa => "IRP_MJ_SET_EA",
+            IrpMajor::FlushBuffers => "IRP_MJ_FLUSH_BUFFERS",
+            IrpMajor::QueryVolumeInformation => "IRP_MJ_QUERY_VOLUME_INFORMATION",
+            IrpMajor::SetVolumeInformation => "IRP_MJ_SET_VOLUME_INFORMATION",
+            IrpMajor::DirectoryControl => "IRP_MJ_DIRECTORY_CONTROL",
+            IrpMajor::FileSystemControl => "IRP_MJ_FILE_SYSTEM_CONTROL",
+            IrpMajor::DeviceControl => "IRP_MJ_DEVICE_CONTROL",
+            IrpMajor::InternalDeviceControl => "IRP_MJ_INTERNAL_DEVICE_CONTROL",
+            IrpMajor::Shutdown => "IRP_MJ_SHUTDOWN",
+            IrpMajor::LockControl => "IRP_MJ_LOCK_CONTROL",
+            IrpMajor::Cleanup => "IRP_MJ_CLEANUP",
+            IrpMajor::CreateMailslot => "IRP_MJ_CREATE_MAILSLOT",
+            IrpMajor::QuerySecurity => "IRP_MJ_QUERY_SECURITY",
+            IrpMajor::SetSecurity => "IRP_MJ_SET_SECURITY",
+            IrpMajor::Power => "IRP_MJ_POWER",
+            IrpMajor::SystemControl => "IRP_MJ_SYSTEM_CONTROL",
+            IrpMajor::DeviceChange => "IRP_MJ_DEVICE_CHANGE",
+            IrpMajor::QueryQuota => "IRP_MJ_QUERY_QUOTA",
+            IrpMajor::SetQuota => "IRP_MJ_SET_QUOTA",
+            IrpMajor::Pnp => "IRP_MJ_PNP",
+        }
+    }
 }

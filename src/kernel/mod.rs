@@ -12,6 +12,7 @@
 
 pub mod access;
 mod boundary_check;
+pub mod debug_output;
 pub mod fcb_header;
 pub mod irp_major;
 pub mod request;

@@ -150,6 +150,11 @@ impl FileObject {
         with_entry(self.id, |e| e.fs_context2).flatten()
     }
 
+    /// A number naming this FILE_OBJECT in debug output (its address on Windows).
+    pub fn trace_id(&self) -> u64 {
+        (u64::from(self.id.index) << 32) | u64::from(self.id.generation)
+    }
+
     pub fn flags(&self) -> u32 {
         with_entry(self.id, |e| e.flags).unwrap_or(0)
     }

@@ -145,6 +145,11 @@ impl Irp {
             .map(|id| FileObject { id })
     }
 
+    /// A number naming this IRP in debug output (the IRP's address on Windows).
+    pub fn trace_id(&self) -> u64 {
+        (u64::from(self.id.index) << 32) | u64::from(self.id.generation)
+    }
+
     /// Irp->IoStatus.Information.
     pub fn set_information(&mut self, information: usize) {
         with_irp(self.id, |e| e.information = information);

@@ -10,6 +10,7 @@
 //! The model never touches freed memory: every kernel object is named by a generation-checked id
 //! (`slab`), and every misuse becomes a `verifier::Finding`. See docs/nt-model.md.
 
+mod debug_print;
 mod device;
 mod event;
 mod fcb;
@@ -30,6 +31,7 @@ mod vpb;
 pub mod harness;
 pub mod verifier;
 
+pub use debug_print::debug_print;
 pub use device::{
     ControlDevice, DO_BUFFERED_IO, DO_DIRECT_IO, DeviceRef, DriverObject, MountRequest,
     TargetDevice, TargetReference, VolumeDevice,

@@ -93,6 +93,12 @@ pub struct State {
     pub shutdown_devices: Vec<super::slab::ObjId>,
     /// Service-key parameters (`<RegistryPath>\Parameters`): (driver, value name, REG_DWORD).
     pub driver_parameters: Vec<(String, String, u32)>,
+    /// DbgPrintEx calls: (component, level, text), whatever the filter (the debugger sees
+    /// only those `debug_print::visible` admits).
+    pub debug_output: Vec<(u32, u32, String)>,
+    /// Kd_<component>_Mask values set by the harness (the "Debug Print Filter" registry key or
+    /// `ed nt!Kd_IHVDRIVER_Mask`); 0 for a component not named.
+    pub debug_filter_masks: Vec<(u32, u32)>,
 }
 
 impl State {

@@ -117,6 +117,11 @@ impl FileObject {
         unsafe { PoolRef::from_ptr((*self.raw).FsContext2) }?.clone_arc::<C>()
     }
 
+    /// The FILE_OBJECT's address, naming it in debug output.
+    pub fn trace_id(&self) -> u64 {
+        self.raw as usize as u64
+    }
+
     pub fn flags(&self) -> u32 {
         // SAFETY: the FILE_OBJECT is live.
         unsafe { (*self.raw).Flags }

@@ -276,6 +276,11 @@ impl Irp {
         (!file_object.is_null()).then(|| unsafe { FileObject::from_raw(file_object) })
     }
 
+    /// The IRP's address, naming it in debug output.
+    pub fn trace_id(&self) -> u64 {
+        self.raw as usize as u64
+    }
+
     /// Irp->IoStatus.Information.
     pub fn set_information(&mut self, information: usize) {
         // SAFETY: `raw` is live and ours until completion.

@@ -4,6 +4,7 @@
 //! docs/nt-model.md, "Boundary items"); `src/kernel/boundary_check.rs` compiles a use of each
 //! against both backends. One file per job, as in the model.
 
+mod debug_print;
 mod device;
 mod device_security;
 mod entry;
@@ -26,6 +27,7 @@ mod stream_file;
 mod unicode;
 mod vpb;
 
+pub use debug_print::debug_print;
 pub use device::{
     ControlDevice, DO_BUFFERED_IO, DO_DIRECT_IO, DeviceRef, DriverObject, MountRequest,
     TargetDevice, TargetReference, VolumeDevice,

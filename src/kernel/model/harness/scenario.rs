@@ -102,6 +102,18 @@ fn parse_number(text: &str) -> Option<u64> {
     }
 }
 
+/// `in=` bytes: hex digits in pairs (`01000000` is the little-endian ULONG 1).
+fn parse_hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(core::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
@@ -507,7 +519,12 @@ impl Runner {
                     _ => {
                         let code = Self::number(&named, "code", 0)? as u32;
                         let length = Self::number(&named, "len", 0)? as u32;
-                        self.session.fs_control_file(handle, code, &[], length)
+                        let input = match named.get("in") {
+                            Some(hex) => parse_hex_bytes(hex)
+                                .ok_or_else(|| format!("bad input bytes {hex}"))?,
+                            None => Vec::new(),
+                        };
+                        self.session.fs_control_file(handle, code, &input, length)
                     }
                 };
                 Outcome {

@@ -249,6 +249,28 @@ impl Session {
         self.kernel.lock().mount_requests.clone()
     }
 
+    /// What the kernel debugger shows of the drivers' DbgPrintEx output: the lines whose level
+    /// the component's filter mask (or the default system-wide mask) admits.
+    pub fn debugger_output(&self) -> Vec<String> {
+        let state = self.kernel.lock();
+        state
+            .debug_output
+            .iter()
+            .filter(|(component, level, _)| {
+                crate::kernel::model::debug_print::visible(&state, *component, *level)
+            })
+            .map(|(_, _, text)| text.clone())
+            .collect()
+    }
+
+    /// Sets Kd_<component>_Mask, as `ed nt!Kd_IHVDRIVER_Mask 0xf` or the "Debug Print Filter"
+    /// registry key do.
+    pub fn set_debug_filter_mask(&self, component: u32, mask: u32) {
+        let mut state = self.kernel.lock();
+        state.debug_filter_masks.retain(|(c, _)| *c != component);
+        state.debug_filter_masks.push((component, mask));
+    }
+
     /// The volume events the file systems reported (FsRtlNotifyVolumeEvent), in order.
     pub fn volume_events(&self) -> Vec<crate::kernel::VolumeEvent> {
         self.kernel.lock().volume_events.clone()
