@@ -41,7 +41,6 @@ pub fn build_driver(kit: &Kit) -> Result<BuiltDriver> {
         .arg(format!(
             "target.{TARGET}.rustflags=[\"-C\", \"link-arg=/RELEASE\"]"
         ))
-        .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
         .env("WDKContentRoot", &kit.root)
         .env(
             "BINDGEN_EXTRA_CLANG_ARGS_x86_64_pc_windows_msvc",
