@@ -1,6 +1,7 @@
 //! casefold volumes (`mke2fs -O casefold -E encoding=utf8`, as on the Steam Deck): they mount,
-//! and a casefolded (`+F`) htree directory finds ASCII names in any case, hashing the folded
-//! name as Linux does. Oracles: e2fsck -fD (which indexes the directory with its own
+//! and a casefolded (`+F`) htree directory finds names in any case and in either normalization
+//! form, hashing the folded name as Linux does (full Unicode case folding and canonical
+//! decomposition). Oracles: e2fsck -fD (which indexes the directory with e2fsprogs' own
 //! casefolding), the hashes `debugfs htree` prints, and debugfs's walk.
 
 mod support;
@@ -8,8 +9,26 @@ mod support;
 use std::fs;
 use std::process::Command;
 
-use rustfsd::ext4::{Error, Volume, hash, inode_flags};
+use rustfsd::ext4::{Error, Volume, casefold, hash, inode_flags};
 use support::FileDevice;
+
+/// Names beyond ASCII, each with another spelling Linux folds to the same name: full case
+/// folding (ß → ss), decomposed vs precomposed letters, marks in another order, Greek final
+/// sigma, Hangul syllables vs jamo, the Kelvin sign, an ignorable soft hyphen.
+const NON_ASCII: &[(&str, &str)] = &[
+    ("straße", "STRASSE"),
+    ("Ünïcödé", "u\u{308}NI\u{308}CO\u{308}DE\u{301}"),
+    ("Ångström", "A\u{30A}NGSTRO\u{308}M"),
+    ("ΣΊΣΥΦΟΣ", "σίσυφος"),
+    (
+        "한국어",
+        "\u{1112}\u{1161}\u{11AB}\u{1100}\u{116E}\u{11A8}\u{110B}\u{1165}",
+    ),
+    ("\u{212A}elvin", "kelvin"),
+    ("Ǆemal", "ǆEMAL"),
+    ("ạ\u{301}", "A\u{301}\u{323}"),
+    ("soft\u{AD}hyphen", "SOFTHYPHEN"),
+];
 
 #[test]
 fn casefolded_htree_directory() {
@@ -39,7 +58,7 @@ fn casefolded_htree_directory() {
     let mut reqs = vec!["cd /cf".to_string()];
     let names: Vec<String> = (0..150)
         .map(|i| format!("File-{i}.TXT"))
-        .chain(["straße".to_string(), "Ünïcödé".to_string()])
+        .chain(NON_ASCII.iter().map(|(name, _)| name.to_string()))
         .collect();
     for n in &names {
         reqs.push(format!("write {} {n}", content.display()));
@@ -80,20 +99,16 @@ fn casefolded_htree_directory() {
             continue;
         };
         let major = major.0;
-        if !name.is_ascii() || !names.iter().any(|n| n == name) {
+        if !names.iter().any(|n| n == name) {
             continue;
         }
         let theirs = u32::from_str_radix(major, 16).unwrap();
-        let ours = hash::name_hash(
-            name.to_ascii_lowercase().as_bytes(),
-            sb.def_hash_version,
-            &sb.hash_seed,
-        )
-        .unwrap();
+        let folded = casefold::fold(name.as_bytes()).unwrap().unwrap();
+        let ours = hash::name_hash(&folded, sb.def_hash_version, &sb.hash_seed).unwrap();
         assert_eq!(ours & !1, theirs, "{name}");
         checked += 1;
     }
-    assert_eq!(checked, 150, "{dump}");
+    assert_eq!(checked, names.len(), "{dump}");
 
     // Lookups in any case; non-ASCII names by their exact bytes.
     for i in [0, 7, 149] {
@@ -117,9 +132,25 @@ fn casefolded_htree_directory() {
         vol.lookup(&cf, b"file-150.txt"),
         Err(Error::NotFound)
     ));
-    for n in ["straße", "Ünïcödé"] {
-        vol.lookup(&cf, n.as_bytes()).unwrap();
+    // Non-ASCII names in another case or normalization form find the same entry.
+    for (name, variant) in NON_ASCII {
+        let want = vol.lookup(&cf, name.as_bytes()).unwrap().ino;
+        assert_eq!(
+            vol.lookup(&cf, variant.as_bytes()).unwrap().ino,
+            want,
+            "{variant} for {name}"
+        );
+        let upper = name.to_uppercase();
+        assert_eq!(
+            vol.lookup(&cf, upper.as_bytes()).unwrap().ino,
+            want,
+            "{upper}"
+        );
     }
+    assert!(matches!(
+        vol.lookup(&cf, "strasse-".as_bytes()),
+        Err(Error::NotFound)
+    ));
     // The root is not casefolded: exact names only.
     assert!(matches!(
         vol.lookup(&vol.root().unwrap(), b"CF"),

@@ -44,7 +44,7 @@ pub struct DirHit {
 }
 
 /// Whether a directory entry's name is the one looked up.
-type NameMatch<'a> = &'a dyn Fn(&[u8]) -> bool;
+type NameMatch<'a> = &'a dyn Fn(&[u8]) -> Result<bool>;
 
 /// A parsed, validated directory entry header inside a buffer.
 struct RawEntry {
@@ -269,11 +269,11 @@ impl<D: BlockDevice> Volume<D> {
         // What the htree hashes, and when an entry's name matches.
         let (key, same): (&[u8], NameMatch<'_>) = match &folded {
             Some(f) => (f, &|e: &[u8]| casefold::matches(f, e)),
-            None => (name, &|e: &[u8]| e == name),
+            None => (name, &|e: &[u8]| Ok(e == name)),
         };
-        // A casefolded directory's index hashes folded names: a name we cannot fold is
-        // found by a linear scan (exact bytes) instead.
-        if self.dir_indexed(dir) && (folded.is_some() || !self.casefolded(dir)) {
+        // A casefolded directory's index hashes folded names, and the raw bytes of a name
+        // that is not UTF-8 (as Linux does without strict encoding).
+        if self.dir_indexed(dir) {
             match self.htree_lookup(dir, key, same) {
                 // A damaged index: scan the leaves instead, as Linux does.
                 Err(Error::Corrupt { .. })
@@ -286,7 +286,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         let mut r = self.read_dir(dir, 0)?;
         while let Some(e) = r.next_entry()? {
-            if same(e.name) {
+            if same(e.name)? {
                 return Ok(DirHit {
                     ino: e.ino,
                     file_type: e.file_type,
@@ -321,7 +321,8 @@ impl<D: BlockDevice> Volume<D> {
         let base = lblk * u64::from(self.block_size());
         while off < limit {
             let e = self.parse_entry(&buf, off, limit)?;
-            if e.ino != 0 && buf.get(off + 8..off + 8 + e.name_len).is_some_and(same) {
+            let name = buf.get(off + 8..off + 8 + e.name_len);
+            if e.ino != 0 && name.map(same).transpose()? == Some(true) {
                 return Ok(Some(DirHit {
                     ino: e.ino,
                     file_type: FileType::from_dirent_code(e.file_type),

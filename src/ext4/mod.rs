@@ -22,9 +22,12 @@
     clippy::todo,
     clippy::unimplemented
 )]
+// The unit tests index and unwrap freely.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
 mod bytes;
-mod casefold;
+pub mod casefold;
+mod casefold_tables;
 pub mod crc;
 mod device;
 mod dir;

@@ -3,6 +3,7 @@
 //! `cargo xtask package` builds `target/package/{rustfsd.sys,rustfsd.pdb,rustfsd.inf}`;
 //! `cargo xtask test` runs every test. Each installs its own prerequisites.
 
+mod casefold_tables;
 mod cross;
 mod fuzz;
 mod inf_check;
@@ -26,7 +27,8 @@ commands:
                   the WinDbg extension)
   check-pe FILE   run the PE checks on a built .sys
   check-inf FILE  run the INF consistency check
-  windbg-layouts  rewrite the WinDbg extension's test layouts from target/package/rustfsd.pdb";
+  windbg-layouts  rewrite the WinDbg extension's test layouts from target/package/rustfsd.pdb
+  casefold-tables rewrite src/ext4/casefold_tables.rs from the Unicode data (unicode-data)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         ["check-pe", file] => pe_check::check(std::path::Path::new(file), &kit::Kit::locate()),
         ["check-inf", file] => inf_check::check(std::path::Path::new(file)),
         ["windbg-layouts"] => write_windbg_layouts(),
+        ["casefold-tables"] => casefold_tables::write(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -88,6 +91,11 @@ fn package() -> Result<std::path::PathBuf> {
 fn test() -> Result<()> {
     prereq::ensure_test_tools()?;
     let mut summary = util::Summary::default();
+
+    summary.stage(
+        "ext4 casefold tables (they match the Unicode data)",
+        casefold_tables::check,
+    )?;
 
     summary.stage("host tests (cargo test --workspace)", || {
         util::run(util::cargo().args([

@@ -18,8 +18,9 @@ const CROSS_BUILD_PACKAGES: &[&str] = &[
 ];
 
 /// Extra Debian packages of the tests: e2fsprogs makes and reads the ext4 test images;
-/// qemu-utils (qemu-img) and fdisk (sfdisk) check the VHDs `rustfsd-inspect to-vhd` makes.
-const TEST_PACKAGES: &[&str] = &["e2fsprogs", "qemu-utils", "fdisk"];
+/// qemu-utils (qemu-img) and fdisk (sfdisk) check the VHDs `rustfsd-inspect to-vhd` makes;
+/// unicode-data is the source the ext4 casefold tables are checked against.
+const TEST_PACKAGES: &[&str] = &["e2fsprogs", "qemu-utils", "fdisk", "unicode-data"];
 
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
 

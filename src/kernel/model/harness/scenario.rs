@@ -105,7 +105,7 @@ fn parse_number(text: &str) -> Option<u64> {
 /// `in=` bytes: hex digits in pairs (`01000000` is the little-endian ULONG 1).
 fn parse_hex_bytes(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits
