@@ -54,10 +54,20 @@ impl Scratch {
     /// path of `bad` (sorted), and otherwise the walk of the undamaged image, less the damaged
     /// objects and what lies under them (a directory that cannot be listed keeps its own line).
     fn walk_damaged(&self, bad: &[&str]) {
+        self.walk_reporting(bad, |line, path| {
+            bad.iter().any(|b| {
+                (path == *b && !line.starts_with("d ")) || path.starts_with(&format!("{b}/"))
+            })
+        });
+    }
+
+    /// `walk` exits 1, reports exactly `reported` on stderr, and prints the clean image's
+    /// walk without the lines `left_out(line, path)` selects.
+    fn walk_reporting(&self, reported: &[&str], left_out: impl Fn(&str, &str) -> bool) {
         let out = inspect(&self.path, &["walk"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "walk: {err}");
-        let reported: Vec<&str> = err
+        let paths: Vec<&str> = err
             .lines()
             .map(|l| {
                 l.strip_prefix("error ")
@@ -67,18 +77,13 @@ impl Scratch {
                     .unwrap()
             })
             .collect();
-        assert_eq!(reported, bad, "{err}");
+        assert_eq!(paths, reported, "{err}");
         let clean = inspect(&support::image(self.base), &["walk"]);
         assert!(clean.status.success());
         let expected: String = String::from_utf8(clean.stdout)
             .unwrap()
             .lines()
-            .filter(|l| {
-                let path = l.splitn(4, ' ').nth(3).unwrap();
-                !bad.iter().any(|b| {
-                    (path == *b && !l.starts_with("d ")) || path.starts_with(&format!("{b}/"))
-                })
-            })
+            .filter(|l| !left_out(l, l.splitn(4, ' ').nth(3).unwrap()))
             .map(|l| format!("{l}\n"))
             .collect();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
@@ -334,19 +339,35 @@ fn directory_rec_len_zero_and_overrun() {
         fix_dirblock_csum(&s, &vol, dir.ino(), blk);
         let vol = s.vol();
         let dir = vol.resolve_path(b"/dir").unwrap();
+        // The listing skips the damaged block (as Linux's readdir does) and says so: the
+        // entries before the damage are listed, then those of the next blocks.
         let mut rd = vol.read_dir(&dir, 0).unwrap();
-        let mut res = Ok(None);
+        let mut listed = Vec::new();
         for _ in 0..1000 {
-            res = rd.next_entry().map(|e| e.map(|e| e.ino));
-            if !matches!(res, Ok(Some(_))) {
-                break;
+            match rd.next_entry().unwrap() {
+                Some(e) => listed.push(e.name.to_vec()),
+                None => break,
             }
         }
-        assert!(matches!(res, Err(Error::Corrupt { .. })), "{tag}: {res:?}");
         assert!(
-            matches!(vol.lookup(&dir, b"f39"), Err(Error::Corrupt { .. })),
+            matches!(rd.damage(), Some(Error::Corrupt { .. })),
+            "{tag}: {:?}",
+            rd.damage()
+        );
+        assert_eq!(&listed[..2], [b".".to_vec(), b"..".to_vec()], "{tag}");
+        assert!(
+            listed.len() < 42,
+            "{tag}: the damaged block's entries are gone"
+        );
+        // A name of the damaged block is not "absent" but corrupt; names of other blocks
+        // are found.
+        assert!(
+            matches!(vol.lookup(&dir, b"f0"), Err(Error::Corrupt { .. })),
             "{tag}"
         );
+        for later in listed.iter().skip(2) {
+            assert!(vol.lookup(&dir, later).is_ok(), "{tag}");
+        }
         s.inspect_fails(&["ls", "/dir"]);
         s.walk_damaged(&["/dir"]);
     }
@@ -829,6 +850,79 @@ fn damage_htree_node_falls_back_to_a_linear_scan() {
         assert_eq!(vol.lookup(&dir, name).unwrap().ino, *ino);
     }
     s.walk_clean();
+}
+
+/// A leaf block of an htree directory fails its checksum: the listing skips that block and
+/// goes on with the next ones (Linux's readdir does the same), reporting the damage; names in
+/// other blocks are still found through the index, names of the damaged block are corrupt
+/// (not "absent"), and `walk` reports the directory but walks the rest of it.
+#[test]
+fn damaged_directory_block_is_skipped_and_the_rest_listed() {
+    let s = Scratch::new("ext4", "dmg-dirblock");
+    let vol = s.vol();
+    let dir = vol.resolve_path(b"/many").unwrap();
+    let bs = u64::from(vol.block_size());
+    // Entries by block, from an undamaged listing.
+    let mut by_block: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut rd = vol.read_dir(&dir, 0).unwrap();
+    while let Some(e) = rd.next_entry().unwrap() {
+        let block = (e.offset / bs) as usize;
+        by_block.resize(by_block.len().max(block + 1), Vec::new());
+        by_block[block].push(e.name.to_vec());
+    }
+    assert!(by_block.len() > 3, "/many spans several blocks");
+    let victim = 1;
+    assert!(!by_block[victim].is_empty());
+    let physical = vol
+        .map_block(&dir, victim as u64)
+        .unwrap()
+        .physical(victim as u64)
+        .unwrap();
+    let at = physical * bs + 20;
+    let mut b = s.read(at, 1);
+    b[0] ^= 0x55;
+    s.write(at, &b);
+
+    let vol = s.vol();
+    let dir = vol.resolve_path(b"/many").unwrap();
+    let mut rd = vol.read_dir(&dir, 0).unwrap();
+    let mut listed = Vec::new();
+    while let Some(e) = rd.next_entry().unwrap() {
+        listed.push(e.name.to_vec());
+    }
+    assert!(
+        matches!(
+            rd.damage(),
+            Some(Error::Checksum {
+                kind: ChecksumKind::DirectoryBlock,
+                ..
+            })
+        ),
+        "{:?}",
+        rd.damage()
+    );
+    let expected: Vec<Vec<u8>> = by_block
+        .iter()
+        .enumerate()
+        .filter(|(block, _)| *block != victim)
+        .flat_map(|(_, names)| names.clone())
+        .collect();
+    assert_eq!(listed, expected);
+    for name in by_block.iter().skip(victim + 1).flatten().take(200) {
+        vol.lookup(&dir, name).unwrap();
+    }
+    for name in &by_block[victim] {
+        assert!(
+            matches!(vol.lookup(&dir, name), Err(Error::Checksum { .. })),
+            "{}",
+            String::from_utf8_lossy(name)
+        );
+    }
+    let lost: Vec<String> = by_block[victim]
+        .iter()
+        .map(|name| format!("/many/{}", String::from_utf8_lossy(name)))
+        .collect();
+    s.walk_reporting(&["/many"], |_, path| lost.iter().any(|l| l == path));
 }
 
 #[test]

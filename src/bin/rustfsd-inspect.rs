@@ -341,7 +341,8 @@ Exit status: 0 on success; 1 when walk met damaged objects (each reported on std
             let inode = fs(vol.inode(ino), &escape(&name))?;
             line_for(vol, &inode, &name, out)?;
         }
-        Ok(())
+        // The entries of undamaged blocks are listed; then the damage fails the command.
+        fs(rd.damage().map_or(Ok(()), Err), &escape(p))
     }
 
     fn line_for(
@@ -457,7 +458,8 @@ Exit status: 0 on success; 1 when walk met damaged objects (each reported on std
             } else {
                 path.clone()
             };
-            // The entries read before a damaged block are still walked.
+            // A damaged directory block is reported and skipped: the entries of the other
+            // blocks are still walked.
             let mut entries = Vec::new();
             let listed = vol.read_dir(&dir, 0).and_then(|mut rd| {
                 while let Some(e) = rd.next_entry()? {
@@ -465,7 +467,7 @@ Exit status: 0 on success; 1 when walk met damaged objects (each reported on std
                         entries.push((e.name.to_vec(), e.ino));
                     }
                 }
-                Ok(())
+                rd.damage().map_or(Ok(()), Err)
             });
             if let Err(e) = listed {
                 damaged.push((shown, e.to_string()));

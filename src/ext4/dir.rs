@@ -208,6 +208,7 @@ impl<D: BlockDevice> Volume<D> {
             buf_block: None,
             inline: dir.has_inline_data(),
             limit: size,
+            damage: None,
         };
         if r.inline {
             r.buf = self.inline_dir_image(dir)?;
@@ -294,7 +295,8 @@ impl<D: BlockDevice> Volume<D> {
                 });
             }
         }
-        Err(Error::NotFound)
+        // Not in the blocks that could be read: absent only if none was skipped as damaged.
+        Err(r.damage().unwrap_or(Error::NotFound))
     }
 
     fn search_leaf(
@@ -489,12 +491,35 @@ pub struct DirReader<'v, D> {
     buf_block: Option<u64>,
     inline: bool,
     limit: u64,
+    damage: Option<Error>,
 }
 
 impl<D: BlockDevice> DirReader<'_, D> {
     /// The cursor of the next entry.
     pub fn position(&self) -> u64 {
         self.pos
+    }
+
+    /// The first damage this reader skipped: a directory block that failed its checksum or
+    /// holds a malformed entry. The listing goes on with the next block, as Linux's readdir
+    /// does; a caller that needs the whole directory (a lookup that found nothing) reports it.
+    pub fn damage(&self) -> Option<Error> {
+        self.damage
+    }
+
+    /// Records `error` and moves past the block it was found in, if it is damage to skip.
+    fn skip_damaged_block(&mut self, error: Error, lblk: u64, bs: u64) -> Result<()> {
+        if !matches!(error, Error::Corrupt { .. } | Error::Checksum { .. }) {
+            return Err(error);
+        }
+        self.damage.get_or_insert(error);
+        self.buf_block = None;
+        self.pos = lblk
+            .saturating_add(1)
+            .saturating_mul(bs)
+            .max(self.pos.saturating_add(1));
+        self.aligned = true;
+        Ok(())
     }
 
     /// The next live entry ("." and ".." included), or `None` at the end.
@@ -521,10 +546,17 @@ impl<D: BlockDevice> DirReader<'_, D> {
                     continue;
                 }
                 let dir = self.rdr.inode();
-                if !self.vol.check_dir_block(dir, &self.buf, lblk)? {
-                    self.pos = (lblk + 1) * bs;
-                    self.aligned = true;
-                    continue;
+                match self.vol.check_dir_block(dir, &self.buf, lblk) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.pos = (lblk + 1) * bs;
+                        self.aligned = true;
+                        continue;
+                    }
+                    Err(error) => {
+                        self.skip_damaged_block(error, lblk, bs)?;
+                        continue;
+                    }
                 }
                 self.buf_block = Some(lblk);
             }
@@ -535,7 +567,17 @@ impl<D: BlockDevice> DirReader<'_, D> {
                 // Find the first entry boundary at or after the cursor.
                 off = 0;
                 while off < want {
-                    off += self.vol.parse_entry(&self.buf, off, limit)?.rec_len;
+                    match self.vol.parse_entry(&self.buf, off, limit) {
+                        Ok(e) => off += e.rec_len,
+                        Err(error) => {
+                            self.skip_damaged_block(error, lblk, bs)?;
+                            break;
+                        }
+                    }
+                }
+                if self.aligned {
+                    // The block was damaged and skipped.
+                    continue;
                 }
                 self.aligned = true;
                 self.pos = lblk * bs + off as u64;
@@ -544,16 +586,25 @@ impl<D: BlockDevice> DirReader<'_, D> {
                     continue;
                 }
             }
-            let e = self.vol.parse_entry(&self.buf, off, limit)?;
+            let e = match self.vol.parse_entry(&self.buf, off, limit) {
+                Ok(e) => e,
+                Err(error) => {
+                    self.skip_damaged_block(error, lblk, bs)?;
+                    continue;
+                }
+            };
             let here = self.pos;
             self.pos += e.rec_len as u64;
             if e.ino == 0 || e.name_len == 0 {
                 continue;
             }
-            let name = self
-                .buf
-                .get(off + 8..off + 8 + e.name_len)
-                .ok_or(Error::corrupt("directory name", here))?;
+            let name_at = off + 8..off + 8 + e.name_len;
+            if self.buf.get(name_at.clone()).is_none() {
+                self.pos = here;
+                self.skip_damaged_block(Error::corrupt("directory name", here), lblk, bs)?;
+                continue;
+            }
+            let name = self.buf.get(name_at).unwrap_or_default();
             return Ok(Some(DirEntry {
                 ino: e.ino,
                 name,
