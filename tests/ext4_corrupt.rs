@@ -39,6 +39,12 @@ impl Scratch {
         let f = fs::OpenOptions::new().write(true).open(&self.path).unwrap();
         f.write_all_at(data, offset).unwrap();
     }
+    /// Flips bits of the byte at `offset`.
+    fn flip(&self, offset: u64) {
+        let mut b = self.read(offset, 1);
+        b[0] ^= 0x55;
+        self.write(offset, &b);
+    }
     fn read(&self, offset: u64, len: usize) -> Vec<u8> {
         let mut b = vec![0; len];
         fs::File::open(&self.path)
@@ -834,10 +840,7 @@ fn damage_htree_node_falls_back_to_a_linear_scan() {
     assert!(dir.flags() & rustfsd::ext4::inode_flags::INDEX != 0);
     let root_blk = vol.map_block(&dir, 0).unwrap().physical(0).unwrap();
     // The hash of the second index entry of the root: the index checksum fails.
-    let at = root_blk * u64::from(vol.block_size()) + 0x28;
-    let mut b = s.read(at, 1);
-    b[0] ^= 0x55;
-    s.write(at, &b);
+    s.flip(root_blk * u64::from(vol.block_size()) + 0x28);
     let vol = s.vol();
     let dir = vol.resolve_path(b"/many").unwrap();
     let mut rd = vol.read_dir(&dir, 0).unwrap();
@@ -878,10 +881,7 @@ fn damaged_directory_block_is_skipped_and_the_rest_listed() {
         .unwrap()
         .physical(victim as u64)
         .unwrap();
-    let at = physical * bs + 20;
-    let mut b = s.read(at, 1);
-    b[0] ^= 0x55;
-    s.write(at, &b);
+    s.flip(physical * bs + 20);
 
     let vol = s.vol();
     let dir = vol.resolve_path(b"/many").unwrap();
