@@ -21,6 +21,7 @@ use std::process::Command;
 
 use rustfsd::ext4::crc::crc32c;
 use rustfsd::ext4::{ChecksumKind, Error, Volume};
+use rustfsd::kernel::NtStatus;
 use sha2::{Digest, Sha256};
 use support::FileDevice;
 
@@ -438,6 +439,25 @@ fn check(v: Variant) {
         )),
         "{tag}: {info}"
     );
+    // The driver serves the same view, and tells the kernel debugger (at the error level,
+    // shown by default) that it replayed the journal in memory.
+    let mut machine = support::machine::machine(&b.original);
+    let new = support::machine::open_ok(&mut machine, "\\newdir\\new");
+    assert_eq!(machine.close_handle(new), NtStatus::SUCCESS);
+    assert_eq!(
+        support::machine::open(&mut machine, "\\hello.txt").status,
+        NtStatus::OBJECT_NAME_NOT_FOUND,
+        "{tag}"
+    );
+    let said = machine.debugger_output();
+    assert!(
+        said.iter().any(|line| line.contains(&format!(
+            "needs recovery: replayed {} transactions from sequence {} ({} blocks)",
+            replay.transactions, replay.first_sequence, replay.replayed_blocks
+        ))),
+        "{tag}: {said:?}"
+    );
+    support::machine::finish(machine);
     assert_eq!(sha(&b.original), before, "{tag}: the original changed");
 }
 

@@ -11,8 +11,10 @@ use super::recognize;
 use super::vcb::Vcb;
 use crate::ext4;
 use crate::fcb::Fcb;
+use crate::kernel::debug_output::{DPFLTR_ERROR_LEVEL, DPFLTR_IHVDRIVER_ID, DebugLine};
 use crate::kernel::{
     DeviceRef, Irp, NtStatus, SpareVpb, StreamFileObject, TargetDevice, VolumeDevice, VolumeEvent,
+    debug_print,
 };
 use crate::name;
 
@@ -85,7 +87,31 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
         .with_extension(|vcb: &Vcb| vcb.volume().device().finish_mount());
     crate::driver::volume_mounted(&mut driver, control.globals());
     announce_mount(&device);
+    announce_replay(&device);
     irp.complete(NtStatus::SUCCESS)
+}
+
+/// A volume that needed recovery was mounted with its journal replayed in memory: what the
+/// disk holds is not what is served, so the kernel debugger says so at the error level, which
+/// it shows by default (the VPB has no field for it).
+fn announce_replay(device: &VolumeDevice) {
+    let found = device.device().with_extension(|vcb: &Vcb| {
+        let replay = vcb.volume().replay().copied()?;
+        Some((serial_number(&vcb.uuid()), replay))
+    });
+    let Some(Some((serial, replay))) = found else {
+        return;
+    };
+    let line = DebugLine::format(format_args!(
+        "rustfsd: volume {:04X}-{:04X} needs recovery: replayed {} transactions from sequence {} \
+         ({} blocks) from its journal in memory; the disk was not written",
+        serial >> 16,
+        serial & 0xFFFF,
+        replay.transactions,
+        replay.first_sequence,
+        replay.replayed_blocks,
+    ));
+    debug_print(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL, &line);
 }
 
 /// The volume serial number Windows shows (`vol`, `dir`): the first four bytes of the ext4
