@@ -41,6 +41,12 @@ impl NtStatus {
     pub const NAME_TOO_LONG: NtStatus = NtStatus(0xC000_0106_u32 as i32);
     pub const POSSIBLE_DEADLOCK: NtStatus = NtStatus(0xC000_0194_u32 as i32);
     pub const IO_REPARSE_DATA_INVALID: NtStatus = NtStatus(0xC000_0278_u32 as i32);
+    pub const NO_MEDIA_IN_DEVICE: NtStatus = NtStatus(0xC000_0013_u32 as i32);
+    pub const UNRECOGNIZED_MEDIA: NtStatus = NtStatus(0xC000_0014_u32 as i32);
+    pub const CRC_ERROR: NtStatus = NtStatus(0xC000_003F_u32 as i32);
+    pub const DEVICE_DATA_ERROR: NtStatus = NtStatus(0xC000_009C_u32 as i32);
+    pub const DEVICE_NOT_READY: NtStatus = NtStatus(0xC000_00A3_u32 as i32);
+    pub const IO_TIMEOUT: NtStatus = NtStatus(0xC000_00B5_u32 as i32);
 
     pub const fn is_success(self) -> bool {
         self.0 >= 0

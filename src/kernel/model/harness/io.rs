@@ -230,8 +230,13 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
 }
 
 /// IopMountVolume: asks each registered disk file system, most recently registered first,
-/// until one mounts. Returns the volume device.
-pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
+/// until one mounts. Returns the volume device, or the status of the last file system asked.
+/// A refusal other than STATUS_UNRECOGNIZED_VOLUME ends the search there when the open does
+/// not allow a raw mount (it names a file, not the volume itself) and the status is a "total
+/// device failure" (every error but CRC_ERROR and DEVICE_DATA_ERROR), as is a user-induced
+/// error the file system flags with Information 1: the open fails with that status, and no
+/// later file system (nor RAW) is asked.
+pub fn mount(kernel: &Arc<Kernel>, disk: ObjId, allow_raw: bool) -> Result<ObjId, NtStatus> {
     let (vpb, file_systems) = {
         let mut state = kernel.lock();
         let Some(vpb) = state.devices.get(disk).and_then(|d| d.vpb) else {
@@ -264,6 +269,7 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
             .collect();
         (vpb, file_systems)
     };
+    let mut status = NtStatus::UNRECOGNIZED_VOLUME;
     for file_system in file_systems {
         {
             let mut state = kernel.lock();
@@ -286,6 +292,7 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
         let outcome = call_driver(kernel, file_system, request);
         let mut state = kernel.lock();
         let device = state.vpbs.get(vpb).and_then(|v| v.device);
+        status = outcome.status;
         if outcome.status.is_success() {
             let Some(device) = device else {
                 state.report(FindingKind::Other(String::from(
@@ -306,8 +313,37 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId) -> Result<ObjId, NtStatus> {
                 "failed mount left a volume device in the VPB",
             )));
         }
+        let user_induced = is_error_user_induced(status) && outcome.information == 1;
+        let gives_up = !allow_raw
+            && status != NtStatus::UNRECOGNIZED_VOLUME
+            && is_total_device_failure(status);
+        if user_induced || gives_up {
+            state.push_trace(format!(
+                "mount: disk {disk} refused with {status:?}, search ends"
+            ));
+            break;
+        }
     }
-    Err(NtStatus::UNRECOGNIZED_VOLUME)
+    Err(status)
+}
+
+/// FsRtlIsTotalDeviceFailure: every error except a CRC or data error on the device.
+fn is_total_device_failure(status: NtStatus) -> bool {
+    !(status.is_success() || status == NtStatus::CRC_ERROR || status == NtStatus::DEVICE_DATA_ERROR)
+}
+
+/// IoIsErrorUserInduced (ntifs.h): the errors a user can fix (media, write protection, ...).
+fn is_error_user_induced(status: NtStatus) -> bool {
+    [
+        NtStatus::DEVICE_NOT_READY,
+        NtStatus::IO_TIMEOUT,
+        NtStatus::MEDIA_WRITE_PROTECTED,
+        NtStatus::NO_MEDIA_IN_DEVICE,
+        NtStatus::UNRECOGNIZED_MEDIA,
+        NtStatus::VERIFY_REQUIRED,
+        NtStatus::WRONG_VOLUME,
+    ]
+    .contains(&status)
 }
 
 /// ObReferenceObject on a FILE_OBJECT.
@@ -489,7 +525,7 @@ pub fn verify_volume(kernel: &Arc<Kernel>, disk: ObjId) -> NtStatus {
     }
     if status == NtStatus::WRONG_VOLUME {
         // IopMountVolume right away; a medium nobody recognizes stays unmounted.
-        let _ = mount(kernel, disk);
+        let _ = mount(kernel, disk, false);
     }
     status
 }

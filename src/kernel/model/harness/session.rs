@@ -381,7 +381,8 @@ impl Session {
         let rest = String::from(&path[name.len()..]);
         match kind {
             DeviceKind::Disk => {
-                let volume = io::mount(&self.kernel, device)?;
+                // IopCheckVpbMounted allows a raw mount when the open names the volume itself.
+                let volume = io::mount(&self.kernel, device, rest.is_empty())?;
                 let mut state = self.kernel.lock();
                 let vpb = state.devices.get(device).and_then(|d| d.vpb);
                 let Some(vpb) = vpb else {
