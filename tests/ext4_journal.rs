@@ -589,4 +589,18 @@ fn damaged_journal_superblock_is_fatal() {
     );
     let out = inspect(&["walk"], &b.original);
     assert_eq!(out.status.code(), Some(2));
+    // The driver says the disk is corrupt, which ends the I/O manager's search: RAW does not
+    // take the disk (and Windows does not offer to format it). The volume itself may still be
+    // opened raw.
+    let mut machine = support::machine::machine(&b.original);
+    assert_eq!(
+        support::machine::open(&mut machine, "\\hello.txt").status,
+        NtStatus::DISK_CORRUPT_ERROR
+    );
+    assert_eq!(
+        machine.file_systems_asked(),
+        ["rustfsd"],
+        "no file system is asked after rustfsd's refusal"
+    );
+    support::machine::finish(machine);
 }

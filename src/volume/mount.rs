@@ -30,7 +30,7 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
     }
     let (volume, info) = match read_volume(request.target) {
         Ok(found) => found,
-        Err(error) => return irp.complete(refusal_status(&error)),
+        Err(error) => return irp.complete(refusal_status(&error, request.target)),
     };
     let Some(mut driver) = control.driver_object() else {
         return irp.complete(NtStatus::UNSUCCESSFUL);
@@ -164,17 +164,29 @@ fn announce_mount(device: &VolumeDevice) {
     }
 }
 
-/// Why a disk is not mounted. Anything that is not a readable ext volume of a kind we support
-/// (another file system, an unsupported feature, a damaged superblock) is "not ours": the I/O
-/// manager then asks the next file system, and RAW takes it last. A device error or a lack of
-/// memory is reported as such, since it says nothing about what the disk holds.
-fn refusal_status(error: &ext4::Error) -> NtStatus {
+/// Why a disk is not mounted. A disk that holds no ext volume, or one of a kind we do not
+/// serve, is "not ours" (STATUS_UNRECOGNIZED_VOLUME): the I/O manager asks the next file
+/// system, and RAW takes it last. A valid ext superblock over damaged structures (the root,
+/// the descriptors, a journal that needs replaying) is an ext volume we cannot read: that is
+/// STATUS_DISK_CORRUPT_ERROR, which ends the I/O manager's search for a file open (so RAW does
+/// not take the disk, and Windows does not offer to format it), as NTFS answers for a damaged
+/// volume of its own. A device error or a lack of memory is reported as such, since it says
+/// nothing about what the disk holds.
+fn refusal_status(error: &ext4::Error, target: TargetDevice) -> NtStatus {
     match error {
         ext4::Error::Io { .. } | ext4::Error::NoMemory | ext4::Error::Cap { .. } => {
             status_of(error)
         }
+        ext4::Error::NotExtFs | ext4::Error::Unsupported(_) => NtStatus::UNRECOGNIZED_VOLUME,
+        _ if holds_valid_superblock(target) => NtStatus::DISK_CORRUPT_ERROR,
         _ => NtStatus::UNRECOGNIZED_VOLUME,
     }
+}
+
+/// The disk's superblock parses as one this reader serves (magic, checksum, geometry).
+fn holds_valid_superblock(target: TargetDevice) -> bool {
+    recognize::raw_superblock(target.with_verify_override())
+        .is_ok_and(|raw| ext4::Superblock::parse(&raw).is_ok())
 }
 
 /// IRP_MN_VERIFY_VOLUME on our volume device: the I/O manager asks whether the media under a
