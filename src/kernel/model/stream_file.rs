@@ -56,6 +56,7 @@ impl StreamFileObject {
             if let Some(entry) = vpb.and_then(|v| state.vpbs.get_mut(v)) {
                 entry.reference_count += 1;
             }
+            state.lite_stream_files.insert(id);
             state.push_trace(format!(
                 "IoCreateStreamFileObjectEx2 on device {device} -> FO {id}"
             ));
