@@ -119,6 +119,26 @@ fn the_volume_stream_outlives_every_user_open_of_its_fcb() {
     let volume = open_ok(&mut s, "");
     let streams = s.stream_file_objects();
     assert_eq!(streams.len(), 1, "one volume stream");
+    // Not a LITE stream (whose CLOSE Windows may never send): its internal handle was closed
+    // inside IoCreateStreamFileObjectEx2, so its CLEANUP came during the mount.
+    let live = s.live_file_objects();
+    let stream = live.iter().find(|(id, ..)| *id == streams[0]).unwrap();
+    assert_eq!(
+        (stream.1, stream.2),
+        (1, 0),
+        "our reference, no handle left"
+    );
+    let trace = s.trace();
+    let created = trace
+        .iter()
+        .position(|l| l.contains("IoCreateStreamFileObjectEx2"))
+        .unwrap();
+    assert!(
+        trace[created..]
+            .iter()
+            .any(|l| l.contains("IRP_MJ_Cleanup ->")),
+        "CLEANUP of the stream's handle"
+    );
     s.close_handle(volume);
     assert_eq!(live_fcbs(&s), 1, "the stream keeps the volume FCB");
     let cached = s.system_reference_object(streams[0]).unwrap();

@@ -99,11 +99,6 @@ pub struct State {
     /// Kd_<component>_Mask values set by the harness (the "Debug Print Filter" registry key or
     /// `ed nt!Kd_IHVDRIVER_Mask`); 0 for a component not named.
     pub debug_filter_masks: Vec<(u32, u32)>,
-    /// Stream FILE_OBJECTs created with IO_CREATE_STREAM_FILE_LITE: their deletion sends no
-    /// IRP_MJ_CLOSE (Learn, IO_CREATE_STREAM_FILE_OPTIONS) unless `lite_stream_close_sent`
-    /// asks for what ReactOS does (a CLOSE like any other FILE_OBJECT's).
-    pub lite_stream_files: std::collections::BTreeSet<super::slab::ObjId>,
-    pub lite_stream_close_sent: bool,
 }
 
 impl State {

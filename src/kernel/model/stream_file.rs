@@ -1,8 +1,15 @@
 //! `StreamFileObject`: a FILE_OBJECT the driver creates on its own volume
-//! (IoCreateStreamFileObjectEx2), e.g. for a volume or directory stream it caches. It holds
-//! one object reference; dropping it is ObDereferenceObject, so IRP_MJ_CLOSE may reach the
-//! volume device inside the drop (nested) or later, if Mm/Cc took references of their own.
-//! "Lite": it never gets IRP_MJ_CLEANUP.
+//! (IoCreateStreamFileObjectEx2 without IO_CREATE_STREAM_FILE_LITE), e.g. for a volume or
+//! directory stream it caches. It holds one object reference; dropping it is
+//! ObDereferenceObject, so IRP_MJ_CLOSE reaches the volume device inside the drop (nested) or
+//! later, if Mm/Cc took references of their own.
+//!
+//! Not "lite": the I/O manager inserts the object with a handle and, since the caller asks for
+//! none, closes that handle before returning (ReactOS IoCreateStreamFileObjectEx: ObInsertObject
+//! then ObCloseHandle), so the file system gets IRP_MJ_CLEANUP for it inside the call, with no
+//! FsContext yet. Its CLOSE is then as certain as any FILE_OBJECT's, unlike a LITE one's
+//! (Learn's IO_CREATE_STREAM_FILE_OPTIONS page: none is sent), which is why the driver uses
+//! this form, as FastFAT and CDFS (IoCreateStreamFileObject) do.
 
 use std::format;
 use std::sync::Arc;
@@ -22,7 +29,8 @@ pub struct StreamFileObject {
 
 impl StreamFileObject {
     /// IoCreateStreamFileObjectEx2 on the volume's real device, pointed at the volume's VPB so
-    /// that its CLOSE reaches `volume`: pointer count 1, no handle, FO_STREAM_FILE.
+    /// that its IRPs reach `volume`: inserted with a handle, which is closed at once (the
+    /// CLEANUP reaches the driver now), leaving pointer count 1 and FO_STREAM_FILE.
     pub fn try_create(volume: &VolumeDevice) -> Result<StreamFileObject, NtStatus> {
         let device = volume.device().id;
         let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
@@ -40,8 +48,9 @@ impl StreamFileObject {
                 }
             };
             let id = state.file_objects.insert(FileObjectEntry {
-                pointer_count: 1,
-                handle_count: 0,
+                // The caller's reference and the handle's.
+                pointer_count: 2,
+                handle_count: 1,
                 fs_context: None,
                 fs_context2: None,
                 flags: FO_STREAM_FILE,
@@ -56,12 +65,13 @@ impl StreamFileObject {
             if let Some(entry) = vpb.and_then(|v| state.vpbs.get_mut(v)) {
                 entry.reference_count += 1;
             }
-            state.lite_stream_files.insert(id);
             state.push_trace(format!(
                 "IoCreateStreamFileObjectEx2 on device {device} -> FO {id}"
             ));
             id
         };
+        // ObCloseHandle of the handle nobody asked for: IRP_MJ_CLEANUP, then its reference.
+        super::harness::io::close_handle(&kernel, id);
         Ok(StreamFileObject { id, kernel })
     }
 

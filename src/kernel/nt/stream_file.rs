@@ -1,8 +1,12 @@
 //! `StreamFileObject`: a FILE_OBJECT the driver creates on its own volume.
 //!
-//! IoCreateStreamFileObjectEx2 with IO_CREATE_STREAM_FILE_LITE on Vpb->RealDevice makes a
-//! FILE_OBJECT with FO_STREAM_FILE on the real device, counted in that device's VPB, with no
-//! handle, so it never gets IRP_MJ_CLEANUP (what IoCreateStreamFileObjectLite does). As CDFS
+//! IoCreateStreamFileObjectEx2 on Vpb->RealDevice, without IO_CREATE_STREAM_FILE_LITE, makes a
+//! FILE_OBJECT with FO_STREAM_FILE on the real device, counted in that device's VPB. The I/O
+//! manager inserts it with a handle and, since we ask for none, closes that handle before it
+//! returns: our volume device gets IRP_MJ_CLEANUP for it (no FsContext yet) inside the call,
+//! as FastFAT's and CDFS's IoCreateStreamFileObject streams do. Not LITE, because Learn's
+//! IO_CREATE_STREAM_FILE_OPTIONS page says no close operation is sent for a LITE object when
+//! it is deleted, and the volume FCB the stream holds is released only by its CLOSE. As CDFS
 //! does for its internal streams (CdSetFileObject), we then set FileObject->Vpb to the volume's
 //! VPB: IoGetRelatedDeviceObject sends its IRPs, IRP_MJ_CLOSE included, to Vpb->DeviceObject
 //! (our volume device), and IopDeleteFile releases the VPB count. Dropping the value is
@@ -18,7 +22,7 @@
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
 
-use wdk_sys::{FILE_OBJECT, IO_CREATE_STREAM_FILE_LITE, IO_CREATE_STREAM_FILE_OPTIONS};
+use wdk_sys::{FILE_OBJECT, IO_CREATE_STREAM_FILE_OPTIONS};
 
 use super::device::VolumeDevice;
 use super::file_object::FileObject;
@@ -36,8 +40,9 @@ unsafe impl Send for StreamFileObject {}
 unsafe impl Sync for StreamFileObject {}
 
 impl StreamFileObject {
-    /// IoCreateStreamFileObjectEx2 (lite, no handle, no raise) on the volume's real device,
-    /// pointed at its VPB. A failure to create the object is an `Err`, never an exception.
+    /// IoCreateStreamFileObjectEx2 (not lite, handle closed at once, no raise) on the volume's
+    /// real device, pointed at its VPB. A failure to create the object is an `Err`, never an
+    /// exception.
     pub fn try_create(volume: &VolumeDevice) -> Result<StreamFileObject, NtStatus> {
         let vpb = volume.vpb();
         if vpb.is_null() {
@@ -45,15 +50,16 @@ impl StreamFileObject {
         }
         let mut options = IO_CREATE_STREAM_FILE_OPTIONS {
             Size: size_of::<IO_CREATE_STREAM_FILE_OPTIONS>() as u16,
-            // Not IO_CREATE_STREAM_FILE_RAISE_ON_ERROR: errors come back as a status.
-            Flags: IO_CREATE_STREAM_FILE_LITE as u16,
+            // Neither IO_CREATE_STREAM_FILE_RAISE_ON_ERROR (errors come back as a status) nor
+            // IO_CREATE_STREAM_FILE_LITE (whose CLOSE is not certain).
+            Flags: 0,
             TargetDeviceObject: ptr::null_mut(),
         };
         let mut raw: *mut FILE_OBJECT = ptr::null_mut();
         // SAFETY: the VPB lives as long as its real device, which outlives our volume; the
         // call runs at PASSIVE_LEVEL, as mount does. `options` and `raw` outlive the call; no
-        // related FILE_OBJECT, and FileHandle is optional: with the LITE flag no handle is
-        // created, and NULL asks for none.
+        // related FILE_OBJECT, and FileHandle is optional: NULL asks for none, so the handle
+        // the I/O manager creates is closed inside the call (our CLEANUP runs then).
         let status = unsafe {
             let real_device = (*vpb).RealDevice;
             if real_device.is_null() {

@@ -421,18 +421,14 @@ fn delete_file(kernel: &Arc<Kernel>, file_object: ObjId) {
         }
         filter::observe_close(&mut state, file_object);
         let driver = state.devices.get(device).and_then(|d| d.driver);
-        let lite = state.lite_stream_files.remove(&file_object);
-        let sends_close = !lite || state.lite_stream_close_sent;
-        (device, driver, sends_close)
+        (device, driver)
     };
-    let (device, driver, sends_close) = device;
-    if sends_close {
-        call_driver(
-            kernel,
-            device,
-            IrpRequest::new(IrpMajor::Close, Some(file_object)),
-        );
-    }
+    let (device, driver) = device;
+    call_driver(
+        kernel,
+        device,
+        IrpRequest::new(IrpMajor::Close, Some(file_object)),
+    );
     let related = {
         let mut state = kernel.lock();
         let Some(entry) = state.file_objects.remove(file_object) else {
