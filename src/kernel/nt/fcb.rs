@@ -25,8 +25,8 @@ use core::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering, fence};
 use wdk_sys::SECTION_OBJECT_POINTERS;
 
 use super::fsrtl::{
-    AdvancedFcbHeader, FcbHeader, FileLock, check_oplock, initialize_oplock, setup_advanced_header,
-    teardown_per_stream_contexts, uninitialize_oplock,
+    AdvancedFcbHeader, FCB_NODE_TYPE_CODE, FcbHeader, FileLock, check_oplock, initialize_oplock,
+    setup_advanced_header, teardown_per_stream_contexts, uninitialize_oplock,
 };
 use super::irp::Irp;
 use super::pool::{self, PoolTag};
@@ -228,6 +228,18 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
     /// `raw` came from `into_raw` of some `FcbArc` (any `T`) and still holds its count; that
     /// count is taken over by the result (the caller stops using `raw`).
     pub(super) unsafe fn from_raw(raw: NonNull<c_void>) -> Option<FcbArc<T>> {
+        // SAFETY: FsContext always points at an FSRTL_COMMON_FCB_HEADER (ours or, if a foreign
+        // FILE_OBJECT ever reached us, another file system's), so its first four bytes are
+        // readable whoever owns it. Only a block with our node type code and room for the
+        // control is read further, as FastFAT checks NodeType before it decodes a context.
+        let (node_type, node_size) = unsafe {
+            let header = raw.as_ptr().cast::<i16>();
+            (header.read(), header.add(1).read())
+        };
+        let needed = CONTROL_OFFSET + size_of::<FcbControl>();
+        if node_type != FCB_NODE_TYPE_CODE || usize::try_from(node_size).ok()? < needed {
+            return None;
+        }
         // SAFETY: every FCB block has its control at CONTROL_OFFSET whatever its T (asserted in
         // try_new), and the block is live (the caller's count); type_id is written once.
         let type_id = unsafe {

@@ -97,6 +97,10 @@ impl Drop for FileSystemRegion {
 /// plus Resource (the FCB's main ERESOURCE; PagingIoResource stays null, as a read-only FSD
 /// never takes paging I/O writes) and NodeByteSize.
 ///
+/// NodeTypeCode of every rustfsd FCB (FSRTL_COMMON_FCB_HEADER's first field, which every file
+/// system's FsContext starts with): checked before anything further into a block is read.
+pub(super) const FCB_NODE_TYPE_CODE: i16 = 0x0E40;
+
 /// # Safety
 /// `fcb_header` points at the all-zero `FcbHeader` at the start of a pool block that never
 /// moves and that nobody else sees yet; `resource` is an initialized ERESOURCE that outlives it.
@@ -110,6 +114,7 @@ pub(super) unsafe fn setup_advanced_header(
         let header = (*fcb_header).header.get();
         let fast_mutex = (*fcb_header).fast_mutex.get();
         initialize_fast_mutex(fast_mutex);
+        (*header).node_type_code = FCB_NODE_TYPE_CODE;
         (*header).node_byte_size = node_byte_size;
         (*header).flags |= FSRTL_FLAG_ADVANCED_HEADER as u8;
         (*header).flags2 |= FSRTL_FLAG2_SUPPORTS_FILTER_CONTEXTS as u8;
