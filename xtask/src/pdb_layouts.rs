@@ -72,7 +72,11 @@ enum Record {
         members: Vec<Member>,
         enumerators: Vec<(String, u64)>,
     },
-    Other,
+    /// Any other leaf (a procedure type, ...), named by its kind: its index changes with
+    /// every unrelated edit of the driver, so it must not appear in the layouts.
+    Other {
+        kind: String,
+    },
 }
 
 struct Types {
@@ -331,7 +335,9 @@ fn parse(dump: &str) -> Result<Types> {
                     enumerators,
                 }
             }
-            _ => Record::Other,
+            _ => Record::Other {
+                kind: kind.to_string(),
+            },
         };
         records.insert(index, record);
     }
@@ -357,6 +363,7 @@ impl Types {
             Some(Record::Array { element, size }) => {
                 format!("{}[{size} bytes]", self.name_of(*element))
             }
+            Some(Record::Other { kind }) => kind.clone(),
             _ => format!("type {index:#x}"),
         }
     }
