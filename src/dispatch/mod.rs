@@ -6,6 +6,7 @@ mod close;
 mod create;
 mod fsctrl;
 mod pnp;
+mod read;
 mod shutdown;
 
 use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, enter_file_system};
@@ -23,7 +24,8 @@ pub fn dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::Close) => close::close(device, irp),
         Some(IrpMajor::FileSystemControl) => fsctrl::file_system_control(device, irp),
         Some(IrpMajor::Pnp) => pnp::pnp(device, irp),
-        // Not implemented yet: the read, query and directory issues add handlers here.
+        Some(IrpMajor::Read) => read::read(device, irp),
+        // Not implemented yet: the query and directory issues add handlers here.
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

@@ -30,6 +30,8 @@ pub struct IrpEntry {
     pub device: ObjId,
     pub file_object: Option<ObjId>,
     pub parameters: IrpParameters,
+    /// Irp->Flags (IRP_NOCACHE, IRP_PAGING_IO, IRP_SYNCHRONOUS_PAGING_IO).
+    pub flags: u32,
     pub completed: Option<NtStatus>,
     pub pending: bool,
     pub information: usize,
@@ -118,6 +120,11 @@ impl Irp {
 
     pub fn minor(&self) -> u8 {
         with_irp(self.id, |e| e.minor).unwrap_or(0)
+    }
+
+    /// Irp->Flags.
+    pub fn flags(&self) -> u32 {
+        with_irp(self.id, |e| e.flags).unwrap_or(0)
     }
 
     pub fn parameters(&self) -> IrpParameters {

@@ -122,6 +122,12 @@ impl Irp {
         Irp { raw }
     }
 
+    /// Irp->Flags.
+    pub fn flags(&self) -> u32 {
+        // SAFETY: `raw` is live and ours until completion.
+        unsafe { (*self.raw).Flags }
+    }
+
     /// The IRP, for FsRtl calls made while the token is held.
     pub(super) fn raw(&self) -> PIRP {
         self.raw
@@ -426,8 +432,8 @@ unsafe fn write_checked(
 }
 
 impl Mdl {
-    /// MmGetSystemAddressForMdlSafe (an inline in the WDK) + a copy at `offset`.
-    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+    /// MmGetSystemAddressForMdlSafe (an inline in the WDK): the buffer's system mapping.
+    pub(super) fn system_address(&self) -> Result<NonNull<u8>, NtStatus> {
         let mdl = self.raw.as_ptr();
         // SAFETY: the MDL is the IRP's, locked by the I/O manager until completion; mapping
         // it (cached, no-execute) is what MmGetSystemAddressForMdlSafe does, and the mapping
@@ -447,11 +453,14 @@ impl Mdl {
                 )
             }
         };
-        if system.is_null() {
-            return Err(NtStatus::INSUFFICIENT_RESOURCES);
-        }
+        NonNull::new(system.cast()).ok_or(NtStatus::INSUFFICIENT_RESOURCES)
+    }
+
+    /// MmGetSystemAddressForMdlSafe + a copy at `offset`.
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+        let system = self.system_address()?;
         // SAFETY: the mapping covers ByteCount bytes of the locked buffer.
-        unsafe { write_checked(system.cast(), self.len(), offset, data) }
+        unsafe { write_checked(system.as_ptr(), self.len(), offset, data) }
     }
 
     /// MmGetMdlByteCount.
@@ -466,6 +475,11 @@ impl Mdl {
 }
 
 impl SystemBuffer {
+    /// The buffer's start (kernel memory the I/O manager allocated).
+    pub(super) fn start(&self) -> NonNull<u8> {
+        self.start
+    }
+
     pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
         // SAFETY: the system buffer holds at least the output length the stack location
         // names (the I/O manager sized it), until completion.
