@@ -324,3 +324,114 @@ fn dismount_with_a_cache_map_live() {
         finish(s);
     }
 }
+
+/// STATUS_DEVICE_DATA_ERROR, what a disk answers for a bad sector.
+const DEVICE_DATA_ERROR: NtStatus = NtStatus(0xC000_009C_u32 as i32);
+
+/// Opens `path` cached, then non-cached, reads it through in 64 KiB reads and closes it:
+/// (status, offset, data) of every step.
+fn open_read_close(s: &mut Session, path: &str) -> Vec<(NtStatus, u64, Vec<u8>)> {
+    let mut steps = Vec::new();
+    for non_cached in [false, true] {
+        let result = open_with(s, path, |request| {
+            request.options = FILE_SYNCHRONOUS_IO_NONALERT
+                | FILE_NON_DIRECTORY_FILE
+                | if non_cached {
+                    FILE_NO_INTERMEDIATE_BUFFERING
+                } else {
+                    0
+                };
+        });
+        steps.push((result.status, 0, Vec::new()));
+        let Some(handle) = result.handle else {
+            continue;
+        };
+        let mut offset = 0u64;
+        loop {
+            let io = s.read_file(handle, Some(offset), 64 * 1024);
+            steps.push((io.status, offset, io.data.clone()));
+            if io.status != NtStatus::SUCCESS {
+                break;
+            }
+            offset += io.information as u64;
+        }
+        assert_eq!(s.close_handle(handle), NtStatus::SUCCESS);
+    }
+    steps
+}
+
+/// Seed 004: the Nth disk read fails, for every N over a mount + open/read/close scenario
+/// (cached and non-cached, so paging reads too): each run ends with a clean error status where
+/// the fault lands, correct bytes everywhere else, no verifier finding and nothing leaked.
+#[test]
+fn failing_the_nth_disk_read_for_every_n() {
+    let name = "ext4-1k";
+    let files = dumped_files_of(name);
+    let (path, expected) = files
+        .iter()
+        .filter(|(_, data)| data.len() > 100_000 && data.len() < 1_000_000)
+        .max_by_key(|(_, data)| data.len())
+        .expect("a file between 100 KB and 1 MB");
+    let image = support::image(name);
+    // The clean run: how many disk reads the mount (first open) takes, and how many in all.
+    let (mount_reads, clean_reads) = {
+        let mut s = machine(&image);
+        let disk = s.disk(support::machine::DISK_NAME).unwrap();
+        let before = disk.read_count();
+        let root = open_ok(&mut s, "\\");
+        s.close_handle(root);
+        let mount = disk.read_count() - before;
+        let steps = open_read_close(&mut s, path);
+        assert!(
+            steps
+                .iter()
+                .all(|(status, _, _)| status.is_success() || *status == NtStatus::END_OF_FILE)
+        );
+        let count = disk.read_count() - before;
+        finish(s);
+        (mount, count)
+    };
+    assert!(
+        clean_reads > mount_reads + 10,
+        "only {clean_reads} disk reads"
+    );
+    let mut absorbed = 0;
+    for n in 1..=clean_reads {
+        let mut s = machine(&image);
+        s.set_trace_enabled(false);
+        let disk = s.disk(support::machine::DISK_NAME).unwrap();
+        disk.fail_nth_read(n, DEVICE_DATA_ERROR);
+        let mut steps = Vec::new();
+        let root = open_with(&mut s, "\\", |_| {});
+        steps.push((root.status, 0, Vec::new()));
+        if let Some(root) = root.handle {
+            s.close_handle(root);
+        }
+        steps.extend(open_read_close(&mut s, path));
+        for (status, offset, data) in &steps {
+            if status.is_success() {
+                let start = *offset as usize;
+                assert!(
+                    expected.get(start..start + data.len()) == Some(data.as_slice()),
+                    "read {n} failed: wrong bytes at {offset}"
+                );
+            }
+        }
+        let surfaced = steps
+            .iter()
+            .any(|(status, _, _)| status.is_error() && *status != NtStatus::END_OF_FILE);
+        // The mount may step over a failed probe (the foreign boot-sector check); after it,
+        // every failed read must reach the caller as an error.
+        assert!(
+            surfaced || n <= mount_reads,
+            "read {n} (after the mount's {mount_reads}) failed but every step succeeded"
+        );
+        absorbed += u64::from(!surfaced);
+        disk.clear_faults();
+        finish(s);
+    }
+    eprintln!(
+        "fault sweep over {name}{path}: N = 1..={clean_reads} ({mount_reads} mount reads, \
+         {absorbed} failures absorbed by the mount)"
+    );
+}
