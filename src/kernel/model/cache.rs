@@ -46,7 +46,7 @@ pub struct SharedCacheMap {
     pub file_size: u64,
     /// Private cache maps (FILE_OBJECTs) still open on it.
     pub open_count: u32,
-    /// Cached pages, by page index.
+    /// Cached pages: runs of whole pages as one paging read brought them in, by first page.
     pub pages: BTreeMap<u64, Vec<u8>>,
     /// Uninitialize events to set when the map is really deleted.
     pub waiters: Vec<Event>,
@@ -164,39 +164,39 @@ pub fn copy_read(
     if length == 0 {
         return Ok(0);
     }
-    let first = offset / PAGE_SIZE;
-    let last = (end - 1) / PAGE_SIZE;
-    let mut page = first;
-    while page <= last {
+    let mut data = Vec::with_capacity(length);
+    let mut position = offset;
+    while position < end {
+        // Copy what is cached from `position` on; stop at the first page that is not.
         let missing = {
             let state = kernel.lock();
-            let map = state.cache.shared.get(&section);
-            map.is_some_and(|m| !m.pages.contains_key(&page))
+            let Some(map) = state.cache.shared.get(&section) else {
+                return Err(NtStatus::FILE_CLOSED);
+            };
+            loop {
+                if position >= end {
+                    break None;
+                }
+                let page = position / PAGE_SIZE;
+                let run = map
+                    .pages
+                    .range(..=page)
+                    .next_back()
+                    .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE);
+                let Some((first, bytes)) = run else {
+                    break Some(page);
+                };
+                let within = (position - first * PAGE_SIZE) as usize;
+                let take = ((bytes.len() - within) as u64).min(end - position) as usize;
+                let slice = bytes
+                    .get(within..within + take)
+                    .ok_or(NtStatus::UNSUCCESSFUL)?;
+                data.extend_from_slice(slice);
+                position += take as u64;
+            }
         };
-        if missing {
-            fault_in(&kernel, section, page, last)?;
-        }
-        page += 1;
-    }
-    // Copy out of the cache into the caller's buffer.
-    let mut data = Vec::with_capacity(length);
-    {
-        let state = kernel.lock();
-        let Some(map) = state.cache.shared.get(&section) else {
-            return Err(NtStatus::FILE_CLOSED);
-        };
-        let mut position = offset;
-        while position < end {
-            let index = position / PAGE_SIZE;
-            let within = (position % PAGE_SIZE) as usize;
-            let take = ((PAGE_SIZE - within as u64).min(end - position)) as usize;
-            let bytes = map
-                .pages
-                .get(&index)
-                .and_then(|p| p.get(within..within + take))
-                .ok_or(NtStatus::UNSUCCESSFUL)?;
-            data.extend_from_slice(bytes);
-            position += take as u64;
+        if let Some(page) = missing {
+            fault_in(&kernel, section, page, (end - 1) / PAGE_SIZE)?;
         }
     }
     match buffer {
@@ -218,14 +218,16 @@ fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Resul
             return Err(NtStatus::FILE_CLOSED);
         };
         let file_pages = map.file_size.div_ceil(PAGE_SIZE);
-        let mut count = 1;
-        while count < CLUSTER_PAGES
-            && page + count <= last
-            && page + count < file_pages
-            && !map.pages.contains_key(&(page + count))
-        {
-            count += 1;
-        }
+        // Up to the next cached run, the end of the request, the cluster, the end of file.
+        let next_cached = map
+            .pages
+            .range(page + 1..)
+            .next()
+            .map_or(u64::MAX, |(first, _)| *first);
+        let count = CLUSTER_PAGES
+            .min(last.saturating_sub(page) + 1)
+            .min(file_pages.saturating_sub(page).max(1))
+            .min(next_cached - page);
         let (file_object, file_size) = (map.file_object, map.file_size);
         let Some(device) = state.file_objects.get(file_object).map(|f| f.device) else {
             state.report(FindingKind::UseAfterFree {
@@ -249,7 +251,9 @@ fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Resul
     request.buffer_len = length;
     request.fill = STALE_BYTE;
     let outcome = call_driver(kernel, device, request);
-    if outcome.status.is_error() {
+    // Any status but success (a warning such as STATUS_VERIFY_REQUIRED included) leaves the
+    // pages unread: Mm raises it to the faulting code.
+    if !outcome.status.is_success() {
         return Err(outcome.status);
     }
     let mut state = kernel.lock();
@@ -268,11 +272,9 @@ fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Resul
     let Some(map) = state.cache.shared.get_mut(&section) else {
         return Err(NtStatus::FILE_CLOSED);
     };
-    for (index, chunk) in outcome.data.chunks(PAGE_SIZE as usize).enumerate() {
-        let mut bytes = chunk.to_vec();
-        bytes.resize(PAGE_SIZE as usize, 0);
-        map.pages.entry(page + index as u64).or_insert(bytes);
-    }
+    let mut bytes = outcome.data;
+    bytes.resize(length, 0);
+    map.pages.insert(page, bytes);
     Ok(())
 }
 
