@@ -1,10 +1,10 @@
 //! The cache manager: CcInitializeCacheMap, CcCopyRead and CcUninitializeCacheMap with its
 //! completion event, and the cache manager callbacks.
 //!
-//! Known gap: CcInitializeCacheMap and CcCopyRead report failures by raising an exception
-//! (ExRaiseStatus: no memory, or STATUS_IN_PAGE_ERROR-like codes when a paging read fails).
-//! Rust has no SEH; catching those needs the small C `__try` shim DESIGN.md allows, which is
-//! not built yet. Until then an I/O error under CcCopyRead is not turned into a status here.
+//! CcInitializeCacheMap and CcCopyRead report failures by raising an exception (ExRaiseStatus:
+//! no memory, or the failed paging read's status). Rust has no SEH, so both are called through
+//! `c/seh.c` (built by build.rs): a `__try` that turns an exception FsRtlIsNtstatusExpected
+//! accepts into its status. Unexpected exceptions are not caught.
 
 use core::ffi::c_void;
 use core::ptr;
@@ -15,6 +15,24 @@ use wdk_sys::{
 };
 
 use super::file_object::FileObject;
+
+unsafe extern "C" {
+    /// `c/seh.c`: CcInitializeCacheMap(PinAccess = FALSE, context NULL) under `__try`.
+    fn rustfsd_cc_initialize_cache_map(
+        file_object: wdk_sys::PFILE_OBJECT,
+        sizes: *mut CC_FILE_SIZES,
+        callbacks: *mut CACHE_MANAGER_CALLBACKS,
+    ) -> i32;
+    /// `c/seh.c`: CcCopyRead(Wait = TRUE) under `__try`; its result in `done`.
+    fn rustfsd_cc_copy_read(
+        file_object: wdk_sys::PFILE_OBJECT,
+        offset: *mut i64,
+        length: u32,
+        buffer: *mut c_void,
+        io_status: *mut IO_STATUS_BLOCK,
+        done: *mut BOOLEAN,
+    ) -> i32;
+}
 use super::irp::OutputBuffer;
 use crate::kernel::{FileSizes, NtStatus};
 
@@ -71,14 +89,15 @@ pub fn cc_initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Re
     };
     // SAFETY: the FILE_OBJECT is live with SectionObjectPointer set to its FCB's (attach_fcb);
     // Cc copies the sizes; the callbacks table is static and never written by Cc.
-    unsafe {
-        wdk_sys::ntddk::CcInitializeCacheMap(
+    let status = unsafe {
+        rustfsd_cc_initialize_cache_map(
             file_object.raw(),
             &mut sizes,
-            0,
             (&raw const CALLBACKS).cast_mut(),
-            ptr::null_mut::<c_void>(),
-        );
+        )
+    };
+    if status < 0 {
+        return Err(NtStatus(status));
     }
     Ok(())
 }
@@ -104,21 +123,25 @@ pub fn cc_copy_read(
         return Err(NtStatus::BUFFER_TOO_SMALL);
     }
     let length = u32::try_from(length).map_err(|_| NtStatus::INVALID_PARAMETER)?;
-    let mut file_offset = large(offset);
+    let mut file_offset = i64::try_from(offset).map_err(|_| NtStatus::INVALID_PARAMETER)?;
     let mut status = IO_STATUS_BLOCK::default();
+    let mut done: BOOLEAN = 0;
     // SAFETY: [buffer_offset, end) lies inside the `capacity` bytes of locked kernel memory at
     // `start` (checked above), valid until the IRP completes; the FILE_OBJECT is live and was
     // given its cache map by cc_initialize_cache_map.
-    let done = unsafe {
-        wdk_sys::ntddk::CcCopyRead(
+    let raised = unsafe {
+        rustfsd_cc_copy_read(
             file_object.raw(),
             &mut file_offset,
             length,
-            1,
             start.as_ptr().add(buffer_offset).cast(),
             &mut status,
+            &mut done,
         )
     };
+    if raised < 0 {
+        return Err(NtStatus(raised));
+    }
     // SAFETY: CcCopyRead filled the IO_STATUS_BLOCK.
     let code = unsafe { status.__bindgen_anon_1.Status };
     if done == 0 {
