@@ -600,11 +600,13 @@ fn cached_driver(
     paging: fn(&FcbArc<()>, &OutputBuffer, u32) -> NtStatus,
 ) -> NtStatus {
     let _region = enter_file_system();
+    let top_level = k::TopLevelIrp::enter(&irp);
     let Some(file_object) = irp.file_object() else {
         return irp.complete(NtStatus::SUCCESS);
     };
     match irp.major() {
         Some(IrpMajor::Create) => {
+            assert!(top_level.is_top_level());
             let fcb = FcbArc::try_new(PoolTag(*b"CcFc"), ()).unwrap();
             fcb.set_file_sizes(rustfsd::kernel::FileSizes {
                 allocation_size: 100,
@@ -615,6 +617,8 @@ fn cached_driver(
             irp.complete(NtStatus::SUCCESS)
         }
         Some(IrpMajor::Read) if irp.flags() & rustfsd::kernel::IRP_PAGING_IO != 0 => {
+            // Sent by Cc from inside the user's read: recognized as recursive.
+            assert!(!top_level.is_top_level());
             let fcb = file_object.fcb::<()>().unwrap();
             let rustfsd::kernel::IrpParameters::Read { length, .. } = irp.parameters() else {
                 return irp.complete(NtStatus::INVALID_PARAMETER);
@@ -744,6 +748,22 @@ fn an_exclusive_resource_in_a_paging_read_is_caught() {
         findings
             .iter()
             .any(|f| matches!(f, FindingKind::ExclusiveResourceInPagingIo { .. })),
+        "{findings:?}"
+    );
+}
+
+fn top_level_left_set(_device: DeviceRef, irp: Irp) -> NtStatus {
+    std::mem::forget(k::TopLevelIrp::enter(&irp));
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn a_top_level_irp_left_set_is_caught() {
+    let findings = exercise(broken("toplevel", top_level_left_set));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::TopLevelIrpLeftSet)),
         "{findings:?}"
     );
 }

@@ -9,12 +9,15 @@ mod pnp;
 mod read;
 mod shutdown;
 
-use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, enter_file_system};
+use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, TopLevelIrp, enter_file_system};
 
 /// The single entry point for every IRP the I/O manager sends to our devices.
 pub fn dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
     // Normal kernel APCs stay disabled while we may hold file system resources.
     let _region = enter_file_system();
+    // The first request of ours on this thread is the top-level one; the paging reads Cc
+    // sends from inside a cached read, and CLOSEs sent from inside Cc or Mm, find it set.
+    let _top_level = TopLevelIrp::enter(&irp);
     if device.is_control_device() {
         return control_device(device, irp);
     }

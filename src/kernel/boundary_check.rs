@@ -16,6 +16,7 @@ use alloc::vec::Vec;
 use core::fmt::Debug;
 
 use crate::driver::DriverGlobals;
+use crate::kernel::TopLevelIrp;
 use crate::kernel::{
     APC_LEVEL, ControlDevice, CreateParameters, DELETE, DISPATCH_LEVEL, DO_BUFFERED_IO,
     DO_DIRECT_IO, DeviceRef, DriverObject, Event, FILE_APPEND_DATA, FILE_EXECUTE,
@@ -116,6 +117,8 @@ fn irp() {
     let _: fn(&Irp) -> Option<IrpMajor> = Irp::major;
     let _: fn(&Irp) -> u8 = Irp::minor;
     let _: fn(&Irp) -> u32 = Irp::flags;
+    let _: fn(&Irp) -> TopLevelIrp = TopLevelIrp::enter;
+    let _: fn(&TopLevelIrp) -> bool = TopLevelIrp::is_top_level;
     let _: fn(&Irp) -> IrpParameters = Irp::parameters;
     let _: fn(&Irp) -> Option<CreateParameters> = Irp::create_parameters;
     let _: fn(&Irp) -> Option<MountRequest> = Irp::mount_request;

@@ -80,6 +80,10 @@ pub enum FindingKind {
     /// A paging read completed with bytes past end of file that were not zeroed: Mm maps the
     /// whole page into user space.
     PagingReadTailNotZeroed { file_object: ObjId, offset: u64 },
+    /// A dispatch routine (or work item) returned with the thread's top-level IRP still set:
+    /// the next request on the thread would take itself for a recursive one, and the pointer
+    /// names an IRP already completed.
+    TopLevelIrpLeftSet,
     /// A fault the model cannot classify more precisely.
     Other(String),
 }

@@ -494,3 +494,40 @@ impl SystemBuffer {
         self.len == 0
     }
 }
+
+/// IoGetTopLevelIrp / IoSetTopLevelIrp around a request: `enter` makes the IRP the thread's
+/// top-level IRP if none is set (nor the cache manager's marker), and the drop clears it. A
+/// request that finds one set is recursive (`is_top_level` is false). The stored pointer is
+/// never dereferenced by us; it is cleared before the thread leaves our dispatch routine.
+pub struct TopLevelIrp {
+    owned: bool,
+}
+
+impl TopLevelIrp {
+    pub fn enter(irp: &Irp) -> TopLevelIrp {
+        // SAFETY: the top-level IRP is the current thread's own slot; reading and setting it
+        // is what every file system's FSD entry does.
+        let owned = unsafe {
+            if wdk_sys::ntddk::IoGetTopLevelIrp().is_null() {
+                wdk_sys::ntddk::IoSetTopLevelIrp(irp.raw());
+                true
+            } else {
+                false
+            }
+        };
+        TopLevelIrp { owned }
+    }
+
+    pub fn is_top_level(&self) -> bool {
+        self.owned
+    }
+}
+
+impl Drop for TopLevelIrp {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: as in enter; only the value this guard set is taken back.
+            unsafe { wdk_sys::ntddk::IoSetTopLevelIrp(ptr::null_mut()) };
+        }
+    }
+}

@@ -235,6 +235,10 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
                 state.report(FindingKind::ResourceHeldOnReturn { resource });
             }
         }
+        if state.thread().top_level_irp != 0 {
+            state.report(FindingKind::TopLevelIrpLeftSet);
+            state.thread().top_level_irp = 0;
+        }
     }
     state.release_stack(charge);
     state.current_driver = previous_driver;
