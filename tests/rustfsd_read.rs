@@ -435,3 +435,40 @@ fn failing_the_nth_disk_read_for_every_n() {
          {absorbed} failures absorbed by the mount)"
     );
 }
+
+/// Four threads read one file through their own handles (all cached, so one shared cache map)
+/// while a fifth dismounts the volume, interleaved with the worker (the lazy writer) as each
+/// seed decides: every read returns the file's bytes or STATUS_VOLUME_DISMOUNTED, every CLOSE
+/// finds its FCB, and nothing is left at unload.
+#[test]
+fn four_readers_and_a_dismount_over_many_seeds() {
+    use rustfsd::kernel::model::harness::scenario::{self, Runner};
+    use rustfsd::kernel::model::harness::{DiskModel, DriverDescriptor, scheduler};
+    let image = fs::read(support::image("ext4")).unwrap();
+    let mut script = String::from("load rustfsd => SUCCESS\nopen v \\Device\\Disk0 => SUCCESS\n");
+    for t in 1..=4 {
+        script.push_str(&format!(
+            "open h{t} \\Device\\Disk0\\hello.txt => SUCCESS\n\
+             @t{t} read h{t} offset=0 len=512 => SUCCESS|VOLUME_DISMOUNTED\n\
+             @t{t} read h{t} offset=7 len=512 => SUCCESS|VOLUME_DISMOUNTED\n\
+             @t{t} close h{t} => SUCCESS\n"
+        ));
+    }
+    script.push_str("@t5 dismount v => SUCCESS\n@t5 close v => SUCCESS\n");
+    script.push_str("run-worker => SUCCESS\nunload rustfsd => SUCCESS\nexpect-findings 0\n");
+    let steps = scenario::parse(&script).unwrap();
+    let (mut inline, mut lazy) = (0, 0);
+    for seed in 0..300u64 {
+        let mut session = Session::new();
+        session.add_disk("Disk0", DiskModel::from_bytes(image.clone()));
+        session.set_trace_enabled(false);
+        let mut runner = Runner::new(session, vec![DriverDescriptor::rustfsd()]);
+        let run = scheduler::run(&mut runner, &steps, seed);
+        assert!(run.ok, "seed {seed}:\n{}", run.trace.join("\n"));
+        let (_, now, later, alive) = runner.session.cache_counters();
+        assert_eq!(alive, 0, "seed {seed}");
+        inline += now;
+        lazy += later;
+    }
+    assert!(inline > 0 && lazy > 0, "{inline} inline, {lazy} lazy");
+}
