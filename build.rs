@@ -14,6 +14,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(any(windows, feature = "linux-cross-build"))]
 fn configure_driver_link() -> Result<(), Box<dyn std::error::Error>> {
     wdk_build::configure_wdk_binary_build()?;
+    build_seh_guards()?;
+    Ok(())
+}
+
+/// Builds `src/kernel/nt/c/seh.c` (the `__try` guards around the cache manager calls that
+/// raise) with clang for the MSVC target into a static library linked into the driver.
+/// `CC_x86_64_pc_windows_msvc` and `AR_x86_64_pc_windows_msvc` name other tools.
+#[cfg(any(windows, feature = "linux-cross-build"))]
+fn build_seh_guards() -> Result<(), Box<dyn std::error::Error>> {
+    use std::process::Command;
+    let source = "src/kernel/nt/c/seh.c";
+    println!("cargo:rerun-if-changed={source}");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    let object = out.join("rustfsd_seh.obj");
+    let library = out.join("rustfsd_seh.lib");
+    let cc = std::env::var("CC_x86_64_pc_windows_msvc").unwrap_or_else(|_| "clang".into());
+    let status = Command::new(cc)
+        .args([
+            "--target=x86_64-pc-windows-msvc",
+            "-fms-extensions",
+            "-O2",
+            "-fno-stack-protector",
+            "-c",
+            source,
+            "-o",
+        ])
+        .arg(&object)
+        .status()?;
+    if !status.success() {
+        return Err(format!("compiling {source} failed").into());
+    }
+    let ar = std::env::var("AR_x86_64_pc_windows_msvc").unwrap_or_else(|_| "llvm-lib".into());
+    let status = Command::new(ar)
+        .arg(format!("/out:{}", library.display()))
+        .arg(&object)
+        .status()?;
+    if !status.success() {
+        return Err("archiving the SEH guards failed".into());
+    }
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-lib=static=rustfsd_seh");
     Ok(())
 }
 

@@ -588,3 +588,182 @@ fn a_work_item_returning_with_apcs_disabled_is_caught() {
         "{findings:?}"
     );
 }
+
+// ----- the cache manager ------------------------------------------------------------------
+
+/// A small cached-file driver: CREATE attaches an FCB of 100 bytes, a READ from the user
+/// initializes the cache map (unless `skip_init`) and has Cc fault the file in, CLEANUP
+/// uninitializes, CLOSE detaches; a paging READ is answered by `paging`.
+fn cached_driver(
+    irp: Irp,
+    skip_init: bool,
+    paging: fn(&FcbArc<()>, &OutputBuffer, u32) -> NtStatus,
+) -> NtStatus {
+    let _region = enter_file_system();
+    let top_level = k::TopLevelIrp::enter(&irp);
+    let Some(file_object) = irp.file_object() else {
+        return irp.complete(NtStatus::SUCCESS);
+    };
+    match irp.major() {
+        Some(IrpMajor::Create) => {
+            assert!(top_level.is_top_level());
+            let fcb = FcbArc::try_new(PoolTag(*b"CcFc"), ()).unwrap();
+            fcb.set_file_sizes(rustfsd::kernel::FileSizes {
+                allocation_size: 100,
+                file_size: 100,
+                valid_data_length: 100,
+            });
+            assert!(file_object.attach_fcb(fcb).is_ok());
+            irp.complete(NtStatus::SUCCESS)
+        }
+        Some(IrpMajor::Read) if irp.flags() & rustfsd::kernel::IRP_PAGING_IO != 0 => {
+            // Sent by Cc from inside the user's read: recognized as recursive.
+            assert!(!top_level.is_top_level());
+            let fcb = file_object.fcb::<()>().unwrap();
+            let rustfsd::kernel::IrpParameters::Read { length, .. } = irp.parameters() else {
+                return irp.complete(NtStatus::INVALID_PARAMETER);
+            };
+            let status = paging(&fcb, &irp.output_buffer(), length);
+            let mut irp = irp;
+            irp.set_information(length as usize);
+            irp.complete(status)
+        }
+        Some(IrpMajor::Read) => {
+            let fcb = file_object.fcb::<()>().unwrap();
+            if !skip_init {
+                k::cc_initialize_cache_map(&file_object, fcb.file_sizes()).unwrap();
+            }
+            // No buffer to copy into: the pages are faulted in, then the copy is refused.
+            let status = match k::cc_copy_read(&file_object, 0, 16, &OutputBuffer::None, 0) {
+                Ok(_) => NtStatus::SUCCESS,
+                Err(status) => status,
+            };
+            irp.complete(status)
+        }
+        Some(IrpMajor::Cleanup) => {
+            if k::has_private_cache_map(&file_object) {
+                k::cc_uninitialize_cache_map(&file_object);
+            }
+            irp.complete(NtStatus::SUCCESS)
+        }
+        Some(IrpMajor::Close) => {
+            drop(file_object.detach_fcb::<()>());
+            irp.complete(NtStatus::SUCCESS)
+        }
+        _ => irp.complete(NtStatus::SUCCESS),
+    }
+}
+
+/// Fills the file's 100 bytes and zeroes the rest of the page, as a paging read must.
+fn paging_zeroes_tail(_fcb: &FcbArc<()>, buffer: &OutputBuffer, length: u32) -> NtStatus {
+    let OutputBuffer::Mdl(mdl) = buffer else {
+        return NtStatus::INVALID_PARAMETER;
+    };
+    let mut page = vec![0u8; length as usize];
+    page[..100].fill(7);
+    mdl.write(0, &page).unwrap();
+    NtStatus::SUCCESS
+}
+
+/// Fills the file's 100 bytes and leaves the stale rest of the page.
+fn paging_leaves_tail(_fcb: &FcbArc<()>, buffer: &OutputBuffer, _length: u32) -> NtStatus {
+    let OutputBuffer::Mdl(mdl) = buffer else {
+        return NtStatus::INVALID_PARAMETER;
+    };
+    mdl.write(0, &[7u8; 100]).unwrap();
+    NtStatus::SUCCESS
+}
+
+/// Takes the FCB's resource exclusively in the paging read.
+fn paging_takes_resource(fcb: &FcbArc<()>, buffer: &OutputBuffer, length: u32) -> NtStatus {
+    let _held = fcb.resource().acquire_exclusive(true);
+    paging_zeroes_tail(fcb, buffer, length)
+}
+
+fn cached_correct(_device: DeviceRef, irp: Irp) -> NtStatus {
+    cached_driver(irp, false, paging_zeroes_tail)
+}
+
+fn cached_without_init(_device: DeviceRef, irp: Irp) -> NtStatus {
+    cached_driver(irp, true, paging_zeroes_tail)
+}
+
+fn cached_stale_tail(_device: DeviceRef, irp: Irp) -> NtStatus {
+    cached_driver(irp, false, paging_leaves_tail)
+}
+
+fn cached_locking_paging(_device: DeviceRef, irp: Irp) -> NtStatus {
+    cached_driver(irp, false, paging_takes_resource)
+}
+
+#[test]
+fn a_correct_cached_driver_has_no_findings_in_either_order() {
+    // Seeds decide whether the shared map goes inside CcUninitializeCacheMap or on the lazy
+    // writer; both must end clean.
+    for seed in 0..8 {
+        let mut s = Session::new();
+        s.set_choice_seed(seed);
+        s.load_driver(broken("cc-fine", cached_correct)).unwrap();
+        let pid = s.initial_process();
+        let h = s
+            .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
+            .handle
+            .unwrap();
+        s.read_file(h, Some(0), 16);
+        s.close_handle(h);
+        s.run_worker();
+        let (paging, _, _, alive) = s.cache_counters();
+        assert_eq!((paging, alive), (1, 0), "seed {seed}");
+        s.unload_driver("cc-fine");
+        assert_eq!(s.findings(), vec![], "seed {seed}");
+    }
+}
+
+#[test]
+fn a_cached_read_without_a_cache_map_is_caught() {
+    let findings = exercise(broken("cc-noinit", cached_without_init));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::CachedReadWithoutCacheMap { .. })),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn a_paging_read_leaving_stale_bytes_past_eof_is_caught() {
+    let findings = exercise(broken("cc-tail", cached_stale_tail));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::PagingReadTailNotZeroed { .. })),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn an_exclusive_resource_in_a_paging_read_is_caught() {
+    let findings = exercise(broken("cc-lock", cached_locking_paging));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::ExclusiveResourceInPagingIo { .. })),
+        "{findings:?}"
+    );
+}
+
+fn top_level_left_set(_device: DeviceRef, irp: Irp) -> NtStatus {
+    std::mem::forget(k::TopLevelIrp::enter(&irp));
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn a_top_level_irp_left_set_is_caught() {
+    let findings = exercise(broken("toplevel", top_level_left_set));
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, FindingKind::TopLevelIrpLeftSet)),
+        "{findings:?}"
+    );
+}

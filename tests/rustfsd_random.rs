@@ -56,6 +56,29 @@ const OPEN_STATUSES: &[NtStatus] = &[
     NtStatus::DEVICE_DOES_NOT_EXIST,
 ];
 
+/// `\hello.txt` as the image's source tree holds it.
+fn hello() -> &'static [u8] {
+    static HELLO: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    HELLO.get_or_init(|| {
+        std::fs::read(support::source_of("tiny-ext4").join("hello.txt")).expect("hello.txt")
+    })
+}
+
+/// Every status a schedule's read may see.
+const READ_STATUSES: &[NtStatus] = &[
+    NtStatus::SUCCESS,
+    NtStatus::END_OF_FILE,
+    // A directory, or the control device.
+    NtStatus::INVALID_DEVICE_REQUEST,
+    // No offset on an asynchronous FILE_OBJECT, or a misaligned volume read.
+    NtStatus::INVALID_PARAMETER,
+    NtStatus::VOLUME_DISMOUNTED,
+    NtStatus::VERIFY_REQUIRED,
+    DEVICE_DATA_ERROR,
+    NtStatus::DEVICE_DOES_NOT_EXIST,
+    NtStatus::INVALID_HANDLE,
+];
+
 /// STATUS_DEVICE_DATA_ERROR, what the faulty disk answers.
 const DEVICE_DATA_ERROR: NtStatus = NtStatus(0xC000_009C_u32 as i32);
 
@@ -181,7 +204,7 @@ impl Schedule {
     }
 
     fn step(&mut self) -> Result<(), String> {
-        match self.rng.below(27) {
+        match self.rng.below(30) {
             25 if self.rng.below(3) == 0 => {
                 let status = self.session.query_remove_disk(DISK_NAME);
                 self.log.push(format!("pnp query-remove: {status:?}"));
@@ -197,6 +220,7 @@ impl Schedule {
                         .push(format!("pnp cancel={cancel} after the query: {status:?}"));
                 }
             }
+            27..=29 => self.read()?,
             26 => {
                 if self.rng.below(8) == 0 {
                     let status = self.session.surprise_remove_disk(DISK_NAME);
@@ -322,6 +346,33 @@ impl Schedule {
                     self.log
                         .push(format!("dismount via {handle:?}: {status:?}"));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// NtReadFile on a random handle: at a random offset or the current one, of a random
+    /// length. Every status must be one a read may give, and bytes read from `\hello.txt`
+    /// must be the file's.
+    fn read(&mut self) -> Result<(), String> {
+        let Some(handle) = self.pick(&self.handles.clone()) else {
+            return Ok(());
+        };
+        let offset = [None, Some(0), Some(1), Some(512), Some(5000)][self.rng.below(5)];
+        let length = [0u32, 1, 512, 4096, 65536][self.rng.below(5)];
+        let io = self.session.read_file(handle, offset, length);
+        self.log.push(format!(
+            "read {handle:?} at {offset:?} len {length}: {:?} {}",
+            io.status, io.information
+        ));
+        if !READ_STATUSES.contains(&io.status) {
+            return Err(format!("read: unexpected {:?}", io.status));
+        }
+        if io.status.is_success() && !io.data.is_empty() && self.path_of(handle) == CONTEXT_OWNER {
+            let start = offset.unwrap_or(0) as usize;
+            let hello = hello();
+            if offset.is_some() && hello.get(start..start + io.data.len()) != Some(&io.data[..]) {
+                return Err(format!("read: wrong bytes from {CONTEXT_OWNER} at {start}"));
             }
         }
         Ok(())

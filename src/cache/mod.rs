@@ -1,5 +1,35 @@
 //! Cache and section support: CcInitializeCacheMap/CcUninitializeCacheMap, section teardown,
 //! and the section-synchronization callbacks registered at DriverEntry.
+//!
+//! A FILE_OBJECT is cached from its first cached read (`ensure_cached`) to its CLEANUP
+//! (`teardown::at_cleanup`). The first FILE_OBJECT of a stream to be cached becomes the one
+//! the cache manager's section references: its CLOSE comes only once the shared cache map is
+//! deleted, which may be inside CcUninitializeCacheMap or later on the lazy writer's thread.
 
 pub mod section_sync;
 pub mod teardown;
+
+use crate::fcb::FcbRef;
+use crate::kernel::{
+    FileObject, NtStatus, OutputBuffer, cc_copy_read, cc_initialize_cache_map,
+    has_private_cache_map,
+};
+
+/// CcInitializeCacheMap for `file_object` unless it already has its private cache map, with
+/// the FCB header's sizes.
+pub fn ensure_cached(fcb: &FcbRef, file_object: &FileObject) -> Result<(), NtStatus> {
+    if has_private_cache_map(file_object) {
+        return Ok(());
+    }
+    cc_initialize_cache_map(file_object, fcb.file_sizes())
+}
+
+/// CcCopyRead (waiting) of `count` bytes at `offset` into the start of `buffer`.
+pub fn copy_read(
+    file_object: &FileObject,
+    offset: u64,
+    count: usize,
+    buffer: &OutputBuffer,
+) -> Result<usize, NtStatus> {
+    cc_copy_read(file_object, offset, count, buffer, 0)
+}

@@ -6,15 +6,19 @@ mod close;
 mod create;
 mod fsctrl;
 mod pnp;
+mod read;
 mod shutdown;
 mod trace;
 
-use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, enter_file_system};
+use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, TopLevelIrp, enter_file_system};
 
 /// The single entry point for every IRP the I/O manager sends to our devices.
 pub fn dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
     // Normal kernel APCs stay disabled while we may hold file system resources.
     let _region = enter_file_system();
+    // The first request of ours on this thread is the top-level one; the paging reads Cc
+    // sends from inside a cached read, and CLOSEs sent from inside Cc or Mm, find it set.
+    let _top_level = TopLevelIrp::enter(&irp);
     let traced = trace::irp_in(device, &irp);
     let status = route(device, irp);
     if let Some(traced) = traced {
@@ -33,7 +37,8 @@ fn route(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::Close) => close::close(device, irp),
         Some(IrpMajor::FileSystemControl) => fsctrl::file_system_control(device, irp),
         Some(IrpMajor::Pnp) => pnp::pnp(device, irp),
-        // Not implemented yet: the read, query and directory issues add handlers here.
+        Some(IrpMajor::Read) => read::read(device, irp),
+        // Not implemented yet: the query and directory issues add handlers here.
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

@@ -16,19 +16,21 @@ use alloc::vec::Vec;
 use core::fmt::Debug;
 
 use crate::driver::DriverGlobals;
+use crate::kernel::TopLevelIrp;
 use crate::kernel::debug_output::DebugLine;
 use crate::kernel::{
     APC_LEVEL, ControlDevice, CreateParameters, DELETE, DISPATCH_LEVEL, DO_BUFFERED_IO,
     DO_DIRECT_IO, DeviceRef, DriverObject, Event, FILE_APPEND_DATA, FILE_EXECUTE,
     FILE_OPEN_BY_FILE_ID, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
-    FILE_WRITE_DATA, FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FastIoPossible,
-    FastMutex, FastMutexGuard, FcbArc, FileAccess, FileObject, FileSizes, FileSystemRegion,
-    IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, Irp, IrpMajor,
-    IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl, MountRequest,
-    NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Resource, ResourceGuard,
-    ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice,
-    TargetReference, UserBuffer, VolumeDevice, VolumeEvent, charge_stack_frame, current_irql,
-    debug_print, enter_file_system, expand_stack_and_callout, file_id_from_name, queue_work_item,
+    FILE_WRITE_DATA, FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE,
+    FO_SYNCHRONOUS_IO, FastIoPossible, FastMutex, FastMutexGuard, FcbArc, FileAccess, FileObject,
+    FileSizes, FileSystemRegion, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME,
+    Irp, IrpMajor, IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl,
+    MountRequest, NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Resource,
+    ResourceGuard, ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice,
+    TargetReference, UserBuffer, VolumeDevice, VolumeEvent, cc_copy_read, cc_initialize_cache_map,
+    cc_uninitialize_cache_map, charge_stack_frame, current_irql, debug_print, enter_file_system,
+    expand_stack_and_callout, file_id_from_name, has_private_cache_map, queue_work_item,
     raise_irql, remaining_stack,
 };
 
@@ -115,6 +117,9 @@ fn mount_target(mount: &MountRequest) -> TargetDevice {
 fn irp() {
     let _: fn(&Irp) -> Option<IrpMajor> = Irp::major;
     let _: fn(&Irp) -> u8 = Irp::minor;
+    let _: fn(&Irp) -> u32 = Irp::flags;
+    let _: fn(&Irp) -> TopLevelIrp = TopLevelIrp::enter;
+    let _: fn(&TopLevelIrp) -> bool = TopLevelIrp::is_top_level;
     let _: fn(&Irp) -> IrpParameters = Irp::parameters;
     let _: fn(&Irp) -> Option<CreateParameters> = Irp::create_parameters;
     let _: fn(&Irp) -> Option<MountRequest> = Irp::mount_request;
@@ -223,6 +228,12 @@ fn file_object() {
     let _: fn(&FileObject) -> Option<PoolArc<Probe>> = FileObject::detach_ccb::<Probe>;
     let _: fn(&FileObject) -> Option<PoolArc<Probe>> = FileObject::ccb::<Probe>;
     let _: fn(&FileObject) -> u32 = FileObject::flags;
+    let _: u32 = FO_NO_INTERMEDIATE_BUFFERING;
+    let _: fn(&FileObject) -> bool = has_private_cache_map;
+    let _: fn(&FileObject, FileSizes) -> Result<(), NtStatus> = cc_initialize_cache_map;
+    let _: fn(&FileObject, u64, usize, &OutputBuffer, usize) -> Result<usize, NtStatus> =
+        cc_copy_read;
+    let _: fn(&FileObject) -> bool = cc_uninitialize_cache_map;
     let _: fn(&FileObject, u32) = FileObject::set_flags;
     let _: fn(&FileObject, VolumeEvent) = FileObject::notify_volume_event;
     let _: fn(&FileObject) -> Vec<u16> = FileObject::file_name;

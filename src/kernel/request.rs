@@ -18,6 +18,14 @@ pub const IRP_MN_REMOVE_DEVICE: u8 = 0x02;
 pub const IRP_MN_CANCEL_REMOVE_DEVICE: u8 = 0x03;
 pub const IRP_MN_QUERY_DEVICE_RELATIONS: u8 = 0x07;
 pub const IRP_MN_SURPRISE_REMOVAL: u8 = 0x17;
+/// Irp->Flags: IRP_NOCACHE (the data bypasses the cache).
+pub const IRP_NOCACHE: u32 = 0x0000_0001;
+/// Irp->Flags: IRP_PAGING_IO (Mm or Cc filling pages).
+pub const IRP_PAGING_IO: u32 = 0x0000_0002;
+/// Irp->Flags: IRP_SYNCHRONOUS_PAGING_IO.
+pub const IRP_SYNCHRONOUS_PAGING_IO: u32 = 0x0000_0040;
+/// FILE_NO_INTERMEDIATE_BUFFERING (create option).
+pub const FILE_NO_INTERMEDIATE_BUFFERING: u32 = 0x0000_0008;
 /// FILE_OPEN_BY_FILE_ID (create option).
 pub const FILE_OPEN_BY_FILE_ID: u32 = 0x0000_2000;
 

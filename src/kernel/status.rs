@@ -18,6 +18,8 @@ impl NtStatus {
     pub const INVALID_DEVICE_REQUEST: NtStatus = NtStatus(0xC000_0010_u32 as i32);
     pub const NO_SUCH_DEVICE: NtStatus = NtStatus(0xC000_000E_u32 as i32);
     pub const END_OF_FILE: NtStatus = NtStatus(0xC000_0011_u32 as i32);
+    pub const FILE_CLOSED: NtStatus = NtStatus(0xC000_0128_u32 as i32);
+    pub const INVALID_USER_BUFFER: NtStatus = NtStatus(0xC000_00E8_u32 as i32);
     pub const ACCESS_DENIED: NtStatus = NtStatus(0xC000_0022_u32 as i32);
     pub const BUFFER_TOO_SMALL: NtStatus = NtStatus(0xC000_0023_u32 as i32);
     pub const OBJECT_NAME_INVALID: NtStatus = NtStatus(0xC000_0033_u32 as i32);

@@ -18,7 +18,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rustfsd::ext4::{FileReader, Inode, RunKind, Volume};
+use rustfsd::ext4::{FileReader, Volume};
 use support::{FileDevice, Rng};
 
 const CHUNK: usize = 64 << 10;
@@ -80,38 +80,6 @@ fn best_of<F: FnMut() -> u64>(n: usize, mut f: F) -> (u64, Duration) {
     (bytes, best)
 }
 
-/// Physical byte ranges of each CHUNK-sized read of a file (setup for the pread baseline).
-fn physical_chunks(vol: &Volume<FileDevice>, inode: &Inode) -> Vec<Vec<(u64, usize)>> {
-    let bs = u64::from(vol.block_size());
-    let size = inode.size();
-    let mut rdr = FileReader::new(inode.clone());
-    let mut out = Vec::new();
-    let mut off = 0;
-    while off < size {
-        let end = (off + CHUNK as u64).min(size);
-        let mut pieces: Vec<(u64, usize)> = Vec::new();
-        let mut pos = off;
-        while pos < end {
-            let lblk = pos / bs;
-            let run = rdr.map(vol, lblk).unwrap();
-            let run_end = ((run.logical + run.len) * bs).min(end);
-            let RunKind::Mapped(p) = run.kind else {
-                panic!("bench file has holes")
-            };
-            let phys = (p + lblk - run.logical) * bs + pos % bs;
-            let n = (run_end - pos) as usize;
-            match pieces.last_mut() {
-                Some(last) if last.0 + last.1 as u64 == phys => last.1 += n,
-                _ => pieces.push((phys, n)),
-            }
-            pos = run_end;
-        }
-        out.push(pieces);
-        off = end;
-    }
-    out
-}
-
 fn sequential(
     t: &mut Table,
     img: &Path,
@@ -124,7 +92,7 @@ fn sequential(
     let inode = vol.resolve_path(file.as_bytes()).unwrap();
     let size = inode.size();
     let mut buf = vec![0u8; CHUNK];
-    let chunks = physical_chunks(vol, &inode);
+    let chunks = support::physical_chunks(vol, &inode, CHUNK);
     let raw = File::open(img).unwrap();
     // Interleave the three readers rep by rep and keep each one's best pass, so that drifting
     // background load does not favour whichever ran first.

@@ -987,3 +987,40 @@ impl FileDevice {
         self.file.read_exact_at(buf, offset).expect("raw read");
     }
 }
+
+/// Physical byte ranges of each `chunk`-sized read of a file without holes (setup for the
+/// `pread` baselines of the benchmarks).
+pub fn physical_chunks(
+    vol: &Volume<FileDevice>,
+    inode: &rustfsd::ext4::Inode,
+    chunk: usize,
+) -> Vec<Vec<(u64, usize)>> {
+    let bs = u64::from(vol.block_size());
+    let size = inode.size();
+    let mut rdr = rustfsd::ext4::FileReader::new(inode.clone());
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < size {
+        let end = (off + chunk as u64).min(size);
+        let mut pieces: Vec<(u64, usize)> = Vec::new();
+        let mut pos = off;
+        while pos < end {
+            let lblk = pos / bs;
+            let run = rdr.map(vol, lblk).unwrap();
+            let run_end = ((run.logical + run.len) * bs).min(end);
+            let rustfsd::ext4::RunKind::Mapped(p) = run.kind else {
+                panic!("bench file has holes")
+            };
+            let phys = (p + lblk - run.logical) * bs + pos % bs;
+            let n = (run_end - pos) as usize;
+            match pieces.last_mut() {
+                Some(last) if last.0 + last.1 as u64 == phys => last.1 += n,
+                _ => pieces.push((phys, n)),
+            }
+            pos = run_end;
+        }
+        out.push(pieces);
+        off = end;
+    }
+    out
+}

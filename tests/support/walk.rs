@@ -62,14 +62,20 @@ fn walk_dump(root: &Path, rel: &[u8], out: &mut Vec<(Vec<u8>, String)>) {
 }
 
 /// `TYPE SIZE SHA256 PATH` lines, sorted by path, as debugfs sees `img`.
-pub fn debugfs_walk(img: &Path) -> String {
-    // Unique per call: tests of one binary run on several threads.
+/// `debugfs rdump /` of `img` into a fresh directory (unique per call: tests of one binary run
+/// on several threads). The caller removes it.
+pub fn rdump(img: &Path) -> std::path::PathBuf {
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dump = super::cache_dir().join(format!("walk-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&dump);
     fs::create_dir_all(&dump).unwrap();
     super::debugfs(img, &[format!("rdump / {}", dump.display())]);
+    dump
+}
+
+pub fn debugfs_walk(img: &Path) -> String {
+    let dump = rdump(img);
     let mut lines = Vec::new();
     walk_dump(&dump, b"", &mut lines);
     // rdump skips special files: list them with debugfs `ls -p` in every directory.

@@ -125,6 +125,10 @@ pub fn run_one_work_item() -> bool {
             state.report(super::verifier::FindingKind::ResourceHeldOnReturn { resource });
         }
     }
+    if state.thread().top_level_irp != 0 {
+        state.report(super::verifier::FindingKind::TopLevelIrpLeftSet);
+        state.thread().top_level_irp = 0;
+    }
     state.current_thread = previous;
     true
 }

@@ -30,6 +30,8 @@ pub struct IrpEntry {
     pub device: ObjId,
     pub file_object: Option<ObjId>,
     pub parameters: IrpParameters,
+    /// Irp->Flags (IRP_NOCACHE, IRP_PAGING_IO, IRP_SYNCHRONOUS_PAGING_IO).
+    pub flags: u32,
     pub completed: Option<NtStatus>,
     pub pending: bool,
     pub information: usize,
@@ -118,6 +120,11 @@ impl Irp {
 
     pub fn minor(&self) -> u8 {
         with_irp(self.id, |e| e.minor).unwrap_or(0)
+    }
+
+    /// Irp->Flags.
+    pub fn flags(&self) -> u32 {
+        with_irp(self.id, |e| e.flags).unwrap_or(0)
     }
 
     pub fn parameters(&self) -> IrpParameters {
@@ -337,5 +344,44 @@ pub fn major_name(major: u8) -> String {
     match IrpMajor::from_code(major) {
         Some(major) => std::format!("IRP_MJ_{major:?}"),
         None => std::format!("IRP_MJ_{major:#x}"),
+    }
+}
+
+/// IoGetTopLevelIrp / IoSetTopLevelIrp around a request, as FastFAT's and CDFS's FSD entry
+/// points do: `enter` makes the IRP the thread's top-level IRP if none is set, and the drop
+/// clears it again. A request that finds one already set (a paging read Cc sends from inside
+/// our cached read, a CLOSE sent from inside a Cc or Mm call, anything on the cache manager's
+/// threads) is recursive: `is_top_level` is false.
+pub struct TopLevelIrp {
+    owned: bool,
+}
+
+impl TopLevelIrp {
+    pub fn enter(irp: &Irp) -> TopLevelIrp {
+        let id = irp.id;
+        let owned = with_state(|state| {
+            let thread = state.thread();
+            if thread.top_level_irp == 0 {
+                thread.top_level_irp = (u64::from(id.index) << 32 | u64::from(id.generation)) + 1;
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
+        TopLevelIrp { owned }
+    }
+
+    /// True if this request set the thread's top-level IRP (nothing of ours is above it).
+    pub fn is_top_level(&self) -> bool {
+        self.owned
+    }
+}
+
+impl Drop for TopLevelIrp {
+    fn drop(&mut self) {
+        if self.owned {
+            with_state(|state| state.thread().top_level_irp = 0);
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! The model never touches freed memory: every kernel object is named by a generation-checked id
 //! (`slab`), and every misuse becomes a `verifier::Finding`. See docs/nt-model.md.
 
+pub mod cache;
 mod debug_print;
 mod device;
 mod event;
@@ -31,6 +32,11 @@ mod vpb;
 pub mod harness;
 pub mod verifier;
 
+pub use cache::{
+    copy_read as cc_copy_read, has_private_cache_map,
+    initialize_cache_map as cc_initialize_cache_map,
+    uninitialize_cache_map as cc_uninitialize_cache_map,
+};
 pub use debug_print::debug_print;
 pub use device::{
     ControlDevice, DO_BUFFERED_IO, DO_DIRECT_IO, DeviceRef, DriverObject, MountRequest,
@@ -38,9 +44,12 @@ pub use device::{
 };
 pub use event::{Event, queue_work_item};
 pub use fcb::FcbArc;
-pub use file_object::{FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObject};
+pub use file_object::{
+    FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO,
+    FileObject,
+};
 pub use fsrtl::{FileSystemRegion, enter_file_system};
-pub use irp::{Irp, Mdl, OutputBuffer, SystemBuffer, UserBuffer};
+pub use irp::{Irp, Mdl, OutputBuffer, SystemBuffer, TopLevelIrp, UserBuffer};
 pub use irql::{
     APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,

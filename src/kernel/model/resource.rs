@@ -185,6 +185,9 @@ fn acquire_in(state: &mut State, id: ObjId, mode: AcquireMode, wait: bool) -> bo
     if state.thread().apc_disable == 0 {
         state.report(FindingKind::AcquireWithApcsEnabled { resource: id });
     }
+    if state.thread().paging_io > 0 && mode == AcquireMode::Exclusive {
+        state.report(FindingKind::ExclusiveResourceInPagingIo { resource: id });
+    }
     let thread = state.current_thread;
     let Some(resource) = state.resources.get_mut(id) else {
         state.report(FindingKind::UseAfterFree {

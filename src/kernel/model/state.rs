@@ -38,6 +38,11 @@ pub struct ThreadState {
     pub stack_limit: usize,
     /// Set once an overflow was reported on this stack, so one overflow is one finding.
     pub overflowed: bool,
+    /// Paging reads this thread is dispatching (nested IRP_PAGING_IO reads).
+    pub paging_io: u32,
+    /// IoGetTopLevelIrp: what the file system stored with IoSetTopLevelIrp (an IRP id, or a
+    /// FSRTL_*_TOP_LEVEL_IRP marker), 0 for none.
+    pub top_level_irp: u64,
 }
 
 /// A queued work item or deferred system action, run by the system worker thread.
@@ -99,6 +104,10 @@ pub struct State {
     /// Kd_<component>_Mask values set by the harness (the "Debug Print Filter" registry key or
     /// `ed nt!Kd_IHVDRIVER_Mask`); 0 for a component not named.
     pub debug_filter_masks: Vec<(u32, u32)>,
+    /// The cache manager's shared and private cache maps (`cache.rs`).
+    pub cache: super::cache::CacheState,
+    /// Where the model picks among orders Windows allows (seeded; see `choose`).
+    pub choice_seed: u64,
 }
 
 impl State {
@@ -111,9 +120,26 @@ impl State {
             stack_used: 0,
             stack_limit: KERNEL_STACK_SIZE,
             overflowed: false,
+            paging_io: 0,
+            top_level_irp: 0,
         });
         state.add_thread("worker");
         state
+    }
+
+    /// Picks one of `n` outcomes Windows allows, from the seeded sequence (xorshift64*), so a
+    /// seed replays the same choices and many seeds cover every outcome.
+    pub fn choose(&mut self, n: u64) -> u64 {
+        let mut x = self.choice_seed ^ 0x2545_F491_4F6C_DD1D;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.choice_seed = x;
+        if n == 0 {
+            0
+        } else {
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+        }
     }
 
     pub fn report(&mut self, kind: FindingKind) {
@@ -169,6 +195,8 @@ impl State {
             stack_used: 0,
             stack_limit: KERNEL_STACK_SIZE,
             overflowed: false,
+            paging_io: 0,
+            top_level_irp: 0,
         });
         (self.threads.len() - 1) as u32
     }

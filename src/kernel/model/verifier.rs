@@ -71,6 +71,19 @@ pub enum FindingKind {
     /// A VPB the file system owned (swapped out, or replaced after STATUS_WRONG_VOLUME) was
     /// never freed.
     VpbLeak { vpb: ObjId },
+    /// CcCopyRead (or another cached access) on a FILE_OBJECT with no private cache map
+    /// (CcInitializeCacheMap never called for it): a CACHE_MANAGER bugcheck on Windows.
+    CachedReadWithoutCacheMap { file_object: ObjId },
+    /// A paging read acquired an ERESOURCE exclusively: the thread that faulted (Cc, Mm, or a
+    /// cached read of ours) may hold it shared, so this can deadlock.
+    ExclusiveResourceInPagingIo { resource: ObjId },
+    /// A paging read completed with bytes past end of file that were not zeroed: Mm maps the
+    /// whole page into user space.
+    PagingReadTailNotZeroed { file_object: ObjId, offset: u64 },
+    /// A dispatch routine (or work item) returned with the thread's top-level IRP still set:
+    /// the next request on the thread would take itself for a recursive one, and the pointer
+    /// names an IRP already completed.
+    TopLevelIrpLeftSet,
     /// A fault the model cannot classify more precisely.
     Other(String),
 }

@@ -122,6 +122,12 @@ impl Irp {
         Irp { raw }
     }
 
+    /// Irp->Flags.
+    pub fn flags(&self) -> u32 {
+        // SAFETY: `raw` is live and ours until completion.
+        unsafe { (*self.raw).Flags }
+    }
+
     /// The IRP, for FsRtl calls made while the token is held.
     pub(super) fn raw(&self) -> PIRP {
         self.raw
@@ -431,8 +437,8 @@ unsafe fn write_checked(
 }
 
 impl Mdl {
-    /// MmGetSystemAddressForMdlSafe (an inline in the WDK) + a copy at `offset`.
-    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+    /// MmGetSystemAddressForMdlSafe (an inline in the WDK): the buffer's system mapping.
+    pub(super) fn system_address(&self) -> Result<NonNull<u8>, NtStatus> {
         let mdl = self.raw.as_ptr();
         // SAFETY: the MDL is the IRP's, locked by the I/O manager until completion; mapping
         // it (cached, no-execute) is what MmGetSystemAddressForMdlSafe does, and the mapping
@@ -452,11 +458,14 @@ impl Mdl {
                 )
             }
         };
-        if system.is_null() {
-            return Err(NtStatus::INSUFFICIENT_RESOURCES);
-        }
+        NonNull::new(system.cast()).ok_or(NtStatus::INSUFFICIENT_RESOURCES)
+    }
+
+    /// MmGetSystemAddressForMdlSafe + a copy at `offset`.
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+        let system = self.system_address()?;
         // SAFETY: the mapping covers ByteCount bytes of the locked buffer.
-        unsafe { write_checked(system.cast(), self.len(), offset, data) }
+        unsafe { write_checked(system.as_ptr(), self.len(), offset, data) }
     }
 
     /// MmGetMdlByteCount.
@@ -471,6 +480,11 @@ impl Mdl {
 }
 
 impl SystemBuffer {
+    /// The buffer's start (kernel memory the I/O manager allocated).
+    pub(super) fn start(&self) -> NonNull<u8> {
+        self.start
+    }
+
     pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
         // SAFETY: the system buffer holds at least the output length the stack location
         // names (the I/O manager sized it), until completion.
@@ -483,5 +497,42 @@ impl SystemBuffer {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// IoGetTopLevelIrp / IoSetTopLevelIrp around a request: `enter` makes the IRP the thread's
+/// top-level IRP if none is set (nor the cache manager's marker), and the drop clears it. A
+/// request that finds one set is recursive (`is_top_level` is false). The stored pointer is
+/// never dereferenced by us; it is cleared before the thread leaves our dispatch routine.
+pub struct TopLevelIrp {
+    owned: bool,
+}
+
+impl TopLevelIrp {
+    pub fn enter(irp: &Irp) -> TopLevelIrp {
+        // SAFETY: the top-level IRP is the current thread's own slot; reading and setting it
+        // is what every file system's FSD entry does.
+        let owned = unsafe {
+            if wdk_sys::ntddk::IoGetTopLevelIrp().is_null() {
+                wdk_sys::ntddk::IoSetTopLevelIrp(irp.raw());
+                true
+            } else {
+                false
+            }
+        };
+        TopLevelIrp { owned }
+    }
+
+    pub fn is_top_level(&self) -> bool {
+        self.owned
+    }
+}
+
+impl Drop for TopLevelIrp {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: as in enter; only the value this guard set is taken back.
+            unsafe { wdk_sys::ntddk::IoSetTopLevelIrp(ptr::null_mut()) };
+        }
     }
 }

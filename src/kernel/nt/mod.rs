@@ -4,6 +4,7 @@
 //! docs/nt-model.md, "Boundary items"); `src/kernel/boundary_check.rs` compiles a use of each
 //! against both backends. One file per job, as in the model.
 
+mod cache;
 mod debug_print;
 mod device;
 mod device_security;
@@ -27,6 +28,9 @@ mod stream_file;
 mod unicode;
 mod vpb;
 
+pub use cache::{
+    cc_copy_read, cc_initialize_cache_map, cc_uninitialize_cache_map, has_private_cache_map,
+};
 pub use debug_print::debug_print;
 pub use device::{
     ControlDevice, DO_BUFFERED_IO, DO_DIRECT_IO, DeviceRef, DriverObject, MountRequest,
@@ -34,9 +38,12 @@ pub use device::{
 };
 pub use event::{Event, queue_work_item};
 pub use fcb::FcbArc;
-pub use file_object::{FO_CLEANUP_COMPLETE, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObject};
+pub use file_object::{
+    FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO,
+    FileObject,
+};
 pub use fsrtl::{FileSystemRegion, enter_file_system};
-pub use irp::{Irp, Mdl, OutputBuffer, SystemBuffer, UserBuffer};
+pub use irp::{Irp, Mdl, OutputBuffer, SystemBuffer, TopLevelIrp, UserBuffer};
 pub use irql::{
     APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,

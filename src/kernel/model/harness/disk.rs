@@ -20,6 +20,8 @@ struct Faults {
     errors: Vec<ReadFault>,
     short_read: Option<usize>,
     latency: u64,
+    /// Fail the read with this sequence number (`read_count` after it), with this status.
+    nth: Option<(u64, NtStatus)>,
 }
 
 pub struct DiskModel {
@@ -82,6 +84,13 @@ impl DiskModel {
         self.faults().latency = ticks;
     }
 
+    /// The `n`th read from now (1 = the next one) fails with `status`; the others are served.
+    /// For fault-injection sweeps: a clean run counts its reads, then each is failed in turn.
+    pub fn fail_nth_read(&self, n: u64, status: NtStatus) {
+        let target = self.read_count().saturating_add(n);
+        self.faults().nth = Some((target, status));
+    }
+
     pub fn clear_faults(&self) {
         *self.faults() = Faults::default();
     }
@@ -105,11 +114,16 @@ impl DiskModel {
 
     /// The disk's IRP_MJ_READ: bytes read, or the injected error.
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, NtStatus> {
-        self.reads.fetch_add(1, Ordering::AcqRel);
+        let number = self.reads.fetch_add(1, Ordering::AcqRel) + 1;
         if self.is_removed() {
             return Err(NtStatus::DEVICE_DOES_NOT_EXIST);
         }
         let faults = self.faults();
+        if let Some((target, status)) = faults.nth
+            && target == number
+        {
+            return Err(status);
+        }
         self.clock.fetch_add(faults.latency, Ordering::AcqRel);
         let end = offset.saturating_add(buf.len() as u64);
         for fault in &faults.errors {

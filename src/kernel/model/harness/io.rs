@@ -18,7 +18,7 @@ use crate::kernel::model::state::{BASE_STACK_CHARGE, IRP_FRAME_CHARGE, Kernel, e
 use crate::kernel::model::verifier::{FindingKind, ObjectKind};
 use crate::kernel::model::vpb;
 use crate::kernel::model::{DeviceRef, Irp};
-use crate::kernel::request::{IRP_MN_MOUNT_VOLUME, IrpParameters};
+use crate::kernel::request::{IRP_MN_MOUNT_VOLUME, IRP_PAGING_IO, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
 
 /// What the I/O manager puts in a new IRP.
@@ -29,6 +29,11 @@ pub struct IrpRequest {
     pub parameters: IrpParameters,
     pub buffer_kind: BufferKind,
     pub buffer_len: usize,
+    /// Irp->Flags.
+    pub flags: u32,
+    /// What the buffer holds before the driver writes it (stale page contents for a paging
+    /// read, so an unzeroed tail shows).
+    pub fill: u8,
 }
 
 impl IrpRequest {
@@ -40,6 +45,8 @@ impl IrpRequest {
             parameters: IrpParameters::None,
             buffer_kind: BufferKind::None,
             buffer_len: 0,
+            flags: 0,
+            fill: 0,
         }
     }
 }
@@ -92,11 +99,12 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             device,
             file_object: request.file_object,
             parameters: request.parameters,
+            flags: request.flags,
             completed: None,
             pending: false,
             information: 0,
             buffer_kind: request.buffer_kind,
-            buffer: vec![0; request.buffer_len],
+            buffer: vec![request.fill; request.buffer_len],
             mdl: None,
             abandoned: false,
             reparse: None,
@@ -148,7 +156,20 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
         irql_before,
     ) = prepared;
 
+    let paging = kernel
+        .lock()
+        .irps
+        .get(id)
+        .is_some_and(|irp| irp.flags & IRP_PAGING_IO != 0);
+    if paging {
+        kernel.lock().thread().paging_io += 1;
+    }
     let returned = (descriptor.dispatch)(DeviceRef { id: device }, Irp { id });
+    if paging {
+        let mut state = kernel.lock();
+        let thread = state.thread();
+        thread.paging_io = thread.paging_io.saturating_sub(1);
+    }
 
     let waiting = {
         let mut state = kernel.lock();
@@ -213,6 +234,10 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             if !held_before.contains(&resource) {
                 state.report(FindingKind::ResourceHeldOnReturn { resource });
             }
+        }
+        if state.thread().top_level_irp != 0 {
+            state.report(FindingKind::TopLevelIrpLeftSet);
+            state.thread().top_level_irp = 0;
         }
     }
     state.release_stack(charge);

@@ -53,6 +53,7 @@ pub struct ScheduledRun {
 /// the `@tN` threads and the worker interleave as the seed decides.
 pub fn run(runner: &mut Runner, steps: &[Step], seed: u64) -> ScheduledRun {
     let mut rng = Rng::new(seed);
+    runner.session.set_choice_seed(seed);
     let mut model_thread: BTreeMap<u32, u32> = BTreeMap::new();
     let mut run = ScheduledRun {
         seed,

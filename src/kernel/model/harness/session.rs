@@ -12,12 +12,15 @@ use super::filter;
 use super::io::{self, IrpOutcome, IrpRequest};
 use super::objects::Process;
 use crate::kernel::model::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceKind};
-use crate::kernel::model::file_object::{FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObjectEntry};
+use crate::kernel::model::file_object::{
+    FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObjectEntry,
+};
 use crate::kernel::model::irp::BufferKind;
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, enter};
 use crate::kernel::model::verifier::{Finding, FindingKind};
 use crate::kernel::model::vpb;
+use crate::kernel::request::FILE_NO_INTERMEDIATE_BUFFERING;
 use crate::kernel::request::{CreateParameters, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
 
@@ -162,6 +165,26 @@ impl Session {
             process.standard_user = true;
         }
         pid
+    }
+
+    /// Seeds the model's choices among the outcomes Windows allows (e.g. whether
+    /// CcUninitializeCacheMap deletes the shared cache map at once or leaves it to the lazy
+    /// writer).
+    pub fn set_choice_seed(&self, seed: u64) {
+        self.kernel.lock().choice_seed = seed;
+    }
+
+    /// Cache manager counters: (paging reads sent, shared maps deleted inside
+    /// CcUninitializeCacheMap, shared maps deleted by the lazy writer, shared maps alive).
+    pub fn cache_counters(&self) -> (u64, u64, u64, usize) {
+        let state = self.kernel.lock();
+        let cache = &state.cache;
+        (
+            cache.paging_reads,
+            cache.deleted_inline,
+            cache.deleted_lazily,
+            cache.shared.len(),
+        )
     }
 
     /// Runs the following operations on modelled thread `thread`.
@@ -482,7 +505,12 @@ impl Session {
             handle_count: 0,
             fs_context: None,
             fs_context2: None,
-            flags: if synchronous { FO_SYNCHRONOUS_IO } else { 0 },
+            flags: (if synchronous { FO_SYNCHRONOUS_IO } else { 0 })
+                | if request.options & FILE_NO_INTERMEDIATE_BUFFERING != 0 {
+                    FO_NO_INTERMEDIATE_BUFFERING
+                } else {
+                    0
+                },
             file_name: name,
             related,
             device,
@@ -697,21 +725,27 @@ impl Session {
 
     /// NtReadFile at `offset`, or at the current position (FO_SYNCHRONOUS_IO files only).
     pub fn read_file(&mut self, handle: Handle, offset: Option<u64>, length: u32) -> IrpOutcome {
+        let Ok(file_object) = self.file_object(handle) else {
+            return IrpOutcome::status(NtStatus(0xC000_0008_u32 as i32));
+        };
+        let (flags, position) = {
+            let state = self.kernel.lock();
+            match state.file_objects.get(file_object) {
+                Some(f) => (f.flags, f.current_byte_offset),
+                None => return IrpOutcome::status(NtStatus(0xC000_0008_u32 as i32)),
+            }
+        };
         let offset = match offset {
             Some(offset) => offset,
-            None => {
-                let Ok(file_object) = self.file_object(handle) else {
-                    return IrpOutcome::status(NtStatus(0xC000_0008_u32 as i32));
-                };
-                let state = self.kernel.lock();
-                match state.file_objects.get(file_object) {
-                    Some(f) if f.flags & FO_SYNCHRONOUS_IO != 0 => f.current_byte_offset,
-                    _ => return IrpOutcome::status(NtStatus::INVALID_PARAMETER),
-                }
-            }
+            None if flags & FO_SYNCHRONOUS_IO != 0 => position,
+            None => return IrpOutcome::status(NtStatus::INVALID_PARAMETER),
         };
         let mut request = IrpRequest::new(IrpMajor::Read, None);
         request.parameters = IrpParameters::Read { offset, length };
+        // NtReadFile: a FILE_OBJECT opened without intermediate buffering reads non-cached.
+        if flags & FO_NO_INTERMEDIATE_BUFFERING != 0 {
+            request.flags |= crate::kernel::request::IRP_NOCACHE;
+        }
         request.buffer_len = length as usize;
         self.send(
             handle,

@@ -1,0 +1,247 @@
+//! IRP_MJ_READ: file data (cached through Cc, non-cached, and the paging reads Cc and Mm send),
+//! and raw reads of an opened volume (DASD).
+//!
+//! Rules, as FastFAT's and CDFS's read paths apply them (docs/architecture.md, "Reads"):
+//! - a zero-length read succeeds with nothing; one starting at or past end of file gets
+//!   STATUS_END_OF_FILE; one running past it is cut at it;
+//! - a non-cached, non-paging read must be sector-aligned in offset and length
+//!   (STATUS_INVALID_PARAMETER otherwise);
+//! - a paging read takes no lock at all (whoever faulted may hold any of ours), fills whole
+//!   pages and zeroes what lies past end of file;
+//! - a cached read initializes the FILE_OBJECT's cache map on first use and copies through
+//!   CcCopyRead into the MDL's system address (never a user address); CLEANUP uninitializes it;
+//! - synchronous FILE_OBJECTs advance CurrentByteOffset, paging reads never do;
+//! - directories refuse data reads (STATUS_INVALID_DEVICE_REQUEST, as NTFS and CDFS);
+//!   a symbolic link opened as a reparse point has an empty data stream (STATUS_END_OF_FILE).
+
+use alloc::vec::Vec;
+
+use crate::cache;
+use crate::ext4::{self, BlockDevice};
+use crate::fcb::{Fcb, FcbKind};
+use crate::kernel::{
+    DeviceRef, FO_SYNCHRONOUS_IO, FileObject, IRP_NOCACHE, IRP_PAGING_IO, Irp, IrpParameters,
+    NtStatus, OutputBuffer,
+};
+use crate::volume::Vcb;
+use crate::volume::disk::status_of;
+
+/// The most bytes moved through the bounce buffer per step (the disk reads below it are split
+/// further by the target's maximum transfer in `kernel`).
+const CHUNK: usize = 64 * 1024;
+
+/// What the request asks for.
+struct Request<'a> {
+    path: Path,
+    offset: u64,
+    length: u32,
+    buffer: &'a OutputBuffer,
+}
+
+/// How the request wants its data.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Path {
+    Cached,
+    NonCached,
+    Paging,
+}
+
+pub fn read(device: DeviceRef, mut irp: Irp) -> NtStatus {
+    let Some(file_object) = irp.file_object() else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    let Some(fcb) = file_object.fcb::<Fcb>() else {
+        return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
+    };
+    let IrpParameters::Read { offset, length } = irp.parameters() else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    let flags = irp.flags();
+    let path = if flags & IRP_PAGING_IO != 0 {
+        Path::Paging
+    } else if flags & IRP_NOCACHE != 0 {
+        Path::NonCached
+    } else {
+        Path::Cached
+    };
+    let buffer = irp.output_buffer();
+    let request = Request {
+        path,
+        offset,
+        length,
+        buffer: &buffer,
+    };
+    let result = device
+        .with_extension(|vcb: &Vcb| {
+            if vcb.is_dismounted() {
+                return Err(NtStatus::VOLUME_DISMOUNTED);
+            }
+            match fcb.kind() {
+                FcbKind::Directory => Err(NtStatus::INVALID_DEVICE_REQUEST),
+                _ if length == 0 => Ok(0),
+                FcbKind::Symlink => Err(NtStatus::END_OF_FILE),
+                FcbKind::Volume => read_volume(vcb, &request),
+                FcbKind::File => read_file(vcb, &fcb, &file_object, &request),
+            }
+        })
+        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST));
+    drop(fcb);
+    match result {
+        Ok(count) => {
+            if path != Path::Paging && file_object.flags() & FO_SYNCHRONOUS_IO != 0 {
+                file_object.set_current_byte_offset(offset.saturating_add(count as u64));
+            }
+            irp.set_information(count);
+            irp.complete(NtStatus::SUCCESS)
+        }
+        Err(status) => irp.complete(status),
+    }
+}
+
+/// True if `offset` and `length` are whole sectors.
+fn sector_aligned(vcb: &Vcb, offset: u64, length: u32) -> bool {
+    let sector = u64::from(vcb.target().sector_size().max(1));
+    offset.is_multiple_of(sector) && u64::from(length).is_multiple_of(sector)
+}
+
+/// A read of a volume opened as a whole (DASD): sector-aligned, never past the volume's end,
+/// straight from the target device.
+fn read_volume(vcb: &Vcb, request: &Request) -> Result<usize, NtStatus> {
+    let Request {
+        offset,
+        length,
+        buffer,
+        ..
+    } = *request;
+    if !sector_aligned(vcb, offset, length) {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let size = vcb.volume().device().size().unwrap_or(0);
+    if offset >= size {
+        return Err(NtStatus::END_OF_FILE);
+    }
+    let count = size.saturating_sub(offset).min(u64::from(length)) as usize;
+    copy_out(buffer, count, |at, chunk| {
+        vcb.volume()
+            .device()
+            .read_at(offset.saturating_add(at as u64), chunk)
+            .map_err(|error| status_of(&error))
+    })?;
+    Ok(count)
+}
+
+/// A read of a regular file's data.
+fn read_file(
+    vcb: &Vcb,
+    fcb: &crate::fcb::FcbRef,
+    file_object: &FileObject,
+    request: &Request,
+) -> Result<usize, NtStatus> {
+    let Request {
+        path,
+        offset,
+        length,
+        buffer,
+    } = *request;
+    let inode = fcb.inode().ok_or(NtStatus::INVALID_DEVICE_REQUEST)?;
+    let file_size = fcb.file_sizes().file_size;
+    if offset >= file_size {
+        return Err(NtStatus::END_OF_FILE);
+    }
+    if path == Path::NonCached && !sector_aligned(vcb, offset, length) {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let count = file_size.saturating_sub(offset).min(u64::from(length)) as usize;
+    match path {
+        Path::Cached => {
+            cache::ensure_cached(fcb, file_object)?;
+            cache::copy_read(file_object, offset, count, buffer)
+        }
+        Path::NonCached => {
+            read_disk(vcb, inode, offset, count, buffer)?;
+            Ok(count)
+        }
+        Path::Paging => {
+            // Mm and Cc read whole pages: the part past end of file must read as zeros.
+            read_disk(vcb, inode, offset, count, buffer)?;
+            let whole = length as usize;
+            if whole > count {
+                zero(buffer, count, whole - count)?;
+            }
+            Ok(whole)
+        }
+    }
+}
+
+/// `count` bytes of the file at `offset` into `buffer`, through the ext4 block map (holes and
+/// unwritten extents read as zeros, nothing past i_size).
+fn read_disk(
+    vcb: &Vcb,
+    inode: &ext4::Inode,
+    offset: u64,
+    count: usize,
+    buffer: &OutputBuffer,
+) -> Result<(), NtStatus> {
+    let mut reader = ext4::FileReader::new(inode.clone());
+    copy_out(buffer, count, |at, chunk| {
+        let done = reader
+            .read_at(vcb.volume(), offset.saturating_add(at as u64), chunk)
+            .map_err(|error| status_of(&error))?;
+        if done == chunk.len() {
+            Ok(())
+        } else {
+            Err(NtStatus::FILE_CORRUPT_ERROR)
+        }
+    })
+}
+
+/// Fills `count` bytes of `buffer` from `fill(position, chunk)`, one bounce buffer at a time.
+fn copy_out(
+    buffer: &OutputBuffer,
+    count: usize,
+    mut fill: impl FnMut(usize, &mut [u8]) -> Result<(), NtStatus>,
+) -> Result<(), NtStatus> {
+    let mut bounce = bounce_buffer(count)?;
+    let mut done = 0;
+    while done < count {
+        let step = (count - done).min(bounce.len());
+        let chunk = bounce.get_mut(..step).ok_or(NtStatus::INVALID_PARAMETER)?;
+        fill(done, chunk)?;
+        write(buffer, done, chunk)?;
+        done += step;
+    }
+    Ok(())
+}
+
+fn bounce_buffer(count: usize) -> Result<Vec<u8>, NtStatus> {
+    let size = count.clamp(1, CHUNK);
+    let mut bounce = Vec::new();
+    bounce
+        .try_reserve_exact(size)
+        .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+    bounce.resize(size, 0);
+    Ok(bounce)
+}
+
+/// Zeroes `count` bytes of `buffer` at `at`.
+fn zero(buffer: &OutputBuffer, at: usize, count: usize) -> Result<(), NtStatus> {
+    let zeros = bounce_buffer(count)?;
+    let mut done = 0;
+    while done < count {
+        let step = (count - done).min(zeros.len());
+        write(buffer, at + done, zeros.get(..step).unwrap_or(&[]))?;
+        done += step;
+    }
+    Ok(())
+}
+
+/// Copies into the request's buffer: the MDL's system address or the system buffer. A user
+/// address is never written (no SEH in Rust): the volume device is DO_DIRECT_IO, so a read
+/// always comes with an MDL.
+fn write(buffer: &OutputBuffer, at: usize, data: &[u8]) -> Result<(), NtStatus> {
+    match buffer {
+        OutputBuffer::Mdl(mdl) => mdl.write(at, data),
+        OutputBuffer::System(system) => system.write(at, data),
+        OutputBuffer::User(_) | OutputBuffer::None => Err(NtStatus::INVALID_USER_BUFFER),
+    }
+}

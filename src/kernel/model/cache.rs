@@ -1,0 +1,384 @@
+//! The cache manager: shared and private cache maps, CcCopyRead and its paging reads,
+//! CcUninitializeCacheMap with its completion event. See docs/nt-model.md, "Cache manager".
+//!
+//! - A **shared cache map** per SECTION_OBJECT_POINTERS (the FCB): created by the first
+//!   CcInitializeCacheMap, it references the FILE_OBJECT that call named (the section is
+//!   created with it) and keeps that reference until the shared map is deleted.
+//! - A **private cache map** per FILE_OBJECT that called CcInitializeCacheMap, taken away by
+//!   CcUninitializeCacheMap.
+//! - When the last private map goes, the shared map is deleted either inside the call or
+//!   later by the lazy writer (a work item): the seeded choice produces both. Deleting it
+//!   drops the FILE_OBJECT reference, so IRP_MJ_CLOSE may come inside CcUninitializeCacheMap
+//!   or later on the worker thread, and the uninitialize event is set only then.
+//! - CcCopyRead copies from cached pages; a page not cached yet is read with a paging read
+//!   IRP (IRP_PAGING_IO | IRP_NOCACHE | IRP_SYNCHRONOUS_PAGING_IO, an MDL, page-aligned
+//!   offset and length, possibly past end of file within the last page) sent to the driver
+//!   with the shared map's FILE_OBJECT, nested in the caller's request as a page fault is.
+
+use std::collections::BTreeMap;
+use std::format;
+use std::sync::Arc;
+use std::vec::Vec;
+
+use super::event::Event;
+use super::file_object::FileObject;
+use super::harness::io::{IrpRequest, call_driver, dereference};
+use super::irp::{BufferKind, OutputBuffer};
+use super::slab::ObjId;
+use super::state::{Kernel, State, current};
+use super::verifier::{FindingKind, ObjectKind};
+use crate::kernel::request::{
+    IRP_NOCACHE, IRP_PAGING_IO, IRP_SYNCHRONOUS_PAGING_IO, IrpParameters,
+};
+use crate::kernel::{FileSizes, IrpMajor, NtStatus};
+
+/// PAGE_SIZE.
+pub const PAGE_SIZE: u64 = 4096;
+/// How many pages one paging read brings in at most (Mm's fault clustering).
+const CLUSTER_PAGES: u64 = 16;
+/// What a page frame holds before a paging read fills it: stale data from its last use.
+const STALE_BYTE: u8 = 0xA5;
+
+/// One shared cache map.
+pub struct SharedCacheMap {
+    /// The FILE_OBJECT the section was created with; referenced while the map lives.
+    pub file_object: ObjId,
+    pub file_size: u64,
+    /// Private cache maps (FILE_OBJECTs) still open on it.
+    pub open_count: u32,
+    /// Cached pages: runs of whole pages as one paging read brought them in, by first page.
+    pub pages: BTreeMap<u64, Vec<u8>>,
+    /// Uninitialize events to set when the map is really deleted.
+    pub waiters: Vec<Event>,
+    /// Deletion was queued to the lazy writer.
+    pub delete_queued: bool,
+}
+
+#[derive(Default)]
+pub struct CacheState {
+    /// By SECTION_OBJECT_POINTERS (the FCB block's id).
+    pub shared: BTreeMap<ObjId, SharedCacheMap>,
+    /// FILE_OBJECT -> its SECTION_OBJECT_POINTERS, for FILE_OBJECTs with a private map.
+    pub private: BTreeMap<ObjId, ObjId>,
+    /// Paging reads sent, for tests.
+    pub paging_reads: u64,
+    /// Shared maps deleted inside CcUninitializeCacheMap / by the lazy writer.
+    pub deleted_inline: u64,
+    pub deleted_lazily: u64,
+}
+
+fn section_of(state: &mut State, file_object: ObjId) -> Option<ObjId> {
+    match state.file_objects.get(file_object) {
+        Some(entry) => entry.section_object_pointers.map(|sop| sop.id),
+        None => {
+            state.report(FindingKind::UseAfterFree {
+                kind: ObjectKind::FileObject,
+                id: file_object,
+            });
+            None
+        }
+    }
+}
+
+/// CcInitializeCacheMap (PASSIVE_LEVEL): gives `file_object` a private cache map, creating the
+/// shared map (and its FILE_OBJECT reference) if this is the first.
+pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Result<(), NtStatus> {
+    let id = file_object.id;
+    let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
+    let mut state = kernel.lock();
+    state.require_irql("CcInitializeCacheMap", 0);
+    let Some(section) = section_of(&mut state, id) else {
+        state.report(FindingKind::Other(format!(
+            "CcInitializeCacheMap on FO {id} without SectionObjectPointer"
+        )));
+        return Err(NtStatus::INVALID_PARAMETER);
+    };
+    if state.cache.private.contains_key(&id) {
+        return Ok(());
+    }
+    let thread = state.current_thread;
+    let created = !state.cache.shared.contains_key(&section);
+    if created {
+        // The section holds a reference on the FILE_OBJECT it was created with.
+        if let Some(entry) = state.file_objects.get_mut(id) {
+            entry.pointer_count += 1;
+        }
+        state.cache.shared.insert(
+            section,
+            SharedCacheMap {
+                file_object: id,
+                file_size: sizes.file_size,
+                open_count: 0,
+                pages: BTreeMap::new(),
+                waiters: Vec::new(),
+                delete_queued: false,
+            },
+        );
+    }
+    if let Some(map) = state.cache.shared.get_mut(&section) {
+        map.open_count += 1;
+        // A map whose deletion the lazy writer has queued is revived (its work item then
+        // finds it open and leaves it).
+        map.delete_queued = false;
+        map.file_size = sizes.file_size;
+    }
+    state.cache.private.insert(id, section);
+    state.push_trace(format!(
+        "t{thread}: CcInitializeCacheMap FO {id} section {section}{}",
+        if created { " (shared map created)" } else { "" }
+    ));
+    Ok(())
+}
+
+/// True if `file_object` has a private cache map (FileObject->PrivateCacheMap != NULL).
+pub fn has_private_cache_map(file_object: &FileObject) -> bool {
+    let id = file_object.id;
+    super::state::with_state(|state| state.cache.private.contains_key(&id)).unwrap_or(false)
+}
+
+/// CcCopyRead with Wait = TRUE: copies `length` bytes at `offset` of the cached file into
+/// `buffer` at `buffer_offset`. Missing pages are read first with paging reads to the driver.
+/// A failed paging read is returned as its status (Windows raises it; see docs/nt-model.md).
+pub fn copy_read(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+    buffer: &OutputBuffer,
+    buffer_offset: usize,
+) -> Result<usize, NtStatus> {
+    let id = file_object.id;
+    let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
+    let section = {
+        let mut state = kernel.lock();
+        state.require_irql("CcCopyRead", 1);
+        let section = state.cache.private.get(&id).copied();
+        let Some(section) = section.filter(|s| state.cache.shared.contains_key(s)) else {
+            state.report(FindingKind::CachedReadWithoutCacheMap { file_object: id });
+            return Err(NtStatus::INVALID_PARAMETER);
+        };
+        section
+    };
+    let end = offset
+        .checked_add(length as u64)
+        .ok_or(NtStatus::INVALID_PARAMETER)?;
+    if length == 0 {
+        return Ok(0);
+    }
+    let mut data = Vec::with_capacity(length);
+    let mut position = offset;
+    while position < end {
+        // Copy what is cached from `position` on; stop at the first page that is not.
+        let missing = {
+            let state = kernel.lock();
+            let Some(map) = state.cache.shared.get(&section) else {
+                return Err(NtStatus::FILE_CLOSED);
+            };
+            loop {
+                if position >= end {
+                    break None;
+                }
+                let page = position / PAGE_SIZE;
+                let run = map
+                    .pages
+                    .range(..=page)
+                    .next_back()
+                    .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE);
+                let Some((first, bytes)) = run else {
+                    break Some(page);
+                };
+                let within = (position - first * PAGE_SIZE) as usize;
+                let take = ((bytes.len() - within) as u64).min(end - position) as usize;
+                let slice = bytes
+                    .get(within..within + take)
+                    .ok_or(NtStatus::UNSUCCESSFUL)?;
+                data.extend_from_slice(slice);
+                position += take as u64;
+            }
+        };
+        if let Some(page) = missing {
+            fault_in(&kernel, section, page, (end - 1) / PAGE_SIZE)?;
+        }
+    }
+    match buffer {
+        OutputBuffer::Mdl(mdl) => mdl.write(buffer_offset, &data)?,
+        OutputBuffer::System(system) => system.write(buffer_offset, &data)?,
+        // Cc copies into whatever address it is given; a user address is touched.
+        OutputBuffer::User(user) => user.write(buffer_offset, &data)?,
+        OutputBuffer::None => return Err(NtStatus::INVALID_USER_BUFFER),
+    }
+    Ok(length)
+}
+
+/// A page fault on `page` of the section: one paging read of up to CLUSTER_PAGES pages (not
+/// past `last`, nor past the last page of the file, nor over pages already cached).
+fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Result<(), NtStatus> {
+    let (file_object, device, file_size, count) = {
+        let mut state = kernel.lock();
+        let Some(map) = state.cache.shared.get(&section) else {
+            return Err(NtStatus::FILE_CLOSED);
+        };
+        let file_pages = map.file_size.div_ceil(PAGE_SIZE);
+        // Up to the next cached run, the end of the request, the cluster, the end of file.
+        let next_cached = map
+            .pages
+            .range(page + 1..)
+            .next()
+            .map_or(u64::MAX, |(first, _)| *first);
+        let count = CLUSTER_PAGES
+            .min(last.saturating_sub(page) + 1)
+            .min(file_pages.saturating_sub(page).max(1))
+            .min(next_cached - page);
+        let (file_object, file_size) = (map.file_object, map.file_size);
+        let Some(device) = state.file_objects.get(file_object).map(|f| f.device) else {
+            state.report(FindingKind::UseAfterFree {
+                kind: ObjectKind::FileObject,
+                id: file_object,
+            });
+            return Err(NtStatus::FILE_CLOSED);
+        };
+        state.cache.paging_reads += 1;
+        (file_object, device, file_size, count)
+    };
+    let offset = page * PAGE_SIZE;
+    let length = (count * PAGE_SIZE) as usize;
+    let mut request = IrpRequest::new(IrpMajor::Read, Some(file_object));
+    request.parameters = IrpParameters::Read {
+        offset,
+        length: length as u32,
+    };
+    request.flags = IRP_PAGING_IO | IRP_NOCACHE | IRP_SYNCHRONOUS_PAGING_IO;
+    request.buffer_kind = BufferKind::Mdl;
+    request.buffer_len = length;
+    request.fill = STALE_BYTE;
+    let outcome = call_driver(kernel, device, request);
+    // Any status but success (a warning such as STATUS_VERIFY_REQUIRED included) leaves the
+    // pages unread: Mm raises it to the faulting code.
+    if !outcome.status.is_success() {
+        return Err(outcome.status);
+    }
+    let mut state = kernel.lock();
+    // Mm maps whole pages: what lies past end of file must have been zeroed by the driver.
+    let valid = file_size.saturating_sub(offset).min(length as u64) as usize;
+    if outcome
+        .data
+        .get(valid..)
+        .is_some_and(|tail| tail.iter().any(|&b| b != 0))
+    {
+        state.report(FindingKind::PagingReadTailNotZeroed {
+            file_object,
+            offset,
+        });
+    }
+    let Some(map) = state.cache.shared.get_mut(&section) else {
+        return Err(NtStatus::FILE_CLOSED);
+    };
+    let mut bytes = outcome.data;
+    bytes.resize(length, 0);
+    map.pages.insert(page, bytes);
+    Ok(())
+}
+
+/// CcUninitializeCacheMap(file_object, NULL, event), then KeWaitForSingleObject on the event:
+/// takes away the FILE_OBJECT's private map. The event is set at once unless this was the last
+/// private map; then it is set when the shared map is really deleted, inside the call or later
+/// on the lazy writer's thread (the seeded choice), and the wait lets the worker run meanwhile.
+/// Returns whether the FILE_OBJECT had a private map.
+pub fn uninitialize_cache_map(file_object: &FileObject) -> bool {
+    let Ok(event) = Event::try_notification(false) else {
+        return false;
+    };
+    let had = uninitialize_with_event(file_object, &event);
+    event.wait();
+    had
+}
+
+fn uninitialize_with_event(file_object: &FileObject, event: &Event) -> bool {
+    let id = file_object.id;
+    let set = |event: &Event| event.set();
+    let Some(kernel) = current() else {
+        set(event);
+        return false;
+    };
+    let now = {
+        let mut state = kernel.lock();
+        state.require_irql("CcUninitializeCacheMap", 0);
+        let thread = state.current_thread;
+        let Some(section) = state.cache.private.remove(&id) else {
+            state.push_trace(format!(
+                "t{thread}: CcUninitializeCacheMap FO {id}: not cached, event set"
+            ));
+            set(event);
+            return false;
+        };
+        let inline = state.choose(2) == 0;
+        let Some(map) = state.cache.shared.get_mut(&section) else {
+            set(event);
+            return true;
+        };
+        map.open_count = map.open_count.saturating_sub(1);
+        if map.open_count > 0 {
+            state.push_trace(format!(
+                "t{thread}: CcUninitializeCacheMap FO {id}: other private maps remain, event set"
+            ));
+            set(event);
+            return true;
+        }
+        map.waiters.push(event.clone());
+        if inline {
+            state.push_trace(format!(
+                "t{thread}: CcUninitializeCacheMap FO {id}: last private map, shared map \
+                 deleted now"
+            ));
+            Some(section)
+        } else {
+            map.delete_queued = true;
+            state.push_trace(format!(
+                "t{thread}: CcUninitializeCacheMap FO {id}: last private map, deletion left \
+                 to the lazy writer"
+            ));
+            let owner = kernel.clone();
+            state.work_queue.push_back((
+                format!("lazy writer: delete shared cache map {section}"),
+                std::boxed::Box::new(move || delete_shared_map(&owner, section, true)),
+            ));
+            None
+        }
+    };
+    if let Some(section) = now {
+        delete_shared_map(&kernel, section, false);
+    }
+    true
+}
+
+/// Deletes the shared map of `section` if no private map was opened on it again: the section's
+/// FILE_OBJECT reference goes (IRP_MJ_CLOSE may follow right here), then the waiters' events
+/// are set.
+fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
+    let map = {
+        let mut state = kernel.lock();
+        let still_unused = state
+            .cache
+            .shared
+            .get(&section)
+            .is_some_and(|m| m.open_count == 0 && (m.delete_queued || !lazy));
+        if !still_unused {
+            return;
+        }
+        if lazy {
+            state.cache.deleted_lazily += 1;
+        } else {
+            state.cache.deleted_inline += 1;
+        }
+        state.cache.shared.remove(&section)
+    };
+    let Some(map) = map else { return };
+    dereference(kernel, map.file_object);
+    for event in &map.waiters {
+        event.set();
+    }
+}
+
+/// Shared maps still alive (each holds a FILE_OBJECT reference).
+pub fn live_shared_maps(state: &State) -> usize {
+    state.cache.shared.len()
+}

@@ -1,0 +1,63 @@
+/*
+ * Structured-exception guards for the cache manager calls that report failure by raising
+ * (ExRaiseStatus): CcInitializeCacheMap (no memory) and CcCopyRead (a failed paging read).
+ * Rust has no SEH, so these few lines of C, built by clang for the MSVC target (build.rs),
+ * turn an expected exception into its NTSTATUS. Unexpected exceptions (access violations and
+ * the like, FsRtlIsNtstatusExpected is FALSE) are not caught: they stay bugs.
+ *
+ * No headers: the kit's mingw headers are not needed for four prototypes.
+ */
+
+typedef long NTSTATUS;
+typedef unsigned char BOOLEAN;
+typedef unsigned long ULONG;
+typedef void *PVOID;
+
+typedef struct {
+    union {
+        NTSTATUS Status;
+        PVOID Pointer;
+    };
+    unsigned long long Information;
+} RUSTFSD_IO_STATUS_BLOCK;
+
+__declspec(dllimport) BOOLEAN CcCopyRead(PVOID FileObject, long long *FileOffset, ULONG Length,
+                                         BOOLEAN Wait, PVOID Buffer,
+                                         RUSTFSD_IO_STATUS_BLOCK *IoStatus);
+__declspec(dllimport) void CcInitializeCacheMap(PVOID FileObject, PVOID FileSizes,
+                                                BOOLEAN PinAccess, PVOID Callbacks,
+                                                PVOID LazyWriteContext);
+__declspec(dllimport) BOOLEAN FsRtlIsNtstatusExpected(NTSTATUS Exception);
+
+#define EXCEPTION_EXECUTE_HANDLER 1
+#define EXCEPTION_CONTINUE_SEARCH 0
+#define STATUS_SUCCESS ((NTSTATUS)0)
+
+static int expected(unsigned long code)
+{
+    return FsRtlIsNtstatusExpected((NTSTATUS)code) ? EXCEPTION_EXECUTE_HANDLER
+                                                   : EXCEPTION_CONTINUE_SEARCH;
+}
+
+/* CcInitializeCacheMap; STATUS_SUCCESS, or the status it raised. */
+NTSTATUS rustfsd_cc_initialize_cache_map(PVOID file_object, PVOID sizes, PVOID callbacks)
+{
+    __try {
+        CcInitializeCacheMap(file_object, sizes, 0, callbacks, 0);
+    } __except (expected(_exception_code())) {
+        return (NTSTATUS)_exception_code();
+    }
+    return STATUS_SUCCESS;
+}
+
+/* CcCopyRead with Wait = TRUE; its return value in *done, or the status it raised. */
+NTSTATUS rustfsd_cc_copy_read(PVOID file_object, long long *offset, ULONG length, PVOID buffer,
+                              RUSTFSD_IO_STATUS_BLOCK *io_status, BOOLEAN *done)
+{
+    __try {
+        *done = CcCopyRead(file_object, offset, length, 1, buffer, io_status);
+    } __except (expected(_exception_code())) {
+        return (NTSTATUS)_exception_code();
+    }
+    return STATUS_SUCCESS;
+}

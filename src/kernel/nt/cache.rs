@@ -1,0 +1,184 @@
+//! The cache manager: CcInitializeCacheMap, CcCopyRead and CcUninitializeCacheMap with its
+//! completion event, and the cache manager callbacks.
+//!
+//! CcInitializeCacheMap and CcCopyRead report failures by raising an exception (ExRaiseStatus:
+//! no memory, or the failed paging read's status). Rust has no SEH, so both are called through
+//! `c/seh.c` (built by build.rs): a `__try` that turns an exception FsRtlIsNtstatusExpected
+//! accepts into its status. Unexpected exceptions are not caught.
+
+use core::ffi::c_void;
+use core::ptr;
+
+use wdk_sys::{
+    _EVENT_TYPE, _KWAIT_REASON, _MODE, BOOLEAN, CACHE_MANAGER_CALLBACKS, CACHE_UNINITIALIZE_EVENT,
+    CC_FILE_SIZES, FSRTL_CACHE_TOP_LEVEL_IRP, IO_STATUS_BLOCK, LARGE_INTEGER, PIRP, PVOID,
+};
+
+use super::file_object::FileObject;
+
+unsafe extern "C" {
+    /// `c/seh.c`: CcInitializeCacheMap(PinAccess = FALSE, context NULL) under `__try`.
+    fn rustfsd_cc_initialize_cache_map(
+        file_object: wdk_sys::PFILE_OBJECT,
+        sizes: *mut CC_FILE_SIZES,
+        callbacks: *mut CACHE_MANAGER_CALLBACKS,
+    ) -> i32;
+    /// `c/seh.c`: CcCopyRead(Wait = TRUE) under `__try`; its result in `done`.
+    fn rustfsd_cc_copy_read(
+        file_object: wdk_sys::PFILE_OBJECT,
+        offset: *mut i64,
+        length: u32,
+        buffer: *mut c_void,
+        io_status: *mut IO_STATUS_BLOCK,
+        done: *mut BOOLEAN,
+    ) -> i32;
+}
+use super::irp::OutputBuffer;
+use crate::kernel::{FileSizes, NtStatus};
+
+/// The lazy writer and read-ahead thread call these around their work on one of our files.
+/// A read-only file system has nothing for the lazy writer to write and takes no lock for
+/// reads, so they only mark the thread as the cache manager's (IoSetTopLevelIrp with
+/// FSRTL_CACHE_TOP_LEVEL_IRP), which lets a paging read tell it was not sent by a user.
+static CALLBACKS: CACHE_MANAGER_CALLBACKS = CACHE_MANAGER_CALLBACKS {
+    AcquireForLazyWrite: Some(acquire_for_cache_work),
+    ReleaseFromLazyWrite: Some(release_from_cache_work),
+    AcquireForReadAhead: Some(acquire_for_cache_work),
+    ReleaseFromReadAhead: Some(release_from_cache_work),
+};
+
+unsafe extern "C" fn acquire_for_cache_work(_context: PVOID, _wait: BOOLEAN) -> BOOLEAN {
+    // SAFETY: the top-level IRP is thread-local state; Cc calls us on its own thread, with
+    // nothing of ours above it.
+    unsafe {
+        if wdk_sys::ntddk::IoGetTopLevelIrp().is_null() {
+            wdk_sys::ntddk::IoSetTopLevelIrp(FSRTL_CACHE_TOP_LEVEL_IRP as usize as PIRP);
+        }
+    }
+    1
+}
+
+unsafe extern "C" fn release_from_cache_work(_context: PVOID) {
+    // SAFETY: as in acquire: only our own marker is taken back.
+    unsafe {
+        if wdk_sys::ntddk::IoGetTopLevelIrp() == FSRTL_CACHE_TOP_LEVEL_IRP as usize as PIRP {
+            wdk_sys::ntddk::IoSetTopLevelIrp(ptr::null_mut());
+        }
+    }
+}
+
+fn large(value: u64) -> LARGE_INTEGER {
+    LARGE_INTEGER {
+        QuadPart: i64::try_from(value).unwrap_or(i64::MAX),
+    }
+}
+
+/// FileObject->PrivateCacheMap != NULL.
+pub fn has_private_cache_map(file_object: &FileObject) -> bool {
+    // SAFETY: the FILE_OBJECT is live (type invariant); PrivateCacheMap is read, never
+    // dereferenced.
+    unsafe { !(*file_object.raw()).PrivateCacheMap.is_null() }
+}
+
+/// CcInitializeCacheMap(file_object, sizes, PinAccess = FALSE, our callbacks, context NULL).
+pub fn cc_initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Result<(), NtStatus> {
+    let mut sizes = CC_FILE_SIZES {
+        AllocationSize: large(sizes.allocation_size),
+        FileSize: large(sizes.file_size),
+        ValidDataLength: large(sizes.valid_data_length),
+    };
+    // SAFETY: the FILE_OBJECT is live with SectionObjectPointer set to its FCB's (attach_fcb);
+    // Cc copies the sizes; the callbacks table is static and never written by Cc.
+    let status = unsafe {
+        rustfsd_cc_initialize_cache_map(
+            file_object.raw(),
+            &mut sizes,
+            (&raw const CALLBACKS).cast_mut(),
+        )
+    };
+    if status < 0 {
+        return Err(NtStatus(status));
+    }
+    Ok(())
+}
+
+/// CcCopyRead(Wait = TRUE) of `length` bytes at `offset` into `buffer` at `buffer_offset`:
+/// the MDL's system address or the system buffer, never a user address.
+pub fn cc_copy_read(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+    buffer: &OutputBuffer,
+    buffer_offset: usize,
+) -> Result<usize, NtStatus> {
+    let (start, capacity) = match buffer {
+        OutputBuffer::Mdl(mdl) => (mdl.system_address()?, mdl.len()),
+        OutputBuffer::System(system) => (system.start(), system.len()),
+        OutputBuffer::User(_) | OutputBuffer::None => return Err(NtStatus::INVALID_USER_BUFFER),
+    };
+    let end = buffer_offset
+        .checked_add(length)
+        .ok_or(NtStatus::INVALID_PARAMETER)?;
+    if end > capacity {
+        return Err(NtStatus::BUFFER_TOO_SMALL);
+    }
+    let length = u32::try_from(length).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+    let mut file_offset = i64::try_from(offset).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+    let mut status = IO_STATUS_BLOCK::default();
+    let mut done: BOOLEAN = 0;
+    // SAFETY: [buffer_offset, end) lies inside the `capacity` bytes of locked kernel memory at
+    // `start` (checked above), valid until the IRP completes; the FILE_OBJECT is live and was
+    // given its cache map by cc_initialize_cache_map.
+    let raised = unsafe {
+        rustfsd_cc_copy_read(
+            file_object.raw(),
+            &mut file_offset,
+            length,
+            start.as_ptr().add(buffer_offset).cast(),
+            &mut status,
+            &mut done,
+        )
+    };
+    if raised < 0 {
+        return Err(NtStatus(raised));
+    }
+    // SAFETY: CcCopyRead filled the IO_STATUS_BLOCK.
+    let code = unsafe { status.__bindgen_anon_1.Status };
+    if done == 0 {
+        return Err(NtStatus::UNSUCCESSFUL);
+    }
+    if code < 0 {
+        return Err(NtStatus(code));
+    }
+    Ok(status.Information as usize)
+}
+
+/// CcUninitializeCacheMap(file_object, NULL, event) and a wait on the event, which Cc sets
+/// once the shared cache map is really gone (possibly later, from the lazy writer) or at once
+/// if other FILE_OBJECTs still use it. Returns what CcUninitializeCacheMap returned.
+pub fn cc_uninitialize_cache_map(file_object: &FileObject) -> bool {
+    // SAFETY: all-zero is valid storage for a CACHE_UNINITIALIZE_EVENT whose KEVENT
+    // KeInitializeEvent then sets up; it stays in this frame, unmoved, until the wait below
+    // has returned, and Cc lets go of it before it sets the event.
+    let mut event: CACHE_UNINITIALIZE_EVENT = unsafe { core::mem::zeroed() };
+    let event_ptr: *mut CACHE_UNINITIALIZE_EVENT = &mut event;
+    // SAFETY: the FILE_OBJECT is live; the event outlives the call and the wait.
+    unsafe {
+        wdk_sys::ntddk::KeInitializeEvent(
+            &raw mut (*event_ptr).Event,
+            _EVENT_TYPE::NotificationEvent,
+            0,
+        );
+        let had =
+            wdk_sys::ntddk::CcUninitializeCacheMap(file_object.raw(), ptr::null_mut(), event_ptr);
+        // KernelMode, not alertable, no timeout: the only outcome is STATUS_SUCCESS.
+        let _ = wdk_sys::ntddk::KeWaitForSingleObject(
+            (&raw mut (*event_ptr).Event).cast(),
+            _KWAIT_REASON::Executive,
+            _MODE::KernelMode as i8,
+            0,
+            ptr::null_mut(),
+        );
+        had != 0
+    }
+}

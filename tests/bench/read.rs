@@ -1,0 +1,160 @@
+//! `cargo bench --bench read`: IRP_MJ_READ through rustfsd's dispatch and the NT model's cache
+//! manager against raw `pread` of the same physical byte ranges of the same image, side by side
+//! in one run. Prints a markdown table and writes it to `<target>/read-bench.md` (copied into
+//! docs/performance.md).
+//!
+//! Environment:
+//! - `RUSTFSD_BENCH_LARGE_MIB` (default 1024): size of the large file.
+//! - `RUSTFSD_BENCH_QUICK=1`: one pass instead of three.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::hint::black_box;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+use rustfsd::kernel::NtStatus;
+use rustfsd::kernel::model::harness::Session;
+use support::machine::{DISK, machine};
+
+const FILE_NO_INTERMEDIATE_BUFFERING: u32 = 0x8;
+const FILE_SYNCHRONOUS_IO_NONALERT: u32 = 0x20;
+const FILE_NON_DIRECTORY_FILE: u32 = 0x40;
+
+/// The whole file through CREATE + READ (`chunk` bytes per read) + CLEANUP/CLOSE. Returns the
+/// bytes read.
+fn through_dispatch(s: &mut Session, path: &str, chunk: u32, non_cached: bool) -> u64 {
+    let pid = s.initial_process();
+    let mut request =
+        rustfsd::kernel::model::harness::session::CreateRequest::open(&format!("{DISK}{path}"));
+    request.options = FILE_SYNCHRONOUS_IO_NONALERT
+        | FILE_NON_DIRECTORY_FILE
+        | if non_cached {
+            FILE_NO_INTERMEDIATE_BUFFERING
+        } else {
+            0
+        };
+    let handle = s.nt_create_file(pid, &request).handle.expect("open");
+    let mut offset = 0u64;
+    loop {
+        let io = s.read_file(handle, Some(offset), chunk);
+        if io.status == NtStatus::END_OF_FILE {
+            break;
+        }
+        assert_eq!(io.status, NtStatus::SUCCESS);
+        black_box(&io.data);
+        offset += io.information as u64;
+    }
+    s.close_handle(handle);
+    offset
+}
+
+/// The same bytes with `pread` of their physical ranges, `chunk` bytes per read.
+fn through_pread(raw: &File, chunks: &[Vec<(u64, usize)>], buf: &mut [u8]) -> u64 {
+    let mut total = 0;
+    for pieces in chunks {
+        let mut at = 0;
+        for &(phys, n) in pieces {
+            raw.read_exact_at(&mut buf[at..at + n], phys).unwrap();
+            at += n;
+        }
+        black_box(&buf[..at]);
+        total += at as u64;
+    }
+    total
+}
+
+fn mib_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
+}
+
+fn main() {
+    let big_mib: u64 = std::env::var("RUSTFSD_BENCH_LARGE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let passes = if std::env::var_os("RUSTFSD_BENCH_QUICK").is_some() {
+        1
+    } else {
+        3
+    };
+    let image = support::bench_image(big_mib);
+    let vol = rustfsd::ext4::Volume::mount(support::FileDevice::open(&image)).unwrap();
+    let inode = vol.resolve_path(b"/filebig").unwrap();
+    let raw = File::open(&image).unwrap();
+    // Stream the image once so that pread and the model's disk read the same warm pages.
+    let _ = std::fs::read(&image).map(|d| black_box(d.len()));
+    let mut s = machine(&image);
+    s.set_trace_enabled(false);
+
+    let mut table = String::from(
+        "| measurement | rustfsd dispatch + Cc model | raw pread | ratio |\n|---|---:|---:|---:|\n",
+    );
+    for (label, chunk, non_cached) in [
+        ("64 KiB sequential cached reads", 64usize << 10, false),
+        ("1 MiB sequential non-cached reads", 1 << 20, true),
+    ] {
+        let chunks = support::physical_chunks(&vol, &inode, chunk);
+        let mut buf = vec![0u8; chunk];
+        let (mut ours, mut theirs) = (Duration::MAX, Duration::MAX);
+        let mut bytes = 0;
+        for _ in 0..passes {
+            let t = Instant::now();
+            bytes = through_dispatch(&mut s, "\\filebig", chunk as u32, non_cached);
+            ours = ours.min(t.elapsed());
+            let t = Instant::now();
+            let raw_bytes = through_pread(&raw, &chunks, &mut buf);
+            theirs = theirs.min(t.elapsed());
+            assert_eq!(raw_bytes, bytes);
+        }
+        let (a, b) = (mib_per_s(bytes, ours), mib_per_s(bytes, theirs));
+        let line = format!(
+            "| {label} of a {big_mib} MiB file | {a:.0} MiB/s | {b:.0} MiB/s | {:.2}× |",
+            a / b
+        );
+        eprintln!("{line}");
+        writeln!(table, "{line}").unwrap();
+    }
+    // 4 KiB non-cached reads at random page-aligned offsets in the first and the last MiB of
+    // the file, through one handle: the median per read near 0 against near the end.
+    let size = inode.size();
+    let pid = s.initial_process();
+    let mut request =
+        rustfsd::kernel::model::harness::session::CreateRequest::open(&format!("{DISK}\\filebig"));
+    request.options =
+        FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE | FILE_NO_INTERMEDIATE_BUFFERING;
+    let handle = s.nt_create_file(pid, &request).handle.expect("open");
+    let mut rng = support::Rng(7);
+    let mut median = |base: u64| {
+        let mut times = Vec::new();
+        for _ in 0..5000 {
+            let offset = base + rng.below(256) * 4096;
+            let t = Instant::now();
+            let io = s.read_file(handle, Some(offset), 4096);
+            times.push(t.elapsed());
+            assert_eq!(io.status, NtStatus::SUCCESS);
+        }
+        times.sort();
+        times[times.len() / 2]
+    };
+    let near_zero = median(0);
+    let near_end = median(size - (1 << 20));
+    let line = format!(
+        "| 4 KiB random non-cached reads, last MiB vs first MiB of a {big_mib} MiB file (median) \
+         | {:.1} µs | {:.1} µs | {:.2}× |",
+        near_end.as_secs_f64() * 1e6,
+        near_zero.as_secs_f64() * 1e6,
+        near_end.as_secs_f64() / near_zero.as_secs_f64()
+    );
+    eprintln!("{line}");
+    writeln!(table, "{line}").unwrap();
+    s.close_handle(handle);
+    let findings = s.findings();
+    assert!(findings.is_empty(), "verifier findings: {findings:#?}");
+    print!("{table}");
+    let out = support::cache_dir().join("../read-bench.md");
+    std::fs::write(&out, &table).unwrap();
+}
