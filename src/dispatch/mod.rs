@@ -4,9 +4,13 @@
 mod cleanup;
 mod close;
 mod create;
+mod dirctrl;
+mod fileinfo;
 mod fsctrl;
 mod pnp;
+mod reply;
 mod shutdown;
+mod volinfo;
 
 use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, enter_file_system};
 
@@ -23,7 +27,12 @@ pub fn dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::Close) => close::close(device, irp),
         Some(IrpMajor::FileSystemControl) => fsctrl::file_system_control(device, irp),
         Some(IrpMajor::Pnp) => pnp::pnp(device, irp),
-        // Not implemented yet: the read, query and directory issues add handlers here.
+        Some(IrpMajor::QueryInformation) => fileinfo::query_information(device, irp),
+        Some(IrpMajor::SetInformation) => fileinfo::set_information(irp),
+        Some(IrpMajor::QueryVolumeInformation) => volinfo::query_volume_information(device, irp),
+        Some(IrpMajor::SetVolumeInformation) => volinfo::set_volume_information(irp),
+        Some(IrpMajor::DirectoryControl) => dirctrl::directory_control(device, irp),
+        // Not implemented yet: the read, security, lock and EA issues add handlers here.
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

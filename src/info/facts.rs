@@ -23,7 +23,7 @@ pub struct AttributeOptions {
 }
 
 /// Everything the information classes report about one inode.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct FileFacts {
     pub times: NtTimes,
     /// EndOfFile: the file's size; 0 for directories and symlinks (as NTFS lists them: a

@@ -365,15 +365,15 @@ pub fn fs_attribute(
 }
 
 /// FILE_FS_SECTOR_SIZE_INFORMATION for a device of `sector` bytes per logical and physical
-/// sector, aligned partitions (offsets 0).
-pub fn fs_sector_size(sector: u32, flags: u32, out: &mut Vec<u8>) -> Encoded {
+/// sector, with `offset` as both alignment offsets.
+pub fn fs_sector_size(sector: u32, flags: u32, offset: u32, out: &mut Vec<u8>) -> Encoded {
     reserve(out, FS_SECTOR_SIZE_SIZE)?;
     for _ in 0..4 {
         u32le(out, sector);
     }
     u32le(out, flags);
-    u32le(out, 0);
-    u32le(out, 0);
+    u32le(out, offset);
+    u32le(out, offset);
     Ok(())
 }
 
@@ -537,7 +537,7 @@ mod tests {
         assert_eq!(size(&|o| fs_size(&fs, o)), FS_SIZE_SIZE);
         assert_eq!(size(&|o| fs_full_size(&fs, o)), FS_FULL_SIZE_SIZE);
         assert_eq!(size(&|o| fs_device(7, 0, o)), FS_DEVICE_SIZE);
-        assert_eq!(size(&|o| fs_sector_size(512, 0, o)), FS_SECTOR_SIZE_SIZE);
+        assert_eq!(size(&|o| fs_sector_size(512, 0, 0, o)), FS_SECTOR_SIZE_SIZE);
     }
 
     #[test]
