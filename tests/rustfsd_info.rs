@@ -7,6 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use rustfsd::kernel::NtStatus;
+use rustfsd::kernel::model::harness::testing::set_volume_device_io_method;
 use rustfsd::kernel::model::harness::{Handle, Session};
 use support::machine::{dismount, finish, machine, open, open_ok, open_relative, open_with};
 
@@ -872,5 +873,27 @@ fn queries_on_the_wrong_kind_of_open() {
     for h in [file, dir, volume] {
         s.close_handle(h);
     }
+    finish(s);
+}
+
+#[test]
+fn directory_buffers_follow_the_volume_device_io_method() {
+    const DO_BUFFERED_IO: u32 = 0x4;
+    const DO_DIRECT_IO: u32 = 0x10;
+    let mut s = machine(&support::image("ext4"));
+    let dir = open_ok(&mut s, "\\");
+    let reference = s.query_directory_file(dir, NAMES, 4096, None, true, false);
+    assert_eq!(reference.status, NtStatus::SUCCESS);
+    // Buffered I/O: the same answer through a system buffer.
+    set_volume_device_io_method(&s, DO_BUFFERED_IO);
+    let buffered = s.query_directory_file(dir, NAMES, 4096, None, true, false);
+    assert_eq!(buffered, reference);
+    // Neither: the driver gets the caller's address and must not touch it.
+    set_volume_device_io_method(&s, 0);
+    let neither = s.query_directory_file(dir, NAMES, 4096, None, true, false);
+    assert_eq!(neither.status, NtStatus::INVALID_USER_BUFFER);
+    assert_eq!(s.findings(), []);
+    set_volume_device_io_method(&s, DO_DIRECT_IO);
+    s.close_handle(dir);
     finish(s);
 }
