@@ -37,8 +37,8 @@ const MAX_COMPONENT: u32 = 255;
 /// FILE_DEVICE_DISK: what a disk file system reports as its device type (FastFAT, NTFS).
 const FILE_DEVICE_DISK: u32 = 0x0000_0007;
 
-/// The sector size reported: the unit the volume's reads are sized in.
-const BYTES_PER_SECTOR: u32 = 512;
+/// The sector size reported when the disk does not say (its geometry query failed).
+const DEFAULT_BYTES_PER_SECTOR: u32 = 512;
 
 /// SSINFO_OFFSET_UNKNOWN: the partition's alignment on the device is not known here.
 const SSINFO_OFFSET_UNKNOWN: u32 = 0xFFFF_FFFF;
@@ -69,6 +69,10 @@ fn encode(vcb: &Vcb, class: u32, out: &mut Vec<u8>) -> Result<usize, NtStatus> {
         return Err(NtStatus::VOLUME_DISMOUNTED);
     }
     let info = vcb.volume().info().map_err(|error| status_of(&error))?;
+    let sector = match vcb.target().sector_size() {
+        0 => DEFAULT_BYTES_PER_SECTOR,
+        sector => sector,
+    };
     match class {
         l::FILE_FS_VOLUME_INFORMATION => {
             let mut label = Vec::new();
@@ -78,11 +82,11 @@ fn encode(vcb: &Vcb, class: u32, out: &mut Vec<u8>) -> Result<usize, NtStatus> {
             Ok(l::FS_VOLUME_BASE)
         }
         l::FILE_FS_SIZE_INFORMATION => {
-            l::fs_size(&size(&info), out)?;
+            l::fs_size(&size(&info, sector), out)?;
             Ok(l::FS_SIZE_SIZE)
         }
         l::FILE_FS_FULL_SIZE_INFORMATION => {
-            l::fs_full_size(&size(&info), out)?;
+            l::fs_full_size(&size(&info, sector), out)?;
             Ok(l::FS_FULL_SIZE_SIZE)
         }
         l::FILE_FS_DEVICE_INFORMATION => {
@@ -95,7 +99,7 @@ fn encode(vcb: &Vcb, class: u32, out: &mut Vec<u8>) -> Result<usize, NtStatus> {
             Ok(l::FS_ATTRIBUTE_BASE)
         }
         l::FILE_FS_SECTOR_SIZE_INFORMATION => {
-            l::fs_sector_size(BYTES_PER_SECTOR, 0, SSINFO_OFFSET_UNKNOWN, out)?;
+            l::fs_sector_size(sector, 0, SSINFO_OFFSET_UNKNOWN, out)?;
             Ok(l::FS_SECTOR_SIZE_SIZE)
         }
         // Control (quotas), ObjectId, DriverPath, VolumeFlags and the rest: not ours to
@@ -105,16 +109,17 @@ fn encode(vcb: &Vcb, class: u32, out: &mut Vec<u8>) -> Result<usize, NtStatus> {
 }
 
 /// Allocation units are the ext4 clusters (blocks unless bigalloc); both counts in the
-/// superblock are in blocks. No quotas: the caller's free space is the volume's.
-fn size(info: &ext4::VolumeInfo) -> FsSize {
+/// superblock are in blocks. No quotas: the caller's free space is the volume's. `sector` is
+/// the disk's sector size.
+fn size(info: &ext4::VolumeInfo, sector: u32) -> FsSize {
     let cluster = info.cluster_size.max(1);
     let block = u64::from(info.block_size);
-    let sectors = cluster / u64::from(BYTES_PER_SECTOR);
+    let sectors = cluster / u64::from(sector.max(1));
     FsSize {
         total_units: info.blocks_count.saturating_mul(block) / cluster,
         available_units: info.free_blocks.saturating_mul(block) / cluster,
         sectors_per_unit: u32::try_from(sectors).unwrap_or(u32::MAX).max(1),
-        bytes_per_sector: BYTES_PER_SECTOR,
+        bytes_per_sector: sector,
     }
 }
 
