@@ -155,8 +155,8 @@ fn query_directory(
             .read_dir(dir, cursor - FIRST_ENTRY)
             .map_err(status_of_ext4)?;
         while let Some(entry) = reader.next_entry().map_err(status_of_ext4)? {
-            let here = entry.offset + FIRST_ENTRY;
-            let next = entry.next + FIRST_ENTRY;
+            let here = entry.offset.saturating_add(FIRST_ENTRY);
+            let next = entry.next.saturating_add(FIRST_ENTRY);
             if entry.name == b"." || entry.name == b".." {
                 cursor = next;
                 continue;
@@ -179,7 +179,7 @@ fn query_directory(
         }
         if enumeration.last_entry.is_none() && status == NtStatus::SUCCESS {
             // The end, with nothing returned: the cursor stays at the end.
-            cursor = reader.position() + FIRST_ENTRY;
+            cursor = reader.position().saturating_add(FIRST_ENTRY);
         }
     }
     if enumeration.last_entry.is_none() && status == NtStatus::SUCCESS {
@@ -238,8 +238,8 @@ fn after(vcb: &Vcb, dir: &ext4::Inode, index: u64) -> Result<u64, NtStatus> {
         .read_dir(dir, index - FIRST_ENTRY)
         .map_err(status)?;
     Ok(match reader.next_entry().map_err(status)? {
-        Some(entry) => entry.next + FIRST_ENTRY,
-        None => reader.position() + FIRST_ENTRY,
+        Some(entry) => entry.next.saturating_add(FIRST_ENTRY),
+        None => reader.position().saturating_add(FIRST_ENTRY),
     })
 }
 

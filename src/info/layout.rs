@@ -421,7 +421,6 @@ pub fn directory_entry(
         return Ok(());
     };
     reserve(out, base + name.len() * 2)?;
-    let start = out.len();
     u32le(out, 0);
     u32le(out, file_index);
     if class == FILE_NAMES_INFORMATION {
@@ -467,7 +466,6 @@ pub fn directory_entry(
         }
         _ => {}
     }
-    debug_assert_eq!(out.len() - start, base);
     units(out, name);
     Ok(())
 }
