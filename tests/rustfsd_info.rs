@@ -924,3 +924,56 @@ fn directory_buffers_follow_the_volume_device_io_method() {
     s.close_handle(dir);
     finish(s);
 }
+
+#[test]
+fn dot_files_are_hidden_only_when_the_parameter_asks() {
+    const FILE_ATTRIBUTE_HIDDEN: u32 = 0x2;
+    let tree = support::cache_dir().join(format!("dotfiles-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tree);
+    std::fs::create_dir_all(tree.join(".config")).unwrap();
+    std::fs::write(tree.join(".profile"), b"p").unwrap();
+    std::fs::write(tree.join("visible"), b"v").unwrap();
+    let image = tree.with_extension("img");
+    let made = std::process::Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-O", "^has_journal", "-d"])
+        .arg(&tree)
+        .arg(&image)
+        .arg("2M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for hide in [None, Some(0), Some(1)] {
+        let mut s = Session::new();
+        s.add_disk(support::machine::DISK_NAME, support::machine::disk(&image));
+        if let Some(value) = hide {
+            s.set_driver_parameter("rustfsd", "HideDotFiles", value);
+        }
+        s.load_driver(rustfsd::kernel::model::harness::DriverDescriptor::rustfsd())
+            .unwrap();
+        let root = open_ok(&mut s, "\\");
+        let hidden: Vec<String> = list(&mut s, root, BOTH_DIRECTORY, 4096, None)
+            .iter()
+            .filter(|e| e.attributes & FILE_ATTRIBUTE_HIDDEN != 0)
+            .map(|e| text(&e.name))
+            .collect();
+        let expected: &[&str] = if hide == Some(1) {
+            &[".config", ".profile"]
+        } else {
+            &[]
+        };
+        let mut hidden = hidden;
+        hidden.sort();
+        assert_eq!(hidden, expected, "HideDotFiles {hide:?}");
+        let profile = open_ok(&mut s, "\\.profile");
+        let basic = s.query_information_file(profile, BASIC, 40);
+        assert_eq!(
+            u32_at(&basic.data, 32) & FILE_ATTRIBUTE_HIDDEN != 0,
+            hide == Some(1)
+        );
+        s.close_handle(profile);
+        s.close_handle(root);
+        finish(s);
+    }
+    let _ = std::fs::remove_dir_all(&tree);
+    let _ = std::fs::remove_file(&image);
+}

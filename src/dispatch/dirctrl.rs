@@ -13,7 +13,7 @@ use core::sync::atomic::Ordering;
 
 use crate::ext4;
 use crate::fcb::{Ccb, FcbKind, FcbRef, Search};
-use crate::info::facts::{AttributeOptions, FileFacts};
+use crate::info::facts::FileFacts;
 use crate::info::layout as l;
 use crate::info::pattern::{self, Matcher};
 use crate::kernel::{
@@ -297,7 +297,7 @@ impl Enumeration<'_> {
         } else {
             let inode = vcb.volume().inode(ino).map_err(|error| status_of(&error))?;
             let stat = vcb.volume().stat(&inode);
-            FileFacts::of(&stat, Some(raw), AttributeOptions::default())
+            FileFacts::of(&stat, Some(raw), vcb.attribute_options())
         };
         let start = match self.last_entry {
             None => 0,

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use crate::fcb::{Ccb, FcbKind, FcbRef};
-use crate::info::facts::{AttributeOptions, FileFacts, volume_serial_64};
+use crate::info::facts::{FileFacts, volume_serial_64};
 use crate::info::layout::{self as l, AllParts};
 use crate::kernel::{DeviceRef, FileObject, Irp, IrpParameters, NtStatus, PoolArc};
 use crate::name;
@@ -100,7 +100,7 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
     if !last.is_empty() {
         name::to_disk(last, &mut raw_last).map_err(|error| error.status())?;
     }
-    let facts = FileFacts::of(&stat, Some(&raw_last), AttributeOptions::default());
+    let facts = FileFacts::of(&stat, Some(&raw_last), vcb.attribute_options());
     let access = open.ccb.granted_access;
     let fixed = match class {
         l::FILE_BASIC_INFORMATION => {
