@@ -1047,3 +1047,47 @@ fn damaged_images_list_without_panics_or_findings() {
     // Some of the damaged volumes must still have been listed, or the test proved nothing.
     assert!(total > 100, "only {total} entries seen");
 }
+
+#[test]
+fn names_of_relative_and_by_id_opens() {
+    let image = support::image("ext4");
+    let mut s = machine(&image);
+    let name_of = |s: &mut Session, h: Handle| {
+        let got = s.query_information_file(h, NAME, 1024);
+        (got.status, text(&utf16(got.data.get(4..).unwrap_or(&[]))))
+    };
+    let root = open_ok(&mut s, "\\");
+    assert_eq!(name_of(&mut s, root), (NtStatus::SUCCESS, "\\".to_string()));
+    let deep = open_relative(&mut s, root, "DEEP").handle.unwrap();
+    // The disk's spelling, not the one asked for.
+    assert_eq!(
+        name_of(&mut s, deep),
+        (NtStatus::SUCCESS, "\\deep".to_string())
+    );
+    let level = open_relative(&mut s, deep, "level0\\level1")
+        .handle
+        .unwrap();
+    assert_eq!(
+        name_of(&mut s, level),
+        (NtStatus::SUCCESS, "\\deep\\level0\\level1".to_string())
+    );
+    let again = open_relative(&mut s, root, "").handle.unwrap();
+    assert_eq!(
+        name_of(&mut s, again),
+        (NtStatus::SUCCESS, "\\".to_string())
+    );
+    // By file ID the name is not known, nor that of opens relative to it.
+    let ino = support::machine::inode_of(&image, "/deep");
+    let by_id = open_with(&mut s, "", |r| {
+        r.options |= 0x2000; // FILE_OPEN_BY_FILE_ID
+        r.file_id = Some(ino);
+    });
+    let by_id = by_id.handle.unwrap();
+    assert_eq!(name_of(&mut s, by_id).0, NtStatus::INVALID_PARAMETER);
+    let under = open_relative(&mut s, by_id, "level0").handle.unwrap();
+    assert_eq!(name_of(&mut s, under).0, NtStatus::INVALID_PARAMETER);
+    for h in [root, deep, level, again, by_id, under] {
+        s.close_handle(h);
+    }
+    finish(s);
+}

@@ -241,11 +241,16 @@ fn resolve(
             path: Vec::new(),
         });
     }
+    // The path this open will know itself by: the related open's (the root's is `\`, which
+    // the components below start again), unknown if the related open's is (by file ID).
     let mut path = Vec::new();
+    let mut path_known = true;
     let related = match file_object.related_file_object() {
         Some(related) => {
-            if let Some(ccb) = related.ccb::<Ccb>() {
-                copy_units(&mut path, &ccb.path)?;
+            match related.ccb::<Ccb>() {
+                Some(ccb) if ccb.path.is_empty() => path_known = false,
+                Some(ccb) if ccb.path != [u16::from(b'\\')] => copy_units(&mut path, &ccb.path)?,
+                _ => {}
             }
             Some(related.fcb::<Fcb>().ok_or(NtStatus::INVALID_PARAMETER)?)
         }
@@ -255,7 +260,13 @@ fn resolve(
     if file_name.is_empty() {
         // The volume itself, or a second open of what the related FILE_OBJECT opened.
         let fcb = match related {
-            Some(related) => related,
+            Some(related) => {
+                if path_known && path.is_empty() {
+                    // A second open of the root.
+                    copy_units(&mut path, &[u16::from(b'\\')])?;
+                }
+                related
+            }
             None => vcb
                 .listed_fcb(VOLUME_KEY)?
                 .ok_or(NtStatus::VOLUME_DISMOUNTED)?,
@@ -301,7 +312,9 @@ fn resolve(
     if parsed.trailing_backslash() && current.kind() != FcbKind::Directory {
         return Err(NtStatus::OBJECT_NAME_INVALID);
     }
-    if path.is_empty() {
+    if !path_known {
+        path.clear();
+    } else if path.is_empty() {
         // The root itself.
         copy_units(&mut path, &[u16::from(b'\\')])?;
     }
