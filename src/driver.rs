@@ -16,6 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use alloc::vec::Vec;
 
+use crate::info::AttributeOptions;
 use crate::kernel::{
     ControlDevice, DeviceRef, DriverObject, Locked, LockedGuard, NtStatus, VolumeDevice,
 };
@@ -25,6 +26,10 @@ pub const CONTROL_DEVICE_NAME: &str = "\\RustFsd";
 
 /// The service key value (under `Parameters`) that bounds the delayed-close queue.
 pub const DELAYED_CLOSE_LIMIT_PARAMETER: &str = "DelayedCloseLimit";
+
+/// The service key value (under `Parameters`) that marks names starting with `.` hidden
+/// (FILE_ATTRIBUTE_HIDDEN) when non-zero. Off by default.
+pub const HIDE_DOT_FILES_PARAMETER: &str = "HideDotFiles";
 
 /// How many FCBs no FILE_OBJECT uses each volume keeps for a quick reopen, by default.
 pub const DEFAULT_DELAYED_CLOSE_LIMIT: u32 = 64;
@@ -55,6 +60,8 @@ pub struct DriverGlobals {
     delayed_close_limit: u32,
     /// Every IRP in and out goes to the kernel debugger (dispatch::trace).
     trace_irps: AtomicBool,
+    /// How inode metadata maps to file attributes on every volume.
+    attribute_options: AttributeOptions,
     /// Dismounted volumes whose last FILE_OBJECT has closed but whose VPB still counted an
     /// open on its way to them: their devices are deleted by `volume::lifetime::sweep_retired`.
     /// Its capacity covers every volume device alive, reserved at mount, so adding one never
@@ -69,8 +76,20 @@ impl DriverGlobals {
             registered: AtomicBool::new(false),
             delayed_close_limit: delayed_close_limit.min(MAX_DELAYED_CLOSE_LIMIT),
             trace_irps: AtomicBool::new(false),
+            attribute_options: AttributeOptions::default(),
             retired: Locked::try_new(Vec::new())?,
         })
+    }
+
+    /// The same globals with `options` for the attribute mapping.
+    pub fn with_attribute_options(mut self, options: AttributeOptions) -> DriverGlobals {
+        self.attribute_options = options;
+        self
+    }
+
+    /// How inode metadata maps to file attributes.
+    pub fn attribute_options(&self) -> AttributeOptions {
+        self.attribute_options
     }
 
     /// With the default delayed-close limit.
@@ -118,7 +137,12 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
     let limit = driver
         .parameter_u32(DELAYED_CLOSE_LIMIT_PARAMETER)
         .unwrap_or(DEFAULT_DELAYED_CLOSE_LIMIT);
-    let globals = DriverGlobals::try_new(limit)?;
+    let options = AttributeOptions {
+        hide_dot_files: driver
+            .parameter_u32(HIDE_DOT_FILES_PARAMETER)
+            .is_some_and(|value| value != 0),
+    };
+    let globals = DriverGlobals::try_new(limit)?.with_attribute_options(options);
     globals.set_trace_irps(driver.parameter_u32(TRACE_IRPS_PARAMETER).unwrap_or(0) != 0);
     let control = driver.create_control_device(CONTROL_DEVICE_NAME, globals)?;
     driver.install_dispatch();

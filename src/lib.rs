@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod driver;
 pub mod ext4;
 pub mod fcb;
+pub mod info;
 pub mod kernel;
 pub mod name;
 pub mod volume;

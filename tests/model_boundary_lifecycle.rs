@@ -319,7 +319,7 @@ fn stream_file_object_referenced_by_mm_closes_later_on_the_worker() {
     let mm = session.system_reference_object(streams[0]).unwrap();
     take_log();
     // The driver lets go of its stream: Mm still holds the FILE_OBJECT, so no CLOSE yet.
-    let outcome = session.query_information_file(handle, QUERY_DROP_STREAM, 0);
+    let outcome = session.query_information_irp(handle, QUERY_DROP_STREAM, 0);
     assert_eq!(outcome.status, NtStatus::SUCCESS);
     assert_eq!(take_log(), ["dropped kept stream"]);
     assert_eq!(session.stream_file_objects().len(), 1);
@@ -364,7 +364,7 @@ fn reparse_completion_hands_the_buffer_back_and_frees_the_file_object() {
 
     // On anything but IRP_MJ_CREATE it is a finding.
     let handle = open(&mut session, "\\Device\\Disk0\\f").handle.unwrap();
-    let outcome = session.query_information_file(handle, QUERY_REPARSE, 0);
+    let outcome = session.query_information_irp(handle, QUERY_REPARSE, 0);
     assert_eq!(outcome.status, NtStatus::INVALID_PARAMETER);
     let findings = session.take_findings();
     assert_eq!(findings.len(), 1, "{findings:#?}");
@@ -589,7 +589,7 @@ fn trace_off_keeps_findings_but_no_lines() {
     }
     assert_eq!(session.trace().len(), lines);
     let handle = open(&mut session, "\\Device\\Disk0\\f").handle.unwrap();
-    session.query_information_file(handle, QUERY_REPARSE, 0);
+    session.query_information_irp(handle, QUERY_REPARSE, 0);
     assert_eq!(session.findings().len(), 1);
     assert_eq!(session.trace().len(), lines);
     session.set_trace_enabled(true);

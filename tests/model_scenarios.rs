@@ -66,6 +66,7 @@ fn rustfsd_lifecycle_and_seed_scripts_run_clean_on_every_generated_ext_image() {
             "rustfsd_seeds.fts",
             "rustfsd_volume_lifetime.fts",
             "rustfsd_read.fts",
+            "rustfsd_explorer.fts",
         ];
         let (ok, text) = filetest(&support::image(name), &scripts, &[]);
         assert!(ok, "{name}: {text}");

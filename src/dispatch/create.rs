@@ -50,6 +50,8 @@ enum Target {
     Fcb {
         fcb: FcbRef,
         by_id: bool,
+        /// The path from the root as the directory entries spell it (empty: unknown).
+        path: Vec<u16>,
     },
     /// A symlink on the way: STATUS_REPARSE with this REPARSE_DATA_BUFFER.
     Reparse(Vec<u8>),
@@ -126,12 +128,17 @@ fn open(
     if control::is_locked(vcb)? {
         return Err(NtStatus::ACCESS_DENIED);
     }
-    let (fcb, by_id) = match resolve(vcb, file_object, parameters)? {
+    let (fcb, by_id, path) = match resolve(vcb, file_object, parameters)? {
         Target::Reparse(buffer) => return Ok(Some(buffer)),
-        Target::Fcb { fcb, by_id } => (fcb, by_id),
+        Target::Fcb { fcb, by_id, path } => (fcb, by_id, path),
     };
     check_kind(&fcb, parameters.options)?;
-    let ccb = PoolArc::try_new(CCB_TAG, Ccb::new(by_id))?;
+    let case_insensitive = parameters.stack_flags & SL_CASE_SENSITIVE == 0;
+    let granted = granted_access(parameters.desired_access);
+    let ccb = PoolArc::try_new(
+        CCB_TAG,
+        Ccb::try_new(by_id, granted, case_insensitive, path)?,
+    )?;
     {
         let mut state = fcb.state().lock().ok_or(NtStatus::POSSIBLE_DEADLOCK)?;
         state.share_access.check(
@@ -184,6 +191,25 @@ fn check_read_only(parameters: &CreateParameters) -> Result<(), NtStatus> {
     Ok(())
 }
 
+/// The access an open is granted: what it asked for, generic rights mapped to the file rights
+/// (IoFileObjectType's generic mapping) and MAXIMUM_ALLOWED to all that a read-only volume
+/// allows. Write rights never get here (`check_read_only`).
+fn granted_access(desired: u32) -> u32 {
+    const GENERIC_READ: u32 = 0x8000_0000;
+    const GENERIC_EXECUTE: u32 = 0x2000_0000;
+    const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+    const FILE_GENERIC_READ: u32 = 0x0012_0089;
+    const FILE_GENERIC_EXECUTE: u32 = 0x0012_00A0;
+    let mut granted = desired & !(GENERIC_READ | GENERIC_EXECUTE | MAXIMUM_ALLOWED);
+    if desired & (GENERIC_READ | MAXIMUM_ALLOWED) != 0 {
+        granted |= FILE_GENERIC_READ;
+    }
+    if desired & (GENERIC_EXECUTE | MAXIMUM_ALLOWED) != 0 {
+        granted |= FILE_GENERIC_EXECUTE;
+    }
+    granted
+}
+
 /// FILE_DIRECTORY_FILE / FILE_NON_DIRECTORY_FILE against what was found.
 fn check_kind(fcb: &FcbRef, options: u32) -> Result<(), NtStatus> {
     let directory = fcb.kind() == FcbKind::Directory;
@@ -209,22 +235,47 @@ fn resolve(
         if fcb.kind() == FcbKind::Symlink && !open_reparse_point {
             return reparse(vcb, &fcb, 0);
         }
-        return Ok(Target::Fcb { fcb, by_id: true });
+        return Ok(Target::Fcb {
+            fcb,
+            by_id: true,
+            path: Vec::new(),
+        });
     }
+    // The path this open will know itself by: the related open's (the root's is `\`, which
+    // the components below start again), unknown if the related open's is (by file ID).
+    let mut path = Vec::new();
+    let mut path_known = true;
     let related = match file_object.related_file_object() {
-        Some(related) => Some(related.fcb::<Fcb>().ok_or(NtStatus::INVALID_PARAMETER)?),
+        Some(related) => {
+            match related.ccb::<Ccb>() {
+                Some(ccb) if ccb.path.is_empty() => path_known = false,
+                Some(ccb) if ccb.path != [u16::from(b'\\')] => copy_units(&mut path, &ccb.path)?,
+                _ => {}
+            }
+            Some(related.fcb::<Fcb>().ok_or(NtStatus::INVALID_PARAMETER)?)
+        }
         None => None,
     };
     let relative = related.is_some();
     if file_name.is_empty() {
         // The volume itself, or a second open of what the related FILE_OBJECT opened.
         let fcb = match related {
-            Some(related) => related,
+            Some(related) => {
+                if path_known && path.is_empty() {
+                    // A second open of the root.
+                    copy_units(&mut path, &[u16::from(b'\\')])?;
+                }
+                related
+            }
             None => vcb
                 .listed_fcb(VOLUME_KEY)?
                 .ok_or(NtStatus::VOLUME_DISMOUNTED)?,
         };
-        return Ok(Target::Fcb { fcb, by_id: false });
+        return Ok(Target::Fcb {
+            fcb,
+            by_id: false,
+            path,
+        });
     }
     let start = match related {
         None => root(vcb)?,
@@ -235,16 +286,16 @@ fn resolve(
             FcbKind::File | FcbKind::Symlink => return Err(NtStatus::OBJECT_PATH_NOT_FOUND),
         },
     };
-    let path = name::parse(&file_name, relative).map_err(|error| error.status())?;
+    let parsed = name::parse(&file_name, relative).map_err(|error| error.status())?;
     let case_insensitive = parameters.stack_flags & SL_CASE_SENSITIVE == 0;
-    let count = path.components().count();
+    let count = parsed.components().count();
     let mut current = start;
-    for (index, component) in path.components().enumerate() {
+    for (index, component) in parsed.components().enumerate() {
         let last = index + 1 == count;
         if current.kind() != FcbKind::Directory {
             return Err(NtStatus::OBJECT_PATH_NOT_FOUND);
         }
-        let Some(ino) = lookup(vcb, &current, component.name, case_insensitive)? else {
+        let Some(ino) = lookup(vcb, &current, component.name, case_insensitive, &mut path)? else {
             return Err(match (last, parameters.disposition) {
                 (false, _) => NtStatus::OBJECT_PATH_NOT_FOUND,
                 (true, FILE_OPEN_IF) => NtStatus::MEDIA_WRITE_PROTECTED,
@@ -258,13 +309,28 @@ fn resolve(
         }
         current = child;
     }
-    if path.trailing_backslash() && current.kind() != FcbKind::Directory {
+    if parsed.trailing_backslash() && current.kind() != FcbKind::Directory {
         return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    if !path_known {
+        path.clear();
+    } else if path.is_empty() {
+        // The root itself.
+        copy_units(&mut path, &[u16::from(b'\\')])?;
     }
     Ok(Target::Fcb {
         fcb: current,
         by_id: false,
+        path,
     })
+}
+
+/// Appends `units` to `out`, fallibly.
+fn copy_units(out: &mut Vec<u16>, units: &[u16]) -> Result<(), NtStatus> {
+    out.try_reserve(units.len())
+        .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+    out.extend_from_slice(units);
+    Ok(())
 }
 
 /// STATUS_REPARSE for the symlink `fcb`, with `unparsed_bytes` of the name left over.
@@ -316,17 +382,24 @@ fn inode_fcb(
 
 /// The inode `component` names in the directory `dir`. An exact match wins; without
 /// SL_CASE_SENSITIVE, the first entry (in directory order) equal but for case comes next.
+/// A match appends `\` and the entry's own spelling to `path`.
 fn lookup(
     vcb: &Vcb,
     dir: &FcbRef,
     component: &[u16],
     case_insensitive: bool,
+    path: &mut Vec<u16>,
 ) -> Result<Option<u32>, NtStatus> {
     let inode = dir.inode().ok_or(NtStatus::FILE_CORRUPT_ERROR)?;
     let mut raw = Vec::new();
     name::to_disk(component, &mut raw).map_err(|error| error.status())?;
+    let found = |path: &mut Vec<u16>, spelling: &[u16], ino: u32| {
+        copy_units(path, &[u16::from(b'\\')])?;
+        copy_units(path, spelling)?;
+        Ok(Some(ino))
+    };
     match vcb.volume().lookup(inode, &raw) {
-        Ok(hit) => return Ok(Some(hit.ino)),
+        Ok(hit) => return found(path, component, hit.ino),
         Err(ext4::Error::NotFound) => {}
         Err(error) => return Err(status_of(&error)),
     }
@@ -344,7 +417,7 @@ fn lookup(
         if name::to_windows(entry.name, &mut shown).is_ok()
             && name::eq_ignore_case(&shown, component)
         {
-            return Ok(Some(entry.ino));
+            return found(path, &shown, entry.ino);
         }
     }
     Ok(None)

@@ -4,11 +4,15 @@
 mod cleanup;
 mod close;
 mod create;
+mod dirctrl;
+mod fileinfo;
 mod fsctrl;
 mod pnp;
 mod read;
+mod reply;
 mod shutdown;
 mod trace;
+mod volinfo;
 
 use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, TopLevelIrp, enter_file_system};
 
@@ -38,7 +42,12 @@ fn route(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::FileSystemControl) => fsctrl::file_system_control(device, irp),
         Some(IrpMajor::Pnp) => pnp::pnp(device, irp),
         Some(IrpMajor::Read) => read::read(device, irp),
-        // Not implemented yet: the query and directory issues add handlers here.
+        Some(IrpMajor::QueryInformation) => fileinfo::query_information(device, irp),
+        Some(IrpMajor::SetInformation) => fileinfo::set_information(irp),
+        Some(IrpMajor::QueryVolumeInformation) => volinfo::query_volume_information(device, irp),
+        Some(IrpMajor::SetVolumeInformation) => volinfo::set_volume_information(irp),
+        Some(IrpMajor::DirectoryControl) => dirctrl::directory_control(device, irp),
+        // Not implemented yet: the security, lock and EA issues add handlers here.
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

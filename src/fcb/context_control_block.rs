@@ -1,8 +1,9 @@
 //! The CCB: per-open state, in FsContext2.
 
+use alloc::vec::Vec;
 use core::sync::atomic::AtomicU64;
 
-use crate::kernel::PoolTag;
+use crate::kernel::{Locked, NtStatus, PoolTag};
 
 /// Pool tag of CCBs.
 pub const CCB_TAG: PoolTag = PoolTag(*b"RfCc");
@@ -11,15 +12,42 @@ pub const CCB_TAG: PoolTag = PoolTag(*b"RfCc");
 pub struct Ccb {
     /// Opened with FILE_OPEN_BY_FILE_ID.
     pub opened_by_id: bool,
-    /// Where the next directory enumeration resumes (an ext4 directory cursor).
+    /// Where the next directory enumeration resumes: 0 and 1 stand for `.` and `..`, n ≥ 2 for
+    /// the ext4 directory cursor n - 2.
     pub directory_cursor: AtomicU64,
+    /// The access this open was granted (generic rights mapped to file rights).
+    pub granted_access: u32,
+    /// Opened without SL_CASE_SENSITIVE: lookups and searches ignore case.
+    pub case_insensitive: bool,
+    /// The path the file was opened by, from the volume root (`\dir\file`), spelled as the
+    /// directory entries spell it; empty for volume opens and opens by file ID.
+    pub path: Vec<u16>,
+    /// The enumeration's search expression, fixed at the handle's first query.
+    pub search: Locked<Option<Search>>,
+}
+
+/// A directory enumeration's expression.
+pub struct Search {
+    /// Upcased when the open ignores case.
+    pub expression: Vec<u16>,
+    /// `*`: no matching needed.
+    pub matches_everything: bool,
 }
 
 impl Ccb {
-    pub fn new(opened_by_id: bool) -> Ccb {
-        Ccb {
+    pub fn try_new(
+        opened_by_id: bool,
+        granted_access: u32,
+        case_insensitive: bool,
+        path: Vec<u16>,
+    ) -> Result<Ccb, NtStatus> {
+        Ok(Ccb {
             opened_by_id,
             directory_cursor: AtomicU64::new(0),
-        }
+            granted_access,
+            case_insensitive,
+            path,
+            search: Locked::try_new(None)?,
+        })
     }
 }

@@ -17,6 +17,6 @@ pub mod context_control_block;
 pub mod file_control_block;
 pub mod table;
 
-pub use context_control_block::{CCB_TAG, Ccb};
+pub use context_control_block::{CCB_TAG, Ccb, Search};
 pub use file_control_block::{FCB_TAG, Fcb, FcbKind, FcbRef, VOLUME_KEY};
 pub use table::FcbTable;

@@ -174,6 +174,9 @@ fn irp_parameters(parameters: IrpParameters) {
         IrpParameters::QueryInformation { class, length } => {
             let _: (u32, u32) = (class, length);
         }
+        IrpParameters::SetInformation { class, input } => {
+            let _: (u32, Vec<u8>) = (class, input);
+        }
         IrpParameters::QueryDirectory {
             class,
             length,

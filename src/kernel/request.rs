@@ -12,6 +12,15 @@ pub const IRP_MN_USER_FS_REQUEST: u8 = 0x00;
 /// IRP_MN_VERIFY_VOLUME.
 pub const IRP_MN_VERIFY_VOLUME: u8 = 0x02;
 
+/// IRP_MJ_DIRECTORY_CONTROL minor functions.
+pub const IRP_MN_QUERY_DIRECTORY: u8 = 0x01;
+pub const IRP_MN_NOTIFY_CHANGE_DIRECTORY: u8 = 0x02;
+
+/// IRP_MN_QUERY_DIRECTORY stack location flags.
+pub const SL_RESTART_SCAN: u8 = 0x01;
+pub const SL_RETURN_SINGLE_ENTRY: u8 = 0x02;
+pub const SL_INDEX_SPECIFIED: u8 = 0x04;
+
 /// IRP_MJ_PNP minor functions a file system meets on its volume device.
 pub const IRP_MN_QUERY_REMOVE_DEVICE: u8 = 0x01;
 pub const IRP_MN_REMOVE_DEVICE: u8 = 0x02;
@@ -79,6 +88,11 @@ pub enum IrpParameters {
     QueryInformation {
         class: u32,
         length: u32,
+    },
+    /// IRP_MJ_SET_INFORMATION: the class and the caller's structure (the system buffer).
+    SetInformation {
+        class: u32,
+        input: Vec<u8>,
     },
     QueryDirectory {
         class: u32,

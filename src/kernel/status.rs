@@ -11,6 +11,10 @@ impl NtStatus {
     pub const REPARSE: NtStatus = NtStatus(0x0000_0104);
     pub const BUFFER_OVERFLOW: NtStatus = NtStatus(0x8000_0005_u32 as i32);
     pub const NO_MORE_FILES: NtStatus = NtStatus(0x8000_0006_u32 as i32);
+    pub const INVALID_INFO_CLASS: NtStatus = NtStatus(0xC000_0003_u32 as i32);
+    pub const INFO_LENGTH_MISMATCH: NtStatus = NtStatus(0xC000_0004_u32 as i32);
+    pub const NO_SUCH_FILE: NtStatus = NtStatus(0xC000_000F_u32 as i32);
+    pub const INVALID_USER_BUFFER: NtStatus = NtStatus(0xC000_00E8_u32 as i32);
     pub const UNSUCCESSFUL: NtStatus = NtStatus(0xC000_0001_u32 as i32);
     pub const NOT_IMPLEMENTED: NtStatus = NtStatus(0xC000_0002_u32 as i32);
     pub const INVALID_HANDLE: NtStatus = NtStatus(0xC000_0008_u32 as i32);
@@ -19,7 +23,6 @@ impl NtStatus {
     pub const NO_SUCH_DEVICE: NtStatus = NtStatus(0xC000_000E_u32 as i32);
     pub const END_OF_FILE: NtStatus = NtStatus(0xC000_0011_u32 as i32);
     pub const FILE_CLOSED: NtStatus = NtStatus(0xC000_0128_u32 as i32);
-    pub const INVALID_USER_BUFFER: NtStatus = NtStatus(0xC000_00E8_u32 as i32);
     pub const ACCESS_DENIED: NtStatus = NtStatus(0xC000_0022_u32 as i32);
     pub const BUFFER_TOO_SMALL: NtStatus = NtStatus(0xC000_0023_u32 as i32);
     pub const OBJECT_NAME_INVALID: NtStatus = NtStatus(0xC000_0033_u32 as i32);

@@ -61,6 +61,7 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
         limit,
         spare_vpb,
         request.target,
+        globals.attribute_options(),
     ) {
         Ok(vcb) => vcb,
         Err(status) => return irp.complete(status),

@@ -7,6 +7,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use super::disk::DiskReader;
 use crate::ext4;
 use crate::fcb::{FcbRef, FcbTable};
+use crate::info::AttributeOptions;
 use crate::kernel::{
     FileObject, Locked, NtStatus, SpareVpb, StreamFileObject, TargetDevice, TargetReference,
 };
@@ -28,6 +29,8 @@ pub struct Vcb {
     open_file_objects: AtomicU32,
     /// FILE_OBJECTs whose CLEANUP has not come yet (open handles).
     open_handles: AtomicU32,
+    /// How inode metadata maps to file attributes (the driver's parameters at mount).
+    attribute_options: AttributeOptions,
 }
 
 /// The VCB's state behind its lock (the "table lock"; see `fcb::table`).
@@ -57,6 +60,7 @@ impl Vcb {
         delayed_close_limit: usize,
         spare_vpb: SpareVpb,
         target: TargetDevice,
+        attribute_options: AttributeOptions,
     ) -> Result<Vcb, NtStatus> {
         Ok(Vcb {
             volume,
@@ -73,7 +77,13 @@ impl Vcb {
             dismounted: AtomicBool::new(false),
             open_file_objects: AtomicU32::new(0),
             open_handles: AtomicU32::new(0),
+            attribute_options,
         })
+    }
+
+    /// How inode metadata maps to file attributes on this volume.
+    pub fn attribute_options(&self) -> AttributeOptions {
+        self.attribute_options
     }
 
     pub fn volume(&self) -> &ext4::Volume<DiskReader> {

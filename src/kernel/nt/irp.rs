@@ -195,6 +195,18 @@ impl Irp {
                     class: parameters.QueryFile.FileInformationClass as u32,
                     length: parameters.QueryFile.Length,
                 },
+                // NtSetInformationFile always buffers the caller's structure in SystemBuffer
+                // (Length bytes).
+                Some(IrpMajor::SetInformation) => {
+                    let set = &parameters.SetFile;
+                    IrpParameters::SetInformation {
+                        class: set.FileInformationClass as u32,
+                        input: copy_bytes(
+                            (*self.raw).AssociatedIrp.SystemBuffer.cast(),
+                            set.Length as usize,
+                        )?,
+                    }
+                }
                 Some(IrpMajor::DirectoryControl)
                     if u32::from(stack.MinorFunction) == IRP_MN_QUERY_DIRECTORY =>
                 {

@@ -16,6 +16,7 @@ pub mod filter;
 pub mod io;
 pub mod objects;
 pub mod pnp;
+pub mod query_lengths;
 pub mod scenario;
 pub mod scheduler;
 pub mod script_line;

@@ -11,6 +11,7 @@ use super::disk::DiskModel;
 use super::filter;
 use super::io::{self, IrpOutcome, IrpRequest};
 use super::objects::Process;
+use super::query_lengths;
 use crate::kernel::model::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceKind};
 use crate::kernel::model::file_object::{
     FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObjectEntry,
@@ -20,8 +21,10 @@ use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, enter};
 use crate::kernel::model::verifier::{Finding, FindingKind};
 use crate::kernel::model::vpb;
-use crate::kernel::request::FILE_NO_INTERMEDIATE_BUFFERING;
-use crate::kernel::request::{CreateParameters, IrpParameters};
+use crate::kernel::request::{
+    CreateParameters, FILE_NO_INTERMEDIATE_BUFFERING, IRP_MN_QUERY_DIRECTORY, IrpParameters,
+    SL_RESTART_SCAN, SL_RETURN_SINGLE_ENTRY,
+};
 use crate::kernel::{IrpMajor, NtStatus};
 
 pub type Pid = u32;
@@ -754,13 +757,24 @@ impl Session {
         )
     }
 
-    /// NtQueryInformationFile (always buffered).
+    /// NtQueryInformationFile (always buffered), after the I/O manager's class and length
+    /// check.
     pub fn query_information_file(
         &mut self,
         handle: Handle,
         class: u32,
         length: u32,
     ) -> IrpOutcome {
+        if let Err(status) = query_lengths::check_query_file(class, length) {
+            return IrpOutcome::status(status);
+        }
+        self.query_information_irp(handle, class, length)
+    }
+
+    /// IRP_MJ_QUERY_INFORMATION as a kernel-mode component builds it itself (a filter's
+    /// FltQueryInformationFile, IoBuildSynchronousFsdRequest): no I/O manager check, any class
+    /// and length reach the file system.
+    pub fn query_information_irp(&mut self, handle: Handle, class: u32, length: u32) -> IrpOutcome {
         let mut request = IrpRequest::new(IrpMajor::QueryInformation, None);
         request.parameters = IrpParameters::QueryInformation { class, length };
         request.buffer_kind = BufferKind::System;
@@ -769,6 +783,27 @@ impl Session {
             handle,
             request,
             format!("NtQueryInformationFile {:#x} class {class}", handle.value),
+        )
+    }
+
+    /// NtSetInformationFile: the structure goes to the file system in a system buffer. (The
+    /// real I/O manager sets FilePositionInformation of synchronous files itself; the model
+    /// always sends the IRP, so the file system's own handling is exercised.)
+    pub fn set_information_file(&mut self, handle: Handle, class: u32, data: &[u8]) -> IrpOutcome {
+        let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        if let Err(status) = query_lengths::check_set_file(class, length) {
+            return IrpOutcome::status(status);
+        }
+        let mut request = IrpRequest::new(IrpMajor::SetInformation, None);
+        request.parameters = IrpParameters::SetInformation {
+            class,
+            input: data.to_vec(),
+        };
+        request.buffer_kind = BufferKind::System;
+        self.send(
+            handle,
+            request,
+            format!("NtSetInformationFile {:#x} class {class}", handle.value),
         )
     }
 
@@ -782,15 +817,36 @@ impl Session {
         restart: bool,
         single: bool,
     ) -> IrpOutcome {
+        let flags = u8::from(restart) * SL_RESTART_SCAN + u8::from(single) * SL_RETURN_SINGLE_ENTRY;
+        let pattern: Option<Vec<u16>> = pattern.map(|p| p.encode_utf16().collect());
+        self.query_directory(handle, class, length, pattern.as_deref(), flags, 0)
+    }
+
+    /// IRP_MN_QUERY_DIRECTORY with any stack flags and FileIndex, as a kernel-mode caller (a
+    /// filter) may send it; NtQueryDirectoryFile itself always sends FileIndex 0 without
+    /// SL_INDEX_SPECIFIED (ReactOS iofunc.c NtQueryDirectoryFile). The buffer follows the
+    /// device: DO_BUFFERED_IO a system buffer, DO_DIRECT_IO an MDL, neither the caller's
+    /// address (same source).
+    pub fn query_directory(
+        &mut self,
+        handle: Handle,
+        class: u32,
+        length: u32,
+        pattern: Option<&[u16]>,
+        flags: u8,
+        index: u32,
+    ) -> IrpOutcome {
+        if let Err(status) = query_lengths::check_query_directory(class, length) {
+            return IrpOutcome::status(status);
+        }
         let mut request = IrpRequest::new(IrpMajor::DirectoryControl, None);
-        request.minor = 0x01;
-        let flags = u8::from(restart) | (u8::from(single) << 1); // SL_RESTART_SCAN, SL_RETURN_SINGLE_ENTRY
+        request.minor = IRP_MN_QUERY_DIRECTORY;
         request.parameters = IrpParameters::QueryDirectory {
             class,
             length,
-            pattern: pattern.map(|p| p.encode_utf16().collect()),
+            pattern: pattern.map(<[u16]>::to_vec),
             flags,
-            index: 0,
+            index,
         };
         request.buffer_len = length as usize;
         self.send(
@@ -807,6 +863,9 @@ impl Session {
         class: u32,
         length: u32,
     ) -> IrpOutcome {
+        if let Err(status) = query_lengths::check_query_volume(class, length) {
+            return IrpOutcome::status(status);
+        }
         let mut request = IrpRequest::new(IrpMajor::QueryVolumeInformation, None);
         request.parameters = IrpParameters::QueryVolumeInformation { class, length };
         request.buffer_kind = BufferKind::System;

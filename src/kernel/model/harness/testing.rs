@@ -32,3 +32,23 @@ pub fn forge_ccb_reference<C: Send + Sync + 'static>(
 pub fn release_without_teardown<T: Send + Sync + 'static>(fcb: FcbArc<T>) {
     fcb.release_without_teardown();
 }
+
+/// Sets the DO_BUFFERED_IO / DO_DIRECT_IO bits of every mounted volume's device to `io_flags`:
+/// a file system that created its volume devices with another I/O method (or none), so that a
+/// test sees which buffer the I/O manager hands it for each.
+pub fn set_volume_device_io_method(session: &super::Session, io_flags: u32) {
+    use crate::kernel::model::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceKind};
+    let mut state = session.kernel().lock();
+    let volumes: std::vec::Vec<_> = state
+        .devices
+        .iter()
+        .filter(|(_, device)| device.kind == DeviceKind::Volume)
+        .map(|(id, _)| id)
+        .collect();
+    for id in volumes {
+        if let Some(device) = state.devices.get_mut(id) {
+            let method = io_flags & (DO_BUFFERED_IO | DO_DIRECT_IO);
+            device.flags = (device.flags & !(DO_BUFFERED_IO | DO_DIRECT_IO)) | method;
+        }
+    }
+}

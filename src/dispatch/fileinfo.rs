@@ -1,0 +1,261 @@
+//! IRP_MJ_QUERY_INFORMATION and IRP_MJ_SET_INFORMATION.
+
+use alloc::vec::Vec;
+
+use crate::fcb::{Ccb, FcbKind, FcbRef};
+use crate::info::facts::{FileFacts, volume_serial_64};
+use crate::info::layout::{self as l, AllParts};
+use crate::kernel::{DeviceRef, FileObject, Irp, IrpParameters, NtStatus, PoolArc};
+use crate::name;
+use crate::volume::Vcb;
+
+// FILE_OBJECT flags behind FileModeInformation.
+const FO_SYNCHRONOUS_IO: u32 = 0x0000_0002;
+const FO_ALERTABLE_IO: u32 = 0x0000_0004;
+const FO_NO_INTERMEDIATE_BUFFERING: u32 = 0x0000_0008;
+const FO_WRITE_THROUGH: u32 = 0x0000_0010;
+const FO_SEQUENTIAL_ONLY: u32 = 0x0000_0020;
+
+// FileModeInformation bits (the create options they come from).
+const FILE_WRITE_THROUGH: u32 = 0x0000_0002;
+const FILE_SEQUENTIAL_ONLY: u32 = 0x0000_0004;
+const FILE_NO_INTERMEDIATE_BUFFERING: u32 = 0x0000_0008;
+const FILE_SYNCHRONOUS_IO_ALERT: u32 = 0x0000_0010;
+const FILE_SYNCHRONOUS_IO_NONALERT: u32 = 0x0000_0020;
+
+/// FILE_BYTE_ALIGNMENT: the volume device asks no buffer alignment.
+const FILE_BYTE_ALIGNMENT: u32 = 0;
+
+/// The sector size position changes on FILE_NO_INTERMEDIATE_BUFFERING opens must respect.
+const SECTOR_SIZE: u64 = 512;
+
+pub fn query_information(device: DeviceRef, irp: Irp) -> NtStatus {
+    let IrpParameters::QueryInformation { class, length } = irp.parameters() else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    let Some((file_object, fcb, ccb)) = super::reply::opened(&irp) else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    let mut data = Vec::new();
+    let open = Open {
+        file_object: &file_object,
+        fcb: &fcb,
+        ccb: &ccb,
+    };
+    let answer = device
+        .with_extension(|vcb: &Vcb| encode(vcb, &open, class, &mut data))
+        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST));
+    match answer {
+        Ok(_) if class == l::FILE_HARD_LINK_INFORMATION && data.len() > length as usize => {
+            links_overflow(irp, &mut data)
+        }
+        Ok(fixed) => super::reply::complete_query(irp, length, &data, fixed),
+        Err(status) => irp.complete(status),
+    }
+}
+
+/// FILE_LINKS_INFORMATION's BytesNeeded and EntriesReturned.
+const LINKS_HEADER: usize = 8;
+
+/// The names do not fit: BytesNeeded tells the caller what to ask for, with no entry returned
+/// (EntriesReturned 0) and STATUS_BUFFER_OVERFLOW (Learn, FILE_LINKS_INFORMATION).
+fn links_overflow(mut irp: Irp, data: &mut Vec<u8>) -> NtStatus {
+    data.truncate(LINKS_HEADER);
+    if let Some(entries) = data.get_mut(4..LINKS_HEADER) {
+        entries.fill(0);
+    }
+    if let Err(status) = super::reply::write_output(&irp, data) {
+        return irp.complete(status);
+    }
+    irp.set_information(data.len());
+    irp.complete(NtStatus::BUFFER_OVERFLOW)
+}
+
+/// What one open is: its FILE_OBJECT, FCB and CCB.
+struct Open<'a> {
+    file_object: &'a FileObject,
+    fcb: &'a FcbRef,
+    ccb: &'a PoolArc<Ccb>,
+}
+
+/// Encodes `class` for `open` into `out`; returns the size of its fixed part.
+fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<usize, NtStatus> {
+    if vcb.is_dismounted() {
+        return Err(NtStatus::VOLUME_DISMOUNTED);
+    }
+    let position = open.file_object.current_byte_offset();
+    if class == l::FILE_POSITION_INFORMATION {
+        l::position(position, out)?;
+        return Ok(l::POSITION_SIZE);
+    }
+    // A volume open answers its position only (FastFAT's UserVolumeOpen).
+    let inode = match (open.fcb.kind(), open.fcb.inode()) {
+        (FcbKind::Volume, _) | (_, None) => return Err(NtStatus::INVALID_PARAMETER),
+        (_, Some(inode)) => inode,
+    };
+    let stat = vcb.volume().stat(inode);
+    let path = &open.ccb.path;
+    let last = last_component(path);
+    let mut raw_last = Vec::new();
+    if !last.is_empty() {
+        name::to_disk(last, &mut raw_last).map_err(|error| error.status())?;
+    }
+    let facts = FileFacts::of(&stat, Some(&raw_last), vcb.attribute_options());
+    let access = open.ccb.granted_access;
+    let fixed = match class {
+        l::FILE_BASIC_INFORMATION => {
+            l::basic(&facts, out)?;
+            l::BASIC_SIZE
+        }
+        l::FILE_STANDARD_INFORMATION => {
+            l::standard(&facts, out)?;
+            l::STANDARD_SIZE
+        }
+        l::FILE_INTERNAL_INFORMATION => {
+            l::internal(&facts, out)?;
+            l::INTERNAL_SIZE
+        }
+        // No EAs yet.
+        l::FILE_EA_INFORMATION => {
+            l::ulong(0, out)?;
+            l::EA_SIZE
+        }
+        l::FILE_ACCESS_INFORMATION => {
+            l::ulong(access, out)?;
+            l::ACCESS_SIZE
+        }
+        l::FILE_MODE_INFORMATION => {
+            l::ulong(mode(open.file_object.flags()), out)?;
+            l::MODE_SIZE
+        }
+        l::FILE_ALIGNMENT_INFORMATION => {
+            l::ulong(FILE_BYTE_ALIGNMENT, out)?;
+            l::ALIGNMENT_SIZE
+        }
+        l::FILE_NAME_INFORMATION | l::FILE_NORMALIZED_NAME_INFORMATION => {
+            l::name(known_path(open)?, out)?;
+            l::NAME_BASE
+        }
+        l::FILE_ALL_INFORMATION => {
+            let parts = AllParts {
+                facts: &facts,
+                access,
+                position,
+                mode: mode(open.file_object.flags()),
+                alignment: FILE_BYTE_ALIGNMENT,
+                name: known_path(open)?,
+            };
+            l::all(&parts, out)?;
+            l::ALL_NAME_BASE
+        }
+        l::FILE_NETWORK_OPEN_INFORMATION => {
+            l::network_open(&facts, out)?;
+            l::NETWORK_OPEN_SIZE
+        }
+        l::FILE_ATTRIBUTE_TAG_INFORMATION => {
+            l::attribute_tag(&facts, out)?;
+            l::ATTRIBUTE_TAG_SIZE
+        }
+        // A directory has no data stream: an empty list, as NTFS gives.
+        l::FILE_STREAM_INFORMATION if facts.directory => 0,
+        l::FILE_STREAM_INFORMATION => {
+            l::stream(&facts, out)?;
+            24
+        }
+        l::FILE_HARD_LINK_INFORMATION => {
+            known_path(open)?;
+            let parent = open.fcb.parent_key().unwrap_or(open.fcb.key());
+            l::links(parent, last, out)?;
+            LINKS_HEADER
+        }
+        l::FILE_ID_INFORMATION => {
+            l::id(volume_serial_64(&vcb.uuid()), &facts, out)?;
+            l::ID_SIZE
+        }
+        l::FILE_STAT_INFORMATION => {
+            l::stat(&facts, access, out)?;
+            l::STAT_SIZE
+        }
+        l::FILE_STAT_LX_INFORMATION => {
+            l::stat_lx(&facts, access, out)?;
+            l::STAT_LX_SIZE
+        }
+        // Lookups ignore case unless the open asks otherwise; no directory is flagged
+        // case-sensitive.
+        l::FILE_CASE_SENSITIVE_INFORMATION => {
+            l::ulong(0, out)?;
+            l::CASE_SENSITIVE_SIZE
+        }
+        // No 8.3 names on ext4: NTFS answers so for a file without a short name.
+        l::FILE_ALTERNATE_NAME_INFORMATION => return Err(NtStatus::OBJECT_NAME_NOT_FOUND),
+        // Not a remote file system (NTFS answers the same).
+        l::FILE_REMOTE_PROTOCOL_INFORMATION => return Err(NtStatus::INVALID_PARAMETER),
+        _ => return Err(NtStatus::INVALID_PARAMETER),
+    };
+    Ok(fixed)
+}
+
+/// The open's path, or INVALID_PARAMETER for an open by file ID (its name is not known).
+fn known_path<'a>(open: &'a Open<'_>) -> Result<&'a [u16], NtStatus> {
+    if open.ccb.path.is_empty() {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    Ok(&open.ccb.path)
+}
+
+/// The last component of `\a\b` (`b`); empty for the root.
+fn last_component(path: &[u16]) -> &[u16] {
+    match path.iter().rposition(|&u| u == u16::from(b'\\')) {
+        Some(at) => path.get(at + 1..).unwrap_or(&[]),
+        None => path,
+    }
+}
+
+/// FileModeInformation from the FILE_OBJECT's flags (the I/O manager set them from the create
+/// options).
+fn mode(flags: u32) -> u32 {
+    let mut mode = 0;
+    for (flag, bit) in [
+        (FO_WRITE_THROUGH, FILE_WRITE_THROUGH),
+        (FO_SEQUENTIAL_ONLY, FILE_SEQUENTIAL_ONLY),
+        (FO_NO_INTERMEDIATE_BUFFERING, FILE_NO_INTERMEDIATE_BUFFERING),
+    ] {
+        if flags & flag != 0 {
+            mode |= bit;
+        }
+    }
+    if flags & FO_SYNCHRONOUS_IO != 0 {
+        mode |= if flags & FO_ALERTABLE_IO != 0 {
+            FILE_SYNCHRONOUS_IO_ALERT
+        } else {
+            FILE_SYNCHRONOUS_IO_NONALERT
+        };
+    }
+    mode
+}
+
+/// IRP_MJ_SET_INFORMATION: the current byte offset may move (FastFAT's FatSetPositionInfo:
+/// sector-aligned on a no-intermediate-buffering open); everything else would write.
+pub fn set_information(irp: Irp) -> NtStatus {
+    let IrpParameters::SetInformation { class, input } = irp.parameters() else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    if class != l::FILE_POSITION_INFORMATION {
+        return irp.complete(NtStatus::MEDIA_WRITE_PROTECTED);
+    }
+    let Some(file_object) = irp.file_object() else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    let Some(bytes) = input.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+        return irp.complete(NtStatus::INFO_LENGTH_MISMATCH);
+    };
+    let offset = i64::from_le_bytes(bytes);
+    let Ok(offset) = u64::try_from(offset) else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    if file_object.flags() & FO_NO_INTERMEDIATE_BUFFERING != 0 && offset % SECTOR_SIZE != 0 {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    }
+    file_object.set_current_byte_offset(offset);
+    irp.complete(NtStatus::SUCCESS)
+}
