@@ -13,6 +13,7 @@ use rustfsd::ext4::crc::crc32c;
 use rustfsd::ext4::{
     BlockDevice, ChecksumKind, Error, FileReader, MemDevice, RunKind, Unsupported, Volume,
 };
+use rustfsd::kernel::NtStatus;
 use support::FileDevice;
 
 /// A private, writable copy of a generated image.
@@ -918,6 +919,16 @@ fn damaged_directory_block_is_skipped_and_the_rest_listed() {
             String::from_utf8_lossy(name)
         );
     }
+    // Through the driver: a case-insensitive open scans the directory, skips the damaged
+    // block and answers its damage, not "not found", for a name that may be in it; names of
+    // other blocks open in any case.
+    let mut machine = support::machine::machine(&s.path);
+    let upper = |name: &[u8]| format!("\\many\\{}", String::from_utf8_lossy(name).to_uppercase());
+    let damaged = support::machine::open(&mut machine, &upper(&by_block[victim][0]));
+    assert_eq!(damaged.status, NtStatus::FILE_CORRUPT_ERROR);
+    let elsewhere = support::machine::open_ok(&mut machine, &upper(&by_block[victim + 1][0]));
+    machine.close_handle(elsewhere);
+    support::machine::finish(machine);
     let lost: Vec<String> = by_block[victim]
         .iter()
         .map(|name| format!("/many/{}", String::from_utf8_lossy(name)))

@@ -420,5 +420,9 @@ fn lookup(
             return found(path, &shown, entry.ino);
         }
     }
-    Ok(None)
+    // A damaged block was skipped: the name may be in it.
+    match reader.damage() {
+        Some(damage) => Err(status_of(&damage)),
+        None => Ok(None),
+    }
 }
