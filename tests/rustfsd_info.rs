@@ -1091,3 +1091,93 @@ fn names_of_relative_and_by_id_opens() {
     }
     finish(s);
 }
+
+/// The whole tree through the driver, as `rustfsd-inspect walk` prints it: names from
+/// NtQueryDirectoryFile in small buffers, turned back into disk bytes; every regular file
+/// opened relative to its directory's handle and read to its end through NtReadFile in 64 KiB
+/// chunks (cached), hashed. Directories and files must equal the inspect walk line for line;
+/// symlinks are matched by type (their NT reparse target is not the raw bytes: see
+/// docs/names.md), special files must be listed and read as empty.
+#[test]
+fn every_file_listed_and_read_through_the_driver_matches_the_inspect_walk() {
+    use sha2::{Digest, Sha256};
+    for image_name in ["ext4", "ext4-1k", "ext2"] {
+        let image = support::image(image_name);
+        let walk = std::process::Command::new(env!("CARGO_BIN_EXE_rustfsd-inspect"))
+            .arg("walk")
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(walk.status.success(), "{image_name}");
+        let expected: BTreeMap<String, String> = String::from_utf8(walk.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let mut fields = line.splitn(4, ' ');
+                let head: Vec<&str> = fields.by_ref().take(3).collect();
+                (fields.next().unwrap().to_string(), head.join(" "))
+            })
+            .collect();
+
+        let mut s = machine(&image);
+        let mut ours: BTreeMap<String, String> = BTreeMap::new();
+        let root = open_ok(&mut s, "\\");
+        let mut stack = vec![(root, Vec::<u8>::new())];
+        while let Some((dir, path)) = stack.pop() {
+            for e in list(&mut s, dir, DIRECTORY, 1024, None) {
+                let shown = String::from_utf16(&e.name).unwrap();
+                if shown == "." || shown == ".." {
+                    continue;
+                }
+                let mut disk = Vec::new();
+                rustfsd::name::to_disk(&e.name, &mut disk).unwrap();
+                let mut full = path.clone();
+                full.push(b'/');
+                full.extend_from_slice(&disk);
+                let key = support::walk::escape(&full);
+                let line = if e.attributes & FILE_ATTRIBUTE_DIRECTORY != 0 {
+                    let opened = open_relative(&mut s, dir, &shown);
+                    assert_eq!(opened.status, NtStatus::SUCCESS, "{key}");
+                    stack.push((opened.handle.unwrap(), full));
+                    "d - -".to_string()
+                } else if e.attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+                    let theirs = &expected[&key];
+                    assert!(theirs.starts_with("l "), "{key}: {theirs}");
+                    theirs.clone()
+                } else {
+                    let opened = open_relative(&mut s, dir, &shown);
+                    assert_eq!(opened.status, NtStatus::SUCCESS, "{key}");
+                    let file = opened.handle.unwrap();
+                    let mut hash = Sha256::new();
+                    let mut offset = 0u64;
+                    loop {
+                        let io = s.read_file(file, Some(offset), 64 << 10);
+                        if io.status == NtStatus::END_OF_FILE {
+                            break;
+                        }
+                        assert_eq!(io.status, NtStatus::SUCCESS, "{key} at {offset}");
+                        assert!(io.information > 0, "{key}: an empty successful read");
+                        hash.update(&io.data[..io.information]);
+                        offset += io.information as u64;
+                    }
+                    s.close_handle(file);
+                    assert_eq!(offset, e.end_of_file, "{key}: bytes read vs listed size");
+                    let theirs = &expected[&key];
+                    if theirs.starts_with("f ") {
+                        format!("f {offset} {:x}", hash.finalize())
+                    } else {
+                        // A FIFO, device or socket: listed, and nothing to read.
+                        assert_eq!(offset, 0, "{key}: {theirs}");
+                        theirs.clone()
+                    }
+                };
+                ours.insert(key, line);
+            }
+            s.close_handle(dir);
+        }
+        assert_eq!(ours, expected, "{image_name}");
+        let files = ours.values().filter(|l| l.starts_with("f ")).count();
+        assert!(files > 1000, "{image_name}: only {files} files");
+        finish(s);
+    }
+}
