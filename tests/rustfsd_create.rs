@@ -347,6 +347,49 @@ fn symlinks_reparse_unless_the_reparse_point_itself_is_asked_for() {
     finish(s);
 }
 
+/// FSCTL_GET_REPARSE_POINT on a symlink opened as itself returns the buffer a CREATE through
+/// it completes with; statuses by buffer length as MS-FSA 2.1.5.10.14 gives them; files,
+/// directories and the volume are not reparse points.
+#[test]
+fn fsctl_get_reparse_point_returns_the_symlink_buffer() {
+    const FSCTL_GET_REPARSE_POINT: u32 = 0x0009_00A8;
+    const NOT_A_REPARSE_POINT: NtStatus = NtStatus(0xC000_0275_u32 as i32);
+    let mut s = machine(&support::image("lifecycle"));
+    let through = open(&mut s, "\\link-rel").reparse.expect("reparse buffer");
+    let own = open_with(&mut s, "\\link-rel", |r| {
+        r.options |= FILE_OPEN_REPARSE_POINT
+    })
+    .handle
+    .unwrap();
+    let full = through.len();
+    for length in 0..=full + 8 {
+        let io = s.fs_control_file(own, FSCTL_GET_REPARSE_POINT, &[], length as u32);
+        let (status, written) = match length {
+            0..24 => (NtStatus::BUFFER_TOO_SMALL, 0),
+            _ if length < full => (NtStatus::BUFFER_OVERFLOW, length),
+            _ => (NtStatus::SUCCESS, full),
+        };
+        assert_eq!(
+            (io.status, io.information),
+            (status, written),
+            "length {length}"
+        );
+        assert_eq!(io.data[..written], through[..written], "length {length}");
+    }
+    for (path, status) in [
+        ("\\hello.txt", NOT_A_REPARSE_POINT),
+        ("\\dir", NOT_A_REPARSE_POINT),
+        ("", NtStatus::INVALID_PARAMETER),
+    ] {
+        let handle = open_ok(&mut s, path);
+        let io = s.fs_control_file(handle, FSCTL_GET_REPARSE_POINT, &[], 16 * 1024);
+        assert_eq!(io.status, status, "{path:?}");
+        s.close_handle(handle);
+    }
+    s.close_handle(own);
+    finish(s);
+}
+
 #[test]
 fn a_locked_volume_refuses_other_opens_until_unlocked() {
     let mut s = machine(&support::image("lifecycle"));

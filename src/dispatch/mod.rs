@@ -9,6 +9,7 @@ mod fileinfo;
 mod fsctrl;
 mod pnp;
 mod read;
+mod reparse_point;
 mod reply;
 mod shutdown;
 mod trace;
