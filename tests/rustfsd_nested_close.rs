@@ -320,3 +320,21 @@ fn a_chain_of_held_file_objects_after_dismount_stays_within_the_stack() {
     assert!(!s.is_mounted(DISK_NAME));
     finish(s);
 }
+
+/// The same chain when no work item can be allocated (pool is short): the CLOSE that finds
+/// its stack low still moves the drop off the stack, through the work item the volume
+/// allocated at mount, instead of running it in place, where the chain would nest until the
+/// stack overflows.
+#[test]
+fn a_low_stack_close_needs_no_allocation_to_leave_the_stack() {
+    let mut s = machine_with_delayed_close_limit(&support::image("lifecycle"), 0);
+    let first = chain_of_held_file_objects(&mut s, 40);
+    volume_handle_dismount(&mut s);
+    s.fail_work_item_allocations(usize::MAX);
+    s.close_handle(first);
+    s.run_worker();
+    assert!(s.findings().is_empty(), "{:#?}", s.findings());
+    assert_eq!(s.file_object_count(), 0);
+    s.fail_work_item_allocations(0);
+    finish(s);
+}

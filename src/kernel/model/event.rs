@@ -85,6 +85,14 @@ pub fn queue_work_item<F: FnOnce() + Send + 'static>(routine: F) -> Result<(), (
     };
     let mut state = kernel.lock();
     state.require_irql("IoQueueWorkItem", 2);
+    // The work item is allocated per call (IoAllocateWorkItem / IoSizeofWorkItem + pool),
+    // which fails when pool is short: `Session::fail_work_item_allocations`.
+    if state.work_item_allocation_failures > 0 {
+        state.work_item_allocation_failures -= 1;
+        let thread = state.current_thread;
+        state.push_trace(std::format!("t{thread}: IoAllocateWorkItem fails"));
+        return Err((NtStatus::INSUFFICIENT_RESOURCES, routine));
+    }
     let thread = state.current_thread;
     state.push_trace(std::format!("t{thread}: IoQueueWorkItem"));
     state

@@ -28,6 +28,7 @@ mod slab;
 mod state;
 mod stream_file;
 mod vpb;
+mod work_item;
 
 pub mod harness;
 pub mod verifier;
@@ -60,3 +61,4 @@ pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use slab::ObjId;
 pub use stream_file::StreamFileObject;
 pub use vpb::SpareVpb;
+pub use work_item::WorkItem;

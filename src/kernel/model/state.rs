@@ -108,6 +108,8 @@ pub struct State {
     pub cache: super::cache::CacheState,
     /// Where the model picks among orders Windows allows (seeded; see `choose`).
     pub choice_seed: u64,
+    /// How many of the next per-call work-item allocations fail (`queue_work_item`).
+    pub work_item_allocation_failures: usize,
 }
 
 impl State {

@@ -242,6 +242,12 @@ impl Session {
         self.kernel.lock().pool_peak_bytes
     }
 
+    /// The next `count` work items allocated per call (a driver's `queue_work_item`) fail, as
+    /// IoAllocateWorkItem does when pool is short; preallocated items are not affected.
+    pub fn fail_work_item_allocations(&self, count: usize) {
+        self.kernel.lock().work_item_allocation_failures = count;
+    }
+
     /// Starts a new peak from the bytes live now.
     pub fn reset_pool_peak(&self) {
         let mut state = self.kernel.lock();
