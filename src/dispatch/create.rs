@@ -139,6 +139,8 @@ fn open(
         CCB_TAG,
         Ccb::try_new(by_id, granted, case_insensitive, path)?,
     )?;
+    // Room for this FILE_OBJECT's CLOSE in the volume's close queue, before it can exist.
+    vcb.reserve_close()?;
     {
         let mut state = fcb.state().lock().ok_or(NtStatus::POSSIBLE_DEADLOCK)?;
         state.share_access.check(

@@ -28,10 +28,10 @@ use crate::kernel::{
     Irp, IrpMajor, IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl,
     MountRequest, NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Resource,
     ResourceGuard, ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice,
-    TargetReference, UserBuffer, VolumeDevice, VolumeEvent, cc_copy_read, cc_initialize_cache_map,
-    cc_uninitialize_cache_map, charge_stack_frame, current_irql, debug_print, enter_file_system,
-    expand_stack_and_callout, file_id_from_name, has_private_cache_map, queue_work_item,
-    raise_irql, remaining_stack,
+    TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem, cc_copy_read,
+    cc_initialize_cache_map, cc_uninitialize_cache_map, charge_stack_frame, current_irql,
+    debug_print, enter_file_system, expand_stack_and_callout, file_id_from_name,
+    has_private_cache_map, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -128,6 +128,10 @@ fn irp() {
     let _: fn(&Irp) -> u64 = Irp::trace_id;
     let _: fn(&FileObject) -> u64 = FileObject::trace_id;
     let _: fn(u32, u32, &DebugLine) = debug_print;
+    type WorkRoutine = fn(DeviceRef);
+    let _: fn(WorkRoutine) -> Result<WorkItem, NtStatus> = WorkItem::try_new;
+    let _: fn(&WorkItem, DeviceRef) = WorkItem::queue;
+    sendable::<WorkItem>();
     let _: fn(&Irp) -> OutputBuffer = Irp::output_buffer;
     let _: fn(&mut Irp) = Irp::mark_pending;
     let _: fn(Irp, NtStatus) -> NtStatus = Irp::complete;

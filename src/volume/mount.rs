@@ -132,6 +132,11 @@ fn read_volume(target: TargetDevice) -> ext4::Result<(ext4::Volume<DiskReader>, 
 /// user open of the volume.
 fn open_volume_stream(device: &VolumeDevice) -> Result<(), NtStatus> {
     let volume_fcb = Fcb::try_new_volume()?;
+    // Room for the stream's CLOSE in the close queue, before the stream exists.
+    device
+        .device()
+        .with_extension(|vcb: &Vcb| vcb.reserve_close())
+        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST))?;
     let stream = StreamFileObject::try_create(device)?;
     let vcb_device = device.device();
     let opened = vcb_device.with_extension(|vcb: &Vcb| -> Result<(), NtStatus> {

@@ -6,6 +6,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::disk::DiskReader;
 use crate::ext4;
+use crate::fcb::close::CloseQueue;
 use crate::fcb::{FcbRef, FcbTable};
 use crate::info::AttributeOptions;
 use crate::kernel::{
@@ -31,6 +32,8 @@ pub struct Vcb {
     open_handles: AtomicU32,
     /// How inode metadata maps to file attributes (the driver's parameters at mount).
     attribute_options: AttributeOptions,
+    /// CLOSEs finished on the worker thread (fcb::close).
+    closes: CloseQueue,
 }
 
 /// The VCB's state behind its lock (the "table lock"; see `fcb::table`).
@@ -78,7 +81,20 @@ impl Vcb {
             open_file_objects: AtomicU32::new(0),
             open_handles: AtomicU32::new(0),
             attribute_options,
+            closes: CloseQueue::try_new()?,
         })
+    }
+
+    /// The volume's queue of CLOSEs to finish on the worker thread.
+    pub fn closes(&self) -> &CloseQueue {
+        &self.closes
+    }
+
+    /// Keeps room in the close queue for the FILE_OBJECT about to be opened (before
+    /// `file_object_opened`), so that its CLOSE can always be posted.
+    pub fn reserve_close(&self) -> Result<(), NtStatus> {
+        self.closes
+            .reserve(self.open_file_objects.load(Ordering::Acquire))
     }
 
     /// How inode metadata maps to file attributes on this volume.

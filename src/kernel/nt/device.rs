@@ -449,6 +449,11 @@ impl DeviceRef {
         DeviceRef { raw }
     }
 
+    /// The device object, for a work item's context.
+    pub(super) fn as_raw(&self) -> PDEVICE_OBJECT {
+        self.raw
+    }
+
     fn kind(&self) -> Option<DeviceKind> {
         // SAFETY: `raw` is one of our live devices (type invariant).
         unsafe { header_of(self.raw).map(|header| (*header).kind) }

@@ -27,6 +27,7 @@ mod share_access;
 mod stream_file;
 mod unicode;
 mod vpb;
+mod work_item;
 
 pub use cache::{
     cc_copy_read, cc_initialize_cache_map, cc_uninitialize_cache_map, has_private_cache_map,
@@ -53,6 +54,7 @@ pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use stream_file::StreamFileObject;
 pub use vpb::SpareVpb;
+pub use work_item::WorkItem;
 
 #[global_allocator]
 static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
