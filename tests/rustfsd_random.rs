@@ -3,7 +3,8 @@
 //! errors, filter contexts that hold FILE_OBJECTs, opens held between the I/O manager's VPB
 //! check and their CREATE while anything else runs, media changes found by a verify, and PnP
 //! removals (query-remove, vetoed or followed by a cancel or a remove; surprise removal) of the
-//! disk under open files, on a small mke2fs tree, each ending with everything closed and the driver unloaded. After every step the verifier must have found
+//! disk under open files, reads, directory listings and file and volume queries, on a small
+//! mke2fs tree, each ending with everything closed and the driver unloaded. After every step the verifier must have found
 //! nothing; at the end no pool block may be left.
 //!
 //! `RUSTFSD_SCHEDULES=N` changes how many seeds run (default 10 000). A failing seed prints
@@ -72,6 +73,26 @@ const READ_STATUSES: &[NtStatus] = &[
     NtStatus::INVALID_DEVICE_REQUEST,
     // No offset on an asynchronous FILE_OBJECT, or a misaligned volume read.
     NtStatus::INVALID_PARAMETER,
+    NtStatus::VOLUME_DISMOUNTED,
+    NtStatus::VERIFY_REQUIRED,
+    DEVICE_DATA_ERROR,
+    NtStatus::DEVICE_DOES_NOT_EXIST,
+    NtStatus::INVALID_HANDLE,
+];
+
+/// Every status a schedule's query may see.
+const QUERY_STATUSES: &[NtStatus] = &[
+    NtStatus::SUCCESS,
+    NtStatus::BUFFER_OVERFLOW,
+    NtStatus::NO_MORE_FILES,
+    NtStatus::NO_SUCH_FILE,
+    // The I/O manager's length check, and a fixed part that does not fit.
+    NtStatus::INFO_LENGTH_MISMATCH,
+    NtStatus::BUFFER_TOO_SMALL,
+    // A listing asked of a file or of the volume.
+    NtStatus::INVALID_PARAMETER,
+    // The control device.
+    NtStatus::INVALID_DEVICE_REQUEST,
     NtStatus::VOLUME_DISMOUNTED,
     NtStatus::VERIFY_REQUIRED,
     DEVICE_DATA_ERROR,
@@ -204,7 +225,8 @@ impl Schedule {
     }
 
     fn step(&mut self) -> Result<(), String> {
-        match self.rng.below(30) {
+        match self.rng.below(32) {
+            30 | 31 => self.query()?,
             25 if self.rng.below(3) == 0 => {
                 let status = self.session.query_remove_disk(DISK_NAME);
                 self.log.push(format!("pnp query-remove: {status:?}"));
@@ -378,6 +400,53 @@ impl Schedule {
         Ok(())
     }
 
+    /// A directory listing, a file information query or a volume information query on a
+    /// handle, with the lengths, classes and flags Explorer and `dir` use (and some they don't).
+    fn query(&mut self) -> Result<(), String> {
+        let Some(handle) = self.pick(&self.handles.clone()) else {
+            return Ok(());
+        };
+        let length = [0u32, 24, 100, 700, 4096][self.rng.below(5)];
+        let (what, io) = match self.rng.below(3) {
+            0 => {
+                let class = [1u32, 3, 12, 37][self.rng.below(4)];
+                let pattern = [None, Some("*"), Some("F*"), Some("<.txt")][self.rng.below(4)];
+                let restart = self.rng.below(4) == 0;
+                let single = self.rng.below(4) == 0;
+                let io = self
+                    .session
+                    .query_directory_file(handle, class, length, pattern, restart, single);
+                (format!("query-dir class {class} {pattern:?}"), io)
+            }
+            1 => {
+                let class = [4u32, 5, 6, 9, 18, 34, 35][self.rng.below(7)];
+                let io = self.session.query_information_file(handle, class, length);
+                (format!("query-info class {class}"), io)
+            }
+            _ => {
+                let class = [1u32, 3, 4, 5, 7][self.rng.below(5)];
+                let io = self
+                    .session
+                    .query_volume_information_file(handle, class, length);
+                (format!("query-volume class {class}"), io)
+            }
+        };
+        self.log.push(format!(
+            "{what} {handle:?} len {length}: {:?} {}",
+            io.status, io.information
+        ));
+        if !QUERY_STATUSES.contains(&io.status) {
+            return Err(format!("{what}: unexpected {:?}", io.status));
+        }
+        if io.information > length as usize {
+            return Err(format!(
+                "{what}: {} bytes in a {length}-byte buffer",
+                io.information
+            ));
+        }
+        Ok(())
+    }
+
     fn handles_where(&self, keep: impl Fn(&str) -> bool) -> Vec<Handle> {
         self.handles
             .iter()
@@ -462,6 +531,8 @@ struct Tally {
     removals_vetoed: usize,
     removals_granted: usize,
     surprise_removals: usize,
+    listings: usize,
+    queries_answered: usize,
 }
 
 impl Tally {
@@ -485,6 +556,10 @@ impl Tally {
             self.removals_granted +=
                 usize::from(has("pnp query-remove") && has("NtStatus(0x00000000)"));
             self.surprise_removals += usize::from(has("pnp surprise-remove"));
+            let answered = has("NtStatus(0x00000000)") || has("NtStatus(0x80000005)");
+            self.listings += usize::from(has("query-dir") && answered);
+            self.queries_answered +=
+                usize::from((has("query-info") || has("query-volume")) && answered);
         }
     }
 }
@@ -565,6 +640,8 @@ fn ten_thousand_random_schedules_end_clean() {
         ),
         ("query-removes granted", tally.removals_granted),
         ("surprise removals", tally.surprise_removals),
+        ("directory listings answered", tally.listings),
+        ("file and volume queries answered", tally.queries_answered),
     ] {
         assert!(n >= each, "only {n} {what} in {count} schedules");
     }
