@@ -1,22 +1,37 @@
-//! The volume FSCTLs (IRP_MN_USER_FS_REQUEST on our volume device): lock, unlock, dismount and
-//! is-mounted. Lock, unlock and dismount need a volume open; every request on a dismounted
-//! volume fails with STATUS_VOLUME_DISMOUNTED.
+//! The volume FSCTLs (IRP_MN_USER_FS_REQUEST on our volume device): lock, unlock, dismount,
+//! is-mounted and is-dirty. Lock, unlock, dismount and is-dirty need a volume open; every
+//! request on a dismounted volume fails with STATUS_VOLUME_DISMOUNTED.
 
 use super::lifetime;
 use super::vcb::Vcb;
 use crate::fcb::{Fcb, FcbKind};
+use core::mem::size_of;
+
 use crate::kernel::{
-    DeviceRef, FileObject, Irp, IrpParameters, NtStatus, VolumeDevice, VolumeEvent,
+    DeviceRef, FileObject, Irp, IrpParameters, NtStatus, OutputBuffer, VolumeDevice, VolumeEvent,
 };
 
 pub const FSCTL_LOCK_VOLUME: u32 = 0x0009_0018;
 pub const FSCTL_UNLOCK_VOLUME: u32 = 0x0009_001C;
 pub const FSCTL_DISMOUNT_VOLUME: u32 = 0x0009_0020;
 pub const FSCTL_IS_VOLUME_MOUNTED: u32 = 0x0009_0028;
+/// CTL_CODE(FILE_DEVICE_FILE_SYSTEM, 30, METHOD_BUFFERED, FILE_ANY_ACCESS).
+pub const FSCTL_IS_VOLUME_DIRTY: u32 = 0x0009_0078;
+/// FSCTL_IS_VOLUME_DIRTY's answer: the volume needs checking (chkdsk; for ext, e2fsck).
+pub const VOLUME_IS_DIRTY: u32 = 0x0000_0001;
+
+/// ext2/3/4 s_state bits: cleanly unmounted, and errors detected.
+const EXT_STATE_VALID: u16 = 0x0001;
+const EXT_STATE_ERRORS: u16 = 0x0002;
 
 /// Handles IRP_MN_USER_FS_REQUEST on a volume device.
 pub fn user_request(device: DeviceRef, irp: Irp) -> NtStatus {
-    let IrpParameters::FileSystemControl { code, .. } = irp.parameters() else {
+    let IrpParameters::FileSystemControl {
+        code,
+        output_length,
+        ..
+    } = irp.parameters()
+    else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
     let Some(dismounted) = device.with_extension(|vcb: &Vcb| vcb.is_dismounted()) else {
@@ -26,6 +41,9 @@ pub fn user_request(device: DeviceRef, irp: Irp) -> NtStatus {
         return irp.complete(NtStatus::VOLUME_DISMOUNTED);
     }
     let volume_open = irp.file_object().filter(is_volume_open);
+    if code == FSCTL_IS_VOLUME_DIRTY {
+        return is_volume_dirty(device, irp, output_length, volume_open.is_some());
+    }
     let status = match (code, volume_open) {
         (FSCTL_IS_VOLUME_MOUNTED, _) => NtStatus::SUCCESS,
         (FSCTL_LOCK_VOLUME | FSCTL_UNLOCK_VOLUME | FSCTL_DISMOUNT_VOLUME, None) => {
@@ -37,6 +55,37 @@ pub fn user_request(device: DeviceRef, irp: Irp) -> NtStatus {
         _ => NtStatus::INVALID_DEVICE_REQUEST,
     };
     irp.complete(status)
+}
+
+/// FSCTL_IS_VOLUME_DIRTY, as FastFAT's FatIsVolumeDirty answers it: an output of fewer than 4
+/// bytes or a handle that is not a volume open is STATUS_INVALID_PARAMETER; otherwise a ULONG
+/// of flags, VOLUME_IS_DIRTY when the superblock says the volume was not cleanly unmounted
+/// (s_state without VALID, as ext2 leaves it while mounted) or has errors recorded (ERRORS):
+/// what makes e2fsck check it. A journal that needs recovery is not dirt: it is replayed.
+fn is_volume_dirty(
+    device: DeviceRef,
+    mut irp: Irp,
+    output_length: u32,
+    volume_open: bool,
+) -> NtStatus {
+    if (output_length as usize) < size_of::<u32>() || !volume_open {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    }
+    let Some(state) = device.with_extension(|vcb: &Vcb| vcb.volume().superblock().state) else {
+        return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
+    };
+    let dirty = state & EXT_STATE_VALID == 0 || state & EXT_STATE_ERRORS != 0;
+    let flags = if dirty { VOLUME_IS_DIRTY } else { 0 };
+    let written = match irp.output_buffer() {
+        OutputBuffer::System(buffer) => buffer.write(0, &flags.to_le_bytes()),
+        OutputBuffer::Mdl(mdl) => mdl.write(0, &flags.to_le_bytes()),
+        OutputBuffer::User(_) | OutputBuffer::None => Err(NtStatus::INVALID_USER_BUFFER),
+    };
+    if let Err(status) = written {
+        return irp.complete(status);
+    }
+    irp.set_information(size_of::<u32>());
+    irp.complete(NtStatus::SUCCESS)
 }
 
 fn is_volume_open(file_object: &FileObject) -> bool {
