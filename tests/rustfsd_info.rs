@@ -1190,24 +1190,32 @@ fn every_file_listed_and_read_through_the_driver_matches_the_inspect_walk() {
 fn fsctl_is_volume_dirty_reads_the_superblock_state() {
     const FSCTL_IS_VOLUME_DIRTY: u32 = 0x0009_0078;
     for (state, dirty) in [(1u16, 0u32), (0, 1), (3, 1)] {
-        let path = support::cache_dir().join(format!(
-            "dirty-state{state}-{}.img",
-            std::process::id()
-        ));
+        let path =
+            support::cache_dir().join(format!("dirty-state{state}-{}.img", std::process::id()));
         std::fs::copy(support::image("tiny-ext4"), &path).unwrap();
         support::debugfs_write(&path, &[&format!("ssv state {state}")]);
         let mut s = machine(&path);
         let volume = open_ok(&mut s, "");
         let io = s.fs_control_file(volume, FSCTL_IS_VOLUME_DIRTY, &[], 4);
-        assert_eq!((io.status, io.information), (NtStatus::SUCCESS, 4), "{state}");
-        assert_eq!(u32::from_le_bytes(io.data[..4].try_into().unwrap()), dirty, "{state}");
         assert_eq!(
-            s.fs_control_file(volume, FSCTL_IS_VOLUME_DIRTY, &[], 3).status,
+            (io.status, io.information),
+            (NtStatus::SUCCESS, 4),
+            "{state}"
+        );
+        assert_eq!(
+            u32::from_le_bytes(io.data[..4].try_into().unwrap()),
+            dirty,
+            "{state}"
+        );
+        assert_eq!(
+            s.fs_control_file(volume, FSCTL_IS_VOLUME_DIRTY, &[], 3)
+                .status,
             NtStatus::INVALID_PARAMETER
         );
         let file = open_ok(&mut s, "\\hello.txt");
         assert_eq!(
-            s.fs_control_file(file, FSCTL_IS_VOLUME_DIRTY, &[], 4).status,
+            s.fs_control_file(file, FSCTL_IS_VOLUME_DIRTY, &[], 4)
+                .status,
             NtStatus::INVALID_PARAMETER
         );
         s.close_handle(file);
