@@ -17,16 +17,20 @@ const FILE_NO_INTERMEDIATE_BUFFERING: u32 = 0x8;
 const FILE_SYNCHRONOUS_IO_NONALERT: u32 = 0x20;
 const FILE_NON_DIRECTORY_FILE: u32 = 0x40;
 
+/// The create options of a synchronous file open for reading, cached or not.
+fn read_options(non_cached: bool) -> u32 {
+    let buffering = if non_cached {
+        FILE_NO_INTERMEDIATE_BUFFERING
+    } else {
+        0
+    };
+    FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE | buffering
+}
+
 /// Opens `path` for read, cached or not.
 fn open_file(s: &mut Session, path: &str, non_cached: bool) -> Handle {
     let result = open_with(s, path, |request| {
-        request.options = FILE_SYNCHRONOUS_IO_NONALERT
-            | FILE_NON_DIRECTORY_FILE
-            | if non_cached {
-                FILE_NO_INTERMEDIATE_BUFFERING
-            } else {
-                0
-            };
+        request.options = read_options(non_cached);
     });
     assert_eq!(result.status, NtStatus::SUCCESS, "open {path}");
     result.handle.unwrap()
@@ -334,13 +338,7 @@ fn open_read_close(s: &mut Session, path: &str) -> Vec<(NtStatus, u64, Vec<u8>)>
     let mut steps = Vec::new();
     for non_cached in [false, true] {
         let result = open_with(s, path, |request| {
-            request.options = FILE_SYNCHRONOUS_IO_NONALERT
-                | FILE_NON_DIRECTORY_FILE
-                | if non_cached {
-                    FILE_NO_INTERMEDIATE_BUFFERING
-                } else {
-                    0
-                };
+            request.options = read_options(non_cached);
         });
         steps.push((result.status, 0, Vec::new()));
         let Some(handle) = result.handle else {
