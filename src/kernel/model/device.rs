@@ -634,6 +634,7 @@ impl TargetDevice {
     /// class driver answers after a media change
     /// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ifs/irp-mn-verify-volume>).
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, NtStatus> {
+        super::preempt::point();
         let id = self.id;
         let override_verify = self.override_verify;
         let disk = with_state(|state| {

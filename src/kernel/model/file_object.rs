@@ -69,6 +69,7 @@ impl FileObject {
     /// SectionObjectPointer names its embedded SECTION_OBJECT_POINTERS. Taken back once, by
     /// `detach_fcb`. If FsContext is already set, nothing changes and `fcb` comes back.
     pub fn attach_fcb<T: Send + Sync + 'static>(&self, fcb: FcbArc<T>) -> Result<(), FcbArc<T>> {
+        super::preempt::point();
         let raw = PoolRef { id: fcb.id() };
         let attached = with_entry(self.id, |e| {
             if e.fs_context.is_some() {
@@ -90,6 +91,7 @@ impl FileObject {
     /// SectionObjectPointer). `None` if FsContext is empty or holds another type; a stale
     /// FsContext is a use-after-free finding.
     pub fn detach_fcb<T: Send + Sync + 'static>(&self) -> Option<FcbArc<T>> {
+        super::preempt::point();
         let raw = with_entry(self.id, |e| e.fs_context).flatten()?;
         let fcb = FcbArc::<T>::lookup(raw.id, false)?;
         with_entry(self.id, |e| {

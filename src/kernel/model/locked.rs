@@ -3,8 +3,8 @@
 //!
 //! The model keeps the value in a host mutex and does the FAST_MUTEX bookkeeping through
 //! `FastMutex`: APC_LEVEL while held, `ResourceHeldOnReturn` if a guard outlives the dispatch
-//! routine, `Deadlock` for a recursive `lock` or one that waits on another modelled thread
-//! (steps run to completion, so that owner cannot release while we wait).
+//! routine, a wait while another modelled thread holds it (`preempt`), `Deadlock` for a
+//! recursive `lock`.
 
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::thread::ThreadId;
@@ -39,7 +39,7 @@ impl<T: Send> Locked<T> {
     }
 
     /// ExAcquireFastMutex. `None` only if this thread already holds it (a `Deadlock` finding
-    /// in the model, as for `FastMutex::acquire`; also when another modelled thread holds it).
+    /// in the model, as for `FastMutex::acquire`), or if its owner can never release it.
     pub fn lock(&self) -> Option<LockedGuard<'_, T>> {
         let mutex = self.mutex.acquire()?;
         let value = match self.value.try_lock() {

@@ -22,6 +22,7 @@ mod irp;
 mod irql;
 mod locked;
 mod pool;
+pub mod preempt;
 mod resource;
 mod share_access;
 mod slab;

@@ -138,6 +138,7 @@ pub struct PoolBox<T> {
 
 impl<T> PoolBox<T> {
     pub fn try_new(tag: PoolTag, value: T) -> Result<PoolBox<T>, NtStatus> {
+        super::preempt::point();
         let id = register(tag, core::mem::size_of::<T>(), None);
         Ok(PoolBox {
             id,
@@ -182,6 +183,7 @@ pub struct PoolRef {
 
 impl<T: Send + Sync + 'static> PoolArc<T> {
     pub fn try_new(tag: PoolTag, value: T) -> Result<PoolArc<T>, NtStatus> {
+        super::preempt::point();
         let value = Arc::new(value);
         let shared: Arc<dyn Any + Send + Sync> = value.clone();
         let id = register(tag, core::mem::size_of::<T>(), Some(shared));

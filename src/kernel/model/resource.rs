@@ -6,6 +6,7 @@
 
 use std::vec::Vec;
 
+use super::preempt;
 use super::slab::ObjId;
 use super::state::{State, with_state};
 use super::verifier::FindingKind;
@@ -57,11 +58,10 @@ impl ResourceState {
         self.exclusive_owner == Some(thread) || self.shared_count(thread) > 0
     }
 
-    /// Decides an acquire as the ERESOURCE documentation describes, and records it if granted.
-    pub fn try_acquire(&mut self, thread: u32, mode: AcquireMode) -> Grant {
+    /// Decides an acquire as the ERESOURCE documentation describes, without recording it.
+    fn decide(&self, thread: u32, mode: AcquireMode) -> Grant {
         if self.exclusive_owner == Some(thread) {
             // Recursive acquisition by the exclusive owner, in any mode, is granted (as exclusive).
-            self.exclusive_count += 1;
             return Grant::Granted;
         }
         let held_shared = self.shared_count(thread) > 0;
@@ -77,10 +77,27 @@ impl ResourceState {
             AcquireMode::SharedStarveExclusive => self.exclusive_owner.is_none(),
             AcquireMode::SharedWaitForExclusive => self.exclusive_owner.is_none() && !waiters,
         };
-        if !grant {
-            return Grant::MustWait;
+        if grant {
+            Grant::Granted
+        } else {
+            Grant::MustWait
         }
-        if mode == AcquireMode::Exclusive {
+    }
+
+    /// True if `thread` would be granted `mode` now.
+    pub fn would_grant(&self, thread: u32, mode: AcquireMode) -> bool {
+        self.decide(thread, mode) == Grant::Granted
+    }
+
+    /// Decides an acquire and records it if granted.
+    pub fn try_acquire(&mut self, thread: u32, mode: AcquireMode) -> Grant {
+        let grant = self.decide(thread, mode);
+        if grant != Grant::Granted {
+            return grant;
+        }
+        if self.exclusive_owner == Some(thread) {
+            self.exclusive_count += 1;
+        } else if mode == AcquireMode::Exclusive {
             self.exclusive_owner = Some(thread);
             self.exclusive_count = 1;
             self.exclusive_waiters.retain(|&t| t != thread);
@@ -141,12 +158,40 @@ impl Resource {
         let Some(id) = self.id else {
             return Some(ResourceGuard { resource: self });
         };
-        let granted = with_state(|state| acquire_in(state, id, mode, wait)).unwrap_or(false);
-        granted.then(|| ResourceGuard { resource: self })
+        preempt::point();
+        let thread = with_state(|state| check_acquire(state, id, mode))?;
+        loop {
+            match with_state(|state| attempt(state, id, thread, mode, wait))? {
+                Attempt::Granted => return Some(ResourceGuard { resource: self }),
+                Attempt::Refused => return None,
+                Attempt::MustWait if preempt::on_job() => {
+                    preempt::block(preempt::Wait { resource: id, mode });
+                }
+                Attempt::MustWait => {
+                    let freed = preempt::run_jobs_until(|state| {
+                        state
+                            .resources
+                            .get(id)
+                            .is_none_or(|r| r.would_grant(thread, mode))
+                    });
+                    if !freed {
+                        // No other thread can run to release it: the wait never ends.
+                        with_state(|state| {
+                            if let Some(resource) = state.resources.get_mut(id) {
+                                resource.exclusive_waiters.retain(|&t| t != thread);
+                            }
+                            state.report(FindingKind::Deadlock { resource: id });
+                        });
+                        return None;
+                    }
+                }
+            }
+        }
     }
 
     /// ExAcquireResourceExclusiveLite. `None` only when `wait` is false and it is not free
-    /// (or, in the model, when waiting could never end: reported as a deadlock).
+    /// (or, in the model, when waiting could never end: reported as a deadlock). A waiting
+    /// caller blocks until the owner releases it (`preempt`).
     pub fn acquire_exclusive(&self, wait: bool) -> Option<ResourceGuard<'_>> {
         self.acquire(AcquireMode::Exclusive, wait)
     }
@@ -180,7 +225,8 @@ impl Resource {
     }
 }
 
-fn acquire_in(state: &mut State, id: ObjId, mode: AcquireMode, wait: bool) -> bool {
+/// The checks made once per acquire; the acquiring thread.
+fn check_acquire(state: &mut State, id: ObjId, mode: AcquireMode) -> u32 {
     state.require_irql("ExAcquireResourceLite", 1);
     if state.thread().apc_disable == 0 {
         state.report(FindingKind::AcquireWithApcsEnabled { resource: id });
@@ -188,22 +234,38 @@ fn acquire_in(state: &mut State, id: ObjId, mode: AcquireMode, wait: bool) -> bo
     if state.thread().paging_io > 0 && mode == AcquireMode::Exclusive {
         state.report(FindingKind::ExclusiveResourceInPagingIo { resource: id });
     }
-    let thread = state.current_thread;
+    state.current_thread
+}
+
+enum Attempt {
+    Granted,
+    /// Not granted and not waiting (Wait = FALSE, a deadlock, or a freed resource).
+    Refused,
+    /// The caller waits until the owner releases it.
+    MustWait,
+}
+
+fn attempt(state: &mut State, id: ObjId, thread: u32, mode: AcquireMode, wait: bool) -> Attempt {
     let Some(resource) = state.resources.get_mut(id) else {
         state.report(FindingKind::UseAfterFree {
             kind: super::verifier::ObjectKind::Pool,
             id,
         });
-        return false;
+        return Attempt::Refused;
     };
     match resource.try_acquire(thread, mode) {
-        Grant::Granted => true,
-        Grant::MustWait | Grant::Deadlock if !wait => false,
-        // Model threads run each step to completion: the owner cannot release while this
-        // thread waits, so a blocking wait here can never end.
-        Grant::MustWait | Grant::Deadlock => {
+        Grant::Granted => Attempt::Granted,
+        Grant::MustWait | Grant::Deadlock if !wait => Attempt::Refused,
+        Grant::MustWait => {
+            if mode == AcquireMode::Exclusive {
+                resource.add_exclusive_waiter(thread);
+            }
+            Attempt::MustWait
+        }
+        // A shared owner asking for exclusive access waits for itself.
+        Grant::Deadlock => {
             state.report(FindingKind::Deadlock { resource: id });
-            false
+            Attempt::Refused
         }
     }
 }
@@ -218,6 +280,7 @@ impl Drop for ResourceGuard<'_> {
                 state.report(FindingKind::UnbalancedRelease { resource: id });
             }
         });
+        preempt::point();
     }
 }
 
@@ -268,10 +331,9 @@ impl FastMutex {
         })
     }
 
-    /// ExAcquireFastMutex (IRQL <= APC_LEVEL; raises to APC_LEVEL). `None` if this thread
-    /// already holds it (a `Deadlock` finding: a FAST_MUTEX is not recursive), or if another
-    /// modelled thread does (also a `Deadlock` finding: steps run to completion, so the owner
-    /// cannot release while this thread waits).
+    /// ExAcquireFastMutex (IRQL <= APC_LEVEL; raises to APC_LEVEL). Waits while another
+    /// modelled thread holds it. `None` if this thread already holds it (a `Deadlock` finding:
+    /// a FAST_MUTEX is not recursive), or if no thread can run to release it (also `Deadlock`).
     pub fn acquire(&self) -> Option<FastMutexGuard<'_>> {
         if self.resource.is_acquired_exclusive() {
             // FAST_MUTEX is not recursive: a second acquire by the owner never returns.

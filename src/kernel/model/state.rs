@@ -236,17 +236,26 @@ impl State {
 /// One modelled machine.
 pub struct Kernel {
     state: Mutex<State>,
+    /// Requests running on their own OS threads (`preempt`); locked after `state`, never before.
+    jobs: Mutex<super::preempt::Jobs>,
 }
 
 impl Kernel {
     pub fn new() -> Arc<Kernel> {
         Arc::new(Kernel {
             state: Mutex::new(State::new()),
+            jobs: Mutex::new(super::preempt::Jobs::default()),
         })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn jobs(&self) -> MutexGuard<'_, super::preempt::Jobs> {
+        self.jobs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

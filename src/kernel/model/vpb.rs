@@ -69,6 +69,7 @@ impl VolumeDevice {
     /// the I/O manager never brings the count to zero (and frees the VPB) while the volume
     /// device exists (CDFS CdMountVolume: "we are the one to have the last dereference").
     pub fn reference_vpb(&self) {
+        super::preempt::point();
         let id = self.id;
         with_state(|state| {
             if let Some(vpb) = vpb_of_volume(state, id)
@@ -85,6 +86,7 @@ impl VolumeDevice {
     /// FILE_OBJECTs' CLEANUPs and CLOSEs still come here. From now on the old VPB is the file
     /// system's to free (`release_vpb`). Returns the spare if it was not needed.
     pub fn retire_vpb(&self, spare: Option<SpareVpb>) -> Option<SpareVpb> {
+        super::preempt::point();
         let id = self.id;
         let mut spare = spare;
         with_state(|state| {
@@ -125,6 +127,7 @@ impl VolumeDevice {
     /// an open is on its way to this device (it holds a reference taken before our CREATE);
     /// try again later (FastFAT FatCheckForDismount, CDFS CdCheckForDismount).
     pub fn release_vpb(&self) -> bool {
+        super::preempt::point();
         let id = self.id;
         with_state(|state| {
             let Some(vpb) = vpb_of_volume(state, id) else {

@@ -74,6 +74,7 @@ impl IrpOutcome {
 
 /// IoCallDriver: sends a new IRP to `device` and waits for it (synchronous I/O).
 pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> IrpOutcome {
+    crate::kernel::model::preempt::point();
     let _entered = enter(kernel);
     let major = request.major as u8;
     let prepared = {

@@ -1,6 +1,7 @@
 //! Scenario scripts: one step per line, each with its expected NTSTATUS and data digest.
 //! The format is documented in docs/scenarios.md.
 
+use std::boxed::Box;
 use std::collections::BTreeMap;
 use std::format;
 use std::string::String;
@@ -10,9 +11,11 @@ use sha2::{Digest, Sha256};
 
 use super::disk::ReadFault;
 use super::driver::DriverDescriptor;
+use super::io::{self, IrpOutcome};
 use super::script_line;
-use super::session::{CreateRequest, Handle, Pid, Session};
+use super::session::{CreateRequest, Handle, PendingCreate, Pid, Session};
 use crate::kernel::NtStatus;
+use crate::kernel::model::preempt::Job;
 
 /// What a step must produce.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -270,6 +273,45 @@ pub struct StepReport {
     pub ok: bool,
 }
 
+/// A step whose request is inside the driver on its own thread (`Runner::start_step`).
+pub struct RunningStep {
+    step: Step,
+    job: Job<IrpOutcome>,
+    finish: Finish,
+    findings_before: usize,
+}
+
+impl RunningStep {
+    pub fn job(&self) -> &Job<IrpOutcome> {
+        &self.job
+    }
+
+    pub fn line(&self) -> usize {
+        self.step.line
+    }
+}
+
+/// What the I/O manager does with a job's result.
+enum Finish {
+    /// IRP_MJ_CREATE returned: a handle, or the FILE_OBJECT freed.
+    Create {
+        name: String,
+        pending: PendingCreate,
+    },
+    /// Only the status matters (close, dismount).
+    StatusOnly,
+    /// The status, Information and the returned buffer.
+    Data,
+}
+
+enum Started {
+    Running(Job<IrpOutcome>, Finish),
+    /// Answered before any IRP was sent.
+    Done(Outcome),
+    /// Not a request that runs as a job.
+    Atomic,
+}
+
 /// Runs steps against a session, keeping the script's handle and process names.
 pub struct Runner {
     pub session: Session,
@@ -356,6 +398,32 @@ impl Runner {
         self.handle(name).ok_or(format!("unknown handle {name}"))
     }
 
+    /// NtCreateFile's parameters from a `create`/`open` line: the handle name, then the path.
+    fn create_request(
+        &self,
+        positional: &[&str],
+        named: &BTreeMap<&str, &str>,
+    ) -> Result<(Pid, CreateRequest), String> {
+        let path = positional.get(1).copied().unwrap_or("");
+        let pid = self.pid(named)?;
+        let mut request = CreateRequest::open(path);
+        request.desired_access = Self::number(named, "access", 0x0012_0089)? as u32;
+        request.share_access = Self::number(named, "share", 7)? as u16;
+        request.disposition = Self::number(named, "disposition", 1)? as u32;
+        request.options = Self::number(named, "options", 0x20)? as u32;
+        request.file_attributes = Self::number(named, "attributes", 0)? as u16;
+        request.allocation_size = Self::number(named, "alloc", 0)?;
+        request.case_insensitive = !positional.contains(&"case-sensitive");
+        if let Some(id) = named.get("id") {
+            request.file_id = Some(parse_number(id).ok_or(format!("bad id={id}"))?);
+            request.options |= crate::kernel::FILE_OPEN_BY_FILE_ID;
+        }
+        if let Some(root) = named.get("root") {
+            request.root = Some(self.handle(root).ok_or(format!("unknown handle {root}"))?);
+        }
+        Ok((pid, request))
+    }
+
     fn execute(&mut self, step: &Step) -> Result<Outcome, String> {
         let (positional, named) = key_values(&step.args);
         let s = &mut self.session;
@@ -398,23 +466,7 @@ impl Runner {
             }
             "create" | "open" | "open-held" => {
                 let handle_name = positional.first().ok_or("create needs a handle name")?;
-                let path = positional.get(1).copied().unwrap_or("");
-                let pid = self.pid(&named)?;
-                let mut request = CreateRequest::open(path);
-                request.desired_access = Self::number(&named, "access", 0x0012_0089)? as u32;
-                request.share_access = Self::number(&named, "share", 7)? as u16;
-                request.disposition = Self::number(&named, "disposition", 1)? as u32;
-                request.options = Self::number(&named, "options", 0x20)? as u32;
-                request.file_attributes = Self::number(&named, "attributes", 0)? as u16;
-                request.allocation_size = Self::number(&named, "alloc", 0)?;
-                request.case_insensitive = !positional.contains(&"case-sensitive");
-                if let Some(id) = named.get("id") {
-                    request.file_id = Some(parse_number(id).ok_or(format!("bad id={id}"))?);
-                    request.options |= crate::kernel::FILE_OPEN_BY_FILE_ID;
-                }
-                if let Some(root) = named.get("root") {
-                    request.root = Some(self.handle(root).ok_or(format!("unknown handle {root}"))?);
-                }
+                let (pid, request) = self.create_request(&positional, &named)?;
                 let result = if step.verb == "open-held" {
                     match self.session.begin_create(pid, &request) {
                         Ok(pending) => {
@@ -653,6 +705,150 @@ impl Runner {
         self.session.set_thread(step.thread);
         let before = self.session.findings().len();
         let result = self.execute(step);
+        self.report(step, result, before)
+    }
+
+    /// Starts `step` on its modelled thread. A request that can be preempted inside the
+    /// driver (open, close, read, queries, FSCTLs, dismount) comes back running as a job
+    /// (`preempt`), for `RunningStep::resume` and `finish_step`; anything else runs to
+    /// completion here and comes back as its report.
+    pub fn start_step(&mut self, step: &Step) -> Result<RunningStep, StepReport> {
+        self.session.set_thread(step.thread);
+        let findings_before = self.session.findings().len();
+        let started = match self.start_job(step) {
+            Ok(Started::Running(job, finish)) => (job, finish),
+            Ok(Started::Done(outcome)) => {
+                return Err(self.report(step, Ok(outcome), findings_before));
+            }
+            Ok(Started::Atomic) => return Err(self.run_step(step)),
+            Err(error) => return Err(self.report(step, Err(error), findings_before)),
+        };
+        Ok(RunningStep {
+            step: step.clone(),
+            job: started.0,
+            finish: started.1,
+            findings_before,
+        })
+    }
+
+    fn start_job(&mut self, step: &Step) -> Result<Started, String> {
+        let kernel = self.session.kernel().clone();
+        let thread = step.thread;
+        let (positional, named) = key_values(&step.args);
+        let spawn =
+            |request: Box<dyn FnOnce() -> IrpOutcome + Send>| Job::spawn(&kernel, thread, request);
+        match step.verb.as_str() {
+            "create" | "open" => {
+                let name = positional.first().ok_or("create needs a handle name")?;
+                let (pid, request) = self.create_request(&positional, &named)?;
+                match self.session.begin_create(pid, &request) {
+                    Ok(pending) => {
+                        let (device, irp) = super::session::create_irp(&pending);
+                        let job_kernel = kernel.clone();
+                        let job =
+                            spawn(Box::new(move || io::call_driver(&job_kernel, device, irp)));
+                        Ok(Started::Running(
+                            job,
+                            Finish::Create {
+                                name: String::from(*name),
+                                pending,
+                            },
+                        ))
+                    }
+                    Err(failed) => {
+                        self.handles.insert(String::from(*name), no_handle(pid));
+                        Ok(Started::Done(Outcome {
+                            status: failed.status,
+                            information: Some(failed.information),
+                            data: None,
+                        }))
+                    }
+                }
+            }
+            "close" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                if let Some(name) = positional.first() {
+                    self.handles
+                        .insert(String::from(*name), no_handle(handle.pid));
+                }
+                let Some(file_object) = self.session.take_handle(handle) else {
+                    return Ok(Started::Done(Outcome::status(NtStatus(
+                        0xC000_0008_u32 as i32,
+                    ))));
+                };
+                let job_kernel = kernel.clone();
+                let job = spawn(Box::new(move || {
+                    io::close_handle(&job_kernel, file_object);
+                    IrpOutcome::status(NtStatus::SUCCESS)
+                }));
+                Ok(Started::Running(job, Finish::StatusOnly))
+            }
+            "read" | "query-info" | "query-dir" | "query-volume" | "fsctl" | "dismount" => {
+                self.session.capture_next_send();
+                let outcome = self.execute(step);
+                let captured = self.session.take_captured_send();
+                let (Ok(_), Some((device, irp))) = (&outcome, captured) else {
+                    // Refused before any IRP (a bad handle, the I/O manager's checks).
+                    return outcome.map(Started::Done);
+                };
+                let job_kernel = kernel.clone();
+                let job = spawn(Box::new(move || {
+                    super::session::returned_data(io::call_driver(&job_kernel, device, irp))
+                }));
+                let finish = if step.verb == "dismount" {
+                    Finish::StatusOnly
+                } else {
+                    Finish::Data
+                };
+                Ok(Started::Running(job, finish))
+            }
+            _ => Ok(Started::Atomic),
+        }
+    }
+
+    /// The report of a step whose job has finished.
+    pub fn finish_step(&mut self, running: RunningStep) -> StepReport {
+        let RunningStep {
+            step,
+            job,
+            finish,
+            findings_before,
+        } = running;
+        let Some(io) = job.finish() else {
+            return self.report(
+                &step,
+                Err(String::from("its request never returned")),
+                findings_before,
+            );
+        };
+        let outcome = match finish {
+            Finish::Create { name, pending } => {
+                let result = self.session.complete_create(pending, io);
+                let pid = result.handle.map_or(0, |handle| handle.pid);
+                let handle = result.handle.unwrap_or(no_handle(pid));
+                self.handles.insert(name, handle);
+                Outcome {
+                    status: result.status,
+                    information: Some(result.information),
+                    data: None,
+                }
+            }
+            Finish::StatusOnly => Outcome::status(io.status),
+            Finish::Data => Outcome {
+                status: io.status,
+                information: Some(io.information),
+                data: Some(io.data),
+            },
+        };
+        self.report(&step, Ok(outcome), findings_before)
+    }
+
+    fn report(
+        &mut self,
+        step: &Step,
+        result: Result<Outcome, String>,
+        before: usize,
+    ) -> StepReport {
         let new_findings: Vec<String> = self
             .session
             .findings()

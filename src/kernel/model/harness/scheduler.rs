@@ -1,8 +1,10 @@
 //! A deterministic seeded scheduler. Each modelled user thread runs its script steps in order;
 //! the system worker thread runs queued work items (lazy writer, Mm deferred dereferences).
-//! At each point the seed decides which runnable thread takes the next step. A step runs to
-//! completion (the model does not preempt inside the driver), so the seed fully determines
-//! the run: the same seed replays the identical trace.
+//! A request step (open, close, read, queries, FSCTLs) runs inside the driver as a job
+//! (`preempt`) that stops at every preemption point; at each such point, and between steps,
+//! the seed decides which runnable thread goes on: another thread's step may start, a
+//! suspended request may resume, the worker may run. Only one thread runs at a time, so the
+//! seed fully determines the run: the same seed replays the identical trace.
 
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
@@ -11,7 +13,8 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::WORKER_THREAD;
-use super::scenario::{Runner, Step, StepReport};
+use super::scenario::{Runner, RunningStep, Step, StepReport};
+use crate::kernel::model::preempt::JobState;
 
 /// xorshift64*: small, fast, and the same on every platform.
 pub struct Rng(u64);
@@ -99,31 +102,56 @@ fn interleave(
             .entry(thread)
             .or_insert_with(|| runner.session.add_thread(&format!("user{thread}")));
     }
+    let mut running: BTreeMap<u32, RunningStep> = BTreeMap::new();
+    let mut policy = Priorities::new(queues.keys().copied(), rng);
     loop {
-        let mut runnable: Vec<Option<u32>> = queues
-            .iter()
-            .filter(|(_, q)| !q.is_empty())
-            .map(|(t, _)| Some(*t))
-            .collect();
+        let mut runnable: Vec<Turn> = Vec::new();
+        for (&thread, queue) in &queues {
+            match running.get(&thread) {
+                Some(step) if step.job().can_run() => runnable.push(Turn::Resume(thread)),
+                Some(_) => {}
+                None if !queue.is_empty() => runnable.push(Turn::Start(thread)),
+                None => {}
+            }
+        }
         if runner.session.pending_work() > 0 {
-            runnable.push(None);
+            runnable.push(Turn::Worker);
         }
-        if runnable.is_empty() {
+        let Some(turn) = policy.pick(&runnable) else {
+            if let Some(stuck) = running.values().next() {
+                // Every request left waits for another: none can ever return.
+                run.trace.push(format!(
+                    "sched: deadlock, line {} never returns",
+                    stuck.line()
+                ));
+                run.ok = false;
+            }
             break;
-        }
-        match runnable[rng.below(runnable.len())] {
-            Some(thread) => {
+        };
+        match turn {
+            Turn::Start(thread) => {
                 let Some(mut step) = queues.get_mut(&thread).and_then(|q| q.pop_front()) else {
                     break;
                 };
                 step.thread = model_thread.get(&thread).copied().unwrap_or(0);
                 run.trace
                     .push(format!("sched: t{thread} line {}", step.line));
-                let report = runner.run_step(&step);
-                run.ok &= report.ok;
-                run.reports.push(report);
+                match runner.start_step(&step) {
+                    Ok(started) => {
+                        running.insert(thread, started);
+                        resume(runner, &mut running, thread, run);
+                    }
+                    Err(report) => {
+                        run.ok &= report.ok;
+                        run.reports.push(report);
+                    }
+                }
             }
-            None => {
+            Turn::Resume(thread) => {
+                run.trace.push(format!("sched: t{thread} resumes"));
+                resume(runner, &mut running, thread, run);
+            }
+            Turn::Worker => {
                 run.trace.push(String::from("sched: worker"));
                 runner.session.set_thread(WORKER_THREAD);
                 runner.session.run_one_work_item();
@@ -131,4 +159,95 @@ fn interleave(
         }
     }
     runner.session.set_thread(0);
+}
+
+/// How the seed picks among runnable threads: PCT (Burckhardt et al., "A Randomized Scheduler
+/// with Probabilistic Guarantees of Finding Bugs", ASPLOS 2010). Each thread gets a random
+/// priority and the highest runnable one goes on; at up to two random decisions the thread
+/// that runs drops below all others. A uniform choice at every preemption point would almost
+/// never let one request run through a long stretch of the driver while another waits, so
+/// the orders that need exactly that (one thread wholly inside another's window) would come
+/// up only after very many seeds; under PCT each ordering of depth d comes up with
+/// probability at least 1/(threads × decisions^(d-1)).
+struct Priorities {
+    /// Lowest first; the worker is `WORKER`.
+    order: Vec<u32>,
+    change_points: Vec<usize>,
+    decisions: usize,
+}
+
+/// The worker's key among the script threads.
+const WORKER: u32 = u32::MAX;
+/// Decisions over which change points are spread.
+const CHANGE_HORIZON: usize = 96;
+
+impl Priorities {
+    fn new(threads: impl Iterator<Item = u32>, rng: &mut Rng) -> Priorities {
+        let mut order: Vec<u32> = threads.chain([WORKER]).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let change_points = (0..rng.below(3))
+            .map(|_| rng.below(CHANGE_HORIZON))
+            .collect();
+        Priorities {
+            order,
+            change_points,
+            decisions: 0,
+        }
+    }
+
+    fn key(turn: Turn) -> u32 {
+        match turn {
+            Turn::Start(thread) | Turn::Resume(thread) => thread,
+            Turn::Worker => WORKER,
+        }
+    }
+
+    fn rank(&self, turn: Turn) -> usize {
+        let key = Self::key(turn);
+        self.order.iter().position(|&k| k == key).unwrap_or(0)
+    }
+
+    fn pick(&mut self, runnable: &[Turn]) -> Option<Turn> {
+        let turn = runnable
+            .iter()
+            .copied()
+            .max_by_key(|&turn| self.rank(turn))?;
+        if self.change_points.contains(&self.decisions) {
+            let key = Self::key(turn);
+            self.order.retain(|&k| k != key);
+            self.order.insert(0, key);
+        }
+        self.decisions += 1;
+        Some(turn)
+    }
+}
+
+/// What the scheduler can do next.
+#[derive(Clone, Copy)]
+enum Turn {
+    /// Start this thread's next step.
+    Start(u32),
+    /// Let this thread's request go on from where it stopped.
+    Resume(u32),
+    /// Run one queued work item on the system worker thread.
+    Worker,
+}
+
+/// Runs `thread`'s request to its next preemption point; reports it once it has returned.
+fn resume(
+    runner: &mut Runner,
+    running: &mut BTreeMap<u32, RunningStep>,
+    thread: u32,
+    run: &mut ScheduledRun,
+) {
+    let finished = running
+        .get(&thread)
+        .is_some_and(|step| step.job().resume() == JobState::Finished);
+    if finished && let Some(step) = running.remove(&thread) {
+        let report = runner.finish_step(step);
+        run.ok &= report.ok;
+        run.reports.push(report);
+    }
 }

@@ -123,6 +123,9 @@ pub struct Session {
     pub(crate) processes: BTreeMap<Pid, Process>,
     next_pid: Pid,
     pub(crate) disks: Vec<(String, ObjId, Arc<DiskModel>)>,
+    /// `capture_next_send`: the next IRP `send` builds is kept here instead of sent.
+    capture_send: bool,
+    captured: Option<(ObjId, IrpRequest)>,
 }
 
 impl Default for Session {
@@ -139,6 +142,8 @@ impl Session {
             processes: BTreeMap::new(),
             next_pid: 100,
             disks: Vec::new(),
+            capture_send: false,
+            captured: None,
         };
         session.create_process();
         session
@@ -543,27 +548,23 @@ impl Session {
     /// (even if it has been deleted since: that is what the verifier must see). A failed or
     /// reparsed open gives its VPB reference back (IopDereferenceVpbAndFree).
     pub fn finish_create(&mut self, pending: PendingCreate) -> CreateResult {
+        let (device, irp) = create_irp(&pending);
+        let outcome = io::call_driver(&self.kernel, device, irp);
+        self.complete_create(pending, outcome)
+    }
+
+    /// What the I/O manager does once IRP_MJ_CREATE has returned `outcome`: the handle, or the
+    /// FILE_OBJECT freed and the VPB reference given back.
+    pub fn complete_create(&mut self, pending: PendingCreate, outcome: IrpOutcome) -> CreateResult {
         let PendingCreate {
             pid,
             file_object,
-            device,
+            device: _,
             vpb,
             related,
             request,
             remounts,
         } = pending;
-        let mut irp = IrpRequest::new(IrpMajor::Create, Some(file_object));
-        irp.parameters = IrpParameters::Create(CreateParameters {
-            desired_access: request.desired_access,
-            share_access: request.share_access,
-            disposition: request.disposition,
-            options: request.options & 0x00FF_FFFF,
-            file_attributes: request.file_attributes,
-            allocation_size: request.allocation_size,
-            ea_length: request.ea.len() as u32,
-            stack_flags: if request.case_insensitive { 0 } else { 0x80 },
-        });
-        let outcome = io::call_driver(&self.kernel, device, irp);
         let mut state = self.kernel.lock();
         if !outcome.status.is_success()
             || outcome.status == NtStatus::PENDING
@@ -635,19 +636,38 @@ impl Session {
 
     /// NtClose / CloseHandle.
     pub fn close_handle(&mut self, handle: Handle) -> NtStatus {
-        let Some(file_object) = self
-            .processes
-            .get_mut(&handle.pid)
-            .and_then(|p| p.remove(handle.value))
-        else {
+        let Some(file_object) = self.take_handle(handle) else {
             return NtStatus(0xC000_0008_u32 as i32);
         };
+        io::close_handle(&self.kernel, file_object);
+        NtStatus::SUCCESS
+    }
+
+    /// The first half of NtClose: the handle leaves the table (ObpCloseHandle), and its
+    /// FILE_OBJECT is the caller's to close.
+    pub fn take_handle(&mut self, handle: Handle) -> Option<ObjId> {
+        let file_object = self
+            .processes
+            .get_mut(&handle.pid)
+            .and_then(|p| p.remove(handle.value))?;
         self.note(format!(
             "CloseHandle {:#x} in pid {}",
             handle.value, handle.pid
         ));
-        io::close_handle(&self.kernel, file_object);
-        NtStatus::SUCCESS
+        Some(file_object)
+    }
+
+    /// The next IRP built by a request method (read, queries, FSCTLs) is kept for
+    /// `take_captured_send` instead of being sent; the method answers STATUS_PENDING.
+    pub fn capture_next_send(&mut self) {
+        self.capture_send = true;
+        self.captured = None;
+    }
+
+    /// The IRP `capture_next_send` kept, and its device.
+    pub fn take_captured_send(&mut self) -> Option<(ObjId, IrpRequest)> {
+        self.capture_send = false;
+        self.captured.take()
     }
 
     /// DuplicateHandle: a new handle, a new reference, and no IRP.
@@ -722,14 +742,11 @@ impl Session {
         if request.buffer_kind == BufferKind::None {
             request.buffer_kind = self.buffer_kind_for_device(device);
         }
-        let mut outcome = io::call_driver(&self.kernel, device, request);
-        let keep = outcome.information.min(outcome.data.len());
-        if outcome.status.is_error() {
-            outcome.data.clear();
-        } else {
-            outcome.data.truncate(keep);
+        if core::mem::take(&mut self.capture_send) {
+            self.captured = Some((device, request));
+            return IrpOutcome::status(NtStatus::PENDING);
         }
-        outcome
+        returned_data(io::call_driver(&self.kernel, device, request))
     }
 
     /// NtReadFile at `offset`, or at the current position (FO_SYNCHRONOUS_IO files only).
@@ -968,4 +985,32 @@ impl Session {
     pub fn pending_work(&self) -> usize {
         self.kernel.lock().work_queue.len()
     }
+}
+
+/// The IRP_MJ_CREATE a pending open sends, and the device it goes to.
+pub fn create_irp(pending: &PendingCreate) -> (ObjId, IrpRequest) {
+    let request = &pending.request;
+    let mut irp = IrpRequest::new(IrpMajor::Create, Some(pending.file_object));
+    irp.parameters = IrpParameters::Create(CreateParameters {
+        desired_access: request.desired_access,
+        share_access: request.share_access,
+        disposition: request.disposition,
+        options: request.options & 0x00FF_FFFF,
+        file_attributes: request.file_attributes,
+        allocation_size: request.allocation_size,
+        ea_length: request.ea.len() as u32,
+        stack_flags: if request.case_insensitive { 0 } else { 0x80 },
+    });
+    (pending.device, irp)
+}
+
+/// What the caller gets back of a sent IRP's buffer: `Information` bytes, none on an error.
+pub fn returned_data(mut outcome: IrpOutcome) -> IrpOutcome {
+    let keep = outcome.information.min(outcome.data.len());
+    if outcome.status.is_error() {
+        outcome.data.clear();
+    } else {
+        outcome.data.truncate(keep);
+    }
+    outcome
 }
