@@ -152,27 +152,52 @@ fn rustfsd_opens_names_with_spaces_hashes_equals_and_escapes() {
     assert!(text.contains("verifier: no findings"), "{text}");
 }
 
+/// The statuses of the steps on lines `first` and `second` of `script`, under each seed.
+fn race_outcomes(
+    script: &str,
+    seeds: std::ops::RangeInclusive<u64>,
+    (first, second): (usize, usize),
+) -> std::collections::BTreeSet<(String, String)> {
+    let image = support::image("tiny-ext4");
+    let status_on_line = |text: &str, line: usize| {
+        let label = format!("line {line:>3} ");
+        let report = text.lines().find(|l| l.contains(&label)).unwrap();
+        report.split_whitespace().nth(4).unwrap().to_string()
+    };
+    let mut outcomes = std::collections::BTreeSet::new();
+    for seed in seeds {
+        let seed = seed.to_string();
+        let (ok, text) = filetest(&image, &[script], &["--seed", &seed]);
+        assert!(ok, "seed {seed}: {text}");
+        outcomes.insert((status_on_line(&text, first), status_on_line(&text, second)));
+    }
+    outcomes
+}
+
+fn pairs(pairs: &[(&str, &str)]) -> std::collections::BTreeSet<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
 #[test]
 fn an_open_racing_a_dismount_either_succeeds_and_closes_or_fails_and_closes_nothing() {
-    let image = support::image("tiny-ext4");
-    let mut outcomes = std::collections::BTreeSet::new();
-    for seed in 1..=8 {
-        let seed = seed.to_string();
-        let (ok, text) = filetest(&image, &["rustfsd_dismount_race.fts"], &["--seed", &seed]);
-        assert!(ok, "seed {seed}: {text}");
-        let status_of = |line: &str| {
-            let report = text.lines().find(|l| l.contains(line)).unwrap();
-            report.split_whitespace().nth(4).unwrap().to_string()
-        };
-        outcomes.insert((status_of("line   8 open"), status_of("line   9 close")));
-    }
-    let expected: std::collections::BTreeSet<(String, String)> = [
+    let outcomes = race_outcomes("rustfsd_dismount_race.fts", 1..=8, (8, 9));
+    let expected = pairs(&[
         ("SUCCESS", "SUCCESS"),
         ("VOLUME_DISMOUNTED", "INVALID_HANDLE"),
-    ]
-    .iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
-    .collect();
+    ]);
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
+fn an_open_racing_a_volume_lock_never_both_succeed() {
+    // The CREATE is preempted inside the driver (model `preempt`), so without the VCB resource
+    // the lock can run between its "is the volume locked?" check and the open it then
+    // completes: both succeed.
+    let outcomes = race_outcomes("rustfsd_lock_race.fts", 1..=24, (9, 10));
+    let expected = pairs(&[("SUCCESS", "ACCESS_DENIED"), ("ACCESS_DENIED", "SUCCESS")]);
     assert_eq!(outcomes, expected);
 }
 

@@ -122,6 +122,13 @@ fn open(
     parameters: &CreateParameters,
 ) -> Result<Option<Vec<u8>>, NtStatus> {
     check_read_only(parameters)?;
+    // Held to the end of the open, so a lock or dismount cannot come between the checks below
+    // and the open they allow (CDFS CdCommonCreate: exclusive for a volume open).
+    let _vcb_held = if names_the_volume(file_object, parameters) {
+        vcb.acquire_exclusive()?
+    } else {
+        vcb.acquire_shared()?
+    };
     if vcb.is_dismounted() {
         return Err(NtStatus::VOLUME_DISMOUNTED);
     }
@@ -163,6 +170,17 @@ fn open(
     }
     vcb.file_object_opened(true);
     Ok(None)
+}
+
+/// True for an open of the volume itself: no name, not by ID, not relative to a file.
+fn names_the_volume(file_object: &FileObject, parameters: &CreateParameters) -> bool {
+    file_object.file_name().is_empty()
+        && !parameters.open_by_file_id()
+        && file_object.related_file_object().is_none_or(|related| {
+            related
+                .fcb::<Fcb>()
+                .is_some_and(|f| f.kind() == FcbKind::Volume)
+        })
 }
 
 /// Undoes the share access and handle count of an open that could not be completed.

@@ -101,22 +101,19 @@ fn lock(device: DeviceRef, file_object: FileObject) -> NtStatus {
     file_object.notify_volume_event(VolumeEvent::Lock);
     let status = device
         .with_extension(|vcb: &Vcb| {
-            let mut inner = match vcb.inner() {
-                Ok(inner) => inner,
-                Err(status) => return status,
-            };
+            let _vcb_held = vcb.acquire_exclusive()?;
+            let mut inner = vcb.inner()?;
             if inner.locked_by.is_some() || vcb.open_handles() != 1 {
-                return NtStatus::ACCESS_DENIED;
+                return Err(NtStatus::ACCESS_DENIED);
             }
             inner.locked_by = Some(file_object);
-            NtStatus::SUCCESS
+            set_vpb_locked(device, true);
+            Ok(())
         })
-        .unwrap_or(NtStatus::INVALID_DEVICE_REQUEST);
-    if status.is_success() {
-        if let Some(volume) = VolumeDevice::from_device(device) {
-            volume.set_vpb_locked(true);
-        }
-    } else {
+        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST))
+        .err()
+        .unwrap_or(NtStatus::SUCCESS);
+    if !status.is_success() {
         file_object.notify_volume_event(VolumeEvent::LockFailed);
     }
     status
@@ -127,21 +124,19 @@ fn lock(device: DeviceRef, file_object: FileObject) -> NtStatus {
 pub fn unlock(device: DeviceRef, file_object: FileObject) -> NtStatus {
     let status = device
         .with_extension(|vcb: &Vcb| {
-            let mut inner = match vcb.inner() {
-                Ok(inner) => inner,
-                Err(status) => return status,
-            };
+            let _vcb_held = vcb.acquire_exclusive()?;
+            let mut inner = vcb.inner()?;
             if inner.locked_by != Some(file_object) {
-                return NtStatus::NOT_LOCKED;
+                return Err(NtStatus::NOT_LOCKED);
             }
             inner.locked_by = None;
-            NtStatus::SUCCESS
+            set_vpb_locked(device, false);
+            Ok(())
         })
-        .unwrap_or(NtStatus::INVALID_DEVICE_REQUEST);
+        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST))
+        .err()
+        .unwrap_or(NtStatus::SUCCESS);
     if status.is_success() {
-        if let Some(volume) = VolumeDevice::from_device(device) {
-            volume.set_vpb_locked(false);
-        }
         file_object.notify_volume_event(VolumeEvent::Unlock);
     }
     status
@@ -170,43 +165,41 @@ pub fn is_locked(vcb: &Vcb) -> Result<bool, NtStatus> {
 /// FILE_OBJECT): granted only when no handle at all is open on the volume, else
 /// STATUS_ACCESS_DENIED, which vetoes the removal.
 pub fn lock_for_removal(device: DeviceRef) -> NtStatus {
-    let status = device
+    device
         .with_extension(|vcb: &Vcb| {
-            let mut inner = match vcb.inner() {
-                Ok(inner) => inner,
-                Err(status) => return status,
-            };
+            let _vcb_held = vcb.acquire_exclusive()?;
+            let mut inner = vcb.inner()?;
             if inner.locked_by.is_some() || inner.locked_for_removal || vcb.open_handles() != 0 {
-                return NtStatus::ACCESS_DENIED;
+                return Err(NtStatus::ACCESS_DENIED);
             }
             inner.locked_for_removal = true;
-            NtStatus::SUCCESS
+            set_vpb_locked(device, true);
+            Ok(())
         })
-        .unwrap_or(NtStatus::INVALID_DEVICE_REQUEST);
-    if status.is_success()
-        && let Some(volume) = VolumeDevice::from_device(device)
-    {
-        volume.set_vpb_locked(true);
-    }
-    status
+        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST))
+        .err()
+        .unwrap_or(NtStatus::SUCCESS)
 }
 
 /// Ends a removal's lock (at IRP_MN_CANCEL_REMOVE_DEVICE or the remove); harmless without one.
 pub fn unlock_for_removal(device: DeviceRef) {
-    let was_locked = device
-        .with_extension(|vcb: &Vcb| {
-            vcb.inner()
-                .map(|mut inner| core::mem::replace(&mut inner.locked_for_removal, false))
-                .unwrap_or(false)
-        })
-        .unwrap_or(false);
-    let dismounted = device
-        .with_extension(|vcb: &Vcb| vcb.is_dismounted())
-        .unwrap_or(true);
-    if was_locked
-        && !dismounted
-        && let Some(volume) = VolumeDevice::from_device(device)
-    {
-        volume.set_vpb_locked(false);
+    device.with_extension(|vcb: &Vcb| {
+        let Ok(_vcb_held) = vcb.acquire_exclusive() else {
+            return;
+        };
+        let was_locked = vcb
+            .inner()
+            .map(|mut inner| core::mem::replace(&mut inner.locked_for_removal, false))
+            .unwrap_or(false);
+        if was_locked && !vcb.is_dismounted() {
+            set_vpb_locked(device, false);
+        }
+    });
+}
+
+/// VPB_LOCKED on the volume's VPB (the I/O manager then refuses new opens).
+fn set_vpb_locked(device: DeviceRef, locked: bool) {
+    if let Some(volume) = VolumeDevice::from_device(device) {
+        volume.set_vpb_locked(locked);
     }
 }

@@ -32,20 +32,26 @@ pub enum VpbAfterDismount {
 /// (see `VpbAfterDismount`), the table lets go of its FCBs and the volume stream is released
 /// (its CLOSE may arrive inside this call or later). Call with no lock held.
 pub fn dismount(device: DeviceRef, vpb: VpbAfterDismount) -> Result<(), NtStatus> {
-    let dismounted = device
-        .with_extension(|vcb: &Vcb| vcb.dismount())
+    // Under the VCB resource, so no open is between its checks and its end; released before
+    // the stream goes, whose CLOSE may be the volume's last and delete the device (and the
+    // resource with it).
+    let stream = device
+        .with_extension(|vcb: &Vcb| -> Result<_, NtStatus> {
+            let _vcb_held = vcb.acquire_exclusive()?;
+            let Some(dismounted) = vcb.dismount()? else {
+                return Ok(None);
+            };
+            let spare = match vpb {
+                VpbAfterDismount::Swap => dismounted.spare_vpb,
+                VpbAfterDismount::Replaced => None,
+            };
+            if let Some(volume) = VolumeDevice::from_device(device) {
+                drop(volume.retire_vpb(spare));
+            }
+            Ok(dismounted.stream)
+        })
         .ok_or(NtStatus::INVALID_DEVICE_REQUEST)??;
-    let Some(dismounted) = dismounted else {
-        return Ok(());
-    };
-    let spare = match vpb {
-        VpbAfterDismount::Swap => dismounted.spare_vpb,
-        VpbAfterDismount::Replaced => None,
-    };
-    if let Some(volume) = VolumeDevice::from_device(device) {
-        drop(volume.retire_vpb(spare));
-    }
-    drop(dismounted.stream);
+    drop(stream);
     Ok(())
 }
 

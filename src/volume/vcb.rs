@@ -10,7 +10,8 @@ use crate::fcb::close::CloseQueue;
 use crate::fcb::{FcbRef, FcbTable};
 use crate::info::AttributeOptions;
 use crate::kernel::{
-    FileObject, Locked, NtStatus, SpareVpb, StreamFileObject, TargetDevice, TargetReference,
+    FileObject, Locked, NtStatus, Resource, ResourceGuard, SpareVpb, StreamFileObject,
+    TargetDevice, TargetReference,
 };
 
 /// Volume control block. Owned by the volume device's extension, so it lives exactly as long
@@ -23,6 +24,9 @@ pub struct Vcb {
     /// Our reference on the mount target (FastFAT's VCB keeps one): the disk's device object
     /// outlives the volume even if PnP removes the disk first.
     _target: TargetReference,
+    /// Serializes opens (shared; exclusive for a volume open) against what changes whether an
+    /// open may succeed: lock, unlock, dismount (exclusive), as CDFS's Vcb->VcbResource.
+    resource: Resource,
     inner: Locked<VcbInner>,
     dismounted: AtomicBool,
     /// FILE_OBJECTs on the volume whose CLOSE has not finished: user opens, volume opens and
@@ -70,6 +74,7 @@ impl Vcb {
             uuid,
             superblock,
             _target: target.reference(),
+            resource: Resource::try_new()?,
             inner: Locked::try_new(VcbInner {
                 fcbs: FcbTable::new(delayed_close_limit),
                 locked_by: None,
@@ -119,6 +124,20 @@ impl Vcb {
     /// The superblock's raw bytes at mount.
     pub fn superblock(&self) -> &[u8] {
         &self.superblock
+    }
+
+    /// The VCB resource, shared: what an open of a file holds from its checks to its end.
+    pub fn acquire_shared(&self) -> Result<ResourceGuard<'_>, NtStatus> {
+        self.resource
+            .acquire_shared(true)
+            .ok_or(NtStatus::POSSIBLE_DEADLOCK)
+    }
+
+    /// The VCB resource, exclusive: a volume open, lock, unlock, dismount.
+    pub fn acquire_exclusive(&self) -> Result<ResourceGuard<'_>, NtStatus> {
+        self.resource
+            .acquire_exclusive(true)
+            .ok_or(NtStatus::POSSIBLE_DEADLOCK)
     }
 
     /// The table lock. `None` only if this thread already holds it.
