@@ -16,26 +16,10 @@ use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::scheduler::Rng;
 use rustfsd::kernel::model::harness::session::{CreateRequest, PendingCreate, SystemRef};
 use rustfsd::kernel::model::harness::{DiskModel, Handle, Pid, ReadFault, Session, USER_THREAD};
-use support::machine::{DISK, DISK_NAME, machine_on};
+use support::machine::{DISK, DISK_NAME, TINY_EXT4_PATHS as PATHS, machine_on};
 
 /// Seeds that once failed, replayed first.
 const REGRESSION_SEEDS: &[u64] = &[];
-
-/// The paths a schedule opens, on `tiny-ext4`.
-const PATHS: &[&str] = &[
-    "",
-    "\\",
-    "\\hello.txt",
-    "\\data",
-    "\\dir",
-    "\\dir\\f1",
-    "\\dir\\f2",
-    "\\DIR\\F3",
-    "\\fast-link",
-    "\\nope",
-    "\\nope\\x",
-    "\\hello.txt\\x",
-];
 
 /// Every status a schedule's open may see.
 const OPEN_STATUSES: &[NtStatus] = &[
@@ -597,30 +581,15 @@ fn ten_thousand_random_schedules_end_clean() {
     let image_path = support::image("tiny-ext4");
     let image = std::fs::read(&image_path).unwrap();
     let before = support::machine::image_digest(&image_path);
-    let count: u64 = std::env::var("RUSTFSD_SCHEDULES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
-    let mut failures = Vec::new();
+    let count = support::seeds::count("RUSTFSD_SCHEDULES", 10_000);
     let mut tally = Tally::default();
-    for &seed in REGRESSION_SEEDS
-        .iter()
-        .chain((0..count).collect::<Vec<_>>().iter())
-    {
-        if let Err(failure) = run(seed, &image, &mut tally) {
-            failures.push(failure);
-            if failures.len() >= 3 {
-                break;
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let seeds = REGRESSION_SEEDS.iter().copied().chain(0..count);
+    support::seeds::run_all(seeds, &mut tally, 3, |seed, tally| run(seed, &image, tally));
     eprintln!(
         "random schedules: {count} seeds (+{} regression seeds) clean: {tally:?}",
         REGRESSION_SEEDS.len()
     );
-    let each = count as usize / 100;
-    for (what, n) in [
+    let counts = [
         ("successful opens", tally.opened),
         ("reparses", tally.reparsed),
         ("sharing violations", tally.shared_out),
@@ -642,8 +611,7 @@ fn ten_thousand_random_schedules_end_clean() {
         ("surprise removals", tally.surprise_removals),
         ("directory listings answered", tally.listings),
         ("file and volume queries answered", tally.queries_answered),
-    ] {
-        assert!(n >= each, "only {n} {what} in {count} schedules");
-    }
+    ];
+    support::seeds::require_often(&counts, count as usize / 100, &tally);
     assert_eq!(support::machine::image_digest(&image_path), before);
 }

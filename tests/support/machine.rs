@@ -10,6 +10,23 @@ use rustfsd::kernel::model::harness::{DiskModel, DriverDescriptor, Handle, Pid, 
 pub const DISK_NAME: &str = "Disk0";
 pub const DISK: &str = "\\Device\\Disk0";
 
+/// Paths on `tiny-ext4` for random tests to open: the volume, the root, files, directories
+/// (one spelled in another case), a symlink, missing names and a file used as a directory.
+pub const TINY_EXT4_PATHS: &[&str] = &[
+    "",
+    "\\",
+    "\\hello.txt",
+    "\\data",
+    "\\dir",
+    "\\dir\\f1",
+    "\\dir\\f2",
+    "\\DIR\\F3",
+    "\\fast-link",
+    "\\nope",
+    "\\nope\\x",
+    "\\hello.txt\\x",
+];
+
 /// A machine with rustfsd loaded and `image` attached as \Device\Disk0 (not yet mounted).
 pub fn machine(image: &Path) -> Session {
     machine_on(disk(image), None)

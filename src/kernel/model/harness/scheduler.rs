@@ -242,10 +242,14 @@ fn resume(
     thread: u32,
     run: &mut ScheduledRun,
 ) {
-    let finished = running
-        .get(&thread)
-        .is_some_and(|step| step.job().resume() == JobState::Finished);
-    if finished && let Some(step) = running.remove(&thread) {
+    let state = running.get(&thread).map(|step| step.job().resume());
+    if state == Some(JobState::Blocked) {
+        run.trace
+            .push(format!("sched: t{thread} waits for a resource"));
+    }
+    if state == Some(JobState::Finished)
+        && let Some(step) = running.remove(&thread)
+    {
         let report = runner.finish_step(step);
         run.ok &= report.ok;
         run.reports.push(report);

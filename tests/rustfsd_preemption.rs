@@ -1,0 +1,148 @@
+//! Random threaded scripts under the preempting scheduler: two or three threads open, read,
+//! list, query, close, lock and unlock the volume and dismount it, each request preempted
+//! inside the driver wherever the seed decides (docs/nt-model.md, "Preemption"). Every run
+//! must end with everything closed, the driver unloaded and no verifier finding.
+//!
+//! `RUSTFSD_PREEMPT_SCHEDULES=N` changes how many seeds run (default 2 000). A failing seed
+//! prints its script; replay it with `filetest --seed N` on the same image.
+
+mod support;
+
+use rustfsd::kernel::model::harness::scheduler::{self, Rng};
+use rustfsd::kernel::model::harness::{DiskModel, DriverDescriptor, Session, scenario};
+use support::machine::TINY_EXT4_PATHS as PATHS;
+
+/// One random script: a volume handle on the main thread, then `@tN` threads, then cleanup.
+fn script(rng: &mut Rng) -> String {
+    let mut lines = vec![
+        String::from("load rustfsd => SUCCESS"),
+        String::from("open vol \\Device\\Disk0 => SUCCESS"),
+    ];
+    let threads = 2 + rng.below(2);
+    let mut handles = Vec::new();
+    for thread in 1..=threads {
+        let mut mine: Vec<String> = Vec::new();
+        for index in 0..2 + rng.below(5) {
+            let step = match rng.below(10) {
+                0..=2 => {
+                    let name = format!("h{thread}x{index}");
+                    let path = PATHS[rng.below(PATHS.len())];
+                    mine.push(name.clone());
+                    handles.push(name.clone());
+                    format!("open {name} \\Device\\Disk0{path} => any")
+                }
+                3 if !mine.is_empty() => {
+                    let name = mine.remove(rng.below(mine.len()));
+                    format!("close {name} => any")
+                }
+                4 | 5 if !mine.is_empty() => {
+                    let name = &mine[rng.below(mine.len())];
+                    let offset = rng.below(8) * 512;
+                    format!("read {name} offset={offset} len=4096 => any")
+                }
+                6 if !mine.is_empty() => {
+                    let name = &mine[rng.below(mine.len())];
+                    format!("query-dir {name} class=1 len=1024 => any")
+                }
+                7 if !mine.is_empty() => {
+                    let name = &mine[rng.below(mine.len())];
+                    format!("query-info {name} class=5 len=64 => any")
+                }
+                8 => String::from("fsctl vol code=0x90018 => any"),
+                9 if rng.below(3) == 0 => String::from("dismount vol => any"),
+                _ => String::from("fsctl vol code=0x9001c => any"),
+            };
+            lines.push(format!("@t{thread} {step}"));
+        }
+    }
+    for name in handles {
+        lines.push(format!("close {name} => any"));
+    }
+    lines.extend(
+        [
+            "fsctl vol code=0x9001c => any",
+            "dismount vol => any",
+            "close vol => SUCCESS",
+            // An open after a dismount mounted the volume afresh: that one goes too.
+            "open fresh \\Device\\Disk0 => SUCCESS",
+            "dismount fresh => SUCCESS",
+            "close fresh => SUCCESS",
+            "run-worker => SUCCESS",
+            "unload rustfsd => SUCCESS",
+            "expect-findings 0",
+        ]
+        .map(String::from),
+    );
+    lines.join("\n")
+}
+
+/// What the runs did, summed over seeds: each must have happened often, or the test proves
+/// little.
+#[derive(Default, Debug)]
+struct Tally {
+    /// Requests resumed after a preemption point.
+    resumed: usize,
+    /// Runs where a request waited for a resource another thread held.
+    waited: usize,
+    opened: usize,
+    read: usize,
+    /// Locks and unlocks that succeeded.
+    volume_fsctls: usize,
+    dismounted: usize,
+}
+
+fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
+    let text = script(&mut Rng::new(seed));
+    let steps = scenario::parse(&text).map_err(|e| format!("seed {seed}: {e}\n{text}"))?;
+    let mut session = Session::new();
+    session.add_disk("Disk0", DiskModel::from_bytes(image.to_vec()));
+    session.set_trace_enabled(false);
+    let mut runner = scenario::Runner::new(session, vec![DriverDescriptor::rustfsd()]);
+    let run = scheduler::run(&mut runner, &steps, seed);
+    let count = |f: &dyn Fn(&str) -> bool| run.reports.iter().filter(|r| f(&r.text)).count();
+    tally.opened += count(&|t| t.contains(" open ") && t.contains(" SUCCESS info=1"));
+    tally.read += count(&|t| t.contains(" read ") && t.contains(" SUCCESS "));
+    tally.volume_fsctls += count(&|t| t.contains(" fsctl ") && t.contains(" SUCCESS "));
+    tally.dismounted += count(&|t| t.contains(" dismount ") && t.contains(" SUCCESS"));
+    tally.resumed += run.trace.iter().filter(|l| l.ends_with(" resumes")).count();
+    tally.waited += usize::from(
+        run.trace
+            .iter()
+            .any(|l| l.ends_with("waits for a resource")),
+    );
+    if run.ok {
+        return Ok(());
+    }
+    let reports: Vec<&str> = run.reports.iter().map(|r| r.text.as_str()).collect();
+    let findings: Vec<String> = runner
+        .session
+        .findings()
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    Err(format!(
+        "seed {seed}:\n{text}\n-- reports:\n{}\n-- findings:\n{}",
+        reports.join("\n"),
+        findings.join("\n")
+    ))
+}
+
+#[test]
+fn random_threaded_scripts_end_clean_under_preemption() {
+    let image = std::fs::read(support::image("tiny-ext4")).unwrap();
+    let count = support::seeds::count("RUSTFSD_PREEMPT_SCHEDULES", 2_000);
+    let mut tally = Tally::default();
+    support::seeds::run_all(0..count, &mut tally, 2, |seed, tally| {
+        run(seed, &image, tally)
+    });
+    eprintln!("preempted schedules: {count} seeds clean: {tally:?}");
+    let counts = [
+        ("resumed requests", tally.resumed),
+        ("runs with a request waiting for a resource", tally.waited),
+        ("successful opens", tally.opened),
+        ("reads with data", tally.read),
+        ("successful locks and unlocks", tally.volume_fsctls),
+        ("dismounts", tally.dismounted),
+    ];
+    support::seeds::require_often(&counts, count as usize / 20, &tally);
+}
