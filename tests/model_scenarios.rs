@@ -202,6 +202,15 @@ fn an_open_racing_a_volume_lock_never_both_succeed() {
 }
 
 #[test]
+fn a_handle_closed_during_its_query_is_closed_after_the_query() {
+    // Before the model referenced the FILE_OBJECT for the IRP's life, seed 98 freed it (CLOSE)
+    // while the query was inside the driver: a FileObjectFreedUnderIrp finding.
+    let outcomes = race_outcomes("rustfsd_close_during_read.fts", 1..=200, (8, 10));
+    let expected = pairs(&[("SUCCESS", "SUCCESS"), ("INVALID_HANDLE", "SUCCESS")]);
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
 fn testfs_handles_scenario_runs_green() {
     let dir = scratch("testfs");
     let (ok, text) = filetest(&testfs_image(&dir), &["testfs_handles.fts"], &[]);

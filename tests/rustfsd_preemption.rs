@@ -18,10 +18,23 @@ fn script(rng: &mut Rng) -> String {
         String::from("load rustfsd => SUCCESS"),
         String::from("open vol \\Device\\Disk0 => SUCCESS"),
     ];
+    // In half the scripts, handles opened before the threads start, which any thread may use
+    // or close (the other half leaves the volume lockable).
+    let shared: &[&str] = if rng.below(2) == 0 {
+        &[]
+    } else {
+        &["s1", "s2"]
+    };
+    if !shared.is_empty() {
+        lines.push(String::from(
+            "open s1 \\Device\\Disk0\\hello.txt => SUCCESS",
+        ));
+        lines.push(String::from("open s2 \\Device\\Disk0\\dir => SUCCESS"));
+    }
     let threads = 2 + rng.below(2);
-    let mut handles = Vec::new();
+    let mut handles: Vec<String> = shared.iter().map(|h| h.to_string()).collect();
     for thread in 1..=threads {
-        let mut mine: Vec<String> = Vec::new();
+        let mut mine = handles[..shared.len()].to_vec();
         for index in 0..2 + rng.below(5) {
             let step = match rng.below(10) {
                 0..=2 => {

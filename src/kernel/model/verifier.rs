@@ -31,6 +31,9 @@ pub enum FindingKind {
     IrpCompletedTwice { irp: ObjId },
     /// An IRP was never completed (dropped, or still outstanding at the end).
     IrpNeverCompleted { irp: ObjId },
+    /// A FILE_OBJECT was freed while an IRP naming it was still outstanding (the IRP should have
+    /// held a reference on it).
+    FileObjectFreedUnderIrp { file_object: ObjId, irp: ObjId },
     /// The dispatch routine returned STATUS_PENDING without IoMarkIrpPending.
     PendingWithoutMark { irp: ObjId },
     /// The dispatch routine returned a status other than the one it completed with, or returned

@@ -460,6 +460,16 @@ fn delete_file(kernel: &Arc<Kernel>, file_object: ObjId) {
         let Some(entry) = state.file_objects.remove(file_object) else {
             return;
         };
+        let under_irp = state
+            .irps
+            .iter()
+            .find(|(_, irp)| {
+                irp.file_object == Some(file_object) && irp.major != IrpMajor::Close as u8
+            })
+            .map(|(irp, _)| irp);
+        if let Some(irp) = under_irp {
+            state.report(FindingKind::FileObjectFreedUnderIrp { file_object, irp });
+        }
         entry.related
     };
     // IopDeleteFile drops the reference the FILE_OBJECT held on its RelatedFileObject.

@@ -793,7 +793,7 @@ impl Runner {
                 };
                 let job_kernel = kernel.clone();
                 let job = spawn(Box::new(move || {
-                    super::session::returned_data(io::call_driver(&job_kernel, device, irp))
+                    super::session::send_referenced(&job_kernel, device, irp)
                 }));
                 let finish = if step.verb == "dismount" {
                     Finish::StatusOnly

@@ -746,7 +746,7 @@ impl Session {
             self.captured = Some((device, request));
             return IrpOutcome::status(NtStatus::PENDING);
         }
-        returned_data(io::call_driver(&self.kernel, device, request))
+        send_referenced(&self.kernel, device, request)
     }
 
     /// NtReadFile at `offset`, or at the current position (FO_SYNCHRONOUS_IO files only).
@@ -1004,8 +1004,23 @@ pub fn create_irp(pending: &PendingCreate) -> (ObjId, IrpRequest) {
     (pending.device, irp)
 }
 
+/// What an NtXxxFile call on a handle does with the IRP it built: the FILE_OBJECT is referenced
+/// for the IRP's life (ObReferenceObjectByHandle before the IRP, the dereference in
+/// IopCompleteRequest; ReactOS `iofunc.c` NtReadFile, `irp.c` IopCompleteRequest), so a handle
+/// closed meanwhile on another thread sends CLEANUP but not CLOSE. The caller gets back
+/// `Information` bytes of the buffer, none on an error.
+pub fn send_referenced(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> IrpOutcome {
+    let file_object = request.file_object;
+    let referenced = file_object.is_some_and(|f| io::reference(kernel, f));
+    let outcome = returned_data(io::call_driver(kernel, device, request));
+    if referenced && let Some(file_object) = file_object {
+        io::dereference(kernel, file_object);
+    }
+    outcome
+}
+
 /// What the caller gets back of a sent IRP's buffer: `Information` bytes, none on an error.
-pub fn returned_data(mut outcome: IrpOutcome) -> IrpOutcome {
+fn returned_data(mut outcome: IrpOutcome) -> IrpOutcome {
     let keep = outcome.information.min(outcome.data.len());
     if outcome.status.is_error() {
         outcome.data.clear();
