@@ -211,6 +211,15 @@ fn a_handle_closed_during_its_query_is_closed_after_the_query() {
 }
 
 #[test]
+fn change_notifications_pend_until_cleanup_or_cancel() {
+    // The synchronous notify (line 24) waits on its thread: its handle's CLOSE on another thread
+    // ends it with NOTIFY_CLEANUP, or the close came first and the handle is gone.
+    let outcomes = race_outcomes("rustfsd_notify.fts", 1..=16, (24, 25));
+    let expected = pairs(&[("NOTIFY_CLEANUP", "SUCCESS"), ("INVALID_HANDLE", "SUCCESS")]);
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
 fn testfs_handles_scenario_runs_green() {
     let dir = scratch("testfs");
     let (ok, text) = filetest(&testfs_image(&dir), &["testfs_handles.fts"], &[]);

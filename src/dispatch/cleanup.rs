@@ -24,7 +24,12 @@ pub fn cleanup(device: DeviceRef, irp: Irp) -> NtStatus {
             fcb.oplock_cleanup(&irp);
             fcb.unlock_all(&irp);
         }
-        FcbKind::Directory | FcbKind::Symlink => {}
+        FcbKind::Directory => {
+            // Its pended change notifications end (STATUS_NOTIFY_CLEANUP), as FastFAT's
+            // FatCommonCleanup does for a directory open.
+            device.with_extension(|vcb: &Vcb| vcb.notify().cleanup(&file_object));
+        }
+        FcbKind::Symlink => {}
     }
     if let Some(mut state) = fcb.state().lock() {
         state.share_access.remove_file_object(&file_object);

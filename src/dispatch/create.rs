@@ -144,7 +144,13 @@ fn open(
     let granted = granted_access(parameters.desired_access);
     let ccb = PoolArc::try_new(
         CCB_TAG,
-        Ccb::try_new(by_id, granted, case_insensitive, path)?,
+        Ccb::try_new(
+            by_id,
+            granted,
+            case_insensitive,
+            path,
+            fcb.kind() == FcbKind::Directory,
+        )?,
     )?;
     // Room for this FILE_OBJECT's CLOSE in the volume's close queue, before it can exist.
     vcb.reserve_close()?;

@@ -17,8 +17,8 @@ use crate::info::facts::FileFacts;
 use crate::info::layout as l;
 use crate::info::pattern::{self, Matcher};
 use crate::kernel::{
-    DeviceRef, IRP_MN_QUERY_DIRECTORY, Irp, IrpParameters, NtStatus, PoolArc, SL_INDEX_SPECIFIED,
-    SL_RESTART_SCAN, SL_RETURN_SINGLE_ENTRY,
+    DeviceRef, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IRP_MN_QUERY_DIRECTORY, Irp, IrpParameters,
+    NtStatus, PoolArc, SL_INDEX_SPECIFIED, SL_RESTART_SCAN, SL_RETURN_SINGLE_ENTRY,
 };
 use crate::name;
 use crate::volume::Vcb;
@@ -29,9 +29,12 @@ const DOT: u64 = 0;
 const FIRST_ENTRY: u64 = 2;
 
 pub fn directory_control(device: DeviceRef, irp: Irp) -> NtStatus {
-    if irp.minor() != IRP_MN_QUERY_DIRECTORY {
-        // Change notification is not implemented yet.
-        return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
+    match irp.minor() {
+        IRP_MN_QUERY_DIRECTORY => {}
+        IRP_MN_NOTIFY_CHANGE_DIRECTORY => {
+            return super::notify::notify_change_directory(device, irp);
+        }
+        _ => return irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
     let IrpParameters::QueryDirectory {
         class,

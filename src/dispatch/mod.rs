@@ -7,6 +7,7 @@ mod create;
 mod dirctrl;
 mod fileinfo;
 mod fsctrl;
+mod notify;
 mod pnp;
 mod read;
 mod reparse_point;

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicU64;
 
-use crate::kernel::{Locked, NtStatus, PoolTag};
+use crate::kernel::{Locked, NotifyName, NtStatus, PoolTag};
 
 /// Pool tag of CCBs.
 pub const CCB_TAG: PoolTag = PoolTag(*b"RfCc");
@@ -24,6 +24,8 @@ pub struct Ccb {
     pub path: Vec<u16>,
     /// The enumeration's search expression, fixed at the handle's first query.
     pub search: Locked<Option<Search>>,
+    /// A directory open's name as FsRtl keeps it while a change notification is pended.
+    pub notify_name: Option<NotifyName>,
 }
 
 /// A directory enumeration's expression.
@@ -40,7 +42,19 @@ impl Ccb {
         granted_access: u32,
         case_insensitive: bool,
         path: Vec<u16>,
+        directory: bool,
     ) -> Result<Ccb, NtStatus> {
+        let notify_name = if directory {
+            let root = [u16::from(b'\\')];
+            let name = if path.is_empty() {
+                &root[..]
+            } else {
+                &path[..]
+            };
+            Some(NotifyName::try_new(name)?)
+        } else {
+            None
+        };
         Ok(Ccb {
             opened_by_id,
             directory_cursor: AtomicU64::new(0),
@@ -48,6 +62,7 @@ impl Ccb {
             case_insensitive,
             path,
             search: Locked::try_new(None)?,
+            notify_name,
         })
     }
 }

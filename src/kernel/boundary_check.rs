@@ -26,11 +26,11 @@ use crate::kernel::{
     FO_SYNCHRONOUS_IO, FastIoPossible, FastMutex, FastMutexGuard, FcbArc, FileAccess, FileObject,
     FileSizes, FileSystemRegion, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME,
     Irp, IrpMajor, IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl,
-    MountRequest, NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Resource,
-    ResourceGuard, ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice,
-    TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem, cc_copy_read,
-    cc_initialize_cache_map, cc_uninitialize_cache_map, charge_stack_frame, current_irql,
-    debug_print, enter_file_system, expand_stack_and_callout, file_id_from_name,
+    MountRequest, NotifyList, NotifyName, NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox,
+    PoolTag, Resource, ResourceGuard, ShareAccess, SpareVpb, StackFrame, StreamFileObject,
+    SystemBuffer, TargetDevice, TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem,
+    cc_copy_read, cc_initialize_cache_map, cc_uninitialize_cache_map, charge_stack_frame,
+    current_irql, debug_print, enter_file_system, expand_stack_and_callout, file_id_from_name,
     has_private_cache_map, queue_work_item, raise_irql, remaining_stack,
 };
 
@@ -193,6 +193,9 @@ fn irp_parameters(parameters: IrpParameters) {
         IrpParameters::QueryVolumeInformation { class, length } => {
             let _: (u32, u32) = (class, length);
         }
+        IrpParameters::NotifyDirectory { filter, watch_tree } => {
+            let _: (u32, bool) = (filter, watch_tree);
+        }
         IrpParameters::FileSystemControl {
             code,
             input,
@@ -346,6 +349,14 @@ fn ex_ke() {
     let _: fn(&Event) = Event::clear;
     let _: fn(&Event) -> bool = Event::is_signaled;
     let _: fn(&Event) -> bool = Event::wait;
+}
+
+fn change_notification() {
+    let _: fn() -> Result<NotifyList, NtStatus> = NotifyList::try_new;
+    let _: fn(&NotifyList, &FileObject, &NotifyName, bool, u32, Irp) -> NtStatus =
+        NotifyList::watch;
+    let _: fn(&NotifyList, &FileObject) = NotifyList::cleanup;
+    let _: fn(&[u16]) -> Result<NotifyName, NtStatus> = NotifyName::try_new;
 }
 
 fn locked() {

@@ -14,6 +14,8 @@ pub const IRP_MN_VERIFY_VOLUME: u8 = 0x02;
 
 /// IRP_MJ_DIRECTORY_CONTROL minor functions.
 pub const IRP_MN_QUERY_DIRECTORY: u8 = 0x01;
+/// IRP_MN_NOTIFY_CHANGE_DIRECTORY stack location flag: report changes in the whole subtree.
+pub const SL_WATCH_TREE: u8 = 0x01;
 pub const IRP_MN_NOTIFY_CHANGE_DIRECTORY: u8 = 0x02;
 
 /// IRP_MN_QUERY_DIRECTORY stack location flags.
@@ -104,6 +106,11 @@ pub enum IrpParameters {
     QueryVolumeInformation {
         class: u32,
         length: u32,
+    },
+    /// IRP_MN_NOTIFY_CHANGE_DIRECTORY: which changes (FILE_NOTIFY_CHANGE_*), and SL_WATCH_TREE.
+    NotifyDirectory {
+        filter: u32,
+        watch_tree: bool,
     },
     FileSystemControl {
         code: u32,

@@ -9,6 +9,9 @@ impl NtStatus {
     pub const SUCCESS: NtStatus = NtStatus(0);
     pub const PENDING: NtStatus = NtStatus(0x0000_0103);
     pub const REPARSE: NtStatus = NtStatus(0x0000_0104);
+    /// A change-notify IRP ended because its handle was closed (FsRtlNotifyCleanup).
+    pub const NOTIFY_CLEANUP: NtStatus = NtStatus(0x0000_010B);
+    pub const CANCELLED: NtStatus = NtStatus(0xC000_0120_u32 as i32);
     pub const BUFFER_OVERFLOW: NtStatus = NtStatus(0x8000_0005_u32 as i32);
     pub const NO_MORE_FILES: NtStatus = NtStatus(0x8000_0006_u32 as i32);
     pub const INVALID_INFO_CLASS: NtStatus = NtStatus(0xC000_0003_u32 as i32);

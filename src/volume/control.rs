@@ -34,11 +34,8 @@ pub fn user_request(device: DeviceRef, irp: Irp) -> NtStatus {
     else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
-    let Some(dismounted) = device.with_extension(|vcb: &Vcb| vcb.is_dismounted()) else {
-        return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
-    };
-    if dismounted {
-        return irp.complete(NtStatus::VOLUME_DISMOUNTED);
+    if let Err(status) = check_mounted(device) {
+        return irp.complete(status);
     }
     let volume_open = irp.file_object().filter(is_volume_open);
     if code == FSCTL_IS_VOLUME_DIRTY {
@@ -152,6 +149,16 @@ fn dismount(device: DeviceRef, file_object: FileObject) -> NtStatus {
             file_object.notify_volume_event(VolumeEvent::DismountFailed);
             status
         }
+    }
+}
+
+/// STATUS_VOLUME_DISMOUNTED for a dismounted volume, STATUS_INVALID_DEVICE_REQUEST for a device
+/// that is not a volume.
+pub fn check_mounted(device: DeviceRef) -> Result<(), NtStatus> {
+    match device.with_extension(|vcb: &Vcb| vcb.is_dismounted()) {
+        None => Err(NtStatus::INVALID_DEVICE_REQUEST),
+        Some(true) => Err(NtStatus::VOLUME_DISMOUNTED),
+        Some(false) => Ok(()),
     }
 }
 

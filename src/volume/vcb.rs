@@ -10,7 +10,7 @@ use crate::fcb::close::CloseQueue;
 use crate::fcb::{FcbRef, FcbTable};
 use crate::info::AttributeOptions;
 use crate::kernel::{
-    FileObject, Locked, NtStatus, Resource, ResourceGuard, SpareVpb, StreamFileObject,
+    FileObject, Locked, NotifyList, NtStatus, Resource, ResourceGuard, SpareVpb, StreamFileObject,
     TargetDevice, TargetReference,
 };
 
@@ -38,6 +38,8 @@ pub struct Vcb {
     attribute_options: AttributeOptions,
     /// CLOSEs finished on the worker thread (fcb::close).
     closes: CloseQueue,
+    /// Pended IRP_MN_NOTIFY_CHANGE_DIRECTORY requests (FsRtl's notify list and NOTIFY_SYNC).
+    notify: NotifyList,
 }
 
 /// The VCB's state behind its lock (the "table lock"; see `fcb::table`).
@@ -87,7 +89,13 @@ impl Vcb {
             open_handles: AtomicU32::new(0),
             attribute_options,
             closes: CloseQueue::try_new()?,
+            notify: NotifyList::try_new()?,
         })
+    }
+
+    /// The volume's change notifications.
+    pub fn notify(&self) -> &NotifyList {
+        &self.notify
     }
 
     /// The volume's queue of CLOSEs to finish on the worker thread.

@@ -42,6 +42,13 @@ pub struct IrpEntry {
     pub abandoned: bool,
     /// Irp->Tail.Overlay.AuxiliaryBuffer of a STATUS_REPARSE create (`complete_reparse`).
     pub reparse: Option<Vec<u8>>,
+    /// Pended, and the I/O manager returned STATUS_PENDING to an asynchronous caller: nobody
+    /// waits, and completion finishes it (`finish_outstanding`).
+    pub outstanding: bool,
+    /// IoCancelIrp was called on it.
+    pub cancelled: bool,
+    /// FsRtl's cancel routine is set: the notify list holding it.
+    pub cancel_notify: Option<ObjId>,
 }
 
 pub struct MdlEntry {
@@ -196,7 +203,20 @@ impl Irp {
                 Some(entry) if entry.completed.is_some() => {
                     state.report(FindingKind::IrpCompletedTwice { irp: id })
                 }
-                Some(entry) => entry.completed = Some(status),
+                Some(entry) => {
+                    entry.completed = Some(status);
+                    if entry.outstanding {
+                        // IopCompleteRequest's last stage runs later (an APC to the thread
+                        // that asked; the worker here): the IRP goes, the FILE_OBJECT's
+                        // reference with it.
+                        state.work_queue.push_back((
+                            String::from("IopCompleteRequest"),
+                            std::boxed::Box::new(move || {
+                                super::harness::io::finish_outstanding(id);
+                            }),
+                        ));
+                    }
+                }
             }
         });
         status

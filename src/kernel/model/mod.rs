@@ -21,6 +21,7 @@ mod fsrtl;
 mod irp;
 mod irql;
 mod locked;
+mod notify;
 mod pool;
 pub mod preempt;
 mod resource;
@@ -57,6 +58,7 @@ pub use irql::{
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,
 };
 pub use locked::{Locked, LockedGuard};
+pub use notify::{NotifyList, NotifyName};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use slab::ObjId;

@@ -38,9 +38,11 @@ pub enum JobState {
 
 /// What a blocked job waits for.
 #[derive(Clone, Copy, Debug)]
-pub struct Wait {
-    pub resource: ObjId,
-    pub mode: AcquireMode,
+pub enum Wait {
+    /// An ERESOURCE (or FAST_MUTEX) grant.
+    Resource { resource: ObjId, mode: AcquireMode },
+    /// A pended IRP's completion (a synchronous caller).
+    Irp(ObjId),
 }
 
 struct Baton {
@@ -91,12 +93,17 @@ impl JobCore {
         let baton = self.baton();
         match baton.state {
             JobState::Ready => true,
-            JobState::Blocked => baton.wait.is_none_or(|wait| {
-                state
+            JobState::Blocked => match baton.wait {
+                None => true,
+                Some(Wait::Resource { resource, mode }) => state
                     .resources
-                    .get(wait.resource)
-                    .is_none_or(|r| r.would_grant(self.thread, wait.mode))
-            }),
+                    .get(resource)
+                    .is_none_or(|r| r.would_grant(self.thread, mode)),
+                Some(Wait::Irp(irp)) => state
+                    .irps
+                    .get(irp)
+                    .is_none_or(|entry| entry.completed.is_some()),
+            },
             JobState::Running | JobState::Finished => false,
         }
     }

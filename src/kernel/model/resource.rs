@@ -165,7 +165,7 @@ impl Resource {
                 Attempt::Granted => return Some(ResourceGuard { resource: self }),
                 Attempt::Refused => return None,
                 Attempt::MustWait if preempt::on_job() => {
-                    preempt::block(preempt::Wait { resource: id, mode });
+                    preempt::block(preempt::Wait::Resource { resource: id, mode });
                 }
                 Attempt::MustWait => {
                     let freed = preempt::run_jobs_until(|state| {

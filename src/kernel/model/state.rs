@@ -68,6 +68,11 @@ pub struct State {
     /// manager asks them to mount).
     pub file_systems: Vec<super::slab::ObjId>,
     pub work_queue: VecDeque<(String, WorkRoutine)>,
+    /// FsRtl notify lists (`notify.rs`).
+    pub notify_lists: Slab<super::notify::NotifyListEntry>,
+    /// IRPs the I/O manager left outstanding (asynchronous handles) that have completed since:
+    /// (FILE_OBJECT, major, status), for `Session::completed_async`.
+    pub async_completions: Vec<(super::slab::ObjId, u8, crate::kernel::NtStatus)>,
     /// The driver whose code is running (pool allocations are charged to it).
     pub current_driver: Option<super::slab::ObjId>,
     /// The last pool block freed in each slab slot, by slot index: (generation, tag, kind), so

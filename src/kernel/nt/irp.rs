@@ -14,8 +14,8 @@ use super::device::MountRequest;
 use super::file_object::FileObject;
 use super::pool::{self, PoolTag};
 use crate::kernel::request::{
-    CreateParameters, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME,
-    IrpParameters,
+    CreateParameters, IRP_MN_MOUNT_VOLUME, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IRP_MN_USER_FS_REQUEST,
+    IRP_MN_VERIFY_VOLUME, IrpParameters, SL_WATCH_TREE,
 };
 use crate::kernel::{IrpMajor, NtStatus};
 
@@ -222,6 +222,14 @@ impl Irp {
                         pattern,
                         flags: stack.Flags,
                         index: query.FileIndex,
+                    }
+                }
+                Some(IrpMajor::DirectoryControl)
+                    if stack.MinorFunction == IRP_MN_NOTIFY_CHANGE_DIRECTORY =>
+                {
+                    IrpParameters::NotifyDirectory {
+                        filter: parameters.NotifyDirectory.CompletionFilter,
+                        watch_tree: stack.Flags & SL_WATCH_TREE != 0,
                     }
                 }
                 Some(IrpMajor::QueryVolumeInformation) => IrpParameters::QueryVolumeInformation {

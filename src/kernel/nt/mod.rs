@@ -20,6 +20,7 @@ mod irql;
 mod layout;
 mod locked;
 mod lower_io;
+mod notify;
 mod pool;
 mod registry;
 mod resource;
@@ -50,6 +51,7 @@ pub use irql::{
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,
 };
 pub use locked::{Locked, LockedGuard};
+pub use notify::{NotifyList, NotifyName};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use stream_file::StreamFileObject;

@@ -12,9 +12,12 @@ use crate::kernel::model::device::{DeviceKind, MountRequest, TargetDevice};
 use crate::kernel::model::event::run_one_work_item;
 use crate::kernel::model::file_object::FO_CLEANUP_COMPLETE;
 use crate::kernel::model::irp::{BufferKind, IrpEntry, MdlEntry, major_name};
+use crate::kernel::model::preempt;
 use crate::kernel::model::resource::held_by_current;
 use crate::kernel::model::slab::ObjId;
-use crate::kernel::model::state::{BASE_STACK_CHARGE, IRP_FRAME_CHARGE, Kernel, enter};
+use crate::kernel::model::state::{
+    BASE_STACK_CHARGE, IRP_FRAME_CHARGE, Kernel, State, current, enter, with_state,
+};
 use crate::kernel::model::verifier::{FindingKind, ObjectKind};
 use crate::kernel::model::vpb;
 use crate::kernel::model::{DeviceRef, Irp};
@@ -34,6 +37,9 @@ pub struct IrpRequest {
     /// What the buffer holds before the driver writes it (stale page contents for a paging
     /// read, so an unzeroed tail shows).
     pub fill: u8,
+    /// Sent on a handle opened without FILE_SYNCHRONOUS_IO_*: if the driver pends it, the
+    /// caller gets STATUS_PENDING at once instead of waiting.
+    pub asynchronous: bool,
 }
 
 impl IrpRequest {
@@ -47,6 +53,7 @@ impl IrpRequest {
             buffer_len: 0,
             flags: 0,
             fill: 0,
+            asynchronous: false,
         }
     }
 }
@@ -77,6 +84,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
     crate::kernel::model::preempt::point();
     let _entered = enter(kernel);
     let major = request.major as u8;
+    let asynchronous = request.asynchronous;
     let prepared = {
         let mut state = kernel.lock();
         let Some(entry) = state.devices.get(device) else {
@@ -109,6 +117,9 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             mdl: None,
             abandoned: false,
             reparse: None,
+            outstanding: false,
+            cancelled: false,
+            cancel_notify: None,
         });
         if request.buffer_kind == BufferKind::Mdl {
             let mdl = state.mdls.insert(MdlEntry {
@@ -177,44 +188,47 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
         if returned == NtStatus::PENDING && state.irps.get(id).is_some_and(|irp| !irp.pending) {
             state.report(FindingKind::PendingWithoutMark { irp: id });
         }
-        returned == NtStatus::PENDING
-            && state
-                .irps
-                .get(id)
-                .is_some_and(|irp| irp.completed.is_none())
+        returned == NtStatus::PENDING && !irp_completed(&state, id)
     };
-    if waiting {
-        // The caller waits for the IRP; meanwhile the worker thread runs.
-        while kernel
-            .lock()
-            .irps
-            .get(id)
-            .is_some_and(|irp| irp.completed.is_none())
-        {
-            if !run_one_work_item() {
-                break;
-            }
+    let outstanding = waiting && asynchronous;
+    if outstanding {
+        // An asynchronous caller gets STATUS_PENDING now; the IRP keeps its FILE_OBJECT
+        // referenced until IopCompleteRequest (`finish_outstanding`).
+        let mut state = kernel.lock();
+        let file_object = state.irps.get_mut(id).and_then(|irp| {
+            irp.outstanding = true;
+            irp.file_object
+        });
+        if let Some(entry) = file_object.and_then(|f| state.file_objects.get_mut(f)) {
+            entry.pointer_count += 1;
         }
+    } else if waiting {
+        wait_for_irp(id);
     }
 
     let mut state = kernel.lock();
-    let Some(entry) = state.irps.remove(id) else {
-        state.report(FindingKind::UseAfterFree {
-            kind: ObjectKind::Irp,
-            id,
-        });
-        return IrpOutcome::status(returned);
-    };
-    if let Some(mdl) = entry.mdl {
-        state.mdls.remove(mdl);
-    }
-    match entry.completed {
-        None if !entry.abandoned => state.report(FindingKind::IrpNeverCompleted { irp: id }),
-        Some(status) if returned != NtStatus::PENDING && status != returned => {
-            state.report(FindingKind::DispatchStatusMismatch { irp: id })
+    let entry = if outstanding {
+        None
+    } else {
+        let Some(entry) = state.irps.remove(id) else {
+            state.report(FindingKind::UseAfterFree {
+                kind: ObjectKind::Irp,
+                id,
+            });
+            return IrpOutcome::status(returned);
+        };
+        if let Some(mdl) = entry.mdl {
+            state.mdls.remove(mdl);
         }
-        _ => {}
-    }
+        match entry.completed {
+            None if !entry.abandoned => state.report(FindingKind::IrpNeverCompleted { irp: id }),
+            Some(status) if returned != NtStatus::PENDING && status != returned => {
+                state.report(FindingKind::DispatchStatusMismatch { irp: id })
+            }
+            _ => {}
+        }
+        Some(entry)
+    };
     let irql = state.thread().irql;
     if irql != irql_before {
         let routine = "return from a dispatch routine at a raised IRQL";
@@ -244,8 +258,12 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
     state.release_stack(charge);
     state.current_driver = previous_driver;
     state.context = previous;
-    let status = entry.completed.unwrap_or(NtStatus::UNSUCCESSFUL);
     let thread = state.current_thread;
+    let Some(entry) = entry else {
+        state.push_trace(format!("t{thread}: {} <- pending", major_name(major)));
+        return IrpOutcome::status(NtStatus::PENDING);
+    };
+    let status = entry.completed.unwrap_or(NtStatus::UNSUCCESSFUL);
     state.push_trace(format!("t{thread}: {} <- {status:?}", major_name(major)));
     IrpOutcome {
         status,
@@ -564,4 +582,81 @@ pub fn verify_volume(kernel: &Arc<Kernel>, disk: ObjId) -> NtStatus {
         let _ = mount(kernel, disk, false);
     }
     status
+}
+
+fn irp_completed(state: &State, irp: ObjId) -> bool {
+    state
+        .irps
+        .get(irp)
+        .is_none_or(|entry| entry.completed.is_some())
+}
+
+/// A synchronous caller waits for a pended IRP (KeWaitForSingleObject on the FILE_OBJECT's
+/// event or the IRP's): a job blocks until another thread completes it; the scheduler's own
+/// thread runs the worker and other jobs meanwhile, and gives up when none can run.
+fn wait_for_irp(irp: ObjId) {
+    loop {
+        if with_state(|state| irp_completed(state, irp)).unwrap_or(true) {
+            return;
+        }
+        if preempt::on_job() {
+            preempt::block(preempt::Wait::Irp(irp));
+        } else if !run_one_work_item()
+            && !preempt::run_jobs_until(|state| irp_completed(state, irp))
+        {
+            return;
+        }
+    }
+}
+
+/// IopCompleteRequest's last stage for an IRP left outstanding: the IRP and its MDL go, the
+/// result is kept for `Session::completed_async`, the FILE_OBJECT is dereferenced (which may
+/// send its CLOSE).
+pub fn finish_outstanding(irp: ObjId) {
+    let Some(kernel) = current() else { return };
+    let file_object = {
+        let mut state = kernel.lock();
+        let Some(entry) = state.irps.remove(irp) else {
+            return;
+        };
+        if let Some(mdl) = entry.mdl {
+            state.mdls.remove(mdl);
+        }
+        let status = entry.completed.unwrap_or(NtStatus::UNSUCCESSFUL);
+        if let Some(file_object) = entry.file_object {
+            state
+                .async_completions
+                .push((file_object, entry.major, status));
+        }
+        let thread = state.current_thread;
+        state.push_trace(format!("t{thread}: IopCompleteRequest {irp} <- {status:?}"));
+        entry.file_object
+    };
+    if let Some(file_object) = file_object {
+        dereference(&kernel, file_object);
+    }
+}
+
+/// IoCancelIrp on every IRP outstanding or waited for on `file_object` (NtCancelIoFileEx):
+/// an IRP whose cancel routine is set completes through it. Returns how many were cancelled.
+pub fn cancel_io(kernel: &Arc<Kernel>, file_object: ObjId) -> usize {
+    let _entered = enter(kernel);
+    let irps: Vec<ObjId> = {
+        let mut state = kernel.lock();
+        let ids: Vec<ObjId> = state
+            .irps
+            .iter()
+            .filter(|(_, e)| e.file_object == Some(file_object) && e.completed.is_none())
+            .map(|(id, _)| id)
+            .collect();
+        for id in &ids {
+            if let Some(entry) = state.irps.get_mut(*id) {
+                entry.cancelled = true;
+            }
+        }
+        ids
+    };
+    irps.into_iter()
+        .filter(|&irp| crate::kernel::model::notify::cancel(irp))
+        .count()
 }

@@ -48,6 +48,8 @@ const STATUS_NAMES: &[(&str, NtStatus)] = &[
     ("SUCCESS", NtStatus::SUCCESS),
     ("PENDING", NtStatus::PENDING),
     ("REPARSE", NtStatus::REPARSE),
+    ("NOTIFY_CLEANUP", NtStatus::NOTIFY_CLEANUP),
+    ("CANCELLED", NtStatus::CANCELLED),
     ("BUFFER_OVERFLOW", NtStatus::BUFFER_OVERFLOW),
     ("NO_MORE_FILES", NtStatus::NO_MORE_FILES),
     ("UNSUCCESSFUL", NtStatus::UNSUCCESSFUL),
@@ -148,6 +150,9 @@ pub const VERBS: &[&str] = &[
     "query-volume",
     "fsctl",
     "dismount",
+    "notify",
+    "cancel",
+    "await",
     "sysref",
     "release-later",
     "filter-contexts",
@@ -321,6 +326,8 @@ pub struct Runner {
     system_refs: BTreeMap<String, super::session::SystemRef>,
     /// Opens held between their VPB check and their CREATE (`open-held`, `send-held`).
     held: BTreeMap<String, super::session::PendingCreate>,
+    /// The FILE_OBJECT each `notify` was sent on, by handle name, for `await`.
+    notified: BTreeMap<String, crate::kernel::model::slab::ObjId>,
 }
 
 fn key_values(args: &[Arg]) -> (Vec<&str>, BTreeMap<&str, &str>) {
@@ -371,6 +378,7 @@ impl Runner {
             pids,
             system_refs: BTreeMap::new(),
             held: BTreeMap::new(),
+            notified: BTreeMap::new(),
         }
     }
 
@@ -590,6 +598,41 @@ impl Runner {
                     data: Some(io.data),
                 }
             }
+            "notify" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let filter = Self::number(&named, "filter", 0x17)? as u32;
+                if let (Some(name), Some(file_object)) =
+                    (positional.first(), self.session.file_object_of(handle))
+                {
+                    self.notified.insert(String::from(*name), file_object);
+                }
+                let io = self.session.notify_change_directory(
+                    handle,
+                    filter,
+                    positional.contains(&"subtree"),
+                );
+                Outcome {
+                    status: io.status,
+                    information: Some(io.information),
+                    data: None,
+                }
+            }
+            "cancel" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                Outcome::status(self.session.cancel_io(handle))
+            }
+            "await" => {
+                let name = positional.first().ok_or("await needs a handle name")?;
+                let file_object = *self
+                    .notified
+                    .get(*name)
+                    .ok_or(format!("no notify was sent on {name}"))?;
+                let status = self
+                    .session
+                    .take_completion(file_object)
+                    .unwrap_or(NtStatus::PENDING);
+                Outcome::status(status)
+            }
             "dismount" => {
                 let handle = self.handle_arg(&positional, 0)?;
                 Outcome::status(self.session.dismount(handle))
@@ -783,7 +826,8 @@ impl Runner {
                 }));
                 Ok(Started::Running(job, Finish::StatusOnly))
             }
-            "read" | "query-info" | "query-dir" | "query-volume" | "fsctl" | "dismount" => {
+            "read" | "query-info" | "query-dir" | "query-volume" | "fsctl" | "dismount"
+            | "notify" => {
                 self.session.capture_next_send();
                 let outcome = self.execute(step);
                 let captured = self.session.take_captured_send();

@@ -739,6 +739,12 @@ impl Session {
             return IrpOutcome::status(NtStatus(0xC000_0008_u32 as i32));
         };
         request.file_object = Some(file_object);
+        request.asynchronous = self
+            .kernel
+            .lock()
+            .file_objects
+            .get(file_object)
+            .is_some_and(|f| f.flags & FO_SYNCHRONOUS_IO == 0);
         if request.buffer_kind == BufferKind::None {
             request.buffer_kind = self.buffer_kind_for_device(device);
         }
@@ -928,6 +934,56 @@ impl Session {
             request,
             format!("NtFsControlFile {:#x} code {code:#x}", handle.value),
         )
+    }
+
+    /// NtNotifyChangeDirectoryFile (IRP_MN_NOTIFY_CHANGE_DIRECTORY). On a handle opened for
+    /// asynchronous I/O a pended request answers STATUS_PENDING at once; its completion is
+    /// `take_completion`'s. A synchronous handle waits for it.
+    pub fn notify_change_directory(
+        &mut self,
+        handle: Handle,
+        filter: u32,
+        watch_tree: bool,
+    ) -> IrpOutcome {
+        let mut request = IrpRequest::new(IrpMajor::DirectoryControl, None);
+        request.minor = crate::kernel::request::IRP_MN_NOTIFY_CHANGE_DIRECTORY;
+        request.parameters = IrpParameters::NotifyDirectory { filter, watch_tree };
+        self.send(
+            handle,
+            request,
+            format!("NtNotifyChangeDirectoryFile {:#x}", handle.value),
+        )
+    }
+
+    /// NtCancelIoFileEx with no IoStatusBlock: IoCancelIrp on the handle's outstanding IRPs.
+    /// STATUS_NOT_FOUND if none could be cancelled.
+    pub fn cancel_io(&mut self, handle: Handle) -> NtStatus {
+        let Ok(file_object) = self.file_object(handle) else {
+            return NtStatus::INVALID_HANDLE;
+        };
+        self.note(format!("NtCancelIoFileEx {:#x}", handle.value));
+        if io::cancel_io(&self.kernel, file_object) > 0 {
+            NtStatus::SUCCESS
+        } else {
+            NtStatus(0xC000_0225_u32 as i32)
+        }
+    }
+
+    /// The status an outstanding IRP on `file_object` completed with (the oldest not yet
+    /// taken), after running the worker (where IopCompleteRequest's last stage runs).
+    pub fn take_completion(&mut self, file_object: ObjId) -> Option<NtStatus> {
+        while self.run_one_work_item() {}
+        let mut state = self.kernel.lock();
+        let index = state
+            .async_completions
+            .iter()
+            .position(|(f, _, _)| *f == file_object)?;
+        Some(state.async_completions.remove(index).2)
+    }
+
+    /// The FILE_OBJECT a handle names.
+    pub fn file_object_of(&self, handle: Handle) -> Option<ObjId> {
+        self.file_object(handle).ok()
     }
 
     /// FSCTL_DISMOUNT_VOLUME on a volume handle.
