@@ -25,6 +25,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   package         build the signed driver package (and filetest.exe) into target/package
   filetest-exe    build filetest.exe (the scenario runner on the real NT API); print its path
+  test-wine       only the Wine stage of `test`: filetest.exe under Wine against the model
   test            run every test: host tests, cross-build, PE/INF/layout checks, fuzzing
   check-package   build the package and run only its checks (layout, PE, INF, self-tests,
                   the WinDbg extension)
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
     {
         ["package"] => package().map(|_| ()),
         ["filetest-exe"] => filetest_exe::build().map(|exe| println!("{}", exe.display())),
+        ["test-wine"] => wine::test(),
         ["test"] => test(),
         ["check-package"] => {
             let mut summary = util::Summary::default();

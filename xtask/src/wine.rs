@@ -32,6 +32,7 @@ fn wine64() -> Result<PathBuf> {
 fn wine_environment<'a>(command: &'a mut Command, prefix: &Path) -> &'a mut Command {
     command
         .env("WINEPREFIX", prefix)
+        .env("WINEARCH", "win64")
         .env("WINEDEBUG", "-all")
         .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
         .env_remove("DISPLAY")
