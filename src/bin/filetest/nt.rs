@@ -175,7 +175,9 @@ impl NtRunner {
         };
         Ok(match step.verb.as_str() {
             "load" | "unload" | "nt-unload" => {
-                let name = positional.first().ok_or("load needs a driver name")?;
+                let name = positional
+                    .first()
+                    .ok_or(format!("{} needs a driver name", step.verb))?;
                 Outcome::status(ntdll::load_driver(name, step.verb == "load"))
             }
             "process" => {
@@ -202,7 +204,8 @@ impl NtRunner {
                 let name = handle_name(0)?;
                 let slot = self
                     .handles
-                    .insert(String::from(name), Slot::Nothing)
+                    .get_mut(name)
+                    .map(|slot| std::mem::replace(slot, Slot::Nothing))
                     .ok_or(format!("unknown handle {name}"))?;
                 Outcome::status(match slot {
                     Slot::Nothing => ntdll::close_no_handle(),
