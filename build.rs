@@ -1,9 +1,12 @@
-//! Configures the driver link through wdk-build when, and only when, the target is Windows.
+//! Configures the driver link through wdk-build when, and only when, the target is the driver's
+//! (windows-msvc). The windows-gnu build of `filetest.exe` is an ordinary user-mode program.
 //! On a Windows host it also bridges `cargo wdk build`, which packages `<crate>.inx` from the
 //! crate root, to our INF in inf/.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("windows") {
+    let driver_target = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows")
+        && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("msvc");
+    if !driver_target {
         return Ok(());
     }
     #[cfg(windows)]

@@ -5,7 +5,7 @@
 #![no_std]
 
 extern crate alloc;
-#[cfg(not(target_os = "windows"))]
+#[cfg(not(all(target_os = "windows", target_env = "msvc")))]
 extern crate std;
 
 pub mod cache;

@@ -72,6 +72,19 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn real_volume_options_are_for_filetest_exe_only() {
+    for option in ["--drive", "--volume", "--root"] {
+        let output = run(FILETEST, &[option, "E:", "x.fts"]);
+        assert_eq!(output.status.code(), Some(2), "{option}: {output:?}");
+        let error = text(&output.stderr);
+        assert!(
+            error.contains(&format!("{option} is for filetest.exe on Windows")),
+            "{error}"
+        );
+    }
+}
+
+#[test]
 fn unknown_verbs_and_malformed_lines_exit_2_naming_the_line() {
     let dir = scratch("malformed");
     for (body, message) in [

@@ -1,21 +1,32 @@
-//! filetest: runs scenario scripts against rustfsd inside the NT model, with the verifier on.
+//! filetest: runs scenario scripts against rustfsd inside the NT model, with the verifier on;
+//! built for Windows (`filetest.exe`, x86_64-pc-windows-gnu), also through the real NT API.
 //!
 //! Usage: filetest [--image IMG]... [--seed N] [--trace] SCRIPT...
+//!        filetest.exe (--drive E: | --volume \\?\Volume{...} | --root DIR)... SCRIPT...
 //! Each `--image` becomes a disk: the first is `\Device\Disk0`, the next `\Device\Disk1`, ...
 //! Every script runs in a fresh machine. Exit status 0 only if every step's expectation held
 //! and the verifier found nothing. With `--seed`, steps on different `@tN` threads interleave
 //! under that seed (printed on failure, so the run can be replayed). `--trace` prints the model's
 //! trace: every IRP sent and completed, on which thread, the filter observer, the findings.
+//! On Windows, `--drive`/`--volume`/`--root` map the disks onto a real volume or a directory
+//! and the steps go to ntdll (`filetest/nt.rs`); the report has the same format.
 
-#[cfg(not(target_os = "windows"))]
+#[cfg(not(all(target_os = "windows", target_env = "msvc")))]
 fn main() -> std::process::ExitCode {
     host::main()
 }
 
-#[cfg(target_os = "windows")]
+#[cfg(all(target_os = "windows", target_env = "msvc"))]
 fn main() {}
 
-#[cfg(not(target_os = "windows"))]
+#[cfg(not(all(target_os = "windows", target_env = "msvc")))]
+#[path = "filetest/disk_map.rs"]
+mod disk_map;
+#[cfg(all(target_os = "windows", target_env = "gnu"))]
+#[path = "filetest/nt.rs"]
+mod nt;
+
+#[cfg(not(all(target_os = "windows", target_env = "msvc")))]
 mod host {
     use std::io::{self, Write};
     use std::process::ExitCode;
@@ -26,11 +37,17 @@ mod host {
     };
 
     const USAGE: &str = "usage: filetest [--image IMG]... [--seed N] [--trace] SCRIPT...
+       filetest.exe (--drive E: | --volume \\\\?\\Volume{GUID} | --root DIR)... SCRIPT...
 
 Runs FileTest-style scenario scripts against rustfsd inside the NT model, verifier on.
   --image IMG   a disk: the first is \\Device\\Disk0, the next \\Device\\Disk1, ...
   --seed N      interleave the @tN threads under seed N
   --trace       print the model's trace (IRPs, threads, filter observer, findings)
+filetest.exe (Windows) runs them through the real NT API (ntdll) instead:
+  --drive E:    a disk is that drive's volume (\\Device\\Disk0 is \\??\\E:)
+  --volume V    a disk is that volume (\\\\?\\Volume{GUID}, as mountvol lists it)
+  --root DIR    a disk is that directory (no driver: load/unload are skipped)
+  Verbs only the model can do are reported as `skip ... model only` and counted.
   -h, --help    this text
 Exit status: 0 every expectation held and no verifier findings; 1 otherwise; 2 usage or
 script errors (with the line number). The format is docs/scenarios.md.";
@@ -40,11 +57,35 @@ script errors (with the line number). The format is docs/scenarios.md.";
         scripts: Vec<String>,
         seed: Option<u64>,
         trace: bool,
+        /// `--drive`/`--volume`/`--root`: the NT path prefixes of the disks on a real system.
+        real_disks: Vec<String>,
+        /// Some disk is a `--root` directory: no driver behind it.
+        driverless: bool,
     }
 
     enum Command {
         Run(Options),
         Help,
+        /// `--child` (filetest.exe's own child processes): wait until stdin closes.
+        Child,
+    }
+
+    /// `--drive`, `--volume` or `--root`: only filetest.exe runs scripts on a real system.
+    fn real_disk(option: &str, value: &str) -> Result<String, String> {
+        if !cfg!(target_os = "windows") {
+            return Err(format!(
+                "{option} is for filetest.exe on Windows (cargo xtask filetest-exe)"
+            ));
+        }
+        match option {
+            "--drive" => super::disk_map::drive(value),
+            "--volume" => super::disk_map::volume(value),
+            _ => {
+                let absolute = std::path::absolute(value)
+                    .map_err(|error| format!("--root {value}: {error}"))?;
+                Ok(super::disk_map::directory(&absolute.to_string_lossy()))
+            }
+        }
     }
 
     fn parse_args() -> Result<Command, String> {
@@ -53,6 +94,8 @@ script errors (with the line number). The format is docs/scenarios.md.";
             scripts: Vec::new(),
             seed: None,
             trace: false,
+            real_disks: Vec::new(),
+            driverless: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -65,6 +108,12 @@ script errors (with the line number). The format is docs/scenarios.md.";
                     options.seed = Some(seed.parse().map_err(|_| format!("bad seed {seed}"))?);
                 }
                 "--trace" => options.trace = true,
+                "--drive" | "--volume" | "--root" => {
+                    let value = args.next().ok_or(format!("{arg} needs a value"))?;
+                    options.real_disks.push(real_disk(&arg, &value)?);
+                    options.driverless |= arg == "--root";
+                }
+                "--child" => return Ok(Command::Child),
                 "-h" | "--help" => return Ok(Command::Help),
                 option if option.starts_with('-') => {
                     return Err(format!("unknown option {option}"));
@@ -74,6 +123,13 @@ script errors (with the line number). The format is docs/scenarios.md.";
         }
         if options.scripts.is_empty() {
             return Err(String::from("no script"));
+        }
+        if !options.real_disks.is_empty()
+            && (!options.images.is_empty() || options.seed.is_some() || options.trace)
+        {
+            return Err(String::from(
+                "--image, --seed and --trace are the model's; --drive/--volume/--root the real system's",
+            ));
         }
         Ok(Command::Run(options))
     }
@@ -102,6 +158,19 @@ script errors (with the line number). The format is docs/scenarios.md.";
         }
     }
 
+    /// Runs a script through the real NT API (filetest.exe).
+    #[cfg(all(target_os = "windows", target_env = "gnu"))]
+    fn run_real(options: &Options, steps: &[scenario::Step], out: &mut Output) -> bool {
+        let mut runner = super::nt::NtRunner::new(options.real_disks.clone(), options.driverless);
+        runner.run_all(steps, &mut |line| out.line(line))
+    }
+
+    /// Never reached: `parse_args` refuses the real-system options off Windows.
+    #[cfg(not(target_os = "windows"))]
+    fn run_real(_: &Options, _: &[scenario::Step], _: &mut Output) -> bool {
+        false
+    }
+
     fn fail(message: &str) -> ExitCode {
         let _ = writeln!(io::stderr(), "filetest: {message}");
         ExitCode::from(2)
@@ -112,6 +181,10 @@ script errors (with the line number). The format is docs/scenarios.md.";
             Ok(Command::Run(options)) => options,
             Ok(Command::Help) => {
                 let _ = writeln!(io::stdout(), "{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            Ok(Command::Child) => {
+                let _ = io::copy(&mut io::stdin(), &mut io::sink());
                 return ExitCode::SUCCESS;
             }
             Err(error) => {
@@ -134,6 +207,15 @@ script errors (with the line number). The format is docs/scenarios.md.";
                 Ok(steps) => steps,
                 Err(error) => return fail(&format!("{script}: {error}")),
             };
+            if !options.real_disks.is_empty() {
+                let ok = run_real(&options, &steps, &mut out);
+                out.line(&format!(
+                    "== {script}: {}",
+                    if ok { "PASS" } else { "FAIL" }
+                ));
+                all_ok &= ok;
+                continue;
+            }
             let mut session = Session::new();
             for (index, image) in options.images.iter().enumerate() {
                 match DiskModel::open(image) {

@@ -3,9 +3,13 @@
 //! Everything above this module (driver, dispatch, fcb, cache, volume) is portable and safe. It
 //! talks to the kernel only through the names re-exported here, which come from one of two
 //! backends chosen at compile time, as Rust's `std::sys` does:
-//! - `nt`: the real kernel through wdk-sys (`target_os = "windows"`), the only place with FFI
-//!   and `unsafe`;
-//! - `model`: a user-mode model of the NT kernel with a verifier, for host tests.
+//! - `nt`: the real kernel through wdk-sys (the driver target, `x86_64-pc-windows-msvc`), the
+//!   only place with FFI and `unsafe`;
+//! - `model`: a user-mode model of the NT kernel with a verifier, for host tests (and for the
+//!   `x86_64-pc-windows-gnu` build of the `filetest` tool, which reuses its script runner).
+//!
+//! `ntdll` (windows-gnu only) is not a backend: it is the user-mode client of the real NT API
+//! that `filetest.exe` drives a real volume with. Its FFI lives under `nt/` with the rest.
 //!
 //! Both backends provide the same items with the same signatures; `status`, `irp_major`,
 //! `access`, `request`, `fcb_header` and `volume_event` are plain data and rules shared by both.
@@ -26,12 +30,16 @@ pub use request::*;
 pub use status::NtStatus;
 pub use volume_event::VolumeEvent;
 
-#[cfg(target_os = "windows")]
+#[cfg(all(target_os = "windows", target_env = "msvc"))]
 mod nt;
-#[cfg(target_os = "windows")]
+#[cfg(all(target_os = "windows", target_env = "msvc"))]
 pub use nt::*;
 
-#[cfg(not(target_os = "windows"))]
+#[cfg(not(all(target_os = "windows", target_env = "msvc")))]
 pub mod model;
-#[cfg(not(target_os = "windows"))]
+#[cfg(not(all(target_os = "windows", target_env = "msvc")))]
 pub use model::*;
+
+#[cfg(all(target_os = "windows", target_env = "gnu"))]
+#[path = "nt/ntdll/mod.rs"]
+pub mod ntdll;

@@ -1,10 +1,11 @@
 //! `cargo xtask`: the project's build, package and test automation.
 //!
-//! `cargo xtask package` builds `target/package/{rustfsd.sys,rustfsd.pdb,rustfsd.inf}`;
-//! `cargo xtask test` runs every test. Each installs its own prerequisites.
+//! `cargo xtask package` builds `target/package/{rustfsd.sys,rustfsd.pdb,rustfsd.inf}` and
+//! `filetest.exe`; `cargo xtask test` runs every test. Each installs its own prerequisites.
 
 mod casefold_tables;
 mod cross;
+mod filetest_exe;
 mod fuzz;
 mod inf_check;
 mod kit;
@@ -13,6 +14,7 @@ mod pe_check;
 mod prereq;
 mod sign;
 mod util;
+mod wine;
 
 use std::process::ExitCode;
 
@@ -21,7 +23,9 @@ use util::Result;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  package         build the signed driver package into target/package
+  package         build the signed driver package (and filetest.exe) into target/package
+  filetest-exe    build filetest.exe (the scenario runner on the real NT API); print its path
+  test-wine       only the Wine stage of `test`: filetest.exe under Wine against the model
   test            run every test: host tests, cross-build, PE/INF/layout checks, fuzzing
   check-package   build the package and run only its checks (layout, PE, INF, self-tests,
                   the WinDbg extension)
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
         .as_slice()
     {
         ["package"] => package().map(|_| ()),
+        ["filetest-exe"] => filetest_exe::build().map(|exe| println!("{}", exe.display())),
+        ["test-wine"] => wine::test(),
         ["test"] => test(),
         ["check-package"] => {
             let mut summary = util::Summary::default();
@@ -77,8 +83,9 @@ fn package() -> Result<std::path::PathBuf> {
         &package_dir.join("rustfsd.inf"),
     )?;
     sign::test_sign(&sys)?;
+    util::copy(&filetest_exe::build()?, &package_dir.join("filetest.exe"))?;
     println!("package: {}", package_dir.display());
-    for name in ["rustfsd.sys", "rustfsd.pdb", "rustfsd.inf"] {
+    for name in ["rustfsd.sys", "rustfsd.pdb", "rustfsd.inf", "filetest.exe"] {
         let size = std::fs::metadata(package_dir.join(name))
             .map(|m| m.len())
             .unwrap_or(0);
@@ -120,6 +127,11 @@ fn test() -> Result<()> {
     )?;
 
     package_checks(&mut summary)?;
+
+    summary.stage(
+        "filetest.exe under Wine, against the model on the same tree",
+        wine::test,
+    )?;
 
     summary.finish();
     Ok(())

@@ -22,11 +22,24 @@ const CROSS_BUILD_PACKAGES: &[&str] = &[
 /// unicode-data is the source the ext4 casefold tables are checked against.
 const TEST_PACKAGES: &[&str] = &["e2fsprogs", "qemu-utils", "fdisk", "unicode-data"];
 
+/// Debian packages of filetest.exe: mingw-w64's gcc links the x86_64-pc-windows-gnu target
+/// (with mingw-w64-x86-64-dev's import libraries, libntdll.a among them).
+const FILETEST_EXE_PACKAGES: &[&str] = &["gcc-mingw-w64-x86-64", "mingw-w64-x86-64-dev"];
+
+/// Debian package of the Wine test: the 64-bit loader, /usr/lib/wine/wine64 (it runs console
+/// programs headless; a prefix needs no display).
+const WINE_PACKAGES: &[&str] = &["wine64"];
+
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
 
 pub fn ensure_cross_build_tools() -> Result<()> {
     ensure_debian_packages(CROSS_BUILD_PACKAGES)?;
-    ensure_rust_target()
+    ensure_rust_target(WINDOWS_TARGET)
+}
+
+pub fn ensure_filetest_exe_tools() -> Result<()> {
+    ensure_debian_packages(FILETEST_EXE_PACKAGES)?;
+    ensure_rust_target(crate::filetest_exe::TARGET)
 }
 
 /// Debian's package for `node`, which runs the WinDbg extension's tests; only installed when
@@ -36,11 +49,14 @@ const NODE_PACKAGE: &str = "nodejs";
 pub fn ensure_test_tools() -> Result<()> {
     let mut all: Vec<&str> = CROSS_BUILD_PACKAGES.to_vec();
     all.extend_from_slice(TEST_PACKAGES);
+    all.extend_from_slice(FILETEST_EXE_PACKAGES);
+    all.extend_from_slice(WINE_PACKAGES);
     if !util::have_program("node") {
         all.push(NODE_PACKAGE);
     }
     ensure_debian_packages(&all)?;
-    ensure_rust_target()
+    ensure_rust_target(WINDOWS_TARGET)?;
+    ensure_rust_target(crate::filetest_exe::TARGET)
 }
 
 fn ensure_debian_packages(packages: &[&str]) -> Result<()> {
@@ -91,12 +107,12 @@ fn running_as_root() -> bool {
     util::output(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
 }
 
-/// rust-toolchain.toml lists the target, but an already-installed toolchain may lack it.
-fn ensure_rust_target() -> Result<()> {
+/// rust-toolchain.toml lists the targets, but an already-installed toolchain may lack one.
+fn ensure_rust_target(target: &str) -> Result<()> {
     let installed = util::output(util::cargo_rustup().args(["target", "list", "--installed"]))?;
-    if installed.lines().any(|line| line.trim() == WINDOWS_TARGET) {
+    if installed.lines().any(|line| line.trim() == target) {
         return Ok(());
     }
-    println!("xtask: adding the Rust target {WINDOWS_TARGET}");
-    util::run(util::cargo_rustup().args(["target", "add", WINDOWS_TARGET]))
+    println!("xtask: adding the Rust target {target}");
+    util::run(util::cargo_rustup().args(["target", "add", target]))
 }

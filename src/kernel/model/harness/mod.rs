@@ -7,6 +7,7 @@
 //! - `objects`: per-process handle tables; `disk`: image-backed disks with faults;
 //! - `filter`: the filter-manager observer; `scheduler`: the seeded scheduler;
 //! - `scenario`: the script format and runner used by `filetest`; `script_line`: its words;
+//!   `report`: how a step's result is printed (shared with `filetest.exe` on the real NT API);
 //! - `driver`: `DriverDescriptor` (rustfsd's, or a test driver's); `testfs`: a small correct
 //!   file system for exercising the model; `testing`: escape hatches for verifier self-tests.
 
@@ -17,6 +18,7 @@ pub mod io;
 pub mod objects;
 pub mod pnp;
 pub mod query_lengths;
+pub mod report;
 pub mod scenario;
 pub mod scheduler;
 pub mod script_line;

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::disk::ReadFault;
 use super::driver::DriverDescriptor;
 use super::io::{self, IrpOutcome};
+use super::report::{self, Outcome};
 use super::script_line;
 use super::session::{CreateRequest, Handle, PendingCreate, Pid, Session};
 use crate::kernel::NtStatus;
@@ -105,7 +106,7 @@ pub fn status_name(status: NtStatus) -> String {
     }
 }
 
-fn parse_number(text: &str) -> Option<u64> {
+pub fn parse_number(text: &str) -> Option<u64> {
     match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16).ok(),
         None => text.replace('_', "").parse().ok(),
@@ -113,7 +114,7 @@ fn parse_number(text: &str) -> Option<u64> {
 }
 
 /// `in=` bytes: hex digits in pairs (`01000000` is the little-endian ULONG 1).
-fn parse_hex_bytes(text: &str) -> Option<Vec<u8>> {
+pub fn parse_hex_bytes(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
     if !digits.len().is_multiple_of(2) {
         return None;
@@ -330,7 +331,7 @@ pub struct Runner {
     notified: BTreeMap<String, crate::kernel::model::slab::ObjId>,
 }
 
-fn key_values(args: &[Arg]) -> (Vec<&str>, BTreeMap<&str, &str>) {
+pub fn key_values(args: &[Arg]) -> (Vec<&str>, BTreeMap<&str, &str>) {
     let mut positional = Vec::new();
     let mut named = BTreeMap::new();
     for arg in args {
@@ -348,22 +349,6 @@ fn key_values(args: &[Arg]) -> (Vec<&str>, BTreeMap<&str, &str>) {
 /// using it fails with STATUS_INVALID_HANDLE as NtClose(NULL) does.
 fn no_handle(pid: Pid) -> Handle {
     Handle { pid, value: 0 }
-}
-
-struct Outcome {
-    status: NtStatus,
-    information: Option<usize>,
-    data: Option<Vec<u8>>,
-}
-
-impl Outcome {
-    fn status(status: NtStatus) -> Outcome {
-        Outcome {
-            status,
-            information: None,
-            data: None,
-        }
-    }
 }
 
 impl Runner {
@@ -900,56 +885,7 @@ impl Runner {
             .skip(before)
             .map(|f| format!("{f}"))
             .collect();
-        let mut ok = true;
-        let mut text = format!("line {:>3} {:<14}", step.line, step.verb);
-        match result {
-            Err(error) => {
-                ok = false;
-                text.push_str(&format!(" ERROR {error}"));
-            }
-            Ok(outcome) => {
-                text.push_str(&format!(" {}", status_name(outcome.status)));
-                if let Some(information) = outcome.information {
-                    text.push_str(&format!(" info={information}"));
-                }
-                let digest = outcome
-                    .data
-                    .as_deref()
-                    .filter(|d| !d.is_empty())
-                    .map(sha256_hex);
-                if let Some(digest) = &digest {
-                    text.push_str(&format!(" sha256={}", &digest[..16]));
-                }
-                let expected = &step.expect.status;
-                if !expected.is_empty() && !expected.contains(&outcome.status) {
-                    ok = false;
-                    let names: Vec<String> = expected.iter().map(|s| status_name(*s)).collect();
-                    text.push_str(&format!(" (expected {})", names.join("|")));
-                }
-                if let Some(expected) = step.expect.information
-                    && outcome.information != Some(expected)
-                {
-                    ok = false;
-                    text.push_str(&format!(" (expected info={expected})"));
-                }
-                if let Some(expected) = &step.expect.sha256
-                    && !digest
-                        .as_deref()
-                        .is_some_and(|d| d.starts_with(expected.as_str()))
-                {
-                    ok = false;
-                    text.push_str(&format!(" (expected sha256={expected})"));
-                }
-            }
-        }
-        for finding in new_findings {
-            text.push_str(&format!("\n      {finding}"));
-        }
-        StepReport {
-            line: step.line,
-            text: format!("{} {text}", if ok { "ok  " } else { "FAIL" }),
-            ok,
-        }
+        report::step_report(step, result, &new_findings)
     }
 
     /// Runs every step in order. True if every expectation held and the verifier found nothing.
