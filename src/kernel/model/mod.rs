@@ -23,6 +23,7 @@ mod irql;
 mod locked;
 mod pool;
 mod resource;
+pub mod section;
 mod share_access;
 mod slab;
 mod state;
@@ -58,6 +59,7 @@ pub use irql::{
 pub use locked::{Locked, LockedGuard};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
+pub use section::{cc_purge_cache_section, mm_flush_image_section};
 pub use slab::ObjId;
 pub use stream_file::StreamFileObject;
 pub use vpb::SpareVpb;

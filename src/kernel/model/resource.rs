@@ -166,6 +166,11 @@ impl Resource {
         self.acquire(AcquireMode::SharedWaitForExclusive, wait)
     }
 
+    /// The model's id of the ERESOURCE (`None` outside any modelled kernel).
+    pub(crate) fn id(&self) -> Option<ObjId> {
+        self.id
+    }
+
     /// ExIsResourceAcquiredExclusiveLite.
     pub fn is_acquired_exclusive(&self) -> bool {
         let Some(id) = self.id else { return false };
@@ -205,6 +210,14 @@ fn acquire_in(state: &mut State, id: ObjId, mode: AcquireMode, wait: bool) -> bo
             state.report(FindingKind::Deadlock { resource: id });
             false
         }
+    }
+}
+
+impl ResourceGuard<'_> {
+    /// Leaves the resource held for FsRtl to release (FsRtlReleaseFile releases Header.Resource
+    /// after a PreAcquireForSectionSynchronization that said the file is locked; `section.rs`).
+    pub fn hand_to_fsrtl(self) {
+        core::mem::forget(self);
     }
 }
 

@@ -23,6 +23,7 @@ mod lower_io;
 mod pool;
 mod registry;
 mod resource;
+mod section;
 mod share_access;
 mod stream_file;
 mod unicode;
@@ -52,6 +53,7 @@ pub use irql::{
 pub use locked::{Locked, LockedGuard};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
+pub use section::{cc_purge_cache_section, mm_flush_image_section};
 pub use stream_file::StreamFileObject;
 pub use vpb::SpareVpb;
 pub use work_item::WorkItem;

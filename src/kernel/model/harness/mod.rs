@@ -20,6 +20,7 @@ pub mod query_lengths;
 pub mod scenario;
 pub mod scheduler;
 pub mod script_line;
+pub mod sections;
 pub mod session;
 pub mod system;
 pub mod testfs;
