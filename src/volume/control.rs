@@ -4,6 +4,7 @@
 
 use super::lifetime;
 use super::vcb::Vcb;
+use crate::cache::teardown::purge_volume_sections;
 use crate::fcb::{Fcb, FcbKind};
 use core::mem::size_of;
 
@@ -101,6 +102,9 @@ fn lock(device: DeviceRef, file_object: FileObject) -> NtStatus {
     file_object.notify_volume_event(VolumeEvent::Lock);
     let status = device
         .with_extension(|vcb: &Vcb| {
+            if !released_sections(vcb) {
+                return NtStatus::ACCESS_DENIED;
+            }
             let mut inner = match vcb.inner() {
                 Ok(inner) => inner,
                 Err(status) => return status,
@@ -160,6 +164,14 @@ fn dismount(device: DeviceRef, file_object: FileObject) -> NtStatus {
     }
 }
 
+/// Before a lock: Mm lets go of the FILE_OBJECTs of unused sections (their CLOSEs may come
+/// inside, so no lock is held yet). A file still mapped, above all an image section that
+/// MmFlushImageSection cannot flush, keeps a FILE_OBJECT open on the volume, which refuses
+/// the lock as FastFAT's open-file count does (FatLockVolumeInternal).
+fn released_sections(vcb: &Vcb) -> bool {
+    purge_volume_sections(vcb).unwrap_or(false)
+}
+
 /// True while some open, or a removal under way, holds the volume lock.
 pub fn is_locked(vcb: &Vcb) -> Result<bool, NtStatus> {
     let inner = vcb.inner()?;
@@ -172,6 +184,9 @@ pub fn is_locked(vcb: &Vcb) -> Result<bool, NtStatus> {
 pub fn lock_for_removal(device: DeviceRef) -> NtStatus {
     let status = device
         .with_extension(|vcb: &Vcb| {
+            if !released_sections(vcb) {
+                return NtStatus::ACCESS_DENIED;
+            }
             let mut inner = match vcb.inner() {
                 Ok(inner) => inner,
                 Err(status) => return status,
