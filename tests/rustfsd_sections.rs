@@ -22,10 +22,12 @@ const FSCTL_LOCK_VOLUME: u32 = 0x0009_0018;
 
 /// `debugfs -R "dump PATH OUT"` of a file of the image.
 fn dump(image: &Path, path: &str) -> Vec<u8> {
+    // Tests run in parallel: each dump gets its own file.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let out = std::env::temp_dir().join(format!(
         "rustfsd-sections-{}-{}",
         std::process::id(),
-        path.replace('/', "_")
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let status = Command::new("debugfs")
         .arg("-R")
@@ -317,4 +319,38 @@ fn sections_script_runs_clean() {
         });
         assert!(ok, "seed {seed}:\n{out}");
     }
+}
+
+/// A user view of a data section keeps its FILE_OBJECT open on the volume: CcPurgeCacheSection
+/// answers FALSE and the lock is refused; a lock that another handle already refuses purges
+/// nothing (its pages stay resident).
+#[test]
+fn mapped_data_view_refuses_lock_volume() {
+    let image = support::sections_image();
+    let mut s = machine(&image);
+    let file = open_ok(&mut s, "\\notepad.txt");
+    assert_eq!(
+        s.create_section("s", file, SectionKind::Data),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(s.map_view("v", "s"), NtStatus::SUCCESS);
+    s.touch("v", 0).unwrap();
+    let volume = volume_handle(&mut s);
+    let faults = s.section_counters().0;
+    assert_eq!(lock_volume(&mut s, volume), NtStatus::ACCESS_DENIED);
+    s.touch("v", 0).unwrap();
+    assert_eq!(s.section_counters().0, faults, "nothing purged");
+    s.close_handle(file);
+    assert_eq!(lock_volume(&mut s, volume), NtStatus::ACCESS_DENIED);
+    assert_eq!(s.unmap_view("v"), NtStatus::SUCCESS);
+    assert_eq!(s.close_section("s"), NtStatus::SUCCESS);
+    assert_eq!(lock_volume(&mut s, volume), NtStatus::SUCCESS);
+    s.run_worker();
+    assert_eq!(
+        s.section_counters().2,
+        0,
+        "the purge deleted the unused segment"
+    );
+    s.close_handle(volume);
+    finish(s);
 }

@@ -102,7 +102,9 @@ fn lock(device: DeviceRef, file_object: FileObject) -> NtStatus {
     file_object.notify_volume_event(VolumeEvent::Lock);
     let status = device
         .with_extension(|vcb: &Vcb| {
-            if !released_sections(vcb) {
+            // Another handle refuses the lock before anything is purged (FastFAT checks its
+            // handle count first too).
+            if vcb.open_handles() != 1 || !released_sections(vcb) {
                 return NtStatus::ACCESS_DENIED;
             }
             let mut inner = match vcb.inner() {
@@ -184,7 +186,7 @@ pub fn is_locked(vcb: &Vcb) -> Result<bool, NtStatus> {
 pub fn lock_for_removal(device: DeviceRef) -> NtStatus {
     let status = device
         .with_extension(|vcb: &Vcb| {
-            if !released_sections(vcb) {
+            if vcb.open_handles() != 0 || !released_sections(vcb) {
                 return NtStatus::ACCESS_DENIED;
             }
             let mut inner = match vcb.inner() {
