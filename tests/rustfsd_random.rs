@@ -16,6 +16,7 @@ use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::scheduler::Rng;
 use rustfsd::kernel::model::harness::session::{CreateRequest, PendingCreate, SystemRef};
 use rustfsd::kernel::model::harness::{DiskModel, Handle, Pid, ReadFault, Session, USER_THREAD};
+use rustfsd::kernel::model::section::SectionKind;
 use support::machine::{DISK, DISK_NAME, TINY_EXT4_PATHS as PATHS, machine_on};
 
 /// Seeds that once failed, replayed first.
@@ -84,6 +85,17 @@ const QUERY_STATUSES: &[NtStatus] = &[
     NtStatus::INVALID_HANDLE,
 ];
 
+/// What a schedule's NtCreateSection may get besides a read's statuses (the image header is a
+/// paging read).
+const SECTION_STATUSES: &[NtStatus] = &[
+    // The handle grants neither FILE_READ_DATA nor FILE_EXECUTE.
+    NtStatus::ACCESS_DENIED,
+    // A directory, a symbolic link, the volume, the control device.
+    NtStatus::INVALID_FILE_FOR_SECTION,
+    NtStatus::MAPPED_FILE_SIZE_ZERO,
+    NtStatus::INVALID_IMAGE_NOT_MZ,
+];
+
 /// STATUS_DEVICE_DATA_ERROR, what the faulty disk answers.
 const DEVICE_DATA_ERROR: NtStatus = NtStatus(0xC000_009C_u32 as i32);
 
@@ -97,6 +109,10 @@ struct Schedule {
     references: Vec<SystemRef>,
     /// Opens past IopCheckVpbMounted whose CREATE has not been sent yet.
     pending: Vec<(PendingCreate, String)>,
+    /// Section objects and mapped views (with the path they map), by name.
+    sections: Vec<(String, String)>,
+    views: Vec<(String, String)>,
+    next_name: usize,
     log: Vec<String>,
     image: Vec<u8>,
 }
@@ -121,6 +137,9 @@ impl Schedule {
             opened: Vec::new(),
             references: Vec::new(),
             pending: Vec::new(),
+            sections: Vec::new(),
+            views: Vec::new(),
+            next_name: 0,
             log: Vec::new(),
             image: image.to_vec(),
         }
@@ -258,6 +277,7 @@ impl Schedule {
                     ));
                 }
             }
+            21 => self.mapping()?,
             0..=6 => self.open()?,
             7..=9 => {
                 if let Some(index) = self.index(self.handles.len()) {
@@ -384,6 +404,132 @@ impl Schedule {
         Ok(())
     }
 
+    /// A memory-mapping event: a section created on a handle (data, or now and then image), a
+    /// view mapped or unmapped, a page touched (bytes of `\hello.txt` checked), a section
+    /// closed, memory pressure, or a purge by another component.
+    fn mapping(&mut self) -> Result<(), String> {
+        // A step that needs a view or a section it lacks makes one first, and a new section is
+        // often mapped and faulted at once (notepad), so the schedules get as far as faults.
+        let choice = match self.rng.below(7) {
+            1..=3 if self.sections.is_empty() => 0,
+            2 | 3 if self.views.is_empty() => 1,
+            choice => choice,
+        };
+        match choice {
+            0 => {
+                if self.create_section()? && self.rng.below(2) == 0 {
+                    self.map_view(self.sections.len() - 1);
+                    self.touch(self.views.len().saturating_sub(1))?;
+                }
+            }
+            1 => {
+                if let Some(index) = self.index(self.sections.len()) {
+                    self.map_view(index);
+                }
+            }
+            2 | 3 => {
+                if let Some(index) = self.index(self.views.len()) {
+                    self.touch(index)?;
+                }
+            }
+            4 => {
+                if let Some(index) = self.index(self.views.len()) {
+                    let (view, _) = self.views.swap_remove(index);
+                    let status = self.session.unmap_view(&view);
+                    self.log.push(format!("unmap-view {view}: {status:?}"));
+                } else if let Some(index) = self.index(self.sections.len()) {
+                    let (section, _) = self.sections.swap_remove(index);
+                    let status = self.session.close_section(&section);
+                    self.log
+                        .push(format!("close-section {section}: {status:?}"));
+                }
+            }
+            5 => {
+                let deleted = self.session.trim();
+                self.log.push(format!("trim: {deleted} segments"));
+            }
+            _ => {
+                if let Some(handle) = self.pick(&self.handles.clone()) {
+                    let purged = self.session.purge(handle);
+                    self.log.push(format!("purge {handle:?}: {purged:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// NtCreateSection on a random handle (data, or now and then image). True if it made one.
+    fn create_section(&mut self) -> Result<bool, String> {
+        let Some(handle) = self.pick(&self.handles.clone()) else {
+            return Ok(false);
+        };
+        let kind = if self.rng.below(4) == 0 {
+            SectionKind::Image
+        } else {
+            SectionKind::Data
+        };
+        self.next_name += 1;
+        let name = format!("s{}", self.next_name);
+        let status = self.session.create_section(&name, handle, kind);
+        self.log.push(format!(
+            "create-section {name} {kind:?} on {handle:?}: {status:?}"
+        ));
+        if status.is_success() {
+            self.sections.push((name, self.path_of(handle)));
+            return Ok(true);
+        }
+        if SECTION_STATUSES.contains(&status) || READ_STATUSES.contains(&status) {
+            Ok(false)
+        } else {
+            Err(format!("create-section: unexpected {status:?}"))
+        }
+    }
+
+    /// A view of section `index`.
+    fn map_view(&mut self, index: usize) {
+        let Some((section, path)) = self.sections.get(index).cloned() else {
+            return;
+        };
+        self.next_name += 1;
+        let view = format!("v{}", self.next_name);
+        let status = self.session.map_view(&view, &section);
+        self.log
+            .push(format!("map-view {view} of {section}: {status:?}"));
+        if status.is_success() {
+            self.views.push((view, path));
+        }
+    }
+
+    /// A page of view `index` read (a fault if not resident); `\hello.txt`'s bytes checked.
+    fn touch(&mut self, index: usize) -> Result<(), String> {
+        let Some((view, path)) = self.views.get(index).cloned() else {
+            return Ok(());
+        };
+        let page = self.rng.below(3) as u64;
+        let touched = self.session.touch(&view, page);
+        self.log.push(format!(
+            "touch {view} page {page}: {:?}",
+            touched.as_ref().map(Vec::len)
+        ));
+        match touched {
+            Ok(bytes) if path == CONTEXT_OWNER => {
+                let mut expected = hello().to_vec();
+                expected.resize(4096, 0);
+                if page == 0 && bytes != expected {
+                    return Err(format!("touch: wrong bytes from {CONTEXT_OWNER}"));
+                }
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(status)
+                if status == NtStatus::ACCESS_VIOLATION || READ_STATUSES.contains(&status) =>
+            {
+                Ok(())
+            }
+            Err(status) => Err(format!("touch: unexpected {status:?}")),
+        }
+    }
+
     /// A directory listing, a file information query or a volume information query on a
     /// handle, with the lengths, classes and flags Explorer and `dir` use (and some they don't).
     fn query(&mut self) -> Result<(), String> {
@@ -454,6 +600,12 @@ impl Schedule {
         for pid in self.processes.split_off(1) {
             self.session.terminate_process(pid);
         }
+        for (view, _) in std::mem::take(&mut self.views) {
+            self.session.unmap_view(&view);
+        }
+        for (section, _) in std::mem::take(&mut self.sections) {
+            self.session.close_section(&section);
+        }
         for handle in std::mem::take(&mut self.handles) {
             self.session.close_handle(handle);
         }
@@ -461,6 +613,7 @@ impl Schedule {
             self.session.release_later(reference);
         }
         self.session.run_worker();
+        self.session.trim();
         if self.session.is_mounted(DISK_NAME) {
             let pid = self.session.initial_process();
             let volume = self.session.nt_create_file(pid, &CreateRequest::open(DISK));
@@ -517,6 +670,7 @@ struct Tally {
     surprise_removals: usize,
     listings: usize,
     queries_answered: usize,
+    pages_touched: usize,
 }
 
 impl Tally {
@@ -544,6 +698,7 @@ impl Tally {
             self.listings += usize::from(has("query-dir") && answered);
             self.queries_answered +=
                 usize::from((has("query-info") || has("query-volume")) && answered);
+            self.pages_touched += usize::from(has("touch ") && has("Ok(4096)"));
         }
     }
 }
@@ -611,6 +766,7 @@ fn ten_thousand_random_schedules_end_clean() {
         ("surprise removals", tally.surprise_removals),
         ("directory listings answered", tally.listings),
         ("file and volume queries answered", tally.queries_answered),
+        ("mapped pages touched", tally.pages_touched),
     ];
     support::seeds::require_often(&counts, count as usize / 100, &tally);
     assert_eq!(support::machine::image_digest(&image_path), before);

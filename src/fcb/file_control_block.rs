@@ -1,5 +1,7 @@
 //! The FCB: what every open of one inode shares.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use crate::ext4;
 use crate::kernel::{FcbArc, FileSizes, Locked, NtStatus, PoolTag, ShareAccess};
 
@@ -32,6 +34,10 @@ pub struct Fcb {
     /// The inode as read when the FCB was made (the volume is read-only, so it stays true).
     inode: Option<ext4::Inode>,
     state: Locked<FcbState>,
+    /// The memory manager created a section for this file (PreAcquireForSectionSynchronization
+    /// said so): lock, dismount and removal purge it. Never cleared: a purge that succeeded
+    /// costs nothing the next time.
+    has_section: AtomicBool,
 }
 
 /// The FCB's mutable part.
@@ -93,6 +99,7 @@ impl Fcb {
                 parent_key,
                 inode,
                 state,
+                has_section: AtomicBool::new(false),
             },
         )?;
         fcb.set_file_sizes(sizes);
@@ -116,6 +123,16 @@ impl Fcb {
     /// The parent directory's key, if this FCB was reached through one.
     pub fn parent_key(&self) -> Option<u64> {
         self.parent_key
+    }
+
+    /// Records that the memory manager is creating a section for this file.
+    pub fn note_section_created(&self) {
+        self.has_section.store(true, Ordering::Release);
+    }
+
+    /// True once a section was created for this file.
+    pub fn has_section(&self) -> bool {
+        self.has_section.load(Ordering::Acquire)
     }
 
     /// The FCB's mutable state. Lock order: the VCB's table lock, then this one.

@@ -125,6 +125,18 @@ impl FcbTable {
         }
     }
 
+    /// New references to the listed FCBs that have had a section.
+    pub fn with_sections(&self) -> Result<Vec<FcbRef>, NtStatus> {
+        let mut found = Vec::new();
+        for entry in self.entries.iter().filter(|entry| entry.fcb.has_section()) {
+            found
+                .try_reserve(1)
+                .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+            found.push(entry.fcb.clone());
+        }
+        Ok(found)
+    }
+
     /// Drops every reference the table holds (dismount). FCBs that FILE_OBJECTs still use
     /// live on until their CLOSE.
     pub fn clear(&mut self) {

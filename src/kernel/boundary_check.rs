@@ -26,12 +26,13 @@ use crate::kernel::{
     FO_SYNCHRONOUS_IO, FastIoPossible, FastMutex, FastMutexGuard, FcbArc, FileAccess, FileObject,
     FileSizes, FileSystemRegion, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME,
     Irp, IrpMajor, IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl,
-    MountRequest, NotifyList, NotifyName, NtStatus, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox,
-    PoolTag, Resource, ResourceGuard, ShareAccess, SpareVpb, StackFrame, StreamFileObject,
-    SystemBuffer, TargetDevice, TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem,
-    cc_copy_read, cc_initialize_cache_map, cc_uninitialize_cache_map, charge_stack_frame,
-    current_irql, debug_print, enter_file_system, expand_stack_and_callout, file_id_from_name,
-    has_private_cache_map, queue_work_item, raise_irql, remaining_stack,
+    MmFlushType, MountRequest, NotifyList, NotifyName, NtStatus, OutputBuffer, PASSIVE_LEVEL,
+    PoolArc, PoolBox, PoolTag, Resource, ResourceGuard, ShareAccess, SpareVpb, StackFrame,
+    StreamFileObject, SystemBuffer, TargetDevice, TargetReference, UserBuffer, VolumeDevice,
+    VolumeEvent, WorkItem, cc_copy_read, cc_initialize_cache_map, cc_purge_cache_section,
+    cc_uninitialize_cache_map, charge_stack_frame, current_irql, debug_print, enter_file_system,
+    expand_stack_and_callout, file_id_from_name, has_private_cache_map, mm_flush_image_section,
+    queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -244,6 +245,11 @@ fn file_object() {
     let _: fn(&FileObject, u64, usize, &OutputBuffer, usize) -> Result<usize, NtStatus> =
         cc_copy_read;
     let _: fn(&FileObject) -> bool = cc_uninitialize_cache_map;
+    let _: fn(&FcbArc<Probe>) -> bool = cc_purge_cache_section::<Probe>;
+    let _: fn(&FcbArc<Probe>, MmFlushType) -> bool = mm_flush_image_section::<Probe>;
+    match MmFlushType::ForDelete {
+        MmFlushType::ForDelete | MmFlushType::ForWrite => {}
+    }
     let _: fn(&FileObject, u32) = FileObject::set_flags;
     let _: fn(&FileObject, VolumeEvent) = FileObject::notify_volume_event;
     let _: fn(&FileObject) -> Vec<u16> = FileObject::file_name;
@@ -341,6 +347,11 @@ fn ex_ke() {
     let _: fn(&Resource, bool) -> Option<ResourceGuard<'_>> =
         Resource::acquire_shared_wait_for_exclusive;
     let _: fn(&Resource) -> bool = Resource::is_acquired_exclusive;
+    let _: fn(Option<ResourceGuard<'_>>) = |guard| {
+        if let Some(guard) = guard {
+            guard.hand_to_fsrtl();
+        }
+    };
     let _: fn() -> Result<FastMutex, NtStatus> = FastMutex::try_new;
     let _: fn(&FastMutex) -> Option<FastMutexGuard<'_>> = FastMutex::acquire;
     let _: fn(bool) -> Result<Event, NtStatus> = Event::try_notification;

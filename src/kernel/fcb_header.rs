@@ -41,3 +41,12 @@ impl FastIoPossible {
         }
     }
 }
+
+/// MmFlushImageSection's FlushType (MMFLUSH_TYPE).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MmFlushType {
+    /// MmFlushForDelete: the file is about to go (or the volume with it).
+    ForDelete,
+    /// MmFlushForWrite: the file is about to be opened for writing.
+    ForWrite,
+}

@@ -24,7 +24,7 @@ pub mod status;
 pub mod volume_event;
 
 pub use access::*;
-pub use fcb_header::{FastIoPossible, FileSizes};
+pub use fcb_header::{FastIoPossible, FileSizes, MmFlushType};
 pub use irp_major::IrpMajor;
 pub use request::*;
 pub use status::NtStatus;

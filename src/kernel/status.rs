@@ -56,6 +56,16 @@ impl NtStatus {
     pub const DEVICE_DATA_ERROR: NtStatus = NtStatus(0xC000_009C_u32 as i32);
     pub const DEVICE_NOT_READY: NtStatus = NtStatus(0xC000_00A3_u32 as i32);
     pub const IO_TIMEOUT: NtStatus = NtStatus(0xC000_00B5_u32 as i32);
+    /// A section-synchronization callback holds the file's lock for FsRtl (its release comes
+    /// through FsRtlReleaseFile).
+    pub const FSFILTER_OP_COMPLETED_SUCCESSFULLY: NtStatus = NtStatus(0x0000_0126);
+    /// As above, for a section creation: nobody can write the file.
+    pub const FILE_LOCKED_WITH_ONLY_READERS: NtStatus = NtStatus(0x0000_012A);
+    pub const FILE_LOCKED_WITH_WRITERS: NtStatus = NtStatus(0x0000_012B);
+    pub const ACCESS_VIOLATION: NtStatus = NtStatus(0xC000_0005_u32 as i32);
+    pub const INVALID_FILE_FOR_SECTION: NtStatus = NtStatus(0xC000_0020_u32 as i32);
+    pub const MAPPED_FILE_SIZE_ZERO: NtStatus = NtStatus(0xC000_011E_u32 as i32);
+    pub const INVALID_IMAGE_NOT_MZ: NtStatus = NtStatus(0xC000_012F_u32 as i32);
 
     pub const fn is_success(self) -> bool {
         self.0 >= 0

@@ -4,6 +4,7 @@
 
 use super::lifetime;
 use super::vcb::Vcb;
+use crate::cache::teardown::purge_volume_sections;
 use crate::fcb::{Fcb, FcbKind};
 use core::mem::size_of;
 
@@ -99,6 +100,11 @@ fn lock(device: DeviceRef, file_object: FileObject) -> NtStatus {
     let status = device
         .with_extension(|vcb: &Vcb| {
             let _vcb_held = vcb.acquire_exclusive()?;
+            // Another handle refuses the lock before anything is purged (FastFAT checks its
+            // handle count first too).
+            if vcb.open_handles() != 1 || !released_sections(vcb) {
+                return Err(NtStatus::ACCESS_DENIED);
+            }
             let mut inner = vcb.inner()?;
             if inner.locked_by.is_some() || vcb.open_handles() != 1 {
                 return Err(NtStatus::ACCESS_DENIED);
@@ -162,6 +168,14 @@ pub fn check_mounted(device: DeviceRef) -> Result<(), NtStatus> {
     }
 }
 
+/// Before a lock: Mm lets go of the FILE_OBJECTs of unused sections (their CLOSEs may come
+/// inside; only the VCB resource is held, which CLOSE never takes). A file still mapped, above all an image section that
+/// MmFlushImageSection cannot flush, keeps a FILE_OBJECT open on the volume, which refuses
+/// the lock as FastFAT's open-file count does (FatLockVolumeInternal).
+fn released_sections(vcb: &Vcb) -> bool {
+    purge_volume_sections(vcb).unwrap_or(false)
+}
+
 /// True while some open, or a removal under way, holds the volume lock.
 pub fn is_locked(vcb: &Vcb) -> Result<bool, NtStatus> {
     let inner = vcb.inner()?;
@@ -175,6 +189,9 @@ pub fn lock_for_removal(device: DeviceRef) -> NtStatus {
     device
         .with_extension(|vcb: &Vcb| {
             let _vcb_held = vcb.acquire_exclusive()?;
+            if vcb.open_handles() != 0 || !released_sections(vcb) {
+                return Err(NtStatus::ACCESS_DENIED);
+            }
             let mut inner = vcb.inner()?;
             if inner.locked_by.is_some() || inner.locked_for_removal || vcb.open_handles() != 0 {
                 return Err(NtStatus::ACCESS_DENIED);

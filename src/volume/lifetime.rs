@@ -14,6 +14,7 @@
 //! and sweeps it at the next mount and after a CREATE it refused.
 
 use super::vcb::Vcb;
+use crate::cache::teardown::purge_volume_sections;
 use crate::driver::DriverGlobals;
 use crate::kernel::{
     DeviceRef, NtStatus, PASSIVE_LEVEL, VolumeDevice, current_irql, queue_work_item,
@@ -32,6 +33,9 @@ pub enum VpbAfterDismount {
 /// (see `VpbAfterDismount`), the table lets go of its FCBs and the volume stream is released
 /// (its CLOSE may arrive inside this call or later). Call with no lock held.
 pub fn dismount(device: DeviceRef, vpb: VpbAfterDismount) -> Result<(), NtStatus> {
+    // Mm's unused segments let go of their FILE_OBJECTs now (their CLOSEs may come inside);
+    // files still mapped keep theirs until unmapped, and dismount goes ahead regardless.
+    let _ = device.with_extension(purge_volume_sections);
     // Under the VCB resource, so no open is between its checks and its end; released before
     // the stream goes, whose CLOSE may be the volume's last and delete the device (and the
     // resource with it).

@@ -178,6 +178,12 @@ impl Vcb {
         }))
     }
 
+    /// New references to every listed FCB the memory manager created a section for, to be
+    /// purged once the table lock is let go (`cache::teardown::purge_volume_sections`).
+    pub fn fcbs_with_sections(&self) -> Result<Vec<FcbRef>, NtStatus> {
+        self.inner()?.fcbs.with_sections()
+    }
+
     /// The FCB of `key` if the table lists it.
     pub fn listed_fcb(&self, key: u64) -> Result<Option<FcbRef>, NtStatus> {
         Ok(self.inner()?.fcbs.get(key))

@@ -307,6 +307,39 @@ pub fn bench_image(big_mib: u64) -> PathBuf {
     })
 }
 
+/// The section tests' volume (ext4, 1 KiB blocks): `notepad.txt` (50 001 bytes, not a whole
+/// number of pages), `tool.exe` (20 000 bytes starting with "MZ"), `small` (100 bytes),
+/// `sparse` (a hole between two data runs) and `dir`.
+pub fn sections_image() -> PathBuf {
+    let sp = || Spec {
+        fs_type: "ext4",
+        args: &["-b", "1024", "-O", "^has_journal"],
+        size: "8M",
+        tree: Tree::Tiny,
+        hash_alg: "half_md4",
+        unwritten: false,
+        index_dirs: false,
+        unsigned_hash: false,
+    };
+    build_image_v("sections", 1, sp, || {
+        let dir = cache_dir().join("src-sections-v1");
+        let done = dir.with_extension("complete");
+        if !done.exists() {
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(dir.join("dir")).unwrap();
+            let mut rng = Rng(0x5eed_0003);
+            fs::write(dir.join("notepad.txt"), rng.bytes(50_001)).unwrap();
+            let mut image = b"MZ".to_vec();
+            image.extend(rng.bytes(19_998));
+            fs::write(dir.join("tool.exe"), image).unwrap();
+            fs::write(dir.join("small"), rng.bytes(100)).unwrap();
+            write_at(&dir.join("sparse"), 12_288, &rng.bytes(5000), 30_000);
+            fs::write(&done, b"").unwrap();
+        }
+        dir
+    })
+}
+
 /// An empty ext4 volume of `size` (e.g. "1T") in a sparse file: for mount-time scaling.
 pub fn empty_image(size: &'static str) -> PathBuf {
     let name = format!("empty-{size}");

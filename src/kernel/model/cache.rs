@@ -241,6 +241,29 @@ fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Resul
     };
     let offset = page * PAGE_SIZE;
     let length = (count * PAGE_SIZE) as usize;
+    let bytes = paging_read(kernel, file_object, device, offset, length, file_size)?;
+    let mut state = kernel.lock();
+    let Some(map) = state.cache.shared.get_mut(&section) else {
+        return Err(NtStatus::FILE_CLOSED);
+    };
+    map.pages.insert(page, bytes);
+    Ok(())
+}
+
+/// One paging read IRP, as Mm sends it for a fault on a cached or mapped file: `length` bytes
+/// (whole pages) at the page-aligned `offset`, IRP_PAGING_IO | IRP_NOCACHE |
+/// IRP_SYNCHRONOUS_PAGING_IO, into an MDL whose pages hold stale data, with the FILE_OBJECT
+/// the section was created with. Returns the pages; what lies past `file_size` must have been
+/// zeroed by the driver (a finding otherwise). Any status but success (a warning such as
+/// STATUS_VERIFY_REQUIRED included) leaves the pages unread: Mm raises it to the faulting code.
+pub(crate) fn paging_read(
+    kernel: &Arc<Kernel>,
+    file_object: ObjId,
+    device: ObjId,
+    offset: u64,
+    length: usize,
+    file_size: u64,
+) -> Result<Vec<u8>, NtStatus> {
     let mut request = IrpRequest::new(IrpMajor::Read, Some(file_object));
     request.parameters = IrpParameters::Read {
         offset,
@@ -251,12 +274,9 @@ fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Resul
     request.buffer_len = length;
     request.fill = STALE_BYTE;
     let outcome = call_driver(kernel, device, request);
-    // Any status but success (a warning such as STATUS_VERIFY_REQUIRED included) leaves the
-    // pages unread: Mm raises it to the faulting code.
     if !outcome.status.is_success() {
         return Err(outcome.status);
     }
-    let mut state = kernel.lock();
     // Mm maps whole pages: what lies past end of file must have been zeroed by the driver.
     let valid = file_size.saturating_sub(offset).min(length as u64) as usize;
     if outcome
@@ -264,18 +284,14 @@ fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Resul
         .get(valid..)
         .is_some_and(|tail| tail.iter().any(|&b| b != 0))
     {
-        state.report(FindingKind::PagingReadTailNotZeroed {
+        kernel.lock().report(FindingKind::PagingReadTailNotZeroed {
             file_object,
             offset,
         });
     }
-    let Some(map) = state.cache.shared.get_mut(&section) else {
-        return Err(NtStatus::FILE_CLOSED);
-    };
     let mut bytes = outcome.data;
     bytes.resize(length, 0);
-    map.pages.insert(page, bytes);
-    Ok(())
+    Ok(bytes)
 }
 
 /// CcUninitializeCacheMap(file_object, NULL, event), then KeWaitForSingleObject on the event:
@@ -375,6 +391,13 @@ fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
     dereference(kernel, map.file_object);
     for event in &map.waiters {
         event.set();
+    }
+}
+
+/// CcPurgeCacheSection's part in Cc: the cached pages of `section` go (the shared map stays).
+pub(crate) fn purge_pages(state: &mut State, section: ObjId) {
+    if let Some(map) = state.cache.shared.get_mut(&section) {
+        map.pages.clear();
     }
 }
 

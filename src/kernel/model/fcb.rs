@@ -22,6 +22,7 @@ use super::harness::io::dereference;
 use super::irp::Irp;
 use super::pool::{DETACHED, PoolTag, drop_strong, free_entry, register_kind};
 use super::resource::Resource;
+use super::section::HeaderView;
 use super::slab::ObjId;
 use super::state::{current, with_state};
 use super::verifier::ObjectKind;
@@ -63,6 +64,9 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         });
         let shared: Arc<dyn Any + Send + Sync> = block.clone();
         let id = register_kind(tag, core::mem::size_of::<FcbBlock<T>>(), Some(shared), true);
+        // What FsRtl and Mm read of the header without knowing `T` (section.rs).
+        let header: Arc<dyn HeaderView> = block.clone();
+        with_state(|state| state.sections.headers.insert(id, header));
         Ok(FcbArc {
             id,
             block,
@@ -72,11 +76,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
 
     /// The header's AllocationSize, FileSize and ValidDataLength.
     pub fn file_sizes(&self) -> FileSizes {
-        FileSizes {
-            allocation_size: self.block.allocation_size.load(Ordering::Acquire),
-            file_size: self.block.file_size.load(Ordering::Acquire),
-            valid_data_length: self.block.valid_data_length.load(Ordering::Acquire),
-        }
+        self.block.sizes()
     }
 
     /// Sets AllocationSize, FileSize and ValidDataLength (values above `i64::MAX` are stored
@@ -205,6 +205,7 @@ fn release(id: ObjId, teardown: bool) {
             return None;
         }
         if !teardown {
+            state.sections.headers.remove(&id);
             free_entry(state, id);
             return None;
         }
@@ -221,7 +222,24 @@ fn release(id: ObjId, teardown: bool) {
             dereference(&kernel, file_object);
         }
     }
-    with_state(|state| free_entry(state, id));
+    with_state(|state| {
+        state.sections.headers.remove(&id);
+        free_entry(state, id);
+    });
+}
+
+impl<T: Send + Sync + 'static> HeaderView for FcbBlock<T> {
+    fn sizes(&self) -> FileSizes {
+        FileSizes {
+            allocation_size: self.allocation_size.load(Ordering::Acquire),
+            file_size: self.file_size.load(Ordering::Acquire),
+            valid_data_length: self.valid_data_length.load(Ordering::Acquire),
+        }
+    }
+
+    fn resource(&self) -> Option<ObjId> {
+        self.resource.id()
+    }
 }
 
 impl<T: Send + Sync + 'static> Clone for FcbArc<T> {

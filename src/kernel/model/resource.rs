@@ -211,6 +211,11 @@ impl Resource {
         self.acquire(AcquireMode::SharedWaitForExclusive, wait)
     }
 
+    /// The model's id of the ERESOURCE (`None` outside any modelled kernel).
+    pub(crate) fn id(&self) -> Option<ObjId> {
+        self.id
+    }
+
     /// ExIsResourceAcquiredExclusiveLite.
     pub fn is_acquired_exclusive(&self) -> bool {
         let Some(id) = self.id else { return false };
@@ -267,6 +272,14 @@ fn attempt(state: &mut State, id: ObjId, thread: u32, mode: AcquireMode, wait: b
             state.report(FindingKind::Deadlock { resource: id });
             Attempt::Refused
         }
+    }
+}
+
+impl ResourceGuard<'_> {
+    /// Leaves the resource held for FsRtl to release (FsRtlReleaseFile releases Header.Resource
+    /// after a PreAcquireForSectionSynchronization that said the file is locked; `section.rs`).
+    pub fn hand_to_fsrtl(self) {
+        core::mem::forget(self);
     }
 }
 

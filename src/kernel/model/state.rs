@@ -111,6 +111,8 @@ pub struct State {
     pub debug_filter_masks: Vec<(u32, u32)>,
     /// The cache manager's shared and private cache maps (`cache.rs`).
     pub cache: super::cache::CacheState,
+    /// The memory manager's segments, section objects and views (`section.rs`).
+    pub sections: super::section::SectionState,
     /// Where the model picks among orders Windows allows (seeded; see `choose`).
     pub choice_seed: u64,
     /// How many of the next per-call work-item allocations fail (`queue_work_item`).

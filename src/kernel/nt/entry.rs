@@ -8,6 +8,7 @@ use wdk_sys::{
     PDRIVER_OBJECT, PFS_FILTER_CALLBACK_DATA, PIRP, PVOID,
 };
 
+use super::file_object::FileObject;
 use super::{DeviceRef, DriverObject, Irp};
 use crate::cache::section_sync::{self, SectionSyncKind};
 
@@ -61,13 +62,14 @@ pub(super) unsafe extern "C" fn pre_acquire_for_section_sync(
     data: PFS_FILTER_CALLBACK_DATA,
     _context: *mut PVOID,
 ) -> NTSTATUS {
-    // SAFETY: FsRtl passes valid callback data; for this operation the parameters are the
-    // AcquireForSectionSynchronization arm of the union.
-    let kind = unsafe {
-        match (*data).Parameters.AcquireForSectionSynchronization.SyncType {
+    // SAFETY: FsRtl passes valid callback data whose FileObject is live for the call; for this
+    // operation the parameters are the AcquireForSectionSynchronization arm of the union.
+    let (file_object, kind) = unsafe {
+        let kind = match (*data).Parameters.AcquireForSectionSynchronization.SyncType {
             _FS_FILTER_SECTION_SYNC_TYPE::SyncTypeCreateSection => SectionSyncKind::CreateSection,
             _ => SectionSyncKind::Other,
-        }
+        };
+        (FileObject::from_raw((*data).FileObject), kind)
     };
-    section_sync::pre_acquire_for_section_sync(kind).0
+    section_sync::pre_acquire_for_section_sync(&file_object, kind).0
 }

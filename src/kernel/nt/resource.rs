@@ -104,6 +104,19 @@ impl Resource {
     }
 }
 
+impl ResourceGuard<'_> {
+    /// Leaves the resource held for FsRtl to release (FsRtlReleaseFile releases Header.Resource
+    /// after a PreAcquireForSectionSynchronization that said the file is locked). Only for a
+    /// resource acquired inside FsRtl's own FsRtlEnterFileSystem, which keeps APCs off until
+    /// that release: the critical region `acquire` entered is left here.
+    pub fn hand_to_fsrtl(self) {
+        // SAFETY: `acquire` entered this critical region; the release FsRtl does later needs
+        // none of ours (its own region is still entered).
+        unsafe { wdk_sys::ntddk::KeLeaveCriticalRegion() };
+        core::mem::forget(self);
+    }
+}
+
 impl Drop for ResourceGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: this thread holds the resource (the guard is not Send) and the critical

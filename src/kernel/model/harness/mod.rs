@@ -22,6 +22,7 @@ pub mod report;
 pub mod scenario;
 pub mod scheduler;
 pub mod script_line;
+pub mod sections;
 pub mod session;
 pub mod system;
 pub mod testfs;

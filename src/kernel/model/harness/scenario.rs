@@ -17,6 +17,7 @@ use super::script_line;
 use super::session::{CreateRequest, Handle, PendingCreate, Pid, Session};
 use crate::kernel::NtStatus;
 use crate::kernel::model::preempt::Job;
+use crate::kernel::model::section::SectionKind;
 
 /// What a step must produce.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -84,6 +85,13 @@ const STATUS_NAMES: &[(&str, NtStatus)] = &[
     ("NO_SUCH_DEVICE", NtStatus::NO_SUCH_DEVICE),
     ("NOT_SUPPORTED", NtStatus::NOT_SUPPORTED),
     ("DEVICE_DOES_NOT_EXIST", NtStatus::DEVICE_DOES_NOT_EXIST),
+    ("ACCESS_VIOLATION", NtStatus::ACCESS_VIOLATION),
+    (
+        "INVALID_FILE_FOR_SECTION",
+        NtStatus::INVALID_FILE_FOR_SECTION,
+    ),
+    ("MAPPED_FILE_SIZE_ZERO", NtStatus::MAPPED_FILE_SIZE_ZERO),
+    ("INVALID_IMAGE_NOT_MZ", NtStatus::INVALID_IMAGE_NOT_MZ),
 ];
 
 /// Parses `SUCCESS`, `STATUS_SUCCESS` or `0xC0000010`.
@@ -165,6 +173,13 @@ pub const VERBS: &[&str] = &[
     "pnp",
     "param",
     "expect-findings",
+    "create-section",
+    "close-section",
+    "map-view",
+    "unmap-view",
+    "touch",
+    "trim",
+    "purge",
 ];
 
 /// Parses a script. Errors name the line.
@@ -723,7 +738,67 @@ impl Runner {
                 }
                 Outcome::status(NtStatus::SUCCESS)
             }
+            "create-section" | "close-section" | "map-view" | "unmap-view" | "touch" | "trim"
+            | "purge" => self.execute_mapping(step.verb.as_str(), &positional, &named)?,
             other => return Err(format!("unknown verb {other}")),
+        };
+        Ok(outcome)
+    }
+
+    /// The memory-mapping verbs (docs/scenarios.md, "Sections").
+    fn execute_mapping(
+        &mut self,
+        verb: &str,
+        positional: &[&str],
+        named: &BTreeMap<&str, &str>,
+    ) -> Result<Outcome, String> {
+        let name = |index: usize| -> Result<&str, String> {
+            positional
+                .get(index)
+                .copied()
+                .ok_or(format!("{verb} needs a name"))
+        };
+        let s = &mut self.session;
+        let outcome = match verb {
+            "create-section" => {
+                let handle = self.handle_arg(positional, 1)?;
+                let kind = if positional.contains(&"image") {
+                    SectionKind::Image
+                } else {
+                    SectionKind::Data
+                };
+                Outcome::status(self.session.create_section(name(0)?, handle, kind))
+            }
+            "close-section" => Outcome::status(s.close_section(name(0)?)),
+            "map-view" => Outcome::status(s.map_view(name(0)?, name(1)?)),
+            "unmap-view" => Outcome::status(s.unmap_view(name(0)?)),
+            "touch" => {
+                let page = Self::number(named, "page", 0)?;
+                match s.touch(name(0)?, page) {
+                    Ok(data) => Outcome {
+                        status: NtStatus::SUCCESS,
+                        information: Some(data.len()),
+                        data: Some(data),
+                    },
+                    Err(status) => Outcome::status(status),
+                }
+            }
+            "trim" => Outcome {
+                status: NtStatus::SUCCESS,
+                information: Some(s.trim()),
+                data: None,
+            },
+            _ => {
+                let handle = self.handle_arg(positional, 0)?;
+                match self.session.purge(handle) {
+                    Ok(purged) => Outcome {
+                        status: NtStatus::SUCCESS,
+                        information: Some(usize::from(purged)),
+                        data: None,
+                    },
+                    Err(status) => Outcome::status(status),
+                }
+            }
         };
         Ok(outcome)
     }
