@@ -273,7 +273,18 @@ pub(crate) fn paging_read(
     request.buffer_kind = BufferKind::Mdl;
     request.buffer_len = length;
     request.fill = STALE_BYTE;
+    // Mm resolves a fault, and sends its paging read, at APC_LEVEL (Learn, "Dispatch Routine
+    // IRQL and Thread Context": paging reads may arrive at APC_LEVEL; ReactOS
+    // MiResolveMappedFileFault / IoPageRead run under the working-set lock).
+    let irql_before = {
+        let mut state = kernel.lock();
+        let thread = state.thread();
+        let before = thread.irql;
+        thread.irql = before.max(1);
+        before
+    };
     let outcome = call_driver(kernel, device, request);
+    kernel.lock().thread().irql = irql_before;
     if !outcome.status.is_success() {
         return Err(outcome.status);
     }

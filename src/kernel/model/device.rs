@@ -628,8 +628,10 @@ impl VolumeDevice {
 }
 
 impl TargetDevice {
-    /// A synchronous read from the disk (IoBuildSynchronousFsdRequest(IRP_MJ_READ) +
-    /// IoCallDriver + wait). Returns the bytes read. While the disk has DO_VERIFY_VOLUME set, a
+    /// A synchronous read from the disk, as `nt` sends it: IoAllocateIrp, IoCallDriver, a
+    /// completion routine that signals an event and stops completion, KeWaitForSingleObject.
+    /// That works at APC_LEVEL, where paging reads arrive (IoBuildSynchronousFsdRequest would
+    /// not: its completion needs an APC to the waiting thread). Returns the bytes read. While the disk has DO_VERIFY_VOLUME set, a
     /// read without SL_OVERRIDE_VERIFY_VOLUME fails with STATUS_VERIFY_REQUIRED, as the disk
     /// class driver answers after a media change
     /// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ifs/irp-mn-verify-volume>).
@@ -638,7 +640,7 @@ impl TargetDevice {
         let id = self.id;
         let override_verify = self.override_verify;
         let disk = with_state(|state| {
-            state.require_irql("IoBuildSynchronousFsdRequest", 0);
+            state.require_irql("KeWaitForSingleObject (disk read)", 1);
             state.charge_stack(super::state::IRP_FRAME_CHARGE);
             live_target(state, id).map(|d| (d.disk.clone(), d.flags & DO_VERIFY_VOLUME != 0))
         })
