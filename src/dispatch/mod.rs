@@ -11,6 +11,7 @@ mod pnp;
 mod read;
 mod reparse_point;
 mod reply;
+mod security;
 mod shutdown;
 mod trace;
 mod volinfo;
@@ -48,7 +49,9 @@ fn route(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::QueryVolumeInformation) => volinfo::query_volume_information(device, irp),
         Some(IrpMajor::SetVolumeInformation) => volinfo::set_volume_information(irp),
         Some(IrpMajor::DirectoryControl) => dirctrl::directory_control(device, irp),
-        // Not implemented yet: the security, lock and EA issues add handlers here.
+        Some(IrpMajor::QuerySecurity) => security::query_security(device, irp),
+        Some(IrpMajor::SetSecurity) => security::set_security(irp),
+        // Not implemented yet: the lock and EA issues add handlers here.
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

@@ -5,6 +5,7 @@
 pub mod facts;
 pub mod layout;
 pub mod pattern;
+pub mod security;
 pub mod time;
 
 pub use facts::{AttributeOptions, FileFacts};

@@ -134,6 +134,7 @@ fn irp() {
     sendable::<WorkItem>();
     let _: fn(&Irp) -> OutputBuffer = Irp::output_buffer;
     let _: fn(&mut Irp) = Irp::mark_pending;
+    let _: fn(&mut Irp, u32) -> Result<(), NtStatus> = Irp::lock_user_buffer;
     let _: fn(Irp, NtStatus) -> NtStatus = Irp::complete;
     let _: fn(Irp, u32, &[u8]) -> NtStatus = Irp::complete_reparse;
     let _: fn(&Irp) -> Option<MountRequest> = Irp::verify_request;
@@ -199,6 +200,15 @@ fn irp_parameters(parameters: IrpParameters) {
             output_length,
         } => {
             let _: (u32, Vec<u8>, u32) = (code, input, output_length);
+        }
+        IrpParameters::QuerySecurity {
+            information,
+            length,
+        } => {
+            let _: (u32, u32) = (information, length);
+        }
+        IrpParameters::SetSecurity { information } => {
+            let _: u32 = information;
         }
         IrpParameters::Mount(mount) => {
             let _: MountRequest = mount;

@@ -110,6 +110,16 @@ pub enum IrpParameters {
         input: Vec<u8>,
         output_length: u32,
     },
+    /// IRP_MJ_QUERY_SECURITY: the SECURITY_INFORMATION bits asked for and the length of the
+    /// caller's buffer (Irp->UserBuffer, neither I/O: `Irp::lock_user_buffer` first).
+    QuerySecurity {
+        information: u32,
+        length: u32,
+    },
+    /// IRP_MJ_SET_SECURITY: the SECURITY_INFORMATION bits to change.
+    SetSecurity {
+        information: u32,
+    },
     Mount(MountRequest),
     /// IRP_MN_VERIFY_VOLUME: the VPB and its real device (Vpb->RealDevice), as a read target.
     VerifyVolume(MountRequest),

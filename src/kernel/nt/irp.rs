@@ -112,6 +112,15 @@ unsafe fn copy_bytes(start: *const u8, len: usize) -> Result<Vec<u8>, NtStatus> 
     Ok(bytes)
 }
 
+/// LOCK_OPERATION IoWriteAccess: the pages will be written (a query's output).
+const LOCK_FOR_WRITE: i32 = wdk_sys::_LOCK_OPERATION::IoWriteAccess as i32;
+
+unsafe extern "C" {
+    /// `c/seh.c`: MmProbeAndLockPages under `__try`; STATUS_SUCCESS, the raised status if
+    /// FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER.
+    fn rustfsd_probe_and_lock_pages(mdl: *mut MDL, mode: i8, operation: i32) -> i32;
+}
+
 /// METHOD_NEITHER, the low two bits of an FSCTL code.
 const METHOD_NEITHER: u32 = 3;
 
@@ -224,6 +233,13 @@ impl Irp {
                         index: query.FileIndex,
                     }
                 }
+                Some(IrpMajor::QuerySecurity) => IrpParameters::QuerySecurity {
+                    information: parameters.QuerySecurity.SecurityInformation,
+                    length: parameters.QuerySecurity.Length,
+                },
+                Some(IrpMajor::SetSecurity) => IrpParameters::SetSecurity {
+                    information: parameters.SetSecurity.SecurityInformation,
+                },
                 Some(IrpMajor::QueryVolumeInformation) => IrpParameters::QueryVolumeInformation {
                     class: parameters.QueryVolume.FsInformationClass as u32,
                     length: parameters.QueryVolume.Length,
@@ -318,6 +334,7 @@ impl Irp {
                 Some(IrpMajor::FileSystemControl) => {
                     parameters.FileSystemControl.OutputBufferLength
                 }
+                Some(IrpMajor::QuerySecurity) => parameters.QuerySecurity.Length,
                 _ => 0,
             }
         };
@@ -344,6 +361,9 @@ impl Irp {
                 code & 3 == 0
             }
             Some(IrpMajor::Read | IrpMajor::DirectoryControl) => mdl.is_null(),
+            // IopGetSetSecurityObject passes the caller's address in UserBuffer (neither I/O);
+            // `lock_user_buffer` may have described it by an MDL since.
+            Some(IrpMajor::QuerySecurity) => false,
             _ => return OutputBuffer::None,
         };
         if let Some(raw) = NonNull::new(mdl).filter(|_| !buffered_output) {
@@ -361,6 +381,48 @@ impl Irp {
             });
         }
         OutputBuffer::None
+    }
+
+    /// Locks a neither-I/O request's user buffer (Irp->UserBuffer, `length` bytes) for writing,
+    /// as FastFAT's FatLockUserBuffer (deviosup.c): IoAllocateMdl charged to the IRP (so
+    /// Irp->MdlAddress, which the I/O manager unlocks and frees at completion), then
+    /// MmProbeAndLockPages(RequestorMode, IoWriteAccess) under `__try` in `c/seh.c`. A probe
+    /// that raises frees the MDL again and fails with the raised status if
+    /// FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER. Afterwards
+    /// `output_buffer` gives the MDL. Nothing happens if the IRP has an MDL already, no user
+    /// buffer, or `length` is 0. Call in the requestor's context, at IRQL <= APC_LEVEL.
+    pub fn lock_user_buffer(&mut self, length: u32) -> Result<(), NtStatus> {
+        // SAFETY: `raw` is live and ours until completion; MdlAddress and UserBuffer are set
+        // by the I/O manager before dispatch.
+        let (mdl, user, mode) = unsafe {
+            (
+                (*self.raw).MdlAddress,
+                (*self.raw).UserBuffer,
+                (*self.raw).RequestorMode,
+            )
+        };
+        if !mdl.is_null() || user.is_null() || length == 0 {
+            return Ok(());
+        }
+        // SAFETY: IoAllocateMdl only records the address (nothing is touched until the probe);
+        // with the IRP given it becomes Irp->MdlAddress, which is null (checked above).
+        let mdl = unsafe { wdk_sys::ntddk::IoAllocateMdl(user, length, 0, 0, self.raw) };
+        if mdl.is_null() {
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        // SAFETY: the MDL is fresh and describes `length` bytes at the caller's address; the
+        // C helper catches the exception MmProbeAndLockPages raises on a bad address.
+        let status = unsafe { rustfsd_probe_and_lock_pages(mdl, mode, LOCK_FOR_WRITE) };
+        if status < 0 {
+            // SAFETY: the probe failed, so nothing is locked; the MDL is ours (attached to
+            // this IRP) and is detached before it is freed, so completion does not see it.
+            unsafe {
+                (*self.raw).MdlAddress = ptr::null_mut();
+                wdk_sys::ntddk::IoFreeMdl(mdl);
+            }
+            return Err(NtStatus(status));
+        }
+        Ok(())
     }
 
     /// IoMarkIrpPending (an inline in the WDK): SL_PENDING_RETURNED on the current location.

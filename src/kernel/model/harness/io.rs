@@ -34,6 +34,8 @@ pub struct IrpRequest {
     /// What the buffer holds before the driver writes it (stale page contents for a paging
     /// read, so an unzeroed tail shows).
     pub fill: u8,
+    /// A neither-I/O buffer the caller cannot write (`IrpEntry::user_buffer_invalid`).
+    pub user_buffer_invalid: bool,
 }
 
 impl IrpRequest {
@@ -47,6 +49,7 @@ impl IrpRequest {
             buffer_len: 0,
             flags: 0,
             fill: 0,
+            user_buffer_invalid: false,
         }
     }
 }
@@ -108,6 +111,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             mdl: None,
             abandoned: false,
             reparse: None,
+            user_buffer_invalid: request.user_buffer_invalid,
         });
         if request.buffer_kind == BufferKind::Mdl {
             let mdl = state.mdls.insert(MdlEntry {

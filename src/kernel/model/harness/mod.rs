@@ -4,6 +4,7 @@
 //! - `session`: the FileTest-style API (`Session`): processes, NtCreateFile, reads, queries,
 //!   handles, system references; `system`: disks, driver load/unload and the leak check;
 //! - `io`: the I/O manager (IoCallDriver with the completion rules, mount, CLEANUP/CLOSE);
+//! - `security`: NtQuerySecurityObject / NtSetSecurityObject on file handles;
 //! - `objects`: per-process handle tables; `disk`: image-backed disks with faults;
 //! - `filter`: the filter-manager observer; `scheduler`: the seeded scheduler;
 //! - `scenario`: the script format and runner used by `filetest`; `script_line`: its words;
@@ -20,6 +21,7 @@ pub mod query_lengths;
 pub mod scenario;
 pub mod scheduler;
 pub mod script_line;
+pub mod security;
 pub mod session;
 pub mod system;
 pub mod testfs;

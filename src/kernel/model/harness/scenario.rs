@@ -144,6 +144,8 @@ pub const VERBS: &[&str] = &[
     "query-dir",
     "query-volume",
     "fsctl",
+    "query-security",
+    "set-security",
     "dismount",
     "sysref",
     "release-later",
@@ -537,6 +539,25 @@ impl Runner {
                     information: Some(io.information),
                     data: Some(io.data),
                 }
+            }
+            "query-security" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let information = Self::number(&named, "info", 7)? as u32;
+                let length = Self::number(&named, "len", 4096)? as u32;
+                let bad_buffer = positional.contains(&"bad-buffer");
+                let io = self
+                    .session
+                    .query_security(handle, information, length, bad_buffer);
+                Outcome {
+                    status: io.status,
+                    information: Some(io.information),
+                    data: Some(io.data),
+                }
+            }
+            "set-security" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let information = Self::number(&named, "info", 7)? as u32;
+                Outcome::status(self.session.set_security(handle, information))
             }
             "dismount" => {
                 let handle = self.handle_arg(&positional, 0)?;

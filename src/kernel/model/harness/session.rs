@@ -353,7 +353,7 @@ impl Session {
             .sum()
     }
 
-    fn file_object(&self, handle: Handle) -> Result<ObjId, NtStatus> {
+    pub(super) fn file_object(&self, handle: Handle) -> Result<ObjId, NtStatus> {
         self.processes
             .get(&handle.pid)
             .and_then(|p| p.get(handle.value))
@@ -703,7 +703,12 @@ impl Session {
         }
     }
 
-    fn send(&mut self, handle: Handle, mut request: IrpRequest, label: String) -> IrpOutcome {
+    pub(super) fn send(
+        &mut self,
+        handle: Handle,
+        mut request: IrpRequest,
+        label: String,
+    ) -> IrpOutcome {
         let file_object = match self.file_object(handle) {
             Ok(file_object) => file_object,
             Err(status) => return IrpOutcome::status(status),
