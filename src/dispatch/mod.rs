@@ -7,6 +7,7 @@ mod create;
 mod dirctrl;
 mod fileinfo;
 mod fsctrl;
+mod lockctrl;
 mod pnp;
 mod read;
 mod reparse_point;
@@ -51,7 +52,8 @@ fn route(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::DirectoryControl) => dirctrl::directory_control(device, irp),
         Some(IrpMajor::QuerySecurity) => security::query_security(device, irp),
         Some(IrpMajor::SetSecurity) => security::set_security(irp),
-        // Not implemented yet: the lock and EA issues add handlers here.
+        Some(IrpMajor::LockControl) => lockctrl::lock_control(irp),
+        // Not implemented yet: the EA issue adds handlers here.
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

@@ -207,6 +207,14 @@ fn irp_parameters(parameters: IrpParameters) {
         } => {
             let _: (u32, u32) = (information, length);
         }
+        IrpParameters::LockControl {
+            offset,
+            length,
+            key,
+            flags,
+        } => {
+            let _: (u64, u64, u32, u8) = (offset, length, key, flags);
+        }
         IrpParameters::SetSecurity { information } => {
             let _: u32 = information;
         }
@@ -320,6 +328,8 @@ fn fcb() {
     let _: fn(&FcbArc<Probe>) -> bool = FcbArc::<Probe>::is_unique;
     let _: fn(&FcbArc<Probe>, &Irp) = FcbArc::<Probe>::oplock_cleanup;
     let _: fn(&FcbArc<Probe>, &Irp) = FcbArc::<Probe>::unlock_all;
+    let _: fn(&FcbArc<Probe>, Irp) -> NtStatus = FcbArc::<Probe>::process_file_lock;
+    let _: fn(&FcbArc<Probe>, &Irp) -> bool = FcbArc::<Probe>::check_lock_for_read;
     let _: fn(FastIoPossible) -> u8 = FastIoPossible::as_raw;
     let _: fn(u8) -> FastIoPossible = FastIoPossible::from_raw;
     let _ = FileSizes {

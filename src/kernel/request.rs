@@ -21,6 +21,16 @@ pub const SL_RESTART_SCAN: u8 = 0x01;
 pub const SL_RETURN_SINGLE_ENTRY: u8 = 0x02;
 pub const SL_INDEX_SPECIFIED: u8 = 0x04;
 
+/// IRP_MJ_LOCK_CONTROL minor functions.
+pub const IRP_MN_LOCK: u8 = 0x01;
+pub const IRP_MN_UNLOCK_SINGLE: u8 = 0x02;
+pub const IRP_MN_UNLOCK_ALL: u8 = 0x03;
+pub const IRP_MN_UNLOCK_ALL_BY_KEY: u8 = 0x04;
+
+/// IRP_MN_LOCK stack location flags.
+pub const SL_FAIL_IMMEDIATELY: u8 = 0x01;
+pub const SL_EXCLUSIVE_LOCK: u8 = 0x02;
+
 /// IRP_MJ_PNP minor functions a file system meets on its volume device.
 pub const IRP_MN_QUERY_REMOVE_DEVICE: u8 = 0x01;
 pub const IRP_MN_REMOVE_DEVICE: u8 = 0x02;
@@ -115,6 +125,15 @@ pub enum IrpParameters {
     QuerySecurity {
         information: u32,
         length: u32,
+    },
+    /// IRP_MJ_LOCK_CONTROL: Parameters.LockControl's range and key, and the stack location's
+    /// SL_FAIL_IMMEDIATELY / SL_EXCLUSIVE_LOCK flags (the range is 0, 0 for the unlock-all
+    /// minors, which carry none).
+    LockControl {
+        offset: u64,
+        length: u64,
+        key: u32,
+        flags: u8,
     },
     /// IRP_MJ_SET_SECURITY: the SECURITY_INFORMATION bits to change.
     SetSecurity {

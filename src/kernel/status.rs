@@ -53,6 +53,9 @@ impl NtStatus {
     pub const DEVICE_DATA_ERROR: NtStatus = NtStatus(0xC000_009C_u32 as i32);
     pub const DEVICE_NOT_READY: NtStatus = NtStatus(0xC000_00A3_u32 as i32);
     pub const IO_TIMEOUT: NtStatus = NtStatus(0xC000_00B5_u32 as i32);
+    pub const FILE_LOCK_CONFLICT: NtStatus = NtStatus(0xC000_0054_u32 as i32);
+    pub const LOCK_NOT_GRANTED: NtStatus = NtStatus(0xC000_0055_u32 as i32);
+    pub const RANGE_NOT_LOCKED: NtStatus = NtStatus(0xC000_007E_u32 as i32);
 
     pub const fn is_success(self) -> bool {
         self.0 >= 0

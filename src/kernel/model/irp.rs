@@ -45,6 +45,8 @@ pub struct IrpEntry {
     /// Irp->UserBuffer names memory the caller cannot write (freed, read-only, a kernel
     /// address from user mode): MmProbeAndLockPages raises on it.
     pub user_buffer_invalid: bool,
+    /// The process the request is made for (IoGetRequestorProcess); 0 for the system.
+    pub requestor: u32,
 }
 
 pub struct MdlEntry {

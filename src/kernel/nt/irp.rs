@@ -14,8 +14,8 @@ use super::device::MountRequest;
 use super::file_object::FileObject;
 use super::pool::{self, PoolTag};
 use crate::kernel::request::{
-    CreateParameters, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME,
-    IrpParameters,
+    CreateParameters, IRP_MN_LOCK, IRP_MN_MOUNT_VOLUME, IRP_MN_UNLOCK_SINGLE,
+    IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, IrpParameters,
 };
 use crate::kernel::{IrpMajor, NtStatus};
 
@@ -142,6 +142,12 @@ impl Irp {
         self.raw
     }
 
+    /// Gives the token up to a kernel routine that completes the IRP itself
+    /// (FsRtlProcessFileLock).
+    pub(super) fn into_raw(self) -> PIRP {
+        self.raw
+    }
+
     /// The current stack location (IoGetCurrentIrpStackLocation, an inline in the WDK).
     fn stack(&self) -> &IO_STACK_LOCATION {
         // SAFETY: `raw` is a live IRP in dispatch (type invariant); its current stack location
@@ -237,6 +243,27 @@ impl Irp {
                     information: parameters.QuerySecurity.SecurityInformation,
                     length: parameters.QuerySecurity.Length,
                 },
+                // NtLockFile/NtUnlockFile capture Length into pool; the unlock-all minors
+                // carry no range.
+                Some(IrpMajor::LockControl) => {
+                    let lock = &parameters.LockControl;
+                    let ranged = matches!(stack.MinorFunction, IRP_MN_LOCK | IRP_MN_UNLOCK_SINGLE);
+                    let length = if ranged && !lock.Length.is_null() {
+                        (*lock.Length).QuadPart as u64
+                    } else {
+                        0
+                    };
+                    IrpParameters::LockControl {
+                        offset: if ranged {
+                            lock.ByteOffset.QuadPart as u64
+                        } else {
+                            0
+                        },
+                        length,
+                        key: lock.Key,
+                        flags: stack.Flags,
+                    }
+                }
                 Some(IrpMajor::SetSecurity) => IrpParameters::SetSecurity {
                     information: parameters.SetSecurity.SecurityInformation,
                 },

@@ -36,6 +36,8 @@ pub struct IrpRequest {
     pub fill: u8,
     /// A neither-I/O buffer the caller cannot write (`IrpEntry::user_buffer_invalid`).
     pub user_buffer_invalid: bool,
+    /// The requestor process (`IrpEntry::requestor`).
+    pub requestor: u32,
 }
 
 impl IrpRequest {
@@ -50,6 +52,7 @@ impl IrpRequest {
             flags: 0,
             fill: 0,
             user_buffer_invalid: false,
+            requestor: 0,
         }
     }
 }
@@ -112,6 +115,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             abandoned: false,
             reparse: None,
             user_buffer_invalid: request.user_buffer_invalid,
+            requestor: request.requestor,
         });
         if request.buffer_kind == BufferKind::Mdl {
             let mdl = state.mdls.insert(MdlEntry {
@@ -475,6 +479,13 @@ fn delete_file(kernel: &Arc<Kernel>, file_object: ObjId) {
 /// A handle to `file_object` was closed: CLEANUP at the last handle, then drop the handle's
 /// reference.
 pub fn close_handle(kernel: &Arc<Kernel>, file_object: ObjId) {
+    close_handle_in(kernel, file_object, 0);
+}
+
+/// `close_handle` by process `pid`: the CLEANUP IRP, if this was the last handle, is sent in
+/// that process's context (IoGetRequestorProcess gives it, and FsRtlFastUnlockAll releases
+/// that process's byte-range locks).
+pub fn close_handle_in(kernel: &Arc<Kernel>, file_object: ObjId, pid: u32) {
     let last = {
         let mut state = kernel.lock();
         match state.file_objects.get_mut(file_object) {
@@ -493,11 +504,9 @@ pub fn close_handle(kernel: &Arc<Kernel>, file_object: ObjId) {
         }
     };
     if let Some(device) = last {
-        call_driver(
-            kernel,
-            device,
-            IrpRequest::new(IrpMajor::Cleanup, Some(file_object)),
-        );
+        let mut cleanup = IrpRequest::new(IrpMajor::Cleanup, Some(file_object));
+        cleanup.requestor = pid;
+        call_driver(kernel, device, cleanup);
         if let Some(entry) = kernel.lock().file_objects.get_mut(file_object) {
             entry.flags |= FO_CLEANUP_COMPLETE;
         }

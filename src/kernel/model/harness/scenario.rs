@@ -146,6 +146,9 @@ pub const VERBS: &[&str] = &[
     "fsctl",
     "query-security",
     "set-security",
+    "lock",
+    "unlock",
+    "unlock-all",
     "dismount",
     "sysref",
     "release-later",
@@ -553,6 +556,32 @@ impl Runner {
                     information: Some(io.information),
                     data: Some(io.data),
                 }
+            }
+            "lock" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let lock = super::locks::LockRequest {
+                    offset: Self::number(&named, "offset", 0)?,
+                    length: Self::number(&named, "len", 1)?,
+                    key: Self::number(&named, "key", 0)? as u32,
+                    exclusive: !positional.contains(&"shared"),
+                    fail_immediately: !positional.contains(&"wait"),
+                };
+                Outcome::status(self.session.lock_file(handle, lock))
+            }
+            "unlock" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let offset = Self::number(&named, "offset", 0)?;
+                let length = Self::number(&named, "len", 1)?;
+                let key = Self::number(&named, "key", 0)? as u32;
+                Outcome::status(self.session.unlock_file(handle, offset, length, key))
+            }
+            "unlock-all" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let key = match named.get("key") {
+                    Some(text) => Some(parse_number(text).ok_or(format!("bad key {text}"))? as u32),
+                    None => None,
+                };
+                Outcome::status(self.session.unlock_all(handle, key))
             }
             "set-security" => {
                 let handle = self.handle_arg(&positional, 0)?;

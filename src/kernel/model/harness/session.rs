@@ -527,6 +527,7 @@ impl Session {
             current_byte_offset: 0,
             section_object_pointers: None,
             access: Default::default(),
+            lock_operation: false,
         });
         Ok(PendingCreate {
             pid,
@@ -646,7 +647,11 @@ impl Session {
             "CloseHandle {:#x} in pid {}",
             handle.value, handle.pid
         ));
-        io::close_handle(&self.kernel, file_object);
+        let still_held = self
+            .processes
+            .get(&handle.pid)
+            .is_some_and(|process| process.holds(file_object));
+        self.close_in_process(handle.pid, file_object, still_held);
         NtStatus::SUCCESS
     }
 
@@ -681,8 +686,10 @@ impl Session {
             return NtStatus::INVALID_PARAMETER;
         };
         self.note(format!("TerminateProcess {pid}"));
-        for (_, file_object) in process.take_all() {
-            io::close_handle(&self.kernel, file_object);
+        let mut handles = process.take_all();
+        while let Some((_, file_object)) = handles.pop_first() {
+            let still_held = handles.values().any(|&other| other == file_object);
+            self.close_in_process(pid, file_object, still_held);
         }
         NtStatus::SUCCESS
     }
@@ -724,6 +731,7 @@ impl Session {
             return IrpOutcome::status(NtStatus(0xC000_0008_u32 as i32));
         };
         request.file_object = Some(file_object);
+        request.requestor = handle.pid;
         if request.buffer_kind == BufferKind::None {
             request.buffer_kind = self.buffer_kind_for_device(device);
         }
