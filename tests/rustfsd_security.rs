@@ -5,20 +5,19 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, lchown};
+use std::os::unix::fs::lchown;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use rustfsd::kernel::NtStatus;
-use rustfsd::kernel::model::harness::{Handle, Session};
-use support::machine::{debugfs_stat, finish, machine, open_ok, open_with};
+
+use support::machine::{debugfs_stat, finish, machine, open_ok};
+use support::owned_tree::{image_of, open_entry, own};
 
 const OWNER: u32 = 0x1;
 const GROUP: u32 = 0x2;
 const DACL: u32 = 0x4;
 const SACL: u32 = 0x8;
-const FILE_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
 
 // Access rights.
 const FILE_READ_DATA: u32 = 0x1;
@@ -60,34 +59,19 @@ fn image() -> PathBuf {
 }
 
 fn build_image() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("security-image");
-    let image = dir.join("security.img");
-    let _ = fs::remove_dir_all(&dir);
-    let tree = dir.join("tree");
-    fs::create_dir_all(&tree).unwrap();
-    for &(name, mode, uid, gid, directory) in FILES {
-        let path = tree.join(name);
-        if directory {
-            fs::create_dir(&path).unwrap();
-        } else {
-            fs::write(&path, name.as_bytes()).unwrap();
+    image_of("security-image", |tree| {
+        for &(name, mode, uid, gid, directory) in FILES {
+            let path = tree.join(name);
+            if directory {
+                fs::create_dir(&path).unwrap();
+            } else {
+                fs::write(&path, name.as_bytes()).unwrap();
+            }
+            own(&path, uid, gid, mode);
         }
-        lchown(&path, Some(uid), Some(gid)).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-    }
-    std::os::unix::fs::symlink("plain.txt", tree.join("link")).unwrap();
-    lchown(tree.join("link"), Some(5), Some(6)).unwrap();
-    fs::set_permissions(&tree, fs::Permissions::from_mode(0o755)).unwrap();
-    let ok = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-d"])
-        .arg(&tree)
-        .arg(&image)
-        .arg("8M")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "mke2fs failed");
-    image
+        std::os::unix::fs::symlink("plain.txt", tree.join("link")).unwrap();
+        lchown(tree.join("link"), Some(5), Some(6)).unwrap();
+    })
 }
 
 /// (mode, uid, gid) of `path` as debugfs reads them.
@@ -182,14 +166,6 @@ fn expected_mask(bits: u32) -> u32 {
         mask |= FILE_EXECUTE;
     }
     mask
-}
-
-fn open_entry(session: &mut Session, name: &str) -> Handle {
-    let result = open_with(session, &format!("\\{name}"), |request| {
-        request.options |= FILE_OPEN_REPARSE_POINT;
-    });
-    assert_eq!(result.status, NtStatus::SUCCESS, "open {name}");
-    result.handle.unwrap()
 }
 
 /// Owner, group and DACL of every entry match debugfs's mode, uid and gid; nothing grants

@@ -5,6 +5,7 @@ mod cleanup;
 mod close;
 mod create;
 mod dirctrl;
+mod ea;
 mod fileinfo;
 mod fsctrl;
 mod lockctrl;
@@ -53,7 +54,8 @@ fn route(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::QuerySecurity) => security::query_security(device, irp),
         Some(IrpMajor::SetSecurity) => security::set_security(irp),
         Some(IrpMajor::LockControl) => lockctrl::lock_control(irp),
-        // Not implemented yet: the EA issue adds handlers here.
+        Some(IrpMajor::QueryEa) => ea::query_ea(device, irp),
+        Some(IrpMajor::SetEa) => ea::set_ea(irp),
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

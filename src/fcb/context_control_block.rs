@@ -1,7 +1,7 @@
 //! The CCB: per-open state, in FsContext2.
 
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::kernel::{Locked, NtStatus, PoolTag};
 
@@ -24,6 +24,9 @@ pub struct Ccb {
     pub path: Vec<u16>,
     /// The enumeration's search expression, fixed at the handle's first query.
     pub search: Locked<Option<Search>>,
+    /// The 0-based index of the EA an IRP_MJ_QUERY_EA scan without SL_RESTART_SCAN returns
+    /// next (FastFAT's Ccb->OffsetOfNextEaToReturn).
+    pub ea_cursor: AtomicU32,
 }
 
 /// A directory enumeration's expression.
@@ -48,6 +51,7 @@ impl Ccb {
             case_insensitive,
             path,
             search: Locked::try_new(None)?,
+            ea_cursor: AtomicU32::new(0),
         })
     }
 }

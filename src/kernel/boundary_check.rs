@@ -215,6 +215,15 @@ fn irp_parameters(parameters: IrpParameters) {
         } => {
             let _: (u64, u64, u32, u8) = (offset, length, key, flags);
         }
+        IrpParameters::QueryEa {
+            length,
+            ea_list,
+            index,
+            flags,
+        } => {
+            let _: (u32, Option<Vec<u8>>, u32, u8) = (length, ea_list, index, flags);
+        }
+        IrpParameters::SetEa => {}
         IrpParameters::SetSecurity { information } => {
             let _: u32 = information;
         }

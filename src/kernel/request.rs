@@ -135,6 +135,17 @@ pub enum IrpParameters {
         key: u32,
         flags: u8,
     },
+    /// IRP_MJ_QUERY_EA: the output length, a copy of the caller's FILE_GET_EA_INFORMATION list
+    /// (Parameters.QueryEa.EaList, captured by the I/O manager), EaIndex and the stack
+    /// location's SL_RESTART_SCAN / SL_RETURN_SINGLE_ENTRY / SL_INDEX_SPECIFIED.
+    QueryEa {
+        length: u32,
+        ea_list: Option<Vec<u8>>,
+        index: u32,
+        flags: u8,
+    },
+    /// IRP_MJ_SET_EA (the caller's FILE_FULL_EA_INFORMATION list is not decoded).
+    SetEa,
     /// IRP_MJ_SET_SECURITY: the SECURITY_INFORMATION bits to change.
     SetSecurity {
         information: u32,

@@ -264,6 +264,25 @@ impl Irp {
                         flags: stack.Flags,
                     }
                 }
+                // NtQueryEaFile captures the EA name list into pool.
+                Some(IrpMajor::QueryEa) => {
+                    let query = &parameters.QueryEa;
+                    let ea_list = if query.EaList.is_null() {
+                        None
+                    } else {
+                        Some(copy_bytes(
+                            query.EaList.cast(),
+                            query.EaListLength as usize,
+                        )?)
+                    };
+                    IrpParameters::QueryEa {
+                        length: query.Length,
+                        ea_list,
+                        index: query.EaIndex,
+                        flags: stack.Flags,
+                    }
+                }
+                Some(IrpMajor::SetEa) => IrpParameters::SetEa,
                 Some(IrpMajor::SetSecurity) => IrpParameters::SetSecurity {
                     information: parameters.SetSecurity.SecurityInformation,
                 },
@@ -362,6 +381,7 @@ impl Irp {
                     parameters.FileSystemControl.OutputBufferLength
                 }
                 Some(IrpMajor::QuerySecurity) => parameters.QuerySecurity.Length,
+                Some(IrpMajor::QueryEa) => parameters.QueryEa.Length,
                 _ => 0,
             }
         };
@@ -387,7 +407,8 @@ impl Irp {
                 let code = unsafe { self.stack().Parameters.FileSystemControl.FsControlCode };
                 code & 3 == 0
             }
-            Some(IrpMajor::Read | IrpMajor::DirectoryControl) => mdl.is_null(),
+            // NtQueryEaFile follows the device's I/O method, as NtQueryDirectoryFile does.
+            Some(IrpMajor::Read | IrpMajor::DirectoryControl | IrpMajor::QueryEa) => mdl.is_null(),
             // IopGetSetSecurityObject passes the caller's address in UserBuffer (neither I/O);
             // `lock_user_buffer` may have described it by an MDL since.
             Some(IrpMajor::QuerySecurity) => false,

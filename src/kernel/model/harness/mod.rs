@@ -4,6 +4,7 @@
 //! - `session`: the FileTest-style API (`Session`): processes, NtCreateFile, reads, queries,
 //!   handles, system references; `system`: disks, driver load/unload and the leak check;
 //! - `io`: the I/O manager (IoCallDriver with the completion rules, mount, CLEANUP/CLOSE);
+//! - `ea`: NtQueryEaFile / NtSetEaFile;
 //! - `locks`: NtLockFile / NtUnlockFile and IopCloseFile's unlock-all;
 //! - `security`: NtQuerySecurityObject / NtSetSecurityObject on file handles;
 //! - `objects`: per-process handle tables; `disk`: image-backed disks with faults;
@@ -14,6 +15,7 @@
 
 pub mod disk;
 pub mod driver;
+pub mod ea;
 pub mod filter;
 pub mod io;
 pub mod locks;

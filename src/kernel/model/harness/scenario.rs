@@ -149,6 +149,8 @@ pub const VERBS: &[&str] = &[
     "lock",
     "unlock",
     "unlock-all",
+    "query-ea",
+    "set-ea",
     "dismount",
     "sysref",
     "release-later",
@@ -582,6 +584,34 @@ impl Runner {
                     None => None,
                 };
                 Outcome::status(self.session.unlock_all(handle, key))
+            }
+            "query-ea" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let length = Self::number(&named, "len", 4096)? as u32;
+                let index = match named.get("index") {
+                    Some(text) => {
+                        Some(parse_number(text).ok_or(format!("bad index {text}"))? as u32)
+                    }
+                    None => None,
+                };
+                let query = super::ea::EaQuery {
+                    list: named.get("names").map(|names| {
+                        super::ea::get_ea_list(&names.split(',').collect::<Vec<&str>>())
+                    }),
+                    index,
+                    restart: positional.contains(&"restart"),
+                    single: positional.contains(&"single"),
+                };
+                let io = self.session.query_ea(handle, length, &query);
+                Outcome {
+                    status: io.status,
+                    information: Some(io.information),
+                    data: Some(io.data),
+                }
+            }
+            "set-ea" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                Outcome::status(self.session.set_ea(handle))
             }
             "set-security" => {
                 let handle = self.handle_arg(&positional, 0)?;
