@@ -6,7 +6,7 @@ use core::ptr::{self, NonNull};
 
 use wdk_sys::{
     _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, IO_STACK_LOCATION,
-    IRP_MN_KERNEL_CALL, IRP_MN_QUERY_DIRECTORY, MDL, MDL_MAPPED_TO_SYSTEM_VA,
+    IRP_BUFFERED_IO, IRP_MN_KERNEL_CALL, IRP_MN_QUERY_DIRECTORY, MDL, MDL_MAPPED_TO_SYSTEM_VA,
     MDL_SOURCE_IS_NONPAGED_POOL, PIRP, SL_PENDING_RETURNED, UNICODE_STRING,
 };
 
@@ -437,8 +437,8 @@ impl Irp {
     /// MmProbeAndLockPages(RequestorMode, IoWriteAccess) under `__try` in `c/seh.c`. A probe
     /// that raises frees the MDL again and fails with the raised status if
     /// FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER. Afterwards
-    /// `output_buffer` gives the MDL. Nothing happens if the IRP has an MDL already, no user
-    /// buffer, or `length` is 0. Call in the requestor's context, at IRQL <= APC_LEVEL.
+    /// `output_buffer` gives the MDL. Nothing happens for a buffered request, if the IRP has
+    /// an MDL already or no user buffer, or if `length` is 0. Call in the requestor's context, at IRQL <= APC_LEVEL.
     pub fn lock_user_buffer(&mut self, length: u32) -> Result<(), NtStatus> {
         // SAFETY: `raw` is live and ours until completion; MdlAddress and UserBuffer are set
         // by the I/O manager before dispatch.
@@ -449,7 +449,10 @@ impl Irp {
                 (*self.raw).RequestorMode,
             )
         };
-        if !mdl.is_null() || user.is_null() || length == 0 {
+        // A buffered request (IRP_BUFFERED_IO) is answered in its system buffer, which the I/O
+        // manager copies out at completion.
+        let buffered = self.flags() & IRP_BUFFERED_IO != 0;
+        if buffered || !mdl.is_null() || user.is_null() || length == 0 {
             return Ok(());
         }
         // SAFETY: IoAllocateMdl only records the address (nothing is touched until the probe);
