@@ -67,6 +67,7 @@ fn rustfsd_lifecycle_and_seed_scripts_run_clean_on_every_generated_ext_image() {
             "rustfsd_volume_lifetime.fts",
             "rustfsd_read.fts",
             "rustfsd_explorer.fts",
+            "rustfsd_security_locks_eas.fts",
         ];
         let (ok, text) = filetest(&support::image(name), &scripts, &[]);
         assert!(ok, "{name}: {text}");

@@ -3,7 +3,8 @@
 //! errors, filter contexts that hold FILE_OBJECTs, opens held between the I/O manager's VPB
 //! check and their CREATE while anything else runs, media changes found by a verify, and PnP
 //! removals (query-remove, vetoed or followed by a cancel or a remove; surprise removal) of the
-//! disk under open files, reads, directory listings and file and volume queries, on a small
+//! disk under open files, reads, directory listings and file and volume queries, byte-range
+//! locks and unlocks, security descriptor and EA queries, on a small
 //! mke2fs tree, each ending with everything closed and the driver unloaded. After every step the verifier must have found
 //! nothing; at the end no pool block may be left.
 //!
@@ -13,6 +14,8 @@
 mod support;
 
 use rustfsd::kernel::NtStatus;
+use rustfsd::kernel::model::harness::ea::EaQuery;
+use rustfsd::kernel::model::harness::locks::LockRequest;
 use rustfsd::kernel::model::harness::scheduler::Rng;
 use rustfsd::kernel::model::harness::session::{CreateRequest, PendingCreate, SystemRef};
 use rustfsd::kernel::model::harness::{DiskModel, Handle, Pid, ReadFault, Session, USER_THREAD};
@@ -63,6 +66,8 @@ const READ_STATUSES: &[NtStatus] = &[
     DEVICE_DATA_ERROR,
     NtStatus::DEVICE_DOES_NOT_EXIST,
     NtStatus::INVALID_HANDLE,
+    // Another owner's exclusive byte-range lock.
+    NtStatus::FILE_LOCK_CONFLICT,
 ];
 
 /// Every status a schedule's query may see.
@@ -83,6 +88,12 @@ const QUERY_STATUSES: &[NtStatus] = &[
     DEVICE_DATA_ERROR,
     NtStatus::DEVICE_DOES_NOT_EXIST,
     NtStatus::INVALID_HANDLE,
+    // Byte-range locks: a conflict, an unlock of nothing.
+    NtStatus::LOCK_NOT_GRANTED,
+    NtStatus::RANGE_NOT_LOCKED,
+    // An EA scan past the last EA, or an index outside the EAs.
+    NO_MORE_EAS,
+    NONEXISTENT_EA_ENTRY,
 ];
 
 /// What a schedule's NtCreateSection may get besides a read's statuses (the image header is a
@@ -95,6 +106,11 @@ const SECTION_STATUSES: &[NtStatus] = &[
     NtStatus::MAPPED_FILE_SIZE_ZERO,
     NtStatus::INVALID_IMAGE_NOT_MZ,
 ];
+/// STATUS_NONEXISTENT_EA_ENTRY: an EA index of 0 or past the end.
+const NONEXISTENT_EA_ENTRY: NtStatus = NtStatus(0xC000_0051_u32 as i32);
+
+/// STATUS_NO_MORE_EAS.
+const NO_MORE_EAS: NtStatus = NtStatus(0x8000_0012_u32 as i32);
 
 /// STATUS_DEVICE_DATA_ERROR, what the faulty disk answers.
 const DEVICE_DATA_ERROR: NtStatus = NtStatus(0xC000_009C_u32 as i32);
@@ -537,7 +553,25 @@ impl Schedule {
             return Ok(());
         };
         let length = [0u32, 24, 100, 700, 4096][self.rng.below(5)];
-        let (what, io) = match self.rng.below(3) {
+        let (what, io) = match self.rng.below(6) {
+            3 => return self.lock(handle),
+            4 => {
+                let information = self.rng.below(16) as u32;
+                let io = self
+                    .session
+                    .query_security(handle, information, length, false);
+                (format!("query-security info {information:#x}"), io)
+            }
+            5 => {
+                let query = EaQuery {
+                    index: (self.rng.below(4) == 0).then(|| self.rng.below(5) as u32),
+                    restart: self.rng.below(2) == 0,
+                    single: self.rng.below(2) == 0,
+                    ..EaQuery::default()
+                };
+                let io = self.session.query_ea(handle, length, &query);
+                (format!("query-ea {query:?}"), io)
+            }
             0 => {
                 let class = [1u32, 3, 12, 37][self.rng.below(4)];
                 let pattern = [None, Some("*"), Some("F*"), Some("<.txt")][self.rng.below(4)];
@@ -568,11 +602,38 @@ impl Schedule {
         if !QUERY_STATUSES.contains(&io.status) {
             return Err(format!("{what}: unexpected {:?}", io.status));
         }
-        if io.information > length as usize {
+        // A security query too small for the descriptor reports the length it needs.
+        let needed = what.starts_with("query-security") && io.status == NtStatus::BUFFER_TOO_SMALL;
+        if io.information > length as usize && !needed {
             return Err(format!(
                 "{what}: {} bytes in a {length}-byte buffer",
                 io.information
             ));
+        }
+        Ok(())
+    }
+
+    /// NtLockFile or NtUnlockFile on a random handle, over the bytes the reads use.
+    fn lock(&mut self, handle: Handle) -> Result<(), String> {
+        let offset = [0u64, 1, 512, 5000][self.rng.below(4)];
+        let length = [0u64, 1, 512, 4096][self.rng.below(4)];
+        let status = if self.rng.below(3) == 0 {
+            self.session.unlock_file(handle, offset, length, 0)
+        } else {
+            let lock = LockRequest {
+                offset,
+                length,
+                key: 0,
+                exclusive: self.rng.below(2) == 0,
+                fail_immediately: self.rng.below(4) != 0,
+            };
+            self.session.lock_file(handle, lock)
+        };
+        self.log.push(format!(
+            "byte-range lock/unlock {handle:?} at {offset} len {length}: {status:?}"
+        ));
+        if !QUERY_STATUSES.contains(&status) {
+            return Err(format!("byte-range lock: unexpected {status:?}"));
         }
         Ok(())
     }
@@ -671,6 +732,9 @@ struct Tally {
     listings: usize,
     queries_answered: usize,
     pages_touched: usize,
+    byte_range_locks: usize,
+    descriptors: usize,
+    ea_answers: usize,
 }
 
 impl Tally {
@@ -699,6 +763,9 @@ impl Tally {
             self.queries_answered +=
                 usize::from((has("query-info") || has("query-volume")) && answered);
             self.pages_touched += usize::from(has("touch ") && has("Ok(4096)"));
+            self.byte_range_locks += usize::from(has("byte-range lock") && answered);
+            self.descriptors += usize::from(has("query-security") && answered);
+            self.ea_answers += usize::from(has("query-ea") && answered);
         }
     }
 }
@@ -767,6 +834,12 @@ fn ten_thousand_random_schedules_end_clean() {
         ("directory listings answered", tally.listings),
         ("file and volume queries answered", tally.queries_answered),
         ("mapped pages touched", tally.pages_touched),
+        (
+            "byte-range locks and unlocks granted",
+            tally.byte_range_locks,
+        ),
+        ("security descriptors answered", tally.descriptors),
+        ("EA queries answered", tally.ea_answers),
     ];
     support::seeds::require_often(&counts, count as usize / 100, &tally);
     assert_eq!(support::machine::image_digest(&image_path), before);

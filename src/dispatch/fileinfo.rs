@@ -3,6 +3,7 @@
 use alloc::vec::Vec;
 
 use crate::fcb::{Ccb, FcbKind, FcbRef};
+use crate::info::ea;
 use crate::info::facts::{FileFacts, volume_serial_64};
 use crate::info::layout::{self as l, AllParts};
 use crate::kernel::{DeviceRef, FileObject, Irp, IrpParameters, NtStatus, PoolArc};
@@ -115,9 +116,9 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
             l::internal(&facts, out)?;
             l::INTERNAL_SIZE
         }
-        // No EAs yet.
+        // The buffer a query of every EA needs (`info::ea`).
         l::FILE_EA_INFORMATION => {
-            l::ulong(0, out)?;
+            l::ulong(ea::ea_size(&ea::wsl_eas(&facts)), out)?;
             l::EA_SIZE
         }
         l::FILE_ACCESS_INFORMATION => {
@@ -144,6 +145,7 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
                 mode: mode(open.file_object.flags()),
                 alignment: FILE_BYTE_ALIGNMENT,
                 name: known_path(open)?,
+                ea_size: ea::ea_size(&ea::wsl_eas(&facts)),
             };
             l::all(&parts, out)?;
             l::ALL_NAME_BASE

@@ -5,13 +5,16 @@ mod cleanup;
 mod close;
 mod create;
 mod dirctrl;
+mod ea;
 mod fileinfo;
 mod fsctrl;
+mod lockctrl;
 mod notify;
 mod pnp;
 mod read;
 mod reparse_point;
 mod reply;
+mod security;
 mod shutdown;
 mod trace;
 mod volinfo;
@@ -49,7 +52,11 @@ fn route(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::QueryVolumeInformation) => volinfo::query_volume_information(device, irp),
         Some(IrpMajor::SetVolumeInformation) => volinfo::set_volume_information(irp),
         Some(IrpMajor::DirectoryControl) => dirctrl::directory_control(device, irp),
-        // Not implemented yet: the security, lock and EA issues add handlers here.
+        Some(IrpMajor::QuerySecurity) => security::query_security(device, irp),
+        Some(IrpMajor::SetSecurity) => security::set_security(irp),
+        Some(IrpMajor::LockControl) => lockctrl::lock_control(irp),
+        Some(IrpMajor::QueryEa) => ea::query_ea(device, irp),
+        Some(IrpMajor::SetEa) => ea::set_ea(irp),
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

@@ -11,6 +11,9 @@
 //! - a cached read initializes the FILE_OBJECT's cache map on first use and copies through
 //!   CcCopyRead into the MDL's system address (never a user address); CLEANUP uninitializes it;
 //! - synchronous FILE_OBJECTs advance CurrentByteOffset, paging reads never do;
+//! - a non-paging read of a file honours byte-range locks: a range another owner holds
+//!   exclusively is STATUS_FILE_LOCK_CONFLICT (FsRtlCheckLockForReadAccess, as in FastFAT's
+//!   and CDFS's read paths, before the end-of-file check);
 //! - directories refuse data reads (STATUS_INVALID_DEVICE_REQUEST, as NTFS and CDFS);
 //!   a symbolic link opened as a reparse point has an empty data stream (STATUS_END_OF_FILE).
 
@@ -79,6 +82,9 @@ pub fn read(device: DeviceRef, mut irp: Irp) -> NtStatus {
             match fcb.kind() {
                 FcbKind::Directory => Err(NtStatus::INVALID_DEVICE_REQUEST),
                 _ if length == 0 => Ok(0),
+                FcbKind::File if path != Path::Paging && !fcb.check_lock_for_read(&irp) => {
+                    Err(NtStatus::FILE_LOCK_CONFLICT)
+                }
                 FcbKind::Symlink => Err(NtStatus::END_OF_FILE),
                 FcbKind::Volume => read_volume(vcb, &request),
                 FcbKind::File => read_file(vcb, &fcb, &file_object, &request),

@@ -1,7 +1,7 @@
 //! The CCB: per-open state, in FsContext2.
 
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::kernel::{Locked, NotifyName, NtStatus, PoolTag};
 
@@ -26,6 +26,9 @@ pub struct Ccb {
     pub search: Locked<Option<Search>>,
     /// A directory open's name as FsRtl keeps it while a change notification is pended.
     pub notify_name: Option<NotifyName>,
+    /// The 0-based index of the EA an IRP_MJ_QUERY_EA scan without SL_RESTART_SCAN returns
+    /// next (FastFAT's Ccb->OffsetOfNextEaToReturn).
+    pub ea_cursor: AtomicU32,
 }
 
 /// A directory enumeration's expression.
@@ -63,6 +66,7 @@ impl Ccb {
             path,
             search: Locked::try_new(None)?,
             notify_name,
+            ea_cursor: AtomicU32::new(0),
         })
     }
 }

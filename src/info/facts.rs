@@ -70,9 +70,10 @@ impl FileFacts {
             uid: stat.uid,
             gid: stat.gid,
             mode: u32::from(stat.mode),
-            // Linux's new_encode_dev layout: minor bits 0-7 and 20-31, major bits 8-19.
-            device_major: (stat.rdev >> 8) & 0xFFF,
-            device_minor: (stat.rdev & 0xFF) | ((stat.rdev >> 12) & 0xF_FF00),
+            // `Stat::rdev` is the kernel's MKDEV form (major << 20 | minor), whichever of the
+            // two on-disk encodings the inode used.
+            device_major: stat.rdev >> 20,
+            device_minor: stat.rdev & 0xF_FFFF,
             has_device,
         }
     }
@@ -131,7 +132,7 @@ mod tests {
             generation: 0,
             flags: 0,
             blocks_512: 16,
-            rdev: (259 << 8) | 0x12 | (0x345 << 20),
+            rdev: (259 << 20) | 0x3_4512,
         }
     }
 

@@ -171,6 +171,8 @@ pub struct AllParts<'a> {
     pub mode: u32,
     pub alignment: u32,
     pub name: &'a [u16],
+    /// FileEaInformation's EaSize.
+    pub ea_size: u32,
 }
 
 pub fn all(parts: &AllParts<'_>, out: &mut Vec<u8>) -> Encoded {
@@ -178,7 +180,7 @@ pub fn all(parts: &AllParts<'_>, out: &mut Vec<u8>) -> Encoded {
     basic(parts.facts, out)?;
     standard(parts.facts, out)?;
     internal(parts.facts, out)?;
-    ulong(0, out)?; // EaSize: no EAs.
+    ulong(parts.ea_size, out)?;
     ulong(parts.access, out)?;
     position(parts.position, out)?;
     ulong(parts.mode, out)?;
@@ -548,6 +550,7 @@ mod tests {
             mode: 0x20,
             alignment: 0,
             name: &[0x5C, 0x61],
+            ea_size: 60,
         };
         let mut out = Vec::new();
         all(&parts, &mut out).unwrap();
@@ -557,6 +560,7 @@ mod tests {
         assert_eq!(u64_at(&out, 40), 6); // Standard.AllocationSize
         assert_eq!(out[61], 1); // Standard.Directory
         assert_eq!(u64_at(&out, 64), 0x1122_3344); // Internal
+        assert_eq!(u32_at(&out, 72), 60); // Ea.EaSize
         assert_eq!(u32_at(&out, 76), 0x120089); // Access
         assert_eq!(u64_at(&out, 80), 77); // Position
         assert_eq!(u32_at(&out, 88), 0x20); // Mode

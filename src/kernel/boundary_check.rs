@@ -135,6 +135,7 @@ fn irp() {
     sendable::<WorkItem>();
     let _: fn(&Irp) -> OutputBuffer = Irp::output_buffer;
     let _: fn(&mut Irp) = Irp::mark_pending;
+    let _: fn(&mut Irp, u32) -> Result<(), NtStatus> = Irp::lock_user_buffer;
     let _: fn(Irp, NtStatus) -> NtStatus = Irp::complete;
     let _: fn(Irp, u32, &[u8]) -> NtStatus = Irp::complete_reparse;
     let _: fn(&Irp) -> Option<MountRequest> = Irp::verify_request;
@@ -203,6 +204,32 @@ fn irp_parameters(parameters: IrpParameters) {
             output_length,
         } => {
             let _: (u32, Vec<u8>, u32) = (code, input, output_length);
+        }
+        IrpParameters::QuerySecurity {
+            information,
+            length,
+        } => {
+            let _: (u32, u32) = (information, length);
+        }
+        IrpParameters::LockControl {
+            offset,
+            length,
+            key,
+            flags,
+        } => {
+            let _: (u64, u64, u32, u8) = (offset, length, key, flags);
+        }
+        IrpParameters::QueryEa {
+            length,
+            ea_list,
+            index,
+            flags,
+        } => {
+            let _: (u32, Option<Vec<u8>>, u32, u8) = (length, ea_list, index, flags);
+        }
+        IrpParameters::SetEa => {}
+        IrpParameters::SetSecurity { information } => {
+            let _: u32 = information;
         }
         IrpParameters::Mount(mount) => {
             let _: MountRequest = mount;
@@ -319,6 +346,8 @@ fn fcb() {
     let _: fn(&FcbArc<Probe>) -> bool = FcbArc::<Probe>::is_unique;
     let _: fn(&FcbArc<Probe>, &Irp) = FcbArc::<Probe>::oplock_cleanup;
     let _: fn(&FcbArc<Probe>, &Irp) = FcbArc::<Probe>::unlock_all;
+    let _: fn(&FcbArc<Probe>, Irp) -> NtStatus = FcbArc::<Probe>::process_file_lock;
+    let _: fn(&FcbArc<Probe>, &Irp) -> bool = FcbArc::<Probe>::check_lock_for_read;
     let _: fn(FastIoPossible) -> u8 = FastIoPossible::as_raw;
     let _: fn(u8) -> FastIoPossible = FastIoPossible::from_raw;
     let _ = FileSizes {

@@ -23,6 +23,16 @@ pub const SL_RESTART_SCAN: u8 = 0x01;
 pub const SL_RETURN_SINGLE_ENTRY: u8 = 0x02;
 pub const SL_INDEX_SPECIFIED: u8 = 0x04;
 
+/// IRP_MJ_LOCK_CONTROL minor functions.
+pub const IRP_MN_LOCK: u8 = 0x01;
+pub const IRP_MN_UNLOCK_SINGLE: u8 = 0x02;
+pub const IRP_MN_UNLOCK_ALL: u8 = 0x03;
+pub const IRP_MN_UNLOCK_ALL_BY_KEY: u8 = 0x04;
+
+/// IRP_MN_LOCK stack location flags.
+pub const SL_FAIL_IMMEDIATELY: u8 = 0x01;
+pub const SL_EXCLUSIVE_LOCK: u8 = 0x02;
+
 /// IRP_MJ_PNP minor functions a file system meets on its volume device.
 pub const IRP_MN_QUERY_REMOVE_DEVICE: u8 = 0x01;
 pub const IRP_MN_REMOVE_DEVICE: u8 = 0x02;
@@ -116,6 +126,36 @@ pub enum IrpParameters {
         code: u32,
         input: Vec<u8>,
         output_length: u32,
+    },
+    /// IRP_MJ_QUERY_SECURITY: the SECURITY_INFORMATION bits asked for and the length of the
+    /// caller's buffer (Irp->UserBuffer, neither I/O: `Irp::lock_user_buffer` first).
+    QuerySecurity {
+        information: u32,
+        length: u32,
+    },
+    /// IRP_MJ_LOCK_CONTROL: Parameters.LockControl's range and key, and the stack location's
+    /// SL_FAIL_IMMEDIATELY / SL_EXCLUSIVE_LOCK flags (the range is 0, 0 for the unlock-all
+    /// minors, which carry none).
+    LockControl {
+        offset: u64,
+        length: u64,
+        key: u32,
+        flags: u8,
+    },
+    /// IRP_MJ_QUERY_EA: the output length, a copy of the caller's FILE_GET_EA_INFORMATION list
+    /// (Parameters.QueryEa.EaList, captured by the I/O manager), EaIndex and the stack
+    /// location's SL_RESTART_SCAN / SL_RETURN_SINGLE_ENTRY / SL_INDEX_SPECIFIED.
+    QueryEa {
+        length: u32,
+        ea_list: Option<Vec<u8>>,
+        index: u32,
+        flags: u8,
+    },
+    /// IRP_MJ_SET_EA (the caller's FILE_FULL_EA_INFORMATION list is not decoded).
+    SetEa,
+    /// IRP_MJ_SET_SECURITY: the SECURITY_INFORMATION bits to change.
+    SetSecurity {
+        information: u32,
     },
     Mount(MountRequest),
     /// IRP_MN_VERIFY_VOLUME: the VPB and its real device (Vpb->RealDevice), as a read target.

@@ -66,6 +66,9 @@ impl NtStatus {
     pub const INVALID_FILE_FOR_SECTION: NtStatus = NtStatus(0xC000_0020_u32 as i32);
     pub const MAPPED_FILE_SIZE_ZERO: NtStatus = NtStatus(0xC000_011E_u32 as i32);
     pub const INVALID_IMAGE_NOT_MZ: NtStatus = NtStatus(0xC000_012F_u32 as i32);
+    pub const FILE_LOCK_CONFLICT: NtStatus = NtStatus(0xC000_0054_u32 as i32);
+    pub const LOCK_NOT_GRANTED: NtStatus = NtStatus(0xC000_0055_u32 as i32);
+    pub const RANGE_NOT_LOCKED: NtStatus = NtStatus(0xC000_007E_u32 as i32);
 
     pub const fn is_success(self) -> bool {
         self.0 >= 0

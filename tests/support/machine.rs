@@ -135,15 +135,20 @@ pub fn image_digest(image: &Path) -> String {
     rustfsd::kernel::model::harness::scenario::sha256_hex(&std::fs::read(image).unwrap())
 }
 
-/// The inode number of `path` in `image`, as debugfs reads it.
-pub fn inode_of(image: &Path, path: &str) -> u64 {
+/// What `debugfs -R stat` prints for `path` in `image`.
+pub fn debugfs_stat(image: &Path, path: &str) -> String {
     let output = std::process::Command::new("debugfs")
         .arg("-R")
         .arg(format!("stat \"{path}\""))
         .arg(image)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The inode number of `path` in `image`, as debugfs reads it.
+pub fn inode_of(image: &Path, path: &str) -> u64 {
+    let text = debugfs_stat(image, path);
     let field = text
         .split("Inode:")
         .nth(1)

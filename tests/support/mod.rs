@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod machine;
+pub mod owned_tree;
 pub mod seeds;
 pub mod walk;
 

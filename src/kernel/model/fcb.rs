@@ -8,8 +8,9 @@
 //! a read of freed memory.
 //!
 //! The `nt` block also owns an OPLOCK (FsRtlInitializeOplock / FsRtlUninitializeOplock) and a
-//! FILE_LOCK (FsRtlAllocateFileLock / FsRtlFreeFileLock); the model grants neither oplocks nor
-//! byte-range locks yet, so it only records `oplock_cleanup` and `unlock_all` calls.
+//! FILE_LOCK (FsRtlAllocateFileLock / FsRtlFreeFileLock). The model grants no oplocks yet, so
+//! it only records `oplock_cleanup` calls; the FILE_LOCK is `file_lock::FileLock`, kept in the
+//! block and freed with it (FsRtlFreeFileLock releases whatever locks remain).
 
 use std::any::Any;
 use std::format;
@@ -17,6 +18,7 @@ use std::string::String;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
+use super::file_lock::{FileLock, LockOwner};
 use super::fsrtl::teardown_in;
 use super::harness::io::dereference;
 use super::irp::Irp;
@@ -26,6 +28,10 @@ use super::section::HeaderView;
 use super::slab::ObjId;
 use super::state::{current, with_state};
 use super::verifier::ObjectKind;
+use crate::kernel::request::{
+    IRP_MN_LOCK, IRP_MN_UNLOCK_ALL, IRP_MN_UNLOCK_ALL_BY_KEY, IRP_MN_UNLOCK_SINGLE, IrpParameters,
+    SL_EXCLUSIVE_LOCK, SL_FAIL_IMMEDIATELY,
+};
 use crate::kernel::{FastIoPossible, FileSizes, NtStatus};
 
 /// What the header holds that the FSD writes, the FCB's main ERESOURCE, and the data.
@@ -35,6 +41,7 @@ struct FcbBlock<T> {
     valid_data_length: AtomicU64,
     fast_io_possible: AtomicU8,
     resource: Resource,
+    file_lock: std::sync::Mutex<FileLock>,
     data: T,
 }
 
@@ -60,6 +67,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
             valid_data_length: AtomicU64::new(0),
             fast_io_possible: AtomicU8::new(0),
             resource,
+            file_lock: std::sync::Mutex::new(FileLock::default()),
             data: value,
         });
         let shared: Arc<dyn Any + Send + Sync> = block.clone();
@@ -136,15 +144,103 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
     }
 
     /// FsRtlFastUnlockAll on the FCB's file lock for the IRP's FILE_OBJECT and requestor
-    /// process. The model grants no byte-range locks yet: the call is traced and counted.
+    /// process: their byte-range locks go. Counted (`Session::unlock_all_count`) and traced.
     pub fn unlock_all(&self, irp: &Irp) {
-        let file_object = irp.file_object();
+        let request = lock_request(irp);
+        let released = match request {
+            Some((_, owner, _)) => self
+                .with_file_lock(|locks| locks.unlock_all(owner.file_object, owner.process, None)),
+            None => 0,
+        };
         with_state(|state| {
             state.require_irql("FsRtlFastUnlockAll", 1);
             state.unlock_alls += 1;
-            let fo = file_object.map_or(String::from("-"), |f| format!("{}", f.id));
-            state.push_trace(format!("FsRtlFastUnlockAll FO {fo}"));
+            let fo = request.map_or(String::from("-"), |(_, owner, _)| {
+                format!("{}", owner.file_object)
+            });
+            state.push_trace(format!("FsRtlFastUnlockAll FO {fo}: {released} released"));
         });
+    }
+
+    /// FsRtlProcessFileLock(FileLock, Irp, NULL) on an IRP_MJ_LOCK_CONTROL: takes or releases
+    /// the byte-range lock the IRP describes and completes the IRP (Information 0) with the
+    /// outcome; `file_lock.rs` has the rules. An unknown minor is INVALID_DEVICE_REQUEST.
+    pub fn process_file_lock(&self, mut irp: Irp) -> NtStatus {
+        let status = match lock_request(&irp) {
+            Some((minor, owner, parameters)) => self.apply_lock(minor, owner, parameters),
+            None => NtStatus::INVALID_PARAMETER,
+        };
+        with_state(|state| {
+            state.require_irql("FsRtlProcessFileLock", 1);
+            state.push_trace(format!("FsRtlProcessFileLock -> {status:?}"));
+        });
+        irp.set_information(0);
+        irp.complete(status)
+    }
+
+    fn apply_lock(&self, minor: u8, owner: LockOwner, parameters: (u64, u64, u8)) -> NtStatus {
+        let (offset, length, flags) = parameters;
+        match minor {
+            IRP_MN_LOCK => {
+                let exclusive = flags & SL_EXCLUSIVE_LOCK != 0;
+                let fail_immediately = flags & SL_FAIL_IMMEDIATELY != 0;
+                let (status, not_pended) = self.with_file_lock(|locks| {
+                    locks.lock(owner, offset, length, exclusive, fail_immediately)
+                });
+                if not_pended {
+                    with_state(|state| {
+                        state.push_trace(String::from(
+                            "FsRtlProcessFileLock: a waiting lock would pend (not modelled): LOCK_NOT_GRANTED",
+                        ))
+                    });
+                }
+                status
+            }
+            IRP_MN_UNLOCK_SINGLE => {
+                self.with_file_lock(|locks| locks.unlock_single(owner, offset, length))
+            }
+            IRP_MN_UNLOCK_ALL | IRP_MN_UNLOCK_ALL_BY_KEY => {
+                let key = (minor == IRP_MN_UNLOCK_ALL_BY_KEY).then_some(owner.key);
+                self.with_file_lock(|locks| {
+                    locks.unlock_all(owner.file_object, owner.process, key)
+                });
+                NtStatus::SUCCESS
+            }
+            _ => NtStatus::INVALID_DEVICE_REQUEST,
+        }
+    }
+
+    /// FsRtlCheckLockForReadAccess: true if the IRP_MJ_READ's range may be read by its
+    /// FILE_OBJECT, requestor process and key (0: NtReadFile from Win32 passes none).
+    pub fn check_lock_for_read(&self, irp: &Irp) -> bool {
+        let id = irp.id;
+        let read = with_state(|state| {
+            state.require_irql("FsRtlCheckLockForReadAccess", 1);
+            let entry = state.irps.get(id)?;
+            let IrpParameters::Read { offset, length } = entry.parameters else {
+                return None;
+            };
+            let owner = LockOwner {
+                file_object: entry.file_object?,
+                process: entry.requestor,
+                key: 0,
+            };
+            Some((owner, offset, u64::from(length)))
+        })
+        .flatten();
+        let Some((owner, offset, length)) = read else {
+            return true;
+        };
+        self.with_file_lock(|locks| locks.can_read(owner, offset, length))
+    }
+
+    fn with_file_lock<R>(&self, f: impl FnOnce(&mut FileLock) -> R) -> R {
+        let mut locks = self
+            .block
+            .file_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut locks)
     }
 
     /// The model's id of the block (what FsContext names).
@@ -187,6 +283,31 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         }
         self.counted = false;
     }
+}
+
+/// The lock-control minor, the owner (FILE_OBJECT, requestor process, key) and (offset, length,
+/// SL_* flags) of an IRP; None without a FILE_OBJECT.
+fn lock_request(irp: &Irp) -> Option<(u8, LockOwner, (u64, u64, u8))> {
+    let id = irp.id;
+    with_state(|state| {
+        let entry = state.irps.get(id)?;
+        let (offset, length, key, flags) = match entry.parameters {
+            IrpParameters::LockControl {
+                offset,
+                length,
+                key,
+                flags,
+            } => (offset, length, key, flags),
+            _ => (0, 0, 0, 0),
+        };
+        let owner = LockOwner {
+            file_object: entry.file_object?,
+            process: entry.requestor,
+            key,
+        };
+        Some((entry.minor, owner, (offset, length, flags)))
+    })
+    .flatten()
 }
 
 /// Drops one modelled count of the FCB `id`; the last one tears down (if asked) and frees.

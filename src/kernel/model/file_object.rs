@@ -42,6 +42,9 @@ pub struct FileObjectEntry {
     /// ReadAccess/WriteAccess/DeleteAccess and SharedRead/SharedWrite/SharedDelete, as
     /// IoCheckShareAccess / IoSetShareAccess record them.
     pub access: crate::kernel::access::FileAccess,
+    /// FileObject->LockOperation: NtLockFile was called on it (IopCloseFile then sends an
+    /// unlock-all when a process closes its last handle while others remain).
+    pub lock_operation: bool,
 }
 
 /// A FILE_OBJECT the I/O manager handed us (through the IRP's stack location).

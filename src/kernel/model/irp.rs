@@ -49,6 +49,11 @@ pub struct IrpEntry {
     pub cancelled: bool,
     /// FsRtl's cancel routine is set: the notify list holding it.
     pub cancel_notify: Option<ObjId>,
+    /// Irp->UserBuffer names memory the caller cannot write (freed, read-only, a kernel
+    /// address from user mode): MmProbeAndLockPages raises on it.
+    pub user_buffer_invalid: bool,
+    /// The process the request is made for (IoGetRequestorProcess); 0 for the system.
+    pub requestor: u32,
 }
 
 pub struct MdlEntry {
@@ -175,13 +180,57 @@ impl Irp {
         with_irp(id, |e| match e.buffer_kind {
             BufferKind::None => OutputBuffer::None,
             BufferKind::System => OutputBuffer::System(SystemBuffer { irp: id }),
-            BufferKind::User => OutputBuffer::User(UserBuffer { irp: id }),
+            // A user buffer locked by `lock_user_buffer` is reached through its MDL.
+            BufferKind::User => match e.mdl {
+                Some(mdl) => OutputBuffer::Mdl(Mdl { id: mdl }),
+                None => OutputBuffer::User(UserBuffer { irp: id }),
+            },
             BufferKind::Mdl => match e.mdl {
                 Some(mdl) => OutputBuffer::Mdl(Mdl { id: mdl }),
                 None => OutputBuffer::None,
             },
         })
         .unwrap_or(OutputBuffer::None)
+    }
+
+    /// Locks a neither-I/O request's user buffer (Irp->UserBuffer, `length` bytes) for writing,
+    /// as FastFAT's FatLockUserBuffer does (deviosup.c): IoAllocateMdl charged to the IRP
+    /// (Irp->MdlAddress, which the I/O manager unlocks and frees at completion), then
+    /// MmProbeAndLockPages(RequestorMode, IoWriteAccess) under an exception handler. A buffer
+    /// the caller cannot write fails with STATUS_INVALID_USER_BUFFER (the raised status is not
+    /// one FsRtlIsNtstatusExpected accepts) and leaves no MDL. Afterwards `output_buffer`
+    /// gives the MDL. Nothing happens for a buffered or direct request, one already locked, or
+    /// a zero length. IRQL <= APC_LEVEL (MmProbeAndLockPages on pageable user memory).
+    pub fn lock_user_buffer(&mut self, length: u32) -> Result<(), NtStatus> {
+        let id = self.id;
+        with_state(|state| {
+            state.require_irql("MmProbeAndLockPages", 1);
+            let Some(entry) = state.irps.get(id).filter(|e| e.completed.is_none()) else {
+                state.report(FindingKind::UseAfterFree {
+                    kind: ObjectKind::Irp,
+                    id,
+                });
+                return Err(NtStatus::INVALID_PARAMETER);
+            };
+            if entry.buffer_kind != BufferKind::User || entry.mdl.is_some() || length == 0 {
+                return Ok(());
+            }
+            if entry.user_buffer_invalid || length as usize > entry.buffer.len() {
+                state.push_trace(std::format!(
+                    "MmProbeAndLockPages on IRP {id}: access violation"
+                ));
+                return Err(NtStatus::INVALID_USER_BUFFER);
+            }
+            let mdl = state.mdls.insert(MdlEntry {
+                irp: id,
+                length: length as usize,
+            });
+            if let Some(entry) = state.irps.get_mut(id) {
+                entry.mdl = Some(mdl);
+            }
+            Ok(())
+        })
+        .unwrap_or(Err(NtStatus::INVALID_PARAMETER))
     }
 
     /// IoMarkIrpPending: the dispatch routine will return STATUS_PENDING and complete later.

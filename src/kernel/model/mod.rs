@@ -15,6 +15,7 @@ mod debug_print;
 mod device;
 mod event;
 mod fcb;
+mod file_lock;
 mod file_object;
 mod forward;
 mod fsrtl;

@@ -61,6 +61,7 @@ impl StreamFileObject {
                 current_byte_offset: 0,
                 section_object_pointers: None,
                 access: Default::default(),
+                lock_operation: false,
             });
             if let Some(entry) = vpb.and_then(|v| state.vpbs.get_mut(v)) {
                 entry.reference_count += 1;

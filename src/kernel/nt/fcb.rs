@@ -210,6 +210,22 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         }
     }
 
+    /// FsRtlProcessFileLock on the FCB's file lock: FsRtl takes the IRP over and completes it
+    /// (or pends a waiting lock); its status is returned for the dispatch routine.
+    pub fn process_file_lock(&self, irp: Irp) -> NtStatus {
+        let raw = irp.into_raw();
+        // SAFETY: `raw` is the IRP_MJ_LOCK_CONTROL being dispatched (the token was just given
+        // up, so nothing of ours touches it again); the file lock is live while the FCB is.
+        unsafe { self.block().control.file_lock.process(raw) }
+    }
+
+    /// FsRtlCheckLockForReadAccess on the FCB's file lock for an IRP_MJ_READ.
+    pub fn check_lock_for_read(&self, irp: &Irp) -> bool {
+        // SAFETY: `irp` is being dispatched (borrowed token); the file lock is live while the
+        // FCB is.
+        unsafe { self.block().control.file_lock.check_for_read(irp.raw()) }
+    }
+
     /// The block's address (the header), as FsContext holds it, giving up this count.
     pub(super) fn into_raw(self) -> NonNull<c_void> {
         let raw = self.block.cast::<c_void>();

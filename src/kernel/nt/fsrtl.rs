@@ -232,6 +232,30 @@ impl FileLock {
     }
 }
 
+impl FileLock {
+    /// FsRtlProcessFileLock with no context: takes or releases the lock the IRP_MJ_LOCK_CONTROL
+    /// describes and completes (or, for a waiting lock, pends) the IRP.
+    ///
+    /// # Safety
+    /// `irp` is an IRP_MJ_LOCK_CONTROL being dispatched for a FILE_OBJECT of the FCB owning
+    /// this lock, at IRQL <= APC_LEVEL; FsRtl owns it from here (the caller must not touch it).
+    pub(super) unsafe fn process(&self, irp: PIRP) -> NtStatus {
+        // SAFETY: as the caller promises; the lock is live while `self` is.
+        NtStatus(unsafe {
+            wdk_sys::ntddk::FsRtlProcessFileLock(self.raw.as_ptr(), irp, ptr::null_mut())
+        })
+    }
+
+    /// FsRtlCheckLockForReadAccess.
+    ///
+    /// # Safety
+    /// `irp` is an IRP_MJ_READ being dispatched for a FILE_OBJECT of the FCB owning this lock.
+    pub(super) unsafe fn check_for_read(&self, irp: PIRP) -> bool {
+        // SAFETY: as the caller promises; the lock is live while `self` is.
+        unsafe { wdk_sys::ntddk::FsRtlCheckLockForReadAccess(self.raw.as_ptr(), irp) != 0 }
+    }
+}
+
 impl Drop for FileLock {
     fn drop(&mut self) {
         // SAFETY: the lock came from FsRtlAllocateFileLock and is freed once, here.

@@ -6,7 +6,7 @@ use core::ptr::{self, NonNull};
 
 use wdk_sys::{
     _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, IO_STACK_LOCATION,
-    IRP_MN_KERNEL_CALL, IRP_MN_QUERY_DIRECTORY, MDL, MDL_MAPPED_TO_SYSTEM_VA,
+    IRP_BUFFERED_IO, IRP_MN_KERNEL_CALL, IRP_MN_QUERY_DIRECTORY, MDL, MDL_MAPPED_TO_SYSTEM_VA,
     MDL_SOURCE_IS_NONPAGED_POOL, PIRP, SL_PENDING_RETURNED, UNICODE_STRING,
 };
 
@@ -14,8 +14,9 @@ use super::device::MountRequest;
 use super::file_object::FileObject;
 use super::pool::{self, PoolTag};
 use crate::kernel::request::{
-    CreateParameters, IRP_MN_MOUNT_VOLUME, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IRP_MN_USER_FS_REQUEST,
-    IRP_MN_VERIFY_VOLUME, IrpParameters, SL_WATCH_TREE,
+    CreateParameters, IRP_MN_LOCK, IRP_MN_MOUNT_VOLUME, IRP_MN_NOTIFY_CHANGE_DIRECTORY,
+    IRP_MN_UNLOCK_SINGLE, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, IrpParameters,
+    SL_WATCH_TREE,
 };
 use crate::kernel::{IrpMajor, NtStatus};
 
@@ -112,6 +113,15 @@ unsafe fn copy_bytes(start: *const u8, len: usize) -> Result<Vec<u8>, NtStatus> 
     Ok(bytes)
 }
 
+/// LOCK_OPERATION IoWriteAccess: the pages will be written (a query's output).
+const LOCK_FOR_WRITE: i32 = wdk_sys::_LOCK_OPERATION::IoWriteAccess as i32;
+
+unsafe extern "C" {
+    /// `c/seh.c`: MmProbeAndLockPages under `__try`; STATUS_SUCCESS, the raised status if
+    /// FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER.
+    fn rustfsd_probe_and_lock_pages(mdl: *mut MDL, mode: i8, operation: i32) -> i32;
+}
+
 /// METHOD_NEITHER, the low two bits of an FSCTL code.
 const METHOD_NEITHER: u32 = 3;
 
@@ -130,6 +140,12 @@ impl Irp {
 
     /// The IRP, for FsRtl calls made while the token is held.
     pub(super) fn raw(&self) -> PIRP {
+        self.raw
+    }
+
+    /// Gives the token up to a kernel routine that completes the IRP itself
+    /// (FsRtlProcessFileLock).
+    pub(super) fn into_raw(self) -> PIRP {
         self.raw
     }
 
@@ -232,6 +248,53 @@ impl Irp {
                         watch_tree: stack.Flags & SL_WATCH_TREE != 0,
                     }
                 }
+                Some(IrpMajor::QuerySecurity) => IrpParameters::QuerySecurity {
+                    information: parameters.QuerySecurity.SecurityInformation,
+                    length: parameters.QuerySecurity.Length,
+                },
+                // NtLockFile/NtUnlockFile capture Length into pool; the unlock-all minors
+                // carry no range.
+                Some(IrpMajor::LockControl) => {
+                    let lock = &parameters.LockControl;
+                    let ranged = matches!(stack.MinorFunction, IRP_MN_LOCK | IRP_MN_UNLOCK_SINGLE);
+                    let length = if ranged && !lock.Length.is_null() {
+                        (*lock.Length).QuadPart as u64
+                    } else {
+                        0
+                    };
+                    IrpParameters::LockControl {
+                        offset: if ranged {
+                            lock.ByteOffset.QuadPart as u64
+                        } else {
+                            0
+                        },
+                        length,
+                        key: lock.Key,
+                        flags: stack.Flags,
+                    }
+                }
+                // NtQueryEaFile captures the EA name list into pool.
+                Some(IrpMajor::QueryEa) => {
+                    let query = &parameters.QueryEa;
+                    let ea_list = if query.EaList.is_null() {
+                        None
+                    } else {
+                        Some(copy_bytes(
+                            query.EaList.cast(),
+                            query.EaListLength as usize,
+                        )?)
+                    };
+                    IrpParameters::QueryEa {
+                        length: query.Length,
+                        ea_list,
+                        index: query.EaIndex,
+                        flags: stack.Flags,
+                    }
+                }
+                Some(IrpMajor::SetEa) => IrpParameters::SetEa,
+                Some(IrpMajor::SetSecurity) => IrpParameters::SetSecurity {
+                    information: parameters.SetSecurity.SecurityInformation,
+                },
                 Some(IrpMajor::QueryVolumeInformation) => IrpParameters::QueryVolumeInformation {
                     class: parameters.QueryVolume.FsInformationClass as u32,
                     length: parameters.QueryVolume.Length,
@@ -326,6 +389,8 @@ impl Irp {
                 Some(IrpMajor::FileSystemControl) => {
                     parameters.FileSystemControl.OutputBufferLength
                 }
+                Some(IrpMajor::QuerySecurity) => parameters.QuerySecurity.Length,
+                Some(IrpMajor::QueryEa) => parameters.QueryEa.Length,
                 _ => 0,
             }
         };
@@ -351,7 +416,11 @@ impl Irp {
                 let code = unsafe { self.stack().Parameters.FileSystemControl.FsControlCode };
                 code & 3 == 0
             }
-            Some(IrpMajor::Read | IrpMajor::DirectoryControl) => mdl.is_null(),
+            // NtQueryEaFile follows the device's I/O method, as NtQueryDirectoryFile does.
+            Some(IrpMajor::Read | IrpMajor::DirectoryControl | IrpMajor::QueryEa) => mdl.is_null(),
+            // IopGetSetSecurityObject passes the caller's address in UserBuffer (neither I/O);
+            // `lock_user_buffer` may have described it by an MDL since.
+            Some(IrpMajor::QuerySecurity) => false,
             _ => return OutputBuffer::None,
         };
         if let Some(raw) = NonNull::new(mdl).filter(|_| !buffered_output) {
@@ -369,6 +438,51 @@ impl Irp {
             });
         }
         OutputBuffer::None
+    }
+
+    /// Locks a neither-I/O request's user buffer (Irp->UserBuffer, `length` bytes) for writing,
+    /// as FastFAT's FatLockUserBuffer (deviosup.c): IoAllocateMdl charged to the IRP (so
+    /// Irp->MdlAddress, which the I/O manager unlocks and frees at completion), then
+    /// MmProbeAndLockPages(RequestorMode, IoWriteAccess) under `__try` in `c/seh.c`. A probe
+    /// that raises frees the MDL again and fails with the raised status if
+    /// FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER. Afterwards
+    /// `output_buffer` gives the MDL. Nothing happens for a buffered request, if the IRP has
+    /// an MDL already or no user buffer, or if `length` is 0. Call in the requestor's context, at IRQL <= APC_LEVEL.
+    pub fn lock_user_buffer(&mut self, length: u32) -> Result<(), NtStatus> {
+        // SAFETY: `raw` is live and ours until completion; MdlAddress and UserBuffer are set
+        // by the I/O manager before dispatch.
+        let (mdl, user, mode) = unsafe {
+            (
+                (*self.raw).MdlAddress,
+                (*self.raw).UserBuffer,
+                (*self.raw).RequestorMode,
+            )
+        };
+        // A buffered request (IRP_BUFFERED_IO) is answered in its system buffer, which the I/O
+        // manager copies out at completion.
+        let buffered = self.flags() & IRP_BUFFERED_IO != 0;
+        if buffered || !mdl.is_null() || user.is_null() || length == 0 {
+            return Ok(());
+        }
+        // SAFETY: IoAllocateMdl only records the address (nothing is touched until the probe);
+        // with the IRP given it becomes Irp->MdlAddress, which is null (checked above).
+        let mdl = unsafe { wdk_sys::ntddk::IoAllocateMdl(user, length, 0, 0, self.raw) };
+        if mdl.is_null() {
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        // SAFETY: the MDL is fresh and describes `length` bytes at the caller's address; the
+        // C helper catches the exception MmProbeAndLockPages raises on a bad address.
+        let status = unsafe { rustfsd_probe_and_lock_pages(mdl, mode, LOCK_FOR_WRITE) };
+        if status < 0 {
+            // SAFETY: the probe failed, so nothing is locked; the MDL is ours (attached to
+            // this IRP) and is detached before it is freed, so completion does not see it.
+            unsafe {
+                (*self.raw).MdlAddress = ptr::null_mut();
+                wdk_sys::ntddk::IoFreeMdl(mdl);
+            }
+            return Err(NtStatus(status));
+        }
+        Ok(())
     }
 
     /// IoMarkIrpPending (an inline in the WDK): SL_PENDING_RETURNED on the current location.

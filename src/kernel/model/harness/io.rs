@@ -40,6 +40,10 @@ pub struct IrpRequest {
     /// Sent on a handle opened without FILE_SYNCHRONOUS_IO_*: if the driver pends it, the
     /// caller gets STATUS_PENDING at once instead of waiting.
     pub asynchronous: bool,
+    /// A neither-I/O buffer the caller cannot write (`IrpEntry::user_buffer_invalid`).
+    pub user_buffer_invalid: bool,
+    /// The requestor process (`IrpEntry::requestor`).
+    pub requestor: u32,
 }
 
 impl IrpRequest {
@@ -54,6 +58,8 @@ impl IrpRequest {
             flags: 0,
             fill: 0,
             asynchronous: false,
+            user_buffer_invalid: false,
+            requestor: 0,
         }
     }
 }
@@ -120,6 +126,8 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             outstanding: false,
             cancelled: false,
             cancel_notify: None,
+            user_buffer_invalid: request.user_buffer_invalid,
+            requestor: request.requestor,
         });
         if request.buffer_kind == BufferKind::Mdl {
             let mdl = state.mdls.insert(MdlEntry {
@@ -500,6 +508,13 @@ fn delete_file(kernel: &Arc<Kernel>, file_object: ObjId) {
 /// A handle to `file_object` was closed: CLEANUP at the last handle, then drop the handle's
 /// reference.
 pub fn close_handle(kernel: &Arc<Kernel>, file_object: ObjId) {
+    close_handle_in(kernel, file_object, 0);
+}
+
+/// `close_handle` by process `pid`: the CLEANUP IRP, if this was the last handle, is sent in
+/// that process's context (IoGetRequestorProcess gives it, and FsRtlFastUnlockAll releases
+/// that process's byte-range locks).
+pub fn close_handle_in(kernel: &Arc<Kernel>, file_object: ObjId, pid: u32) {
     let last = {
         let mut state = kernel.lock();
         match state.file_objects.get_mut(file_object) {
@@ -518,11 +533,9 @@ pub fn close_handle(kernel: &Arc<Kernel>, file_object: ObjId) {
         }
     };
     if let Some(device) = last {
-        call_driver(
-            kernel,
-            device,
-            IrpRequest::new(IrpMajor::Cleanup, Some(file_object)),
-        );
+        let mut cleanup = IrpRequest::new(IrpMajor::Cleanup, Some(file_object));
+        cleanup.requestor = pid;
+        call_driver(kernel, device, cleanup);
         if let Some(entry) = kernel.lock().file_objects.get_mut(file_object) {
             entry.flags |= FO_CLEANUP_COMPLETE;
         }

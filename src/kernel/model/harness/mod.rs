@@ -4,6 +4,9 @@
 //! - `session`: the FileTest-style API (`Session`): processes, NtCreateFile, reads, queries,
 //!   handles, system references; `system`: disks, driver load/unload and the leak check;
 //! - `io`: the I/O manager (IoCallDriver with the completion rules, mount, CLEANUP/CLOSE);
+//! - `ea`: NtQueryEaFile / NtSetEaFile;
+//! - `locks`: NtLockFile / NtUnlockFile and IopCloseFile's unlock-all;
+//! - `security`: NtQuerySecurityObject / NtSetSecurityObject on file handles;
 //! - `objects`: per-process handle tables; `disk`: image-backed disks with faults;
 //! - `filter`: the filter-manager observer; `scheduler`: the seeded scheduler;
 //! - `scenario`: the script format and runner used by `filetest`; `script_line`: its words;
@@ -13,8 +16,10 @@
 
 pub mod disk;
 pub mod driver;
+pub mod ea;
 pub mod filter;
 pub mod io;
+pub mod locks;
 pub mod objects;
 pub mod pnp;
 pub mod query_lengths;
@@ -23,6 +28,7 @@ pub mod scenario;
 pub mod scheduler;
 pub mod script_line;
 pub mod sections;
+pub mod security;
 pub mod session;
 pub mod system;
 pub mod testfs;

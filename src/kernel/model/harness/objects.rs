@@ -34,6 +34,11 @@ impl Process {
         core::mem::take(&mut self.handles)
     }
 
+    /// True if a handle of this process names `file_object`.
+    pub fn holds(&self, file_object: ObjId) -> bool {
+        self.handles.values().any(|&held| held == file_object)
+    }
+
     pub fn handle_count(&self) -> usize {
         self.handles.len()
     }

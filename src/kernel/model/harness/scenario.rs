@@ -92,6 +92,9 @@ const STATUS_NAMES: &[(&str, NtStatus)] = &[
     ),
     ("MAPPED_FILE_SIZE_ZERO", NtStatus::MAPPED_FILE_SIZE_ZERO),
     ("INVALID_IMAGE_NOT_MZ", NtStatus::INVALID_IMAGE_NOT_MZ),
+    ("FILE_LOCK_CONFLICT", NtStatus::FILE_LOCK_CONFLICT),
+    ("LOCK_NOT_GRANTED", NtStatus::LOCK_NOT_GRANTED),
+    ("RANGE_NOT_LOCKED", NtStatus::RANGE_NOT_LOCKED),
 ];
 
 /// Parses `SUCCESS`, `STATUS_SUCCESS` or `0xC0000010`.
@@ -158,6 +161,13 @@ pub const VERBS: &[&str] = &[
     "query-dir",
     "query-volume",
     "fsctl",
+    "query-security",
+    "set-security",
+    "lock",
+    "unlock",
+    "unlock-all",
+    "query-ea",
+    "set-ea",
     "dismount",
     "notify",
     "cancel",
@@ -633,6 +643,79 @@ impl Runner {
                     .unwrap_or(NtStatus::PENDING);
                 Outcome::status(status)
             }
+            "query-security" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let information = Self::number(&named, "info", 7)? as u32;
+                let length = Self::number(&named, "len", 4096)? as u32;
+                let bad_buffer = positional.contains(&"bad-buffer");
+                let io = self
+                    .session
+                    .query_security(handle, information, length, bad_buffer);
+                Outcome {
+                    status: io.status,
+                    information: Some(io.information),
+                    data: Some(io.data),
+                }
+            }
+            "lock" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let lock = super::locks::LockRequest {
+                    offset: Self::number(&named, "offset", 0)?,
+                    length: Self::number(&named, "len", 1)?,
+                    key: Self::number(&named, "key", 0)? as u32,
+                    exclusive: !positional.contains(&"shared"),
+                    fail_immediately: !positional.contains(&"wait"),
+                };
+                Outcome::status(self.session.lock_file(handle, lock))
+            }
+            "unlock" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let offset = Self::number(&named, "offset", 0)?;
+                let length = Self::number(&named, "len", 1)?;
+                let key = Self::number(&named, "key", 0)? as u32;
+                Outcome::status(self.session.unlock_file(handle, offset, length, key))
+            }
+            "unlock-all" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let key = match named.get("key") {
+                    Some(text) => Some(parse_number(text).ok_or(format!("bad key {text}"))? as u32),
+                    None => None,
+                };
+                Outcome::status(self.session.unlock_all(handle, key))
+            }
+            "query-ea" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let length = Self::number(&named, "len", 4096)? as u32;
+                let index = match named.get("index") {
+                    Some(text) => {
+                        Some(parse_number(text).ok_or(format!("bad index {text}"))? as u32)
+                    }
+                    None => None,
+                };
+                let query = super::ea::EaQuery {
+                    list: named.get("names").map(|names| {
+                        super::ea::get_ea_list(&names.split(',').collect::<Vec<&str>>())
+                    }),
+                    index,
+                    restart: positional.contains(&"restart"),
+                    single: positional.contains(&"single"),
+                };
+                let io = self.session.query_ea(handle, length, &query);
+                Outcome {
+                    status: io.status,
+                    information: Some(io.information),
+                    data: Some(io.data),
+                }
+            }
+            "set-ea" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                Outcome::status(self.session.set_ea(handle))
+            }
+            "set-security" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let information = Self::number(&named, "info", 7)? as u32;
+                Outcome::status(self.session.set_security(handle, information))
+            }
             "dismount" => {
                 let handle = self.handle_arg(&positional, 0)?;
                 Outcome::status(self.session.dismount(handle))
@@ -874,14 +957,14 @@ impl Runner {
                     self.handles
                         .insert(String::from(*name), no_handle(handle.pid));
                 }
-                let Some(file_object) = self.session.take_handle(handle) else {
+                let Some(closing) = self.session.take_handle(handle) else {
                     return Ok(Started::Done(Outcome::status(NtStatus(
                         0xC000_0008_u32 as i32,
                     ))));
                 };
                 let job_kernel = kernel.clone();
                 let job = spawn(Box::new(move || {
-                    io::close_handle(&job_kernel, file_object);
+                    super::locks::close_in_process(&job_kernel, closing);
                     IrpOutcome::status(NtStatus::SUCCESS)
                 }));
                 Ok(Started::Running(job, Finish::StatusOnly))

@@ -107,6 +107,14 @@ pub struct PendingCreate {
     remounts: u32,
 }
 
+/// A handle taken out of its process's table, its FILE_OBJECT still to be let go of.
+pub struct ClosingHandle {
+    pub pid: Pid,
+    pub file_object: ObjId,
+    /// The process has another handle to the same FILE_OBJECT.
+    pub still_held: bool,
+}
+
 /// The most IO_REMOUNT reparses one NtCreateFile follows (IopParseDevice's bound on reparse
 /// traversals, IOP_MAX_REPARSE_TRAVERSAL in ReactOS).
 const MAX_REMOUNTS: u32 = 32;
@@ -358,7 +366,7 @@ impl Session {
             .sum()
     }
 
-    fn file_object(&self, handle: Handle) -> Result<ObjId, NtStatus> {
+    pub(super) fn file_object(&self, handle: Handle) -> Result<ObjId, NtStatus> {
         self.processes
             .get(&handle.pid)
             .and_then(|p| p.get(handle.value))
@@ -532,6 +540,7 @@ impl Session {
             current_byte_offset: 0,
             section_object_pointers: None,
             access: Default::default(),
+            lock_operation: false,
         });
         Ok(PendingCreate {
             pid,
@@ -636,16 +645,16 @@ impl Session {
 
     /// NtClose / CloseHandle.
     pub fn close_handle(&mut self, handle: Handle) -> NtStatus {
-        let Some(file_object) = self.take_handle(handle) else {
+        let Some(closing) = self.take_handle(handle) else {
             return NtStatus(0xC000_0008_u32 as i32);
         };
-        io::close_handle(&self.kernel, file_object);
+        super::locks::close_in_process(&self.kernel, closing);
         NtStatus::SUCCESS
     }
 
     /// The first half of NtClose: the handle leaves the table (ObpCloseHandle), and its
-    /// FILE_OBJECT is the caller's to close.
-    pub fn take_handle(&mut self, handle: Handle) -> Option<ObjId> {
+    /// FILE_OBJECT is the caller's to close (`locks::close_in_process`).
+    pub fn take_handle(&mut self, handle: Handle) -> Option<ClosingHandle> {
         let file_object = self
             .processes
             .get_mut(&handle.pid)
@@ -654,7 +663,15 @@ impl Session {
             "CloseHandle {:#x} in pid {}",
             handle.value, handle.pid
         ));
-        Some(file_object)
+        let still_held = self
+            .processes
+            .get(&handle.pid)
+            .is_some_and(|process| process.holds(file_object));
+        Some(ClosingHandle {
+            pid: handle.pid,
+            file_object,
+            still_held,
+        })
     }
 
     /// The next IRP built by a request method (read, queries, FSCTLs) is kept for
@@ -701,8 +718,15 @@ impl Session {
             return NtStatus::INVALID_PARAMETER;
         };
         self.note(format!("TerminateProcess {pid}"));
-        for (_, file_object) in process.take_all() {
-            io::close_handle(&self.kernel, file_object);
+        let mut handles = process.take_all();
+        while let Some((_, file_object)) = handles.pop_first() {
+            let still_held = handles.values().any(|&other| other == file_object);
+            let closing = ClosingHandle {
+                pid,
+                file_object,
+                still_held,
+            };
+            super::locks::close_in_process(&self.kernel, closing);
         }
         NtStatus::SUCCESS
     }
@@ -723,7 +747,12 @@ impl Session {
         }
     }
 
-    fn send(&mut self, handle: Handle, mut request: IrpRequest, label: String) -> IrpOutcome {
+    pub(super) fn send(
+        &mut self,
+        handle: Handle,
+        mut request: IrpRequest,
+        label: String,
+    ) -> IrpOutcome {
         let file_object = match self.file_object(handle) {
             Ok(file_object) => file_object,
             Err(status) => return IrpOutcome::status(status),
@@ -745,6 +774,7 @@ impl Session {
             .file_objects
             .get(file_object)
             .is_some_and(|f| f.flags & FO_SYNCHRONOUS_IO == 0);
+        request.requestor = handle.pid;
         if request.buffer_kind == BufferKind::None {
             request.buffer_kind = self.buffer_kind_for_device(device);
         }

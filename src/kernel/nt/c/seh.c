@@ -1,6 +1,7 @@
 /*
  * Structured-exception guards for the cache manager calls that report failure by raising
- * (ExRaiseStatus): CcInitializeCacheMap (no memory) and CcCopyRead (a failed paging read).
+ * (ExRaiseStatus): CcInitializeCacheMap (no memory) and CcCopyRead (a failed paging read);
+ * and for MmProbeAndLockPages, which raises on a user buffer the caller cannot access.
  * Rust has no SEH, so these few lines of C, built by clang for the MSVC target (build.rs),
  * turn an expected exception into its NTSTATUS. Unexpected exceptions (access violations and
  * the like, FsRtlIsNtstatusExpected is FALSE) are not caught: they stay bugs.
@@ -28,10 +29,12 @@ __declspec(dllimport) void CcInitializeCacheMap(PVOID FileObject, PVOID FileSize
                                                 BOOLEAN PinAccess, PVOID Callbacks,
                                                 PVOID LazyWriteContext);
 __declspec(dllimport) BOOLEAN FsRtlIsNtstatusExpected(NTSTATUS Exception);
+__declspec(dllimport) void MmProbeAndLockPages(PVOID Mdl, char AccessMode, int Operation);
 
 #define EXCEPTION_EXECUTE_HANDLER 1
 #define EXCEPTION_CONTINUE_SEARCH 0
 #define STATUS_SUCCESS ((NTSTATUS)0)
+#define STATUS_INVALID_USER_BUFFER ((NTSTATUS)0xC00000E8L)
 
 static int expected(unsigned long code)
 {
@@ -60,4 +63,21 @@ NTSTATUS rustfsd_cc_copy_read(PVOID file_object, long long *offset, ULONG length
         return (NTSTATUS)_exception_code();
     }
     return STATUS_SUCCESS;
+}
+
+/* MmProbeAndLockPages; STATUS_SUCCESS, or what FastFAT's FatLockUserBuffer turns the raised
+ * status into: itself if FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER
+ * (an access violation on a bad user address is the usual case, and is caught too). */
+NTSTATUS rustfsd_probe_and_lock_pages(PVOID mdl, char mode, int operation)
+{
+    NTSTATUS status = STATUS_SUCCESS;
+    __try {
+        MmProbeAndLockPages(mdl, mode, operation);
+    } __except (EXCEPTION_EXECUTE_HANDLER) {
+        status = (NTSTATUS)_exception_code();
+        if (!FsRtlIsNtstatusExpected(status)) {
+            status = STATUS_INVALID_USER_BUFFER;
+        }
+    }
+    return status;
 }

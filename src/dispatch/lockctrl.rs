@@ -1,0 +1,26 @@
+//! IRP_MJ_LOCK_CONTROL: byte-range locks (LockFileEx, UnlockFileEx, and the unlock-all the
+//! I/O manager sends when a process closes its last handle to a locked FILE_OBJECT), kept by
+//! FsRtl in the FCB's FILE_LOCK (allocated with the FCB), as FastFAT's FatCommonLockControl and
+//! CDFS's CdCommonLockControl do: FsRtlProcessFileLock decodes the request, completes the IRP
+//! (or pends a waiting lock) and its status is ours. Only a file's data can be locked: a
+//! directory, symlink or volume open is STATUS_INVALID_PARAMETER (CDFS's answer for anything
+//! but a user file open). Locks need no disk access, so a dismounted volume still answers, and
+//! the I/O manager's unlock-all at handle close never fails.
+//!
+//! FastFAT and CDFS call FsRtlCheckOplock first, so a lock breaks a batch or filter oplock.
+//! This driver grants no oplocks yet (the oplock FSCTLs are not answered), so there is none
+//! to break; the check comes with them. Reads honour the locks (`read.rs`), and CLEANUP
+//! releases the closing process's locks through the FILE_OBJECT (FsRtlFastUnlockAll).
+
+use crate::fcb::{Fcb, FcbKind};
+use crate::kernel::{Irp, NtStatus};
+
+pub fn lock_control(irp: Irp) -> NtStatus {
+    let Some(fcb) = irp.file_object().and_then(|f| f.fcb::<Fcb>()) else {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    };
+    if fcb.kind() != FcbKind::File {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    }
+    fcb.process_file_lock(irp)
+}
