@@ -221,6 +221,20 @@ fn change_notifications_pend_until_cleanup_or_cancel() {
 }
 
 #[test]
+fn a_read_after_its_handles_cleanup_is_file_closed() {
+    // Before the read held the FCB's resource across a FO_CLEANUP_COMPLETE check, seeds 1170
+    // and 1171 started a cache map after the CLEANUP: it was never torn down, the volume never
+    // went, and the unload failed with DEVICE_BUSY.
+    let outcomes = race_outcomes("rustfsd_read_after_cleanup.fts", 1100..=1300, (10, 11));
+    let expected = pairs(&[
+        ("SUCCESS", "SUCCESS"),
+        ("INVALID_HANDLE", "SUCCESS"),
+        ("FILE_CLOSED", "SUCCESS"),
+    ]);
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
 fn testfs_handles_scenario_runs_green() {
     let dir = scratch("testfs");
     let (ok, text) = filetest(&testfs_image(&dir), &["testfs_handles.fts"], &[]);

@@ -15,6 +15,13 @@ pub fn cleanup(device: DeviceRef, irp: Irp) -> NtStatus {
     let Some(fcb) = file_object.fcb::<Fcb>() else {
         return irp.complete(NtStatus::SUCCESS);
     };
+    // First, under the FCB's resource exclusive: a read holds it shared from its
+    // FO_CLEANUP_COMPLETE check to its end, so none is half-way through when the cache map goes
+    // below, and none after this starts one (FastFAT sets the flag under its FCB too).
+    {
+        let _exclusive = fcb.resource().acquire_exclusive(true);
+        file_object.set_flags(file_object.flags() | FO_CLEANUP_COMPLETE);
+    }
     match fcb.kind() {
         FcbKind::Volume => {
             // A lock held by this open ends with it.
@@ -37,6 +44,5 @@ pub fn cleanup(device: DeviceRef, irp: Irp) -> NtStatus {
     }
     device.with_extension(|vcb: &Vcb| vcb.handle_closed());
     cache::teardown::at_cleanup(&fcb, &file_object);
-    file_object.set_flags(file_object.flags() | FO_CLEANUP_COMPLETE);
     irp.complete(NtStatus::SUCCESS)
 }

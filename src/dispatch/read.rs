@@ -23,8 +23,8 @@ use crate::cache;
 use crate::ext4::{self, BlockDevice};
 use crate::fcb::{Fcb, FcbKind};
 use crate::kernel::{
-    DeviceRef, FO_SYNCHRONOUS_IO, FileObject, IRP_NOCACHE, IRP_PAGING_IO, Irp, IrpParameters,
-    NtStatus, OutputBuffer,
+    DeviceRef, FO_CLEANUP_COMPLETE, FO_SYNCHRONOUS_IO, FileObject, IRP_NOCACHE, IRP_PAGING_IO, Irp,
+    IrpParameters, NtStatus, OutputBuffer,
 };
 use crate::volume::Vcb;
 use crate::volume::disk::status_of;
@@ -78,6 +78,22 @@ pub fn read(device: DeviceRef, mut irp: Irp) -> NtStatus {
         .with_extension(|vcb: &Vcb| {
             if vcb.is_dismounted() {
                 return Err(NtStatus::VOLUME_DISMOUNTED);
+            }
+            // The FCB's resource, shared, keeps CLEANUP out from the check below to the end
+            // of the read: a read on a FILE_OBJECT already cleaned up (its handle closed on
+            // another thread while the IRP was on its way) is STATUS_FILE_CLOSED, as FastFAT's
+            // FatVerifyOperationIsLegal and CDFS's CdVerifyFcbOperation answer; serving it
+            // would start a cache map no CLEANUP tears down. Paging reads take no resource.
+            let _shared = match path {
+                Path::Paging => None,
+                _ => Some(
+                    fcb.resource()
+                        .acquire_shared(true)
+                        .ok_or(NtStatus::POSSIBLE_DEADLOCK)?,
+                ),
+            };
+            if path != Path::Paging && file_object.flags() & FO_CLEANUP_COMPLETE != 0 {
+                return Err(NtStatus::FILE_CLOSED);
             }
             match fcb.kind() {
                 FcbKind::Directory => Err(NtStatus::INVALID_DEVICE_REQUEST),
