@@ -1,5 +1,6 @@
 //! Random threaded scripts under the preempting scheduler: two or three threads open, read,
-//! list, query, close, lock and unlock the volume and dismount it, each request preempted
+//! list, query, close, lock and unlock the volume and byte ranges, ask for change
+//! notifications and cancel them, and dismount, each request preempted
 //! inside the driver wherever the seed decides (docs/nt-model.md, "Preemption"). Every run
 //! must end with everything closed, the driver unloaded and no verifier finding.
 //!
@@ -29,14 +30,17 @@ fn script(rng: &mut Rng) -> String {
         lines.push(String::from(
             "open s1 \\Device\\Disk0\\hello.txt => SUCCESS",
         ));
-        lines.push(String::from("open s2 \\Device\\Disk0\\dir => SUCCESS"));
+        // Asynchronous (no FILE_SYNCHRONOUS_IO_NONALERT): a change notification on it pends.
+        lines.push(String::from(
+            "open s2 \\Device\\Disk0\\dir options=0x1 => SUCCESS",
+        ));
     }
     let threads = 2 + rng.below(2);
     let mut handles: Vec<String> = shared.iter().map(|h| h.to_string()).collect();
     for thread in 1..=threads {
         let mut mine = handles[..shared.len()].to_vec();
         for index in 0..2 + rng.below(5) {
-            let step = match rng.below(10) {
+            let step = match rng.below(14) {
                 0..=2 => {
                     let name = format!("h{thread}x{index}");
                     let path = PATHS[rng.below(PATHS.len())];
@@ -63,6 +67,17 @@ fn script(rng: &mut Rng) -> String {
                 }
                 8 => String::from("fsctl vol code=0x90018 => any"),
                 9 if rng.below(3) == 0 => String::from("dismount vol => any"),
+                10 if !shared.is_empty() => String::from("notify s2 => any"),
+                11 if !shared.is_empty() => String::from("cancel s2 => any"),
+                12 if !mine.is_empty() => {
+                    let name = &mine[rng.below(mine.len())];
+                    let verb = ["lock", "unlock"][rng.below(2)];
+                    format!("{verb} {name} offset=0 len=16 => any")
+                }
+                13 if !mine.is_empty() => {
+                    let name = &mine[rng.below(mine.len())];
+                    format!("query-security {name} => any")
+                }
                 _ => String::from("fsctl vol code=0x9001c => any"),
             };
             lines.push(format!("@t{thread} {step}"));
@@ -102,6 +117,9 @@ struct Tally {
     /// Locks and unlocks that succeeded.
     volume_fsctls: usize,
     dismounted: usize,
+    /// Change notifications left pending.
+    notified: usize,
+    byte_range_locks: usize,
 }
 
 fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
@@ -117,6 +135,8 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     tally.read += count(&|t| t.contains(" read ") && t.contains(" SUCCESS "));
     tally.volume_fsctls += count(&|t| t.contains(" fsctl ") && t.contains(" SUCCESS "));
     tally.dismounted += count(&|t| t.contains(" dismount ") && t.contains(" SUCCESS"));
+    tally.notified += count(&|t| t.contains(" notify ") && t.contains(" PENDING"));
+    tally.byte_range_locks += count(&|t| t.contains(" lock ") && t.contains(" SUCCESS"));
     tally.resumed += run.trace.iter().filter(|l| l.ends_with(" resumes")).count();
     tally.waited += usize::from(
         run.trace
@@ -156,6 +176,8 @@ fn random_threaded_scripts_end_clean_under_preemption() {
         ("reads with data", tally.read),
         ("successful locks and unlocks", tally.volume_fsctls),
         ("dismounts", tally.dismounted),
+        ("pending change notifications", tally.notified),
+        ("byte-range locks granted", tally.byte_range_locks),
     ];
     support::seeds::require_often(&counts, count as usize / 20, &tally);
 }
