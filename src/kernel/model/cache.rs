@@ -311,9 +311,8 @@ pub(crate) fn paging_read(
 /// on the lazy writer's thread (the seeded choice), and the wait lets the worker run meanwhile.
 /// Returns whether the FILE_OBJECT had a private map.
 pub fn uninitialize_cache_map(file_object: &FileObject) -> bool {
-    let Ok(event) = Event::try_notification(false) else {
-        return false;
-    };
+    // `nt` waits on a CACHE_UNINITIALIZE_EVENT in its own frame: nothing to allocate.
+    let event = Event::on_stack();
     let had = uninitialize_with_event(file_object, &event);
     event.wait();
     had

@@ -18,14 +18,25 @@ pub struct Event {
 impl Event {
     /// KeInitializeEvent(NotificationEvent) (on a pool block in `nt`, hence fallible).
     pub fn try_notification(signaled: bool) -> Result<Event, NtStatus> {
+        super::pool::allocate()?;
         Ok(Event {
             signaled: Arc::new(AtomicBool::new(signaled)),
             auto_reset: false,
         })
     }
 
+    /// A KEVENT in a stack frame (the model's own waits that `nt` does with a stack event):
+    /// no allocation, so it cannot fail.
+    pub(crate) fn on_stack() -> Event {
+        Event {
+            signaled: Arc::new(AtomicBool::new(false)),
+            auto_reset: false,
+        }
+    }
+
     /// KeInitializeEvent(SynchronizationEvent) (on a pool block in `nt`, hence fallible).
     pub fn try_synchronization(signaled: bool) -> Result<Event, NtStatus> {
+        super::pool::allocate()?;
         Ok(Event {
             signaled: Arc::new(AtomicBool::new(signaled)),
             auto_reset: true,

@@ -56,6 +56,32 @@ fn register(tag: PoolTag, size: usize, value: Option<Arc<dyn Any + Send + Sync>>
     register_kind(tag, size, value, false)
 }
 
+/// Counts one fallible allocation (ExAllocatePool2 and whatever allocates pool in `nt`) and
+/// answers STATUS_INSUFFICIENT_RESOURCES if it is the one `Session::fail_nth_allocation` chose.
+pub(crate) fn allocate() -> Result<(), NtStatus> {
+    let failed = with_state(|state| {
+        state.allocations += 1;
+        match state.allocation_failure_countdown {
+            Some(1) => {
+                state.allocation_failure_countdown = None;
+                let thread = state.current_thread;
+                state.push_trace(std::format!("t{thread}: allocation fails (injected)"));
+                true
+            }
+            Some(n) => {
+                state.allocation_failure_countdown = Some(n - 1);
+                false
+            }
+            None => false,
+        }
+    });
+    if failed == Some(true) {
+        Err(NtStatus::INSUFFICIENT_RESOURCES)
+    } else {
+        Ok(())
+    }
+}
+
 /// Records an allocation; `fcb`: an FCB block whose advanced header is set up
 /// (FsRtlSetupAdvancedHeader), so filters may attach per-stream contexts to it.
 pub(crate) fn register_kind(
@@ -139,6 +165,7 @@ pub struct PoolBox<T> {
 impl<T> PoolBox<T> {
     pub fn try_new(tag: PoolTag, value: T) -> Result<PoolBox<T>, NtStatus> {
         super::preempt::point();
+        allocate()?;
         let id = register(tag, core::mem::size_of::<T>(), None);
         Ok(PoolBox {
             id,
@@ -184,6 +211,7 @@ pub struct PoolRef {
 impl<T: Send + Sync + 'static> PoolArc<T> {
     pub fn try_new(tag: PoolTag, value: T) -> Result<PoolArc<T>, NtStatus> {
         super::preempt::point();
+        allocate()?;
         let value = Arc::new(value);
         let shared: Arc<dyn Any + Send + Sync> = value.clone();
         let id = register(tag, core::mem::size_of::<T>(), Some(shared));

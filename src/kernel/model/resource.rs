@@ -150,6 +150,7 @@ impl Resource {
     /// ExInitializeResourceLite (on a pool block in `nt`, hence fallible; the model's
     /// allocation does not fail).
     pub fn try_new() -> Result<Resource, NtStatus> {
+        super::pool::allocate()?;
         let id = with_state(|state| state.resources.insert(ResourceState::default()));
         Ok(Resource { id })
     }

@@ -117,6 +117,10 @@ pub struct State {
     pub choice_seed: u64,
     /// How many of the next per-call work-item allocations fail (`queue_work_item`).
     pub work_item_allocation_failures: usize,
+    /// `Session::fail_nth_allocation`: the allocation that many allocations from now fails.
+    pub allocation_failure_countdown: Option<u64>,
+    /// Fallible allocations made so far (pool blocks, ERESOURCEs, work items, VPBs, ...).
+    pub allocations: u64,
 }
 
 impl State {

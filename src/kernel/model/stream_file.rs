@@ -32,6 +32,7 @@ impl StreamFileObject {
     /// that its IRPs reach `volume`: inserted with a handle, which is closed at once (the
     /// CLEANUP reaches the driver now), leaving pointer count 1 and FO_STREAM_FILE.
     pub fn try_create(volume: &VolumeDevice) -> Result<StreamFileObject, NtStatus> {
+        super::pool::allocate()?;
         let device = volume.device().id;
         let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
         let id = {

@@ -40,6 +40,7 @@ pub struct SpareVpb {
 impl SpareVpb {
     /// ExAllocatePool2(NonPaged, sizeof(VPB)), zeroed.
     pub fn try_new() -> Result<SpareVpb, NtStatus> {
+        super::pool::allocate()?;
         Ok(SpareVpb {
             pool: pool::register_kind(SPARE_VPB_TAG, VPB_SIZE, None, false),
         })

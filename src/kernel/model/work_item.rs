@@ -26,6 +26,7 @@ pub struct WorkItem {
 impl WorkItem {
     /// Allocates and initializes the item; `routine` is what every queueing runs.
     pub fn try_new(routine: fn(DeviceRef)) -> Result<WorkItem, NtStatus> {
+        super::pool::allocate()?;
         Ok(WorkItem {
             queued: PoolBox::try_new(WORK_ITEM_TAG, Arc::new(AtomicBool::new(false)))?,
             routine,

@@ -257,6 +257,18 @@ impl Session {
 
     /// The next `count` work items allocated per call (a driver's `queue_work_item`) fail, as
     /// IoAllocateWorkItem does when pool is short; preallocated items are not affected.
+    /// The `n`th fallible allocation from now (1: the next) fails with
+    /// STATUS_INSUFFICIENT_RESOURCES, as ExAllocatePool2 does when pool is short (seed 004's
+    /// sweep). `allocations` counts them.
+    pub fn fail_nth_allocation(&self, n: u64) {
+        self.kernel.lock().allocation_failure_countdown = Some(n);
+    }
+
+    /// Fallible allocations made so far.
+    pub fn allocations(&self) -> u64 {
+        self.kernel.lock().allocations
+    }
+
     pub fn fail_work_item_allocations(&self, count: usize) {
         self.kernel.lock().work_item_allocation_failures = count;
     }
