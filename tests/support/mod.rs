@@ -407,7 +407,10 @@ fn build_image_v(
     let src = source();
     let tmp = out.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
-    let conf = cache_dir().join(format!("mke2fs-{}.conf", sp.hash_alg));
+    // One configuration file per image: test binaries build images in parallel, and a file
+    // rewritten in place can be read half-written by another mke2fs, which then falls back to
+    // its built-in defaults (128-byte inodes on a small ext2).
+    let conf = cache_dir().join(format!("mke2fs-{name}-{}.conf", sp.hash_alg));
     fs::write(&conf, mke2fs_conf(sp.hash_alg)).expect("write mke2fs.conf");
     let mut cmd = Command::new("mke2fs");
     if matches!(sp.tree, Tree::Standard | Tree::StandardSmallBlocks) {
