@@ -1,7 +1,8 @@
-//! Seed 004's sweep: a whole session (load, mount, open, cached read, listing, queries, a
+//! Seed 004's sweeps: a whole session (load, mount, open, cached read, listing, queries, a
 //! mapped file with a page fault, change notification, locks, close, dismount, unload) is run
 //! once for every allocation it makes, with exactly that allocation failing as
-//! ExAllocatePool2 fails when pool is short. Every run must end with no verifier finding (no
+//! ExAllocatePool2 fails when pool is short, and once for every disk read, with exactly that
+//! read failing with STATUS_DEVICE_DATA_ERROR. Every run must end with no verifier finding (no
 //! leak, no use after free, no IRP lost), with a clean status wherever the failure landed, and
 //! with the driver unloaded unless its own load was what failed. (A volume open that failed
 //! leaves no handle to dismount with: while the unload answers DEVICE_BUSY, the test opens the
@@ -9,6 +10,7 @@
 
 mod support;
 
+use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::{DiskModel, DriverDescriptor, Session, scenario};
 
 const SCRIPT: &str = r"
@@ -45,17 +47,34 @@ run-worker                                => any
 unload rustfsd                            => any
 ";
 
+/// What goes wrong in a run.
+#[derive(Clone, Copy)]
+enum Fault {
+    None,
+    Allocation(u64),
+    DiskRead(u64),
+}
+
 struct Run {
     findings: Vec<String>,
     reports: Vec<String>,
     allocations: u64,
+    disk_reads: u64,
     unloaded: bool,
     loaded: bool,
 }
 
-fn run(image: &[u8], fail_at: Option<u64>) -> Run {
+fn run(image: &[u8], fault: Fault) -> Run {
     let mut session = Session::new();
     session.add_disk("Disk0", DiskModel::from_bytes(image.to_vec()));
+    let disk = session.disk("Disk0").unwrap();
+    let fail_at = match fault {
+        Fault::Allocation(n) => Some(n),
+        Fault::None | Fault::DiskRead(_) => None,
+    };
+    if let Fault::DiskRead(n) = fault {
+        disk.fail_nth_read(n, NtStatus(0xC000_009C_u32 as i32));
+    }
     // ALLOC_TRACE=N prints the model's trace of the run whose allocation N fails.
     let traced =
         std::env::var("ALLOC_TRACE").is_ok_and(|t| Some(t) == fail_at.map(|n| n.to_string()));
@@ -99,42 +118,57 @@ fn run(image: &[u8], fail_at: Option<u64>) -> Run {
             .last()
             .is_some_and(|r| r.contains(" unload ") && r.contains(" SUCCESS")),
         allocations: runner.session.allocations(),
+        disk_reads: disk.read_count(),
         reports,
     }
+}
+
+/// Runs the session once per fault `fault(n)`, n = 1..=total, and checks each run.
+fn sweep(image: &[u8], total: u64, fault: impl Fn(u64) -> Fault, what: &str) -> usize {
+    let mut answered = 0;
+    for n in 1..=total {
+        let run = run(image, fault(n));
+        let context = || format!("{what} {n} of {total} failed:\n{}", run.reports.join("\n"));
+        assert!(run.findings.is_empty(), "{:?}\n{}", run.findings, context());
+        assert!(run.unloaded || !run.loaded, "{}", context());
+        assert!(
+            !run.reports.iter().any(|r| r.contains(" ERROR ")),
+            "{}",
+            context()
+        );
+        answered += usize::from(
+            run.reports
+                .iter()
+                .any(|r| r.contains("INSUFFICIENT_RESOURCES") || r.contains("DEVICE_DATA_ERROR")),
+        );
+    }
+    answered
 }
 
 #[test]
 fn every_allocation_of_a_session_can_fail_cleanly() {
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
-    let clean = run(&image, None);
+    let clean = run(&image, Fault::None);
     assert!(clean.findings.is_empty(), "{:?}", clean.findings);
     assert!(clean.unloaded, "{}", clean.reports.join("\n"));
     let total = clean.allocations;
     assert!(total > 20, "only {total} allocations");
-    let mut failed_statuses = 0;
-    for n in 1..=total {
-        let run = run(&image, Some(n));
-        let context = || {
-            format!(
-                "allocation {n} of {total} failed:\n{}",
-                run.reports.join("\n")
-            )
-        };
-        assert!(run.findings.is_empty(), "{:?}\n{}", run.findings, context());
-        assert!(run.unloaded || !run.loaded, "{}", context());
-        assert!(
-            !run.reports.iter().any(|r| r.contains("ERROR")),
-            "{}",
-            context()
-        );
-        failed_statuses += usize::from(
-            run.reports
-                .iter()
-                .any(|r| r.contains("INSUFFICIENT_RESOURCES")),
-        );
-    }
+    let answered = sweep(&image, total, Fault::Allocation, "allocation");
     eprintln!(
-        "allocation sweep: {total} allocations, each failed once; {failed_statuses} runs answered INSUFFICIENT_RESOURCES somewhere"
+        "allocation sweep: {total} allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere"
     );
-    assert!(failed_statuses as u64 >= total / 2);
+    assert!(answered as u64 >= total / 2);
+}
+
+#[test]
+fn every_disk_read_of_a_session_can_fail_cleanly() {
+    let image = std::fs::read(support::image("tiny-ext4")).unwrap();
+    let clean = run(&image, Fault::None);
+    let total = clean.disk_reads;
+    assert!(total > 5, "only {total} disk reads");
+    let answered = sweep(&image, total, Fault::DiskRead, "disk read");
+    eprintln!(
+        "disk read sweep: {total} reads, each failed once; {answered} runs answered DEVICE_DATA_ERROR somewhere"
+    );
+    assert!(answered > 0);
 }
