@@ -14,7 +14,9 @@ use rustfsd::kernel::model::harness::report::{Outcome, skipped_report, step_repo
 use rustfsd::kernel::model::harness::scenario::{
     Step, StepReport, key_values, parse_hex_bytes, parse_number,
 };
-use rustfsd::kernel::ntdll::{self, ChildProcess, CreateFile, File, ForeignHandle, Io};
+use rustfsd::kernel::ntdll::{
+    self, ChildProcess, CreateFile, File, ForeignHandle, Io, MappedView, Section,
+};
 
 use super::disk_map;
 
@@ -55,6 +57,9 @@ pub struct NtRunner {
     driverless: bool,
     handles: BTreeMap<String, Slot>,
     processes: BTreeMap<String, ChildProcess>,
+    /// Section objects and views by the script's names (`create-section`, `map-view`).
+    sections: BTreeMap<String, Section>,
+    views: BTreeMap<String, MappedView>,
     pub skipped: usize,
 }
 
@@ -80,6 +85,8 @@ impl NtRunner {
             driverless,
             handles: BTreeMap::new(),
             processes: BTreeMap::new(),
+            sections: BTreeMap::new(),
+            views: BTreeMap::new(),
             skipped: 0,
         }
     }
@@ -116,7 +123,8 @@ impl NtRunner {
             }
             "load" | "unload" | "nt-unload" | "process" | "terminate" | "create" | "open"
             | "close" | "dup" | "read" | "query-info" | "query-dir" | "query-volume" | "fsctl"
-            | "dismount" => None,
+            | "dismount" | "create-section" | "close-section" | "map-view" | "unmap-view"
+            | "touch" => None,
             _ => Some("model only"),
         }
     }
@@ -232,6 +240,9 @@ impl NtRunner {
                 };
                 Outcome::status(status)
             }
+            "create-section" | "close-section" | "map-view" | "unmap-view" | "touch" => {
+                self.execute_mapping(step)?
+            }
             verb => {
                 let file = match self.borrow(handle_name(0)?)? {
                     Ok(file) => file,
@@ -275,6 +286,76 @@ impl NtRunner {
                 }
             }
         })
+    }
+
+    /// The section verbs, with the model runner's statuses for names that hold nothing
+    /// (`harness::sections`): an unknown section is INVALID_HANDLE, an unknown view (or a view
+    /// name in use) INVALID_PARAMETER.
+    fn execute_mapping(&mut self, step: &Step) -> Result<Outcome, String> {
+        let verb = step.verb.as_str();
+        let (positional, named) = key_values(&step.args);
+        let name = |index: usize| -> Result<String, String> {
+            positional
+                .get(index)
+                .map(|name| String::from(*name))
+                .ok_or(format!("{verb} needs a name"))
+        };
+        let status = match verb {
+            "create-section" => {
+                let section_name = name(0)?;
+                if self.sections.contains_key(&section_name) {
+                    return Ok(Outcome::status(NtStatus::INVALID_PARAMETER));
+                }
+                let created = match self.borrow(&name(1)?)? {
+                    Ok(file) => file.file().create_section(positional.contains(&"image")),
+                    Err(status) => Err(status),
+                };
+                match created {
+                    Ok(section) => {
+                        self.sections.insert(section_name, section);
+                        NtStatus::SUCCESS
+                    }
+                    Err(status) => status,
+                }
+            }
+            "close-section" => match self.sections.remove(&name(0)?) {
+                Some(section) => section.close(),
+                None => NtStatus::INVALID_HANDLE,
+            },
+            "map-view" => {
+                let view_name = name(0)?;
+                if self.views.contains_key(&view_name) {
+                    return Ok(Outcome::status(NtStatus::INVALID_PARAMETER));
+                }
+                match self.sections.get(&name(1)?).map(Section::map) {
+                    Some(Ok(view)) => {
+                        self.views.insert(view_name, view);
+                        NtStatus::SUCCESS
+                    }
+                    Some(Err(status)) => status,
+                    None => NtStatus::INVALID_HANDLE,
+                }
+            }
+            "unmap-view" => match self.views.remove(&name(0)?) {
+                Some(view) => view.unmap(),
+                None => NtStatus::INVALID_PARAMETER,
+            },
+            _ => {
+                let page = number(&named, "page", 0)?;
+                return Ok(
+                    match self.views.get(&name(0)?).map(|view| view.page(page)) {
+                        Some(Ok(data)) => Outcome {
+                            status: NtStatus::SUCCESS,
+                            information: Some(data.len()),
+                            data: Some(data),
+                        },
+                        Some(Err(status)) => Outcome::status(status),
+                        None => Outcome::status(NtStatus::INVALID_PARAMETER),
+                    },
+                );
+            }
+        };
+        Ok(Outcome::status(status))
     }
 
     /// `open`/`create`: NtCreateFile with every parameter the step sets (docs/scenarios.md).
