@@ -15,13 +15,17 @@ use rustfsd::kernel::model::harness::scenario::{
     Step, StepReport, key_values, parse_hex_bytes, parse_number,
 };
 use rustfsd::kernel::ntdll::{
-    self, ChildProcess, CreateFile, File, ForeignHandle, Io, MappedView, Section,
+    self, ChildProcess, CreateFile, File, ForeignHandle, Io, MappedView, Notify, PendingNotify,
+    Section,
 };
 
 use super::disk_map;
 
 /// FSCTL_DISMOUNT_VOLUME (winioctl.h).
 const FSCTL_DISMOUNT_VOLUME: u32 = 0x0009_0020;
+/// FileModeInformation and its FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT bits.
+const FILE_MODE_INFORMATION: u32 = 16;
+const SYNCHRONOUS_IO: u32 = 0x30;
 /// FILE_OPEN_BY_FILE_ID (wdm.h).
 const FILE_OPEN_BY_FILE_ID: u32 = 0x2000;
 /// FILE_READ_ATTRIBUTES | SYNCHRONIZE: the volume handle an open by ID goes through.
@@ -60,6 +64,9 @@ pub struct NtRunner {
     /// Section objects and views by the script's names (`create-section`, `map-view`).
     sections: BTreeMap<String, Section>,
     views: BTreeMap<String, MappedView>,
+    /// The notifies sent on each handle name that pended, oldest first (after `handles`, so
+    /// the handles are closed, completing them, before these are dropped).
+    notifies: BTreeMap<String, Vec<PendingNotify>>,
     pub skipped: usize,
 }
 
@@ -87,6 +94,7 @@ impl NtRunner {
             processes: BTreeMap::new(),
             sections: BTreeMap::new(),
             views: BTreeMap::new(),
+            notifies: BTreeMap::new(),
             skipped: 0,
         }
     }
@@ -108,7 +116,8 @@ impl NtRunner {
     }
 
     fn run_step(&mut self, step: &Step) -> StepReport {
-        if let Some(why) = self.why_skipped(&step.verb) {
+        let blocking = step.verb == "notify" && self.synchronous(step);
+        if let Some(why) = self.why_skipped(&step.verb, blocking) {
             self.skipped += 1;
             return skipped_report(step, why);
         }
@@ -116,17 +125,35 @@ impl NtRunner {
         step_report(step, result, &[])
     }
 
-    fn why_skipped(&self, verb: &str) -> Option<&'static str> {
+    fn why_skipped(&self, verb: &str, blocking: bool) -> Option<&'static str> {
         match verb {
+            "notify" if blocking => {
+                Some("model only (a synchronous handle's notify would block the one thread)")
+            }
             "load" | "unload" | "nt-unload" if self.driverless => {
                 Some("model only (no driver behind --root)")
             }
             "load" | "unload" | "nt-unload" | "process" | "terminate" | "create" | "open"
             | "close" | "dup" | "read" | "query-info" | "query-dir" | "query-volume" | "fsctl"
             | "dismount" | "create-section" | "close-section" | "map-view" | "unmap-view"
-            | "touch" => None,
+            | "touch" | "notify" | "cancel" | "await" => None,
             _ => Some("model only"),
         }
+    }
+
+    /// True if the step's handle was opened for synchronous I/O (FileModeInformation).
+    fn synchronous(&self, step: &Step) -> bool {
+        let (positional, _) = key_values(&step.args);
+        let Some(Ok(file)) = positional.first().and_then(|name| self.borrow(name).ok()) else {
+            return false;
+        };
+        let mode = file.file().query_information(FILE_MODE_INFORMATION, 4);
+        let bytes: [u8; 4] = mode
+            .data
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 4]);
+        !mode.status.is_error() && u32::from_le_bytes(bytes) & SYNCHRONOUS_IO != 0
     }
 
     fn borrow(&self, name: &str) -> Result<Result<Borrowed<'_>, NtStatus>, String> {
@@ -243,6 +270,24 @@ impl NtRunner {
             "create-section" | "close-section" | "map-view" | "unmap-view" | "touch" => {
                 self.execute_mapping(step)?
             }
+            "await" => {
+                let name = handle_name(0)?;
+                let sent = self
+                    .notifies
+                    .get_mut(name)
+                    .ok_or(format!("no notify was sent on {name}"))?;
+                let completed = sent
+                    .iter()
+                    .enumerate()
+                    .find_map(|(index, notify)| Some((index, notify.completion()?)));
+                Outcome::status(match completed {
+                    Some((index, status)) => {
+                        sent.remove(index);
+                        status
+                    }
+                    None => NtStatus::PENDING,
+                })
+            }
             verb => {
                 let file = match self.borrow(handle_name(0)?)? {
                     Ok(file) => file,
@@ -279,6 +324,28 @@ impl NtRunner {
                         };
                         io_outcome(file.fs_control(code, &input, number(&named, "len", 0)? as u32))
                     }
+                    "notify" => {
+                        let filter = number(&named, "filter", 0x17)? as u32;
+                        let subtree = positional.contains(&"subtree");
+                        // Nothing is returned yet (pending) or at all (refused): info=0,
+                        // as the model reports.
+                        let status = match file.notify_change_directory(filter, subtree) {
+                            Notify::Done(status) => status,
+                            Notify::Pending(pending) => {
+                                self.notifies
+                                    .entry(String::from(handle_name(0)?))
+                                    .or_default()
+                                    .push(pending);
+                                NtStatus::PENDING
+                            }
+                        };
+                        Outcome {
+                            status,
+                            information: Some(0),
+                            data: None,
+                        }
+                    }
+                    "cancel" => Outcome::status(file.cancel_io()),
                     "dismount" => {
                         Outcome::status(file.fs_control(FSCTL_DISMOUNT_VOLUME, &[], 0).status)
                     }

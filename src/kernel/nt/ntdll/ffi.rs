@@ -44,6 +44,9 @@ pub const PAGE_READONLY: u32 = 0x02;
 /// Section allocation attributes (winnt.h).
 pub const SEC_IMAGE: u32 = 0x0100_0000;
 pub const SEC_COMMIT: u32 = 0x0800_0000;
+/// EVENT_ALL_ACCESS (winnt.h) and EVENT_TYPE's NotificationEvent.
+pub const EVENT_ALL_ACCESS: u32 = 0x001F_0003;
+pub const NOTIFICATION_EVENT: u32 = 0;
 /// SECTION_INHERIT: the view is not mapped into child processes.
 pub const VIEW_UNMAP: u32 = 2;
 
@@ -151,6 +154,29 @@ unsafe extern "system" {
         buffer: *mut c_void,
         number_of_bytes_to_read: usize,
         number_of_bytes_read: *mut usize,
+    ) -> i32;
+    pub fn NtCreateEvent(
+        event_handle: *mut Handle,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        event_type: u32,
+        initial_state: u8,
+    ) -> i32;
+    pub fn NtNotifyChangeDirectoryFile(
+        file_handle: Handle,
+        event: Handle,
+        apc_routine: *mut c_void,
+        apc_context: *mut c_void,
+        io_status_block: *mut IoStatusBlock,
+        buffer: *mut c_void,
+        length: u32,
+        completion_filter: u32,
+        watch_tree: u8,
+    ) -> i32;
+    pub fn NtCancelIoFileEx(
+        file_handle: Handle,
+        io_request_to_cancel: *mut IoStatusBlock,
+        io_status_block: *mut IoStatusBlock,
     ) -> i32;
     pub fn NtTerminateProcess(process_handle: Handle, exit_status: i32) -> i32;
     pub fn NtLoadDriver(driver_service_name: *const UnicodeString) -> i32;
