@@ -14,12 +14,18 @@ use rustfsd::kernel::model::harness::report::{Outcome, skipped_report, step_repo
 use rustfsd::kernel::model::harness::scenario::{
     Step, StepReport, key_values, parse_hex_bytes, parse_number,
 };
-use rustfsd::kernel::ntdll::{self, ChildProcess, CreateFile, File, ForeignHandle, Io};
+use rustfsd::kernel::ntdll::{
+    self, ChildProcess, CreateFile, File, ForeignHandle, Io, MappedView, Notify, PendingNotify,
+    Section,
+};
 
 use super::disk_map;
 
 /// FSCTL_DISMOUNT_VOLUME (winioctl.h).
 const FSCTL_DISMOUNT_VOLUME: u32 = 0x0009_0020;
+/// FileModeInformation and its FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT bits.
+const FILE_MODE_INFORMATION: u32 = 16;
+const SYNCHRONOUS_IO: u32 = 0x30;
 /// FILE_OPEN_BY_FILE_ID (wdm.h).
 const FILE_OPEN_BY_FILE_ID: u32 = 0x2000;
 /// FILE_READ_ATTRIBUTES | SYNCHRONIZE: the volume handle an open by ID goes through.
@@ -55,6 +61,12 @@ pub struct NtRunner {
     driverless: bool,
     handles: BTreeMap<String, Slot>,
     processes: BTreeMap<String, ChildProcess>,
+    /// Section objects and views by the script's names (`create-section`, `map-view`).
+    sections: BTreeMap<String, Section>,
+    views: BTreeMap<String, MappedView>,
+    /// The notifies sent on each handle name that pended, oldest first (after `handles`, so
+    /// the handles are closed, completing them, before these are dropped).
+    notifies: BTreeMap<String, Vec<PendingNotify>>,
     pub skipped: usize,
 }
 
@@ -80,6 +92,9 @@ impl NtRunner {
             driverless,
             handles: BTreeMap::new(),
             processes: BTreeMap::new(),
+            sections: BTreeMap::new(),
+            views: BTreeMap::new(),
+            notifies: BTreeMap::new(),
             skipped: 0,
         }
     }
@@ -101,7 +116,8 @@ impl NtRunner {
     }
 
     fn run_step(&mut self, step: &Step) -> StepReport {
-        if let Some(why) = self.why_skipped(&step.verb) {
+        let blocking = step.verb == "notify" && self.synchronous(step);
+        if let Some(why) = self.why_skipped(&step.verb, blocking) {
             self.skipped += 1;
             return skipped_report(step, why);
         }
@@ -109,16 +125,35 @@ impl NtRunner {
         step_report(step, result, &[])
     }
 
-    fn why_skipped(&self, verb: &str) -> Option<&'static str> {
+    fn why_skipped(&self, verb: &str, blocking: bool) -> Option<&'static str> {
         match verb {
+            "notify" if blocking => {
+                Some("model only (a synchronous handle's notify would block the one thread)")
+            }
             "load" | "unload" | "nt-unload" if self.driverless => {
                 Some("model only (no driver behind --root)")
             }
             "load" | "unload" | "nt-unload" | "process" | "terminate" | "create" | "open"
             | "close" | "dup" | "read" | "query-info" | "query-dir" | "query-volume" | "fsctl"
-            | "dismount" => None,
+            | "dismount" | "create-section" | "close-section" | "map-view" | "unmap-view"
+            | "touch" | "notify" | "cancel" | "await" => None,
             _ => Some("model only"),
         }
+    }
+
+    /// True if the step's handle was opened for synchronous I/O (FileModeInformation).
+    fn synchronous(&self, step: &Step) -> bool {
+        let (positional, _) = key_values(&step.args);
+        let Some(Ok(file)) = positional.first().and_then(|name| self.borrow(name).ok()) else {
+            return false;
+        };
+        let mode = file.file().query_information(FILE_MODE_INFORMATION, 4);
+        let bytes: [u8; 4] = mode
+            .data
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 4]);
+        !mode.status.is_error() && u32::from_le_bytes(bytes) & SYNCHRONOUS_IO != 0
     }
 
     fn borrow(&self, name: &str) -> Result<Result<Borrowed<'_>, NtStatus>, String> {
@@ -232,6 +267,27 @@ impl NtRunner {
                 };
                 Outcome::status(status)
             }
+            "create-section" | "close-section" | "map-view" | "unmap-view" | "touch" => {
+                self.execute_mapping(step)?
+            }
+            "await" => {
+                let name = handle_name(0)?;
+                let sent = self
+                    .notifies
+                    .get_mut(name)
+                    .ok_or(format!("no notify was sent on {name}"))?;
+                let completed = sent
+                    .iter()
+                    .enumerate()
+                    .find_map(|(index, notify)| Some((index, notify.completion()?)));
+                Outcome::status(match completed {
+                    Some((index, status)) => {
+                        sent.remove(index);
+                        status
+                    }
+                    None => NtStatus::PENDING,
+                })
+            }
             verb => {
                 let file = match self.borrow(handle_name(0)?)? {
                     Ok(file) => file,
@@ -268,6 +324,28 @@ impl NtRunner {
                         };
                         io_outcome(file.fs_control(code, &input, number(&named, "len", 0)? as u32))
                     }
+                    "notify" => {
+                        let filter = number(&named, "filter", 0x17)? as u32;
+                        let subtree = positional.contains(&"subtree");
+                        // Nothing is returned yet (pending) or at all (refused): info=0,
+                        // as the model reports.
+                        let status = match file.notify_change_directory(filter, subtree) {
+                            Notify::Done(status) => status,
+                            Notify::Pending(pending) => {
+                                self.notifies
+                                    .entry(String::from(handle_name(0)?))
+                                    .or_default()
+                                    .push(pending);
+                                NtStatus::PENDING
+                            }
+                        };
+                        Outcome {
+                            status,
+                            information: Some(0),
+                            data: None,
+                        }
+                    }
+                    "cancel" => Outcome::status(file.cancel_io()),
                     "dismount" => {
                         Outcome::status(file.fs_control(FSCTL_DISMOUNT_VOLUME, &[], 0).status)
                     }
@@ -275,6 +353,76 @@ impl NtRunner {
                 }
             }
         })
+    }
+
+    /// The section verbs, with the model runner's statuses for names that hold nothing
+    /// (`harness::sections`): an unknown section is INVALID_HANDLE, an unknown view (or a view
+    /// name in use) INVALID_PARAMETER.
+    fn execute_mapping(&mut self, step: &Step) -> Result<Outcome, String> {
+        let verb = step.verb.as_str();
+        let (positional, named) = key_values(&step.args);
+        let name = |index: usize| -> Result<String, String> {
+            positional
+                .get(index)
+                .map(|name| String::from(*name))
+                .ok_or(format!("{verb} needs a name"))
+        };
+        let status = match verb {
+            "create-section" => {
+                let section_name = name(0)?;
+                if self.sections.contains_key(&section_name) {
+                    return Ok(Outcome::status(NtStatus::INVALID_PARAMETER));
+                }
+                let created = match self.borrow(&name(1)?)? {
+                    Ok(file) => file.file().create_section(positional.contains(&"image")),
+                    Err(status) => Err(status),
+                };
+                match created {
+                    Ok(section) => {
+                        self.sections.insert(section_name, section);
+                        NtStatus::SUCCESS
+                    }
+                    Err(status) => status,
+                }
+            }
+            "close-section" => match self.sections.remove(&name(0)?) {
+                Some(section) => section.close(),
+                None => NtStatus::INVALID_HANDLE,
+            },
+            "map-view" => {
+                let view_name = name(0)?;
+                if self.views.contains_key(&view_name) {
+                    return Ok(Outcome::status(NtStatus::INVALID_PARAMETER));
+                }
+                match self.sections.get(&name(1)?).map(Section::map) {
+                    Some(Ok(view)) => {
+                        self.views.insert(view_name, view);
+                        NtStatus::SUCCESS
+                    }
+                    Some(Err(status)) => status,
+                    None => NtStatus::INVALID_HANDLE,
+                }
+            }
+            "unmap-view" => match self.views.remove(&name(0)?) {
+                Some(view) => view.unmap(),
+                None => NtStatus::INVALID_PARAMETER,
+            },
+            _ => {
+                let page = number(&named, "page", 0)?;
+                return Ok(
+                    match self.views.get(&name(0)?).map(|view| view.page(page)) {
+                        Some(Ok(data)) => Outcome {
+                            status: NtStatus::SUCCESS,
+                            information: Some(data.len()),
+                            data: Some(data),
+                        },
+                        Some(Err(status)) => Outcome::status(status),
+                        None => Outcome::status(NtStatus::INVALID_PARAMETER),
+                    },
+                );
+            }
+        };
+        Ok(Outcome::status(status))
     }
 
     /// `open`/`create`: NtCreateFile with every parameter the step sets (docs/scenarios.md).

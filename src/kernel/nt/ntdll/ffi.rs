@@ -36,6 +36,19 @@ pub const OBJ_CASE_INSENSITIVE: u32 = 0x40;
 pub const DUPLICATE_CLOSE_SOURCE: u32 = 1;
 pub const DUPLICATE_SAME_ACCESS: u32 = 2;
 pub const SE_LOAD_DRIVER_PRIVILEGE: u32 = 10;
+/// Section access (wdm.h): query and map for reading.
+pub const SECTION_QUERY: u32 = 0x0001;
+pub const SECTION_MAP_READ: u32 = 0x0004;
+/// Page protection (winnt.h).
+pub const PAGE_READONLY: u32 = 0x02;
+/// Section allocation attributes (winnt.h).
+pub const SEC_IMAGE: u32 = 0x0100_0000;
+pub const SEC_COMMIT: u32 = 0x0800_0000;
+/// EVENT_ALL_ACCESS (winnt.h) and EVENT_TYPE's NotificationEvent.
+pub const EVENT_ALL_ACCESS: u32 = 0x001F_0003;
+pub const NOTIFICATION_EVENT: u32 = 0;
+/// SECTION_INHERIT: the view is not mapped into child processes.
+pub const VIEW_UNMAP: u32 = 2;
 
 #[link(name = "ntdll")]
 unsafe extern "system" {
@@ -112,6 +125,58 @@ unsafe extern "system" {
         desired_access: u32,
         handle_attributes: u32,
         options: u32,
+    ) -> i32;
+    pub fn NtCreateSection(
+        section_handle: *mut Handle,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        maximum_size: *const i64,
+        section_page_protection: u32,
+        allocation_attributes: u32,
+        file_handle: Handle,
+    ) -> i32;
+    pub fn NtMapViewOfSection(
+        section_handle: Handle,
+        process_handle: Handle,
+        base_address: *mut *mut c_void,
+        zero_bits: usize,
+        commit_size: usize,
+        section_offset: *mut i64,
+        view_size: *mut usize,
+        inherit_disposition: u32,
+        allocation_type: u32,
+        win32_protect: u32,
+    ) -> i32;
+    pub fn NtUnmapViewOfSection(process_handle: Handle, base_address: *mut c_void) -> i32;
+    pub fn NtReadVirtualMemory(
+        process_handle: Handle,
+        base_address: *const c_void,
+        buffer: *mut c_void,
+        number_of_bytes_to_read: usize,
+        number_of_bytes_read: *mut usize,
+    ) -> i32;
+    pub fn NtCreateEvent(
+        event_handle: *mut Handle,
+        desired_access: u32,
+        object_attributes: *const ObjectAttributes,
+        event_type: u32,
+        initial_state: u8,
+    ) -> i32;
+    pub fn NtNotifyChangeDirectoryFile(
+        file_handle: Handle,
+        event: Handle,
+        apc_routine: *mut c_void,
+        apc_context: *mut c_void,
+        io_status_block: *mut IoStatusBlock,
+        buffer: *mut c_void,
+        length: u32,
+        completion_filter: u32,
+        watch_tree: u8,
+    ) -> i32;
+    pub fn NtCancelIoFileEx(
+        file_handle: Handle,
+        io_request_to_cancel: *mut IoStatusBlock,
+        io_status_block: *mut IoStatusBlock,
     ) -> i32;
     pub fn NtTerminateProcess(process_handle: Handle, exit_status: i32) -> i32;
     pub fn NtLoadDriver(driver_service_name: *const UnicodeString) -> i32;

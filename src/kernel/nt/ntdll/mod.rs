@@ -7,14 +7,18 @@
 //! NtReadFile <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntreadfile>,
 //! NtQueryInformationFile, NtQueryDirectoryFile, NtQueryVolumeInformationFile, NtFsControlFile,
 //! NtClose, NtDuplicateObject (the ntifs.h / wdm.h pages of the same names), NtLoadDriver /
-//! NtUnloadDriver <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-zwloaddriver>.
+//! NtUnloadDriver <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-zwloaddriver>;
+//! sections and views in `section`, change notification in `notify`.
 //!
 //! Handles: a `File` is a handle this process owns (closed on drop, or by `close` with the
 //! status NtClose returned); a `ForeignHandle` is a value in a `ChildProcess`'s table, reached
-//! only through that process's handle. Every call waits for its I/O before returning, so no
-//! buffer or IO_STATUS_BLOCK is ever released while the kernel may still write it.
+//! only through that process's handle. Every call but a notify waits for its I/O before
+//! returning; a notify that pends owns its buffers (`PendingNotify`): no buffer or
+//! IO_STATUS_BLOCK is ever released while the kernel may still write it.
 
 mod ffi;
+mod notify;
+mod section;
 
 use core::ffi::c_void;
 use core::ptr;
@@ -26,6 +30,8 @@ use std::vec::Vec;
 
 use crate::kernel::NtStatus;
 use ffi::{Handle, IoStatusBlock, ObjectAttributes, UnicodeString};
+pub use notify::{Notify, PendingNotify};
+pub use section::{MappedView, PAGE_SIZE, Section};
 
 /// A handle of this process, from `create_file` or a duplicate.
 pub struct File {
