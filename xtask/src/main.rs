@@ -23,7 +23,8 @@ use util::Result;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  package         build the signed driver package (and filetest.exe) into target/package
+  package         build the signed driver package (with filetest.exe and the WinDbg
+                  extension rustfsd.js) into target/package
   filetest-exe    build filetest.exe (the scenario runner on the real NT API); print its path
   test-wine       only the Wine stage of `test`: filetest.exe under Wine against the model
   test            run every test: host tests, cross-build, PE/INF/layout checks, fuzzing
@@ -84,8 +85,19 @@ fn package() -> Result<std::path::PathBuf> {
     )?;
     sign::test_sign(&sys)?;
     util::copy(&filetest_exe::build()?, &package_dir.join("filetest.exe"))?;
+    // The WinDbg extension (`.scriptload rustfsd.js` beside the PDB; docs/windbg.md).
+    util::copy(
+        &util::workspace_root().join("tools/windbg/rustfsd.js"),
+        &package_dir.join("rustfsd.js"),
+    )?;
     println!("package: {}", package_dir.display());
-    for name in ["rustfsd.sys", "rustfsd.pdb", "rustfsd.inf", "filetest.exe"] {
+    for name in [
+        "rustfsd.sys",
+        "rustfsd.pdb",
+        "rustfsd.inf",
+        "filetest.exe",
+        "rustfsd.js",
+    ] {
         let size = std::fs::metadata(package_dir.join(name))
             .map(|m| m.len())
             .unwrap_or(0);
