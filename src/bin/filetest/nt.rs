@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
 use rustfsd::kernel::NtStatus;
-use rustfsd::kernel::model::harness::report::{Outcome, skipped_report, step_report};
+use rustfsd::kernel::model::harness::report::{Outcome, run_in_order, skipped_report, step_report};
 use rustfsd::kernel::model::harness::scenario::{
     Step, StepReport, key_values, parse_hex_bytes, parse_number,
 };
@@ -102,12 +102,7 @@ impl NtRunner {
     /// Runs every step in file order (`@tN` threads are not interleaved). True if every step
     /// that ran met its expectation.
     pub fn run_all(&mut self, steps: &[Step], out: &mut dyn FnMut(&str)) -> bool {
-        let mut ok = true;
-        for step in steps {
-            let report = self.run_step(step);
-            ok &= report.ok;
-            out(&report.text);
-        }
+        let ok = run_in_order(steps, |step| self.run_step(step), out);
         out(&format!(
             "model only: {} step(s) skipped; verifier: none here (Driver Verifier on a VM)",
             self.skipped

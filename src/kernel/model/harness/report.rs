@@ -179,6 +179,21 @@ fn read_u32(data: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
 }
 
+/// Runs `steps` in file order through `run_step`, printing each report. True if all held.
+pub fn run_in_order(
+    steps: &[Step],
+    mut run_step: impl FnMut(&Step) -> StepReport,
+    out: &mut dyn FnMut(&str),
+) -> bool {
+    let mut ok = true;
+    for step in steps {
+        let report = run_step(step);
+        ok &= report.ok;
+        out(&report.text);
+    }
+    ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

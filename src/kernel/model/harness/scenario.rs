@@ -613,7 +613,7 @@ impl Runner {
                 let handle = self.handle_arg(&positional, 0)?;
                 let filter = Self::number(&named, "filter", 0x17)? as u32;
                 if let (Some(name), Some(file_object)) =
-                    (positional.first(), self.session.file_object_of(handle))
+                    (positional.first(), self.session.file_object(handle).ok())
                 {
                     self.notified.insert(String::from(*name), file_object);
                 }
@@ -1049,12 +1049,7 @@ impl Runner {
 
     /// Runs every step in order. True if every expectation held and the verifier found nothing.
     pub fn run_all(&mut self, steps: &[Step], out: &mut dyn FnMut(&str)) -> bool {
-        let mut ok = true;
-        for step in steps {
-            let report = self.run_step(step);
-            ok &= report.ok;
-            out(&report.text);
-        }
+        let mut ok = report::run_in_order(steps, |step| self.run_step(step), out);
         let findings = self.session.findings();
         if !findings.is_empty() {
             ok = false;

@@ -1023,11 +1023,6 @@ impl Session {
         Some(state.async_completions.remove(index).2)
     }
 
-    /// The FILE_OBJECT a handle names.
-    pub fn file_object_of(&self, handle: Handle) -> Option<ObjId> {
-        self.file_object(handle).ok()
-    }
-
     /// FSCTL_DISMOUNT_VOLUME on a volume handle.
     pub fn dismount(&mut self, handle: Handle) -> NtStatus {
         self.fs_control_file(handle, FSCTL_DISMOUNT_VOLUME, &[], 0)
