@@ -1,6 +1,6 @@
 //! Random threaded scripts under the preempting scheduler: two or three threads open, read,
 //! list, query, close, lock and unlock the volume and byte ranges, ask for change
-//! notifications and cancel them, and dismount, each request preempted
+//! notifications and cancel them, dismount, and pull the disk, each request preempted
 //! inside the driver wherever the seed decides (docs/nt-model.md, "Preemption"). Every run
 //! must end with everything closed, the driver unloaded and no verifier finding.
 //!
@@ -36,6 +36,8 @@ fn script(rng: &mut Rng) -> String {
         ));
     }
     let threads = 2 + rng.below(2);
+    // In a quarter of the scripts one thread pulls the disk (IRP_MN_SURPRISE_REMOVAL).
+    let pulled_by = (rng.below(4) == 0).then(|| 1 + rng.below(threads));
     let mut handles: Vec<String> = shared.iter().map(|h| h.to_string()).collect();
     for thread in 1..=threads {
         let mut mine = handles[..shared.len()].to_vec();
@@ -82,6 +84,9 @@ fn script(rng: &mut Rng) -> String {
             };
             lines.push(format!("@t{thread} {step}"));
         }
+        if pulled_by == Some(thread) {
+            lines.push(format!("@t{thread} pnp Disk0 surprise-remove => SUCCESS"));
+        }
     }
     for name in handles {
         lines.push(format!("close {name} => any"));
@@ -91,16 +96,23 @@ fn script(rng: &mut Rng) -> String {
             "fsctl vol code=0x9001c => any",
             "dismount vol => any",
             "close vol => SUCCESS",
-            // An open after a dismount mounted the volume afresh: that one goes too.
+        ]
+        .map(String::from),
+    );
+    let ending: &[&str] = if pulled_by.is_some() {
+        // Everything is closed: PnP now sends the REMOVE and the disk is gone.
+        &["run-worker => SUCCESS", "pnp Disk0 remove => SUCCESS"]
+    } else {
+        // An open after a dismount mounted the volume afresh: that one goes too.
+        &[
             "open fresh \\Device\\Disk0 => SUCCESS",
             "dismount fresh => SUCCESS",
             "close fresh => SUCCESS",
             "run-worker => SUCCESS",
-            "unload rustfsd => SUCCESS",
-            "expect-findings 0",
         ]
-        .map(String::from),
-    );
+    };
+    lines.extend(ending.iter().map(|line| String::from(*line)));
+    lines.extend(["unload rustfsd => SUCCESS", "expect-findings 0"].map(String::from));
     lines.join("\n")
 }
 
@@ -120,6 +132,8 @@ struct Tally {
     /// Change notifications left pending.
     notified: usize,
     byte_range_locks: usize,
+    /// Runs where a thread pulled the disk.
+    pulled: usize,
 }
 
 fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
@@ -137,6 +151,7 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     tally.dismounted += count(&|t| t.contains(" dismount ") && t.contains(" SUCCESS"));
     tally.notified += count(&|t| t.contains(" notify ") && t.contains(" PENDING"));
     tally.byte_range_locks += count(&|t| t.contains(" lock ") && t.contains(" SUCCESS"));
+    tally.pulled += usize::from(count(&|t| t.contains(" pnp ")) > 0);
     tally.resumed += run.trace.iter().filter(|l| l.ends_with(" resumes")).count();
     tally.waited += usize::from(
         run.trace
@@ -178,6 +193,7 @@ fn random_threaded_scripts_end_clean_under_preemption() {
         ("dismounts", tally.dismounted),
         ("pending change notifications", tally.notified),
         ("byte-range locks granted", tally.byte_range_locks),
+        ("runs with the disk pulled", tally.pulled),
     ];
     support::seeds::require_often(&counts, count as usize / 20, &tally);
 }

@@ -16,6 +16,9 @@ use support::machine::{finish, machine, open_ok, open_with};
 const FILE_NO_INTERMEDIATE_BUFFERING: u32 = 0x8;
 const FILE_SYNCHRONOUS_IO_NONALERT: u32 = 0x20;
 const FILE_NON_DIRECTORY_FILE: u32 = 0x40;
+/// What a read may get while its volume is dismounted and its disk pulled (the disk's own
+/// status passes through, as FastFAT's FatNormalizeAndRaiseStatus lets it).
+const READ_OUTCOMES: &str = "SUCCESS|VOLUME_DISMOUNTED|DEVICE_DOES_NOT_EXIST";
 
 /// The create options of a synchronous file open for reading, cached or not.
 fn read_options(non_cached: bool) -> u32 {
@@ -435,11 +438,13 @@ fn failing_the_nth_disk_read_for_every_n() {
 }
 
 /// Four threads read one file through their own handles (all cached, so one shared cache map)
-/// while a fifth dismounts the volume, interleaved with the worker (the lazy writer) as each
-/// seed decides: every read returns the file's bytes or STATUS_VOLUME_DISMOUNTED, every CLOSE
-/// finds its FCB, and nothing is left at unload.
+/// while a fifth dismounts the volume and a sixth pulls the disk (IRP_MN_SURPRISE_REMOVAL),
+/// all preempted inside the driver and interleaved with the worker (the lazy writer) as each
+/// seed decides: every read returns the file's bytes or an error for the vanished volume, every
+/// CLOSE finds its FCB, the REMOVE after the last close finds nothing open, and nothing is left
+/// at unload.
 #[test]
-fn four_readers_and_a_dismount_over_many_seeds() {
+fn four_readers_a_dismount_and_a_surprise_removal_over_many_seeds() {
     use rustfsd::kernel::model::harness::scenario::{self, Runner};
     use rustfsd::kernel::model::harness::{DiskModel, DriverDescriptor, scheduler};
     let image = fs::read(support::image("ext4")).unwrap();
@@ -447,26 +452,40 @@ fn four_readers_and_a_dismount_over_many_seeds() {
     for t in 1..=4 {
         script.push_str(&format!(
             "open h{t} \\Device\\Disk0\\hello.txt => SUCCESS\n\
-             @t{t} read h{t} offset=0 len=512 => SUCCESS|VOLUME_DISMOUNTED\n\
-             @t{t} read h{t} offset=7 len=512 => SUCCESS|VOLUME_DISMOUNTED\n\
+             @t{t} read h{t} offset=0 len=512 => {READ_OUTCOMES}\n\
+             @t{t} read h{t} offset=7 len=512 => {READ_OUTCOMES}\n\
              @t{t} close h{t} => SUCCESS\n"
         ));
     }
-    script.push_str("@t5 dismount v => SUCCESS\n@t5 close v => SUCCESS\n");
-    script.push_str("run-worker => SUCCESS\nunload rustfsd => SUCCESS\nexpect-findings 0\n");
+    // After the surprise removal the volume is already gone (FastFAT's FatDismountVolume).
+    script.push_str("@t5 dismount v => SUCCESS|VOLUME_DISMOUNTED\n@t5 close v => SUCCESS\n");
+    script.push_str("@t6 pnp Disk0 surprise-remove => SUCCESS\n");
+    script.push_str("run-worker => SUCCESS\npnp Disk0 remove => SUCCESS\n");
+    script.push_str("unload rustfsd => SUCCESS\nexpect-findings 0\n");
     let steps = scenario::parse(&script).unwrap();
-    let (mut inline, mut lazy) = (0, 0);
+    let (mut inline, mut lazy, mut removed_first) = (0, 0, 0);
     for seed in 0..300u64 {
         let mut session = Session::new();
         session.add_disk("Disk0", DiskModel::from_bytes(image.clone()));
         session.set_trace_enabled(false);
         let mut runner = Runner::new(session, vec![DriverDescriptor::rustfsd()]);
         let run = scheduler::run(&mut runner, &steps, seed);
-        assert!(run.ok, "seed {seed}:\n{}", run.trace.join("\n"));
+        let reports: Vec<&str> = run.reports.iter().map(|r| r.text.as_str()).collect();
+        assert!(run.ok, "seed {seed}:\n{}", reports.join("\n"));
         let (_, now, later, alive) = runner.session.cache_counters();
         assert_eq!(alive, 0, "seed {seed}");
         inline += now;
         lazy += later;
+        if reports
+            .iter()
+            .any(|r| r.contains("dismount") && r.contains("VOLUME_DISMOUNTED"))
+        {
+            removed_first += 1;
+        }
     }
     assert!(inline > 0 && lazy > 0, "{inline} inline, {lazy} lazy");
+    assert!(
+        removed_first > 0 && removed_first < 300,
+        "the removal came before the dismount in {removed_first} of 300 seeds"
+    );
 }

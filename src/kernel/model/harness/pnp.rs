@@ -84,6 +84,9 @@ impl Session {
         };
         let mut request = IrpRequest::new(IrpMajor::Pnp, None);
         request.minor = minor;
-        io::call_driver(&self.kernel, volume, request).status
+        match self.capture(volume, request) {
+            Ok(pending) => pending,
+            Err(request) => io::call_driver(&self.kernel, volume, request).status,
+        }
     }
 }

@@ -896,7 +896,7 @@ impl Runner {
     }
 
     /// Starts `step` on its modelled thread. A request that can be preempted inside the
-    /// driver (open, close, read, queries, FSCTLs, dismount) comes back running as a job
+    /// driver (open, close, read, queries, FSCTLs, dismount, surprise removal) comes back running as a job
     /// (`preempt`), for `RunningStep::resume` and `finish_step`; anything else runs to
     /// completion here and comes back as its report.
     pub fn start_step(&mut self, step: &Step) -> Result<RunningStep, StepReport> {
@@ -970,8 +970,12 @@ impl Runner {
                 }));
                 Ok(Started::Running(job, Finish::StatusOnly))
             }
+            "pnp" if !matches!(positional.get(1).copied(), Some("surprise-remove")) => {
+                // The other removal steps are two IRPs or act after theirs: run whole.
+                Ok(Started::Atomic)
+            }
             "read" | "query-info" | "query-dir" | "query-volume" | "fsctl" | "dismount"
-            | "notify" => {
+            | "notify" | "pnp" => {
                 self.session.capture_next_send();
                 let outcome = self.execute(step);
                 let captured = self.session.take_captured_send();
@@ -983,7 +987,7 @@ impl Runner {
                 let job = spawn(Box::new(move || {
                     super::session::send_referenced(&job_kernel, device, irp)
                 }));
-                let finish = if step.verb == "dismount" {
+                let finish = if matches!(step.verb.as_str(), "dismount" | "pnp") {
                     Finish::StatusOnly
                 } else {
                     Finish::Data

@@ -693,6 +693,20 @@ impl Session {
         self.captured = None;
     }
 
+    /// Keeps `request` for `take_captured_send` if `capture_next_send` asked for it (the
+    /// answer is then STATUS_PENDING); gives it back when it must be sent now.
+    pub(super) fn capture(
+        &mut self,
+        device: ObjId,
+        request: IrpRequest,
+    ) -> Result<NtStatus, IrpRequest> {
+        if !core::mem::take(&mut self.capture_send) {
+            return Err(request);
+        }
+        self.captured = Some((device, request));
+        Ok(NtStatus::PENDING)
+    }
+
     /// The IRP `capture_next_send` kept, and its device.
     pub fn take_captured_send(&mut self) -> Option<(ObjId, IrpRequest)> {
         self.capture_send = false;
@@ -790,11 +804,10 @@ impl Session {
         if request.buffer_kind == BufferKind::None {
             request.buffer_kind = self.buffer_kind_for_device(device);
         }
-        if core::mem::take(&mut self.capture_send) {
-            self.captured = Some((device, request));
-            return IrpOutcome::status(NtStatus::PENDING);
+        match self.capture(device, request) {
+            Ok(pending) => IrpOutcome::status(pending),
+            Err(request) => send_referenced(&self.kernel, device, request),
         }
-        send_referenced(&self.kernel, device, request)
     }
 
     /// NtReadFile at `offset`, or at the current position (FO_SYNCHRONOUS_IO files only).
