@@ -12,6 +12,7 @@ pub mod cache;
 pub mod dispatch;
 pub mod driver;
 pub mod ext4;
+pub mod fallible;
 pub mod fcb;
 pub mod info;
 pub mod kernel;

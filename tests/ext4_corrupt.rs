@@ -217,7 +217,7 @@ fn corrupt_extent_leaf_checksum_then_read_past_it() {
     );
     // Data mapped by the second leaf is still readable, with a fresh or a reused reader.
     let past = idx[1].0 * bs;
-    let mut rdr = FileReader::new(frag.clone());
+    let mut rdr = FileReader::new(frag.try_clone().unwrap());
     assert!(rdr.read_at(&vol, 0, &mut buf).is_err());
     let n = rdr.read_at(&vol, past, &mut buf).unwrap();
     assert_eq!(n, 4096);

@@ -83,7 +83,7 @@ fn walk_ours(vol: &Volume<FileDevice>) -> BTreeMap<Vec<u8>, Node> {
                 _ => Vec::new(),
             };
             if st.file_type == FileType::Directory {
-                stack.push((p.clone(), inode.clone()));
+                stack.push((p.clone(), inode.try_clone().unwrap()));
             }
             out.insert(
                 p,
@@ -478,7 +478,7 @@ fn compare_debugfs(name: &str, ours: &BTreeMap<Vec<u8>, Node>, view: Option<&ext
         };
         let want = fs::read(root.join(f)).unwrap();
         let inode = vol.inode(n.ino).unwrap();
-        let mut reader = rustfsd::ext4::FileReader::new(inode.clone());
+        let mut reader = rustfsd::ext4::FileReader::new(inode.try_clone().unwrap());
         for _ in 0..200 {
             let off = rng.below(want.len() as u64 + 100);
             let len = rng.below(200_000) as usize;

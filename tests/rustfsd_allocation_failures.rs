@@ -1,8 +1,9 @@
 //! Seed 004's sweeps: a whole session (load, mount, open, cached read, listing, queries, a
 //! mapped file with a page fault, change notification, locks, close, dismount, unload) is run
 //! once for every allocation it makes, with exactly that allocation failing as
-//! ExAllocatePool2 fails when pool is short, and once for every disk read, with exactly that
-//! read failing with STATUS_DEVICE_DATA_ERROR. Every run must end with no verifier finding (no
+//! ExAllocatePool2 fails when pool is short, once for every heap allocation of the driver's
+//! (its `Vec`s and `Box`es, which wdk-alloc takes from pool in `nt`), and once for every disk
+//! read, with exactly that read failing with STATUS_DEVICE_DATA_ERROR. Every run must end with no verifier finding (no
 //! leak, no use after free, no IRP lost), with a clean status wherever the failure landed, and
 //! with the driver unloaded unless its own load was what failed. (A volume open that failed
 //! leaves no handle to dismount with: while the unload answers DEVICE_BUSY, the test opens the
@@ -11,7 +12,9 @@
 mod support;
 
 use rustfsd::kernel::NtStatus;
+use rustfsd::kernel::faulting_allocator::FaultingAllocator;
 use rustfsd::kernel::model::harness::{DiskModel, DriverDescriptor, Session, scenario};
+use rustfsd::kernel::model::heap_faults;
 
 const SCRIPT: &str = r"
 load rustfsd                              => any
@@ -47,11 +50,17 @@ run-worker                                => any
 unload rustfsd                            => any
 ";
 
+/// The driver's heap allocations can fail (`heap_faults`); only the test that arms it on its
+/// own thread counts them.
+#[global_allocator]
+static HEAP: FaultingAllocator = FaultingAllocator;
+
 /// What goes wrong in a run.
 #[derive(Clone, Copy)]
 enum Fault {
     None,
     Allocation(u64),
+    HeapAllocation(u64),
     DiskRead(u64),
 }
 
@@ -59,6 +68,7 @@ struct Run {
     findings: Vec<String>,
     reports: Vec<String>,
     allocations: u64,
+    heap_allocations: u64,
     disk_reads: u64,
     unloaded: bool,
     loaded: bool,
@@ -70,14 +80,18 @@ fn run(image: &[u8], fault: Fault) -> Run {
     let disk = session.disk("Disk0").unwrap();
     let fail_at = match fault {
         Fault::Allocation(n) => Some(n),
-        Fault::None | Fault::DiskRead(_) => None,
+        Fault::None | Fault::DiskRead(_) | Fault::HeapAllocation(_) => None,
+    };
+    let heap_fail_at = match fault {
+        Fault::HeapAllocation(n) => Some(n),
+        _ => None,
     };
     if let Fault::DiskRead(n) = fault {
         disk.fail_nth_read(n, NtStatus(0xC000_009C_u32 as i32));
     }
     // ALLOC_TRACE=N prints the model's trace of the run whose allocation N fails.
-    let traced =
-        std::env::var("ALLOC_TRACE").is_ok_and(|t| Some(t) == fail_at.map(|n| n.to_string()));
+    let traced = std::env::var("ALLOC_TRACE")
+        .is_ok_and(|t| Some(t) == fail_at.or(heap_fail_at).map(|n| n.to_string()));
     session.set_trace_enabled(traced);
     if let Some(n) = fail_at {
         session.fail_nth_allocation(n);
@@ -85,9 +99,11 @@ fn run(image: &[u8], fault: Fault) -> Run {
     let mut runner = scenario::Runner::new(session, vec![DriverDescriptor::rustfsd()]);
     let steps = scenario::parse(SCRIPT).unwrap();
     let mut reports = Vec::new();
+    heap_faults::arm(heap_fail_at);
     for step in &steps {
         reports.push(runner.run_step(step).text);
     }
+    let heap_allocations = heap_faults::disarm();
     let retry = scenario::parse(DISMOUNT_AND_UNLOAD).unwrap();
     for _ in 0..3 {
         if !reports.last().is_some_and(|r| r.contains("DEVICE_BUSY")) {
@@ -118,6 +134,7 @@ fn run(image: &[u8], fault: Fault) -> Run {
             .last()
             .is_some_and(|r| r.contains(" unload ") && r.contains(" SUCCESS")),
         allocations: runner.session.allocations(),
+        heap_allocations,
         disk_reads: disk.read_count(),
         reports,
     }
@@ -156,6 +173,19 @@ fn every_allocation_of_a_session_can_fail_cleanly() {
     let answered = sweep(&image, total, Fault::Allocation, "allocation");
     eprintln!(
         "allocation sweep: {total} allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere"
+    );
+    assert!(answered as u64 >= total / 2);
+}
+
+#[test]
+fn every_heap_allocation_of_the_driver_can_fail_cleanly() {
+    let image = std::fs::read(support::image("tiny-ext4")).unwrap();
+    let clean = run(&image, Fault::None);
+    let total = clean.heap_allocations;
+    assert!(total > 20, "only {total} heap allocations");
+    let answered = sweep(&image, total, Fault::HeapAllocation, "heap allocation");
+    eprintln!(
+        "heap allocation sweep: {total} allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere"
     );
     assert!(answered as u64 >= total / 2);
 }

@@ -415,7 +415,7 @@ Exit status: 0 on success; 1 when walk met damaged objects (each reported on std
         ctx: &[u8],
         mut sink: impl FnMut(&[u8]) -> Res<()>,
     ) -> Res<()> {
-        let mut rdr = FileReader::new(inode.clone());
+        let mut rdr = FileReader::new(fs(inode.try_clone(), &escape(ctx))?);
         let mut buf = vec![0u8; 1 << 20];
         let mut off = 0u64;
         loop {

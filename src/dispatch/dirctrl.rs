@@ -207,7 +207,7 @@ fn search_expression(
     if search.is_none() {
         let given = match pattern {
             Some(pattern) if !pattern.is_empty() => pattern,
-            _ => alloc::vec![u16::from(b'*')],
+            _ => crate::fallible::copy_of(&[u16::from(b'*')])?,
         };
         let expression = if ccb.case_insensitive {
             let mut folded = Vec::new();
@@ -221,12 +221,10 @@ fn search_expression(
             expression,
         });
     }
-    let mut copy = Vec::new();
-    if let Some(search) = search.as_ref() {
-        copy.try_reserve(search.expression.len())
-            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
-        copy.extend_from_slice(&search.expression);
-    }
+    let copy = match search.as_ref() {
+        Some(search) => crate::fallible::copy_of(&search.expression)?,
+        None => Vec::new(),
+    };
     Ok((copy, initial))
 }
 

@@ -204,7 +204,7 @@ fn read_disk(
     count: usize,
     buffer: &OutputBuffer,
 ) -> Result<(), NtStatus> {
-    let mut reader = ext4::FileReader::new(inode.clone());
+    let mut reader = ext4::FileReader::new(inode.try_clone().map_err(|error| status_of(&error))?);
     copy_out(buffer, count, |at, chunk| {
         let done = reader
             .read_at(vcb.volume(), offset.saturating_add(at as u64), chunk)

@@ -201,7 +201,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         let mut r = DirReader {
             vol: self,
-            rdr: FileReader::new(dir.clone()),
+            rdr: FileReader::new(dir.try_clone()?),
             pos: cursor,
             aligned: cursor == 0,
             buf: Vec::new(),
@@ -340,7 +340,7 @@ impl<D: BlockDevice> Volume<D> {
     fn htree_lookup(&self, dir: &Inode, name: &[u8], same: NameMatch<'_>) -> Result<DirHit> {
         let bs = self.block_size() as usize;
         let dir_blocks = dir.size() / bs as u64;
-        let mut rdr = FileReader::new(dir.clone());
+        let mut rdr = FileReader::new(dir.try_clone()?);
         let mut root = Vec::new();
         if self.read_dir_block(&mut rdr, 0, &mut root)?.is_some() {
             return Err(Error::corrupt("htree root is a hole", u64::from(dir.ino())));

@@ -129,8 +129,8 @@ pub struct Stat {
     pub rdev: u32,
 }
 
-/// One inode as read from the inode table, checksum verified.
-#[derive(Clone)]
+/// One inode as read from the inode table, checksum verified. Copies are fallible
+/// (`try_clone`): its bytes are a heap allocation.
 pub struct Inode {
     ino: u32,
     raw: Vec<u8>,
@@ -150,6 +150,20 @@ impl core::fmt::Debug for Inode {
 }
 
 impl Inode {
+    /// A copy, or `NoMemory` when its bytes cannot be allocated.
+    pub fn try_clone(&self) -> Result<Inode> {
+        let mut raw = Vec::new();
+        raw.try_reserve_exact(self.raw.len())
+            .map_err(|_| Error::NoMemory)?;
+        raw.extend_from_slice(&self.raw);
+        Ok(Inode {
+            ino: self.ino,
+            raw,
+            extra_isize: self.extra_isize,
+            huge_file_fs: self.huge_file_fs,
+        })
+    }
+
     /// Wraps raw inode bytes (`raw.len()` is the volume's inode size, ≥ 128).
     pub(crate) fn from_raw(ino: u32, raw: Vec<u8>, huge_file_fs: bool) -> Result<Self> {
         if raw.len() < GOOD_OLD_INODE_SIZE {

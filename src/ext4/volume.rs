@@ -422,7 +422,7 @@ impl<D: BlockDevice> Volume<D> {
     /// Reads up to `buf.len()` bytes at `offset` of the inode's content. Holes and unwritten
     /// extents read as zeros; nothing past `i_size` is returned. Returns the byte count.
     pub fn read_at(&self, inode: &Inode, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        FileReader::new(inode.clone()).read_at(self, offset, buf)
+        FileReader::new(inode.try_clone()?).read_at(self, offset, buf)
     }
 
     /// The inline-data content of `inode` (the 60 bytes of `i_block` then `system.data`),
@@ -523,7 +523,7 @@ impl<D: BlockDevice> Volume<D> {
 /// A per-open reader that remembers the last block run it mapped, so sequential and nearby
 /// reads do not walk the block map again. Cheap to create; not shared between threads (the
 /// FSD keeps one per stream, or creates one per request).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FileReader {
     inode: Inode,
     last: Option<Run>,

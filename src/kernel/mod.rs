@@ -39,6 +39,9 @@ pub use nt::*;
 pub mod model;
 #[cfg(not(all(target_os = "windows", target_env = "msvc")))]
 pub use model::*;
+#[cfg(not(all(target_os = "windows", target_env = "msvc")))]
+#[path = "nt/faulting_allocator.rs"]
+pub mod faulting_allocator;
 
 #[cfg(all(target_os = "windows", target_env = "gnu"))]
 #[path = "nt/ntdll/mod.rs"]

@@ -100,7 +100,7 @@ fn sequential(
     let (mut d1, mut d2, mut d3) = (Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..reps {
         let (x1, e1) = best_of(1, || {
-            let mut rdr = FileReader::new(inode.clone());
+            let mut rdr = FileReader::new(inode.try_clone().unwrap());
             let mut off = 0;
             while off < size {
                 let n = rdr.read_at(vol, off, &mut buf).unwrap();
@@ -187,7 +187,7 @@ fn random_reads(
             .collect();
         // Ours through a per-open FileReader (what the FSD keeps per stream): the last mapped
         // run is cached, so nearby reads skip the extent tree.
-        let mut rdr = FileReader::new(inode.clone());
+        let mut rdr = FileReader::new(inode.try_clone().unwrap());
         let cached: Vec<Duration> = offs
             .iter()
             .map(|&o| {

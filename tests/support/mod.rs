@@ -1035,7 +1035,7 @@ pub fn physical_chunks(
 ) -> Vec<Vec<(u64, usize)>> {
     let bs = u64::from(vol.block_size());
     let size = inode.size();
-    let mut rdr = rustfsd::ext4::FileReader::new(inode.clone());
+    let mut rdr = rustfsd::ext4::FileReader::new(inode.try_clone().unwrap());
     let mut out = Vec::new();
     let mut off = 0;
     while off < size {

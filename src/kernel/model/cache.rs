@@ -146,6 +146,7 @@ pub fn copy_read(
     buffer: &OutputBuffer,
     buffer_offset: usize,
 ) -> Result<usize, NtStatus> {
+    let _model = super::heap_faults::Scope::model();
     let id = file_object.id;
     let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
     let section = {

@@ -323,6 +323,7 @@ impl DriverObject {
         name: &str,
         globals: DriverGlobals,
     ) -> Result<ControlDevice, NtStatus> {
+        let _model = super::heap_faults::Scope::model();
         let globals = Arc::new(globals);
         let extension: Arc<dyn Any + Send + Sync> = globals.clone();
         let driver = self.id;
@@ -409,6 +410,7 @@ impl DriverObject {
         mount: &MountRequest,
         extension: T,
     ) -> Result<VolumeDevice, NtStatus> {
+        let _model = super::heap_faults::Scope::model();
         let driver = self.id;
         let extension: Arc<dyn Any + Send + Sync> = Arc::new(extension);
         let vpb = mount.vpb;

@@ -28,6 +28,7 @@ impl Event {
     /// A KEVENT in a stack frame (the model's own waits that `nt` does with a stack event):
     /// no allocation, so it cannot fail.
     pub(crate) fn on_stack() -> Event {
+        let _model = super::heap_faults::Scope::model();
         Event {
             signaled: Arc::new(AtomicBool::new(false)),
             auto_reset: false,
@@ -106,9 +107,10 @@ pub fn queue_work_item<F: FnOnce() + Send + 'static>(routine: F) -> Result<(), (
     }
     let thread = state.current_thread;
     state.push_trace(std::format!("t{thread}: IoQueueWorkItem"));
+    let run = move || super::heap_faults::in_driver(routine);
     state
         .work_queue
-        .push_back((String::from("work item"), Box::new(routine)));
+        .push_back((String::from("work item"), Box::new(run)));
     Ok(())
 }
 

@@ -59,6 +59,7 @@ pub struct FcbArc<T: Send + Sync + 'static> {
 impl<T: Send + Sync + 'static> FcbArc<T> {
     /// Allocates the FCB, initializes its ERESOURCE and sets up its advanced header.
     pub fn try_new(tag: PoolTag, value: T) -> Result<FcbArc<T>, NtStatus> {
+        let _model = super::heap_faults::Scope::model();
         super::pool::allocate()?;
         super::preempt::point();
         let resource = Resource::try_new()?;

@@ -76,6 +76,7 @@ impl FileLock {
         exclusive: bool,
         fail_immediately: bool,
     ) -> (NtStatus, bool) {
+        let _model = super::heap_faults::Scope::model();
         let Some((start, end)) = range(offset, length) else {
             return (NtStatus::INVALID_PARAMETER, false);
         };

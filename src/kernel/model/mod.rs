@@ -19,6 +19,7 @@ mod file_lock;
 mod file_object;
 mod forward;
 mod fsrtl;
+pub mod heap_faults;
 mod irp;
 mod irql;
 mod locked;

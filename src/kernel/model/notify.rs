@@ -29,6 +29,7 @@ pub struct NotifyName {
 
 impl NotifyName {
     pub fn try_new(name: &[u16]) -> Result<NotifyName, NtStatus> {
+        let _model = super::heap_faults::Scope::model();
         super::pool::allocate()?;
         Ok(NotifyName {
             _name: name.to_vec(),
@@ -44,6 +45,7 @@ pub struct NotifyList {
 impl NotifyList {
     /// FsRtlNotifyInitializeSync + InitializeListHead.
     pub fn try_new() -> Result<NotifyList, NtStatus> {
+        let _model = super::heap_faults::Scope::model();
         super::pool::allocate()?;
         let id = with_state(|state| state.notify_lists.insert(NotifyListEntry::default()));
         Ok(NotifyList { id })

@@ -164,6 +164,7 @@ pub struct PoolBox<T> {
 
 impl<T> PoolBox<T> {
     pub fn try_new(tag: PoolTag, value: T) -> Result<PoolBox<T>, NtStatus> {
+        let _model = super::heap_faults::Scope::model();
         super::preempt::point();
         allocate()?;
         let id = register(tag, core::mem::size_of::<T>(), None);
@@ -210,6 +211,7 @@ pub struct PoolRef {
 
 impl<T: Send + Sync + 'static> PoolArc<T> {
     pub fn try_new(tag: PoolTag, value: T) -> Result<PoolArc<T>, NtStatus> {
+        let _model = super::heap_faults::Scope::model();
         super::preempt::point();
         allocate()?;
         let value = Arc::new(value);

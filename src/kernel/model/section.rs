@@ -246,10 +246,12 @@ fn acquire_to_create_mapped_section(
     let mut file_system_holds = false;
     if registered {
         let previous = core::mem::replace(&mut kernel.lock().current_driver, driver);
-        let status = pre_acquire_for_section_sync(
-            &FileObject { id: file_object },
-            SectionSyncKind::CreateSection,
-        );
+        let status = super::heap_faults::in_driver(|| {
+            pre_acquire_for_section_sync(
+                &FileObject { id: file_object },
+                SectionSyncKind::CreateSection,
+            )
+        });
         let mut state = kernel.lock();
         state.current_driver = previous;
         let thread = state.current_thread;

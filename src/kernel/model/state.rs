@@ -259,16 +259,43 @@ impl Kernel {
         })
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
+    /// The machine's state; what is allocated while it is held is the model's
+    /// (`heap_faults`), even when the driver called in.
+    pub fn lock(&self) -> StateGuard<'_> {
+        let model = super::heap_faults::Scope::model();
+        let state = self
+            .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        StateGuard {
+            state,
+            _model: model,
+        }
     }
 
     pub fn jobs(&self) -> MutexGuard<'_, super::preempt::Jobs> {
         self.jobs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The locked state of one machine (`Kernel::lock`).
+pub struct StateGuard<'a> {
+    state: MutexGuard<'a, State>,
+    _model: super::heap_faults::Scope,
+}
+
+impl core::ops::Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl core::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
     }
 }
 

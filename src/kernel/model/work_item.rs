@@ -26,6 +26,7 @@ pub struct WorkItem {
 impl WorkItem {
     /// Allocates and initializes the item; `routine` is what every queueing runs.
     pub fn try_new(routine: fn(DeviceRef)) -> Result<WorkItem, NtStatus> {
+        let _model = super::heap_faults::Scope::model();
         super::pool::allocate()?;
         Ok(WorkItem {
             queued: PoolBox::try_new(WORK_ITEM_TAG, Arc::new(AtomicBool::new(false)))?,
@@ -50,7 +51,7 @@ impl WorkItem {
             state.push_trace(format!("t{thread}: IoQueueWorkItemEx (preallocated)"));
             let run = move || {
                 queued.store(false, Ordering::Release);
-                routine(device);
+                super::heap_faults::in_driver(|| routine(device));
             };
             state
                 .work_queue

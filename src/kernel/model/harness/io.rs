@@ -184,7 +184,9 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
     if paging {
         kernel.lock().thread().paging_io += 1;
     }
-    let returned = (descriptor.dispatch)(DeviceRef { id: device }, Irp { id });
+    let returned = crate::kernel::model::heap_faults::in_driver(|| {
+        (descriptor.dispatch)(DeviceRef { id: device }, Irp { id })
+    });
     if paging {
         let mut state = kernel.lock();
         let thread = state.thread();

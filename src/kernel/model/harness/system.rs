@@ -226,7 +226,8 @@ impl Session {
             id
         };
         let mut driver = DriverObject { id };
-        let result = (descriptor.entry)(&mut driver);
+        let result =
+            crate::kernel::model::heap_faults::in_driver(|| (descriptor.entry)(&mut driver));
         let mut state = self.kernel.lock();
         state.current_driver = None;
         if let Some(entry) = state.drivers.get_mut(id) {
@@ -419,7 +420,7 @@ pub(crate) fn run_driver_unload(kernel: &Arc<Kernel>, id: ObjId) {
         (descriptor, previous_driver, previous_context)
     };
     let mut driver = DriverObject { id };
-    (descriptor.unload)(&mut driver);
+    crate::kernel::model::heap_faults::in_driver(|| (descriptor.unload)(&mut driver));
     let mut state = kernel.lock();
     state.current_driver = previous_driver;
     finish_unload(&mut state, id);
