@@ -120,6 +120,8 @@ struct Tally {
     /// Change notifications left pending.
     notified: usize,
     byte_range_locks: usize,
+    /// Fast I/O calls (reads, queries, locks) the file system answered instead of an IRP.
+    fast_io_answered: usize,
 }
 
 fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
@@ -143,6 +145,7 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
             .iter()
             .any(|l| l.ends_with("waits for a resource")),
     );
+    tally.fast_io_answered += runner.session.fast_io_counters().1 as usize;
     if run.ok {
         return Ok(());
     }
@@ -178,6 +181,7 @@ fn random_threaded_scripts_end_clean_under_preemption() {
         ("dismounts", tally.dismounted),
         ("pending change notifications", tally.notified),
         ("byte-range locks granted", tally.byte_range_locks),
+        ("fast I/O calls answered", tally.fast_io_answered),
     ];
     support::seeds::require_often(&counts, count as usize / 20, &tally);
 }

@@ -4,7 +4,8 @@
 //! check and their CREATE while anything else runs, media changes found by a verify, and PnP
 //! removals (query-remove, vetoed or followed by a cancel or a remove; surprise removal) of the
 //! disk under open files, reads, directory listings and file and volume queries, byte-range
-//! locks and unlocks, security descriptor and EA queries, on a small
+//! locks and unlocks, security descriptor and EA queries (reads, queries and locks through
+//! the fast I/O table or the IRP, as each seed decides), on a small
 //! mke2fs tree, each ending with everything closed and the driver unloaded. After every step the verifier must have found
 //! nothing; at the end no pool block may be left.
 //!
@@ -735,6 +736,8 @@ struct Tally {
     byte_range_locks: usize,
     descriptors: usize,
     ea_answers: usize,
+    /// Fast I/O calls (reads, queries, locks) the file system answered instead of an IRP.
+    fast_io_answered: usize,
 }
 
 impl Tally {
@@ -786,6 +789,7 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     })();
     let log = schedule.log.clone();
     tally.add(&log);
+    tally.fast_io_answered += schedule.session.fast_io_counters().1 as usize;
     let result = result.and_then(|()| schedule.finish());
     let trace = if traced {
         format!(
@@ -840,6 +844,7 @@ fn ten_thousand_random_schedules_end_clean() {
         ),
         ("security descriptors answered", tally.descriptors),
         ("EA queries answered", tally.ea_answers),
+        ("fast I/O calls answered", tally.fast_io_answered),
     ];
     support::seeds::require_often(&counts, count as usize / 100, &tally);
     assert_eq!(support::machine::image_digest(&image_path), before);

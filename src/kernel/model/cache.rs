@@ -146,6 +146,23 @@ pub fn copy_read(
     buffer: &OutputBuffer,
     buffer_offset: usize,
 ) -> Result<usize, NtStatus> {
+    let data = copy_bytes(file_object, offset, length)?;
+    match buffer {
+        OutputBuffer::Mdl(mdl) => mdl.write(buffer_offset, &data)?,
+        OutputBuffer::System(system) => system.write(buffer_offset, &data)?,
+        // Cc copies into whatever address it is given; a user address is touched.
+        OutputBuffer::User(user) => user.write(buffer_offset, &data)?,
+        OutputBuffer::None => return Err(NtStatus::INVALID_USER_BUFFER),
+    }
+    Ok(length)
+}
+
+/// CcCopyRead's work: `length` bytes at `offset` of the cached file, faulting missing pages in.
+pub(crate) fn copy_bytes(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+) -> Result<Vec<u8>, NtStatus> {
     let id = file_object.id;
     let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
     let section = {
@@ -162,7 +179,7 @@ pub fn copy_read(
         .checked_add(length as u64)
         .ok_or(NtStatus::INVALID_PARAMETER)?;
     if length == 0 {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut data = Vec::with_capacity(length);
     let mut position = offset;
@@ -199,14 +216,7 @@ pub fn copy_read(
             fault_in(&kernel, section, page, (end - 1) / PAGE_SIZE)?;
         }
     }
-    match buffer {
-        OutputBuffer::Mdl(mdl) => mdl.write(buffer_offset, &data)?,
-        OutputBuffer::System(system) => system.write(buffer_offset, &data)?,
-        // Cc copies into whatever address it is given; a user address is touched.
-        OutputBuffer::User(user) => user.write(buffer_offset, &data)?,
-        OutputBuffer::None => return Err(NtStatus::INVALID_USER_BUFFER),
-    }
-    Ok(length)
+    Ok(data)
 }
 
 /// A page fault on `page` of the section: one paging read of up to CLUSTER_PAGES pages (not

@@ -14,6 +14,7 @@ pub mod cache;
 mod debug_print;
 mod device;
 mod event;
+pub mod fast_io;
 mod fcb;
 mod file_lock;
 mod file_object;
@@ -48,6 +49,7 @@ pub use device::{
     TargetDevice, TargetReference, VolumeDevice,
 };
 pub use event::{Event, queue_work_item};
+pub use fast_io::{Process, current_process};
 pub use fcb::FcbArc;
 pub use file_object::{
     FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO,

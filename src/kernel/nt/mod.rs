@@ -10,6 +10,7 @@ mod device;
 mod device_security;
 mod entry;
 mod event;
+mod fast_io;
 mod fcb;
 mod ffi;
 mod file_object;
@@ -40,6 +41,7 @@ pub use device::{
     TargetDevice, TargetReference, VolumeDevice,
 };
 pub use event::{Event, queue_work_item};
+pub use fast_io::{Process, current_process};
 pub use fcb::FcbArc;
 pub use file_object::{
     FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO,

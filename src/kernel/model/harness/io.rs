@@ -248,20 +248,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
         state.thread().irql = irql_before;
     }
     if top_level {
-        let apcs = state.thread().apc_disable;
-        if apcs > apcs_before {
-            state.report(FindingKind::ApcsDisabledOnReturn { count: apcs });
-            state.thread().apc_disable = apcs_before;
-        }
-        for resource in held_by_current(&state) {
-            if !held_before.contains(&resource) {
-                state.report(FindingKind::ResourceHeldOnReturn { resource });
-            }
-        }
-        if state.thread().top_level_irp != 0 {
-            state.report(FindingKind::TopLevelIrpLeftSet);
-            state.thread().top_level_irp = 0;
-        }
+        check_return_to_caller(&mut state, apcs_before, &held_before);
     }
     state.release_stack(charge);
     state.current_driver = previous_driver;
@@ -278,6 +265,26 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
         information: entry.information,
         data: entry.buffer,
         reparse: entry.reparse,
+    }
+}
+
+/// What a file system must have undone when a top-level call into it (a dispatch routine,
+/// a fast I/O routine) returns to the I/O manager: APCs enabled as before, no resource newly
+/// held, no top-level IRP left set.
+pub(super) fn check_return_to_caller(state: &mut State, apcs_before: u32, held_before: &[ObjId]) {
+    let apcs = state.thread().apc_disable;
+    if apcs > apcs_before {
+        state.report(FindingKind::ApcsDisabledOnReturn { count: apcs });
+        state.thread().apc_disable = apcs_before;
+    }
+    for resource in held_by_current(state) {
+        if !held_before.contains(&resource) {
+            state.report(FindingKind::ResourceHeldOnReturn { resource });
+        }
+    }
+    if state.thread().top_level_irp != 0 {
+        state.report(FindingKind::TopLevelIrpLeftSet);
+        state.thread().top_level_irp = 0;
     }
 }
 

@@ -4,7 +4,7 @@
 //! - `session`: the FileTest-style API (`Session`): processes, NtCreateFile, reads, queries,
 //!   handles, system references; `system`: disks, driver load/unload and the leak check;
 //! - `io`: the I/O manager (IoCallDriver with the completion rules, mount, CLEANUP/CLOSE);
-//! - `ea`: NtQueryEaFile / NtSetEaFile;
+//! - `ea`: NtQueryEaFile / NtSetEaFile; `fast_io`: the fast I/O calls made instead of IRPs;
 //! - `locks`: NtLockFile / NtUnlockFile and IopCloseFile's unlock-all;
 //! - `security`: NtQuerySecurityObject / NtSetSecurityObject on file handles;
 //! - `objects`: per-process handle tables; `disk`: image-backed disks with faults;
@@ -17,6 +17,7 @@
 pub mod disk;
 pub mod driver;
 pub mod ea;
+pub mod fast_io;
 pub mod filter;
 pub mod io;
 pub mod locks;

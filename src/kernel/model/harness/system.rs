@@ -212,6 +212,7 @@ impl Session {
                 name: String::from(descriptor.name),
                 descriptor,
                 dispatch_installed: false,
+                fast_io_installed: false,
                 section_sync_callbacks: false,
                 unload_allowed: false,
                 loaded: true,

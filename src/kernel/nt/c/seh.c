@@ -6,7 +6,10 @@
  * turn an expected exception into its NTSTATUS. Unexpected exceptions (access violations and
  * the like, FsRtlIsNtstatusExpected is FALSE) are not caught: they stay bugs.
  *
- * No headers: the kit's mingw headers are not needed for four prototypes.
+ * And a copy to a caller's buffer that may fault (the fast I/O queries), caught whatever
+ * the exception.
+ *
+ * No headers: the kit's mingw headers are not needed for five prototypes.
  */
 
 typedef long NTSTATUS;
@@ -80,4 +83,21 @@ NTSTATUS rustfsd_probe_and_lock_pages(PVOID mdl, char mode, int operation)
         }
     }
     return status;
+}
+
+/* Copies `length` bytes to `destination`, which may be a caller's user-mode address (a fast
+ * I/O query's buffer): STATUS_SUCCESS, or the status of the exception the write raised (an
+ * access violation), so the fast I/O routine can answer FALSE and let the IRP path fail it. */
+NTSTATUS rustfsd_copy_to_caller(PVOID destination, const PVOID source, unsigned long long length)
+{
+    __try {
+        volatile unsigned char *to = (volatile unsigned char *)destination;
+        const unsigned char *from = (const unsigned char *)source;
+        for (unsigned long long i = 0; i < length; i++) {
+            to[i] = from[i];
+        }
+    } __except (EXCEPTION_EXECUTE_HANDLER) {
+        return (NTSTATUS)_exception_code();
+    }
+    return STATUS_SUCCESS;
 }
