@@ -4,13 +4,15 @@
 //! which then takes the IRP path and gets FILE_LOCK_CONFLICT) and the dismount (not possible:
 //! reads fall back to the IRP and get VOLUME_DISMOUNTED); the fast queries answer what the IRP
 //! answers; the fast lock routines keep FsRtl's lock rules. The I/O manager tries the fast path
-//! or the IRP as the seed decides, so every test runs over many seeds.
+//! or the IRP as the seed decides, so every test runs over many seeds. MDL reads (IRP_MN_MDL,
+//! IRP_MN_COMPLETE_MDL) return the dumped bytes, and a chain never given back is a finding.
 
 mod support;
 
+use rustfsd::kernel::model::harness::FindingKind;
 use rustfsd::kernel::model::harness::locks::LockRequest;
 use rustfsd::kernel::{FastIoPossible, NtStatus};
-use support::machine::{finish, machine, open_file, open_ok, read_all};
+use support::machine::{DISK_NAME, dismount, finish, machine, open_file, open_ok, read_all};
 use support::walk::dumped_files_of;
 
 const SEEDS: u64 = 24;
@@ -223,4 +225,100 @@ fn fast_queries_answer_what_the_irp_answers() {
     s.close_handle(file);
     s.close_handle(dir);
     finish(s);
+}
+
+#[test]
+fn mdl_reads_return_the_dumped_bytes_and_every_chain_goes_back() {
+    let (path, expected) = file_over("ext4", 100_000);
+    let image = support::image("ext4");
+    for seed in 0..SEEDS {
+        let mut s = machine(&image);
+        s.set_choice_seed(seed);
+        let h = open_file(&mut s, &path, false);
+        let mut chains = Vec::new();
+        for (offset, length) in [(0u64, 4096u32), (5000, 70_000), (90_000, 1 << 20), (1, 1)] {
+            let io = s.mdl_read(h, offset, length);
+            assert_eq!(io.status, NtStatus::SUCCESS, "seed {seed} at {offset}");
+            let end = (offset as usize + length as usize).min(expected.len());
+            assert!(
+                io.data == expected[offset as usize..end],
+                "seed {seed}: MDL read at {offset} differs"
+            );
+            assert_eq!(io.information, end - offset as usize);
+            chains.push(io.mdl_chain.expect("a chain in Irp->MdlAddress"));
+        }
+        // At end of file there is nothing to describe: no chain.
+        let past = s.mdl_read(h, expected.len() as u64, 10);
+        assert_eq!((past.status, past.mdl_chain), (NtStatus::END_OF_FILE, None));
+        // A chain is given back in any order, even after a dismount (FastFAT FatCompleteMdl
+        // runs before any check).
+        let last = chains.pop().unwrap();
+        for chain in chains {
+            assert_eq!(s.mdl_read_complete(h, chain), NtStatus::SUCCESS);
+        }
+        if seed % 2 == 1 {
+            dismount(&mut s);
+        }
+        assert_eq!(
+            s.mdl_read_complete(h, last),
+            NtStatus::SUCCESS,
+            "seed {seed}"
+        );
+        assert_eq!(s.mdl_chains_outstanding(), 0);
+        s.close_handle(h);
+        finish(s);
+    }
+}
+
+#[test]
+fn mdl_reads_only_of_cached_files() {
+    let image = support::image("ext4");
+    let mut s = machine(&image);
+    let direct = open_file(&mut s, "\\hello.txt", true);
+    assert_eq!(
+        s.mdl_read(direct, 0, 512).status,
+        NtStatus::INVALID_PARAMETER
+    );
+    let dir = open_ok(&mut s, "\\deep");
+    assert_eq!(
+        s.mdl_read(dir, 0, 512).status,
+        NtStatus::INVALID_DEVICE_REQUEST
+    );
+    assert_eq!(s.mdl_chains_outstanding(), 0);
+    s.close_handle(direct);
+    s.close_handle(dir);
+    finish(s);
+}
+
+/// The verifier's side: a chain never given back is reported at unload, one given back twice
+/// at once.
+#[test]
+fn mdl_chains_not_given_back_exactly_once_are_findings() {
+    let (path, _) = file_over("ext4", 10_000);
+    let image = support::image("ext4");
+    let mut s = machine(&image);
+    let h = open_file(&mut s, &path, false);
+    let chain = s.mdl_read(h, 0, 8192).mdl_chain.unwrap();
+    assert_eq!(s.mdl_read_complete(h, chain), NtStatus::SUCCESS);
+    assert_eq!(s.mdl_read_complete(h, chain), NtStatus::SUCCESS);
+    let findings = s.take_findings();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.kind == FindingKind::MdlChainNotOutstanding { chain: Some(chain) }),
+        "{findings:#?}"
+    );
+    let leaked = s.mdl_read(h, 100, 100).mdl_chain.unwrap();
+    s.close_handle(h);
+    dismount(&mut s);
+    s.run_worker();
+    assert!(!s.is_mounted(DISK_NAME));
+    assert_eq!(s.stop_file_system("rustfsd"), NtStatus::SUCCESS);
+    let findings = s.findings();
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f.kind, FindingKind::MdlChainLeak { chain, .. } if chain == leaked)),
+        "{findings:#?}"
+    );
 }

@@ -133,7 +133,7 @@ fn keys_and_unlock_all() {
     let theirs = open_in(&mut session, b, FILE);
     let keyed = LockRequest {
         key: 7,
-        ..exclusive(0, 10)
+        ..LockRequest::exclusive(0, 10)
     };
     assert_eq!(session.lock_file(mine, keyed), NtStatus::SUCCESS);
     assert_eq!(
@@ -257,7 +257,7 @@ fn directories_volumes_and_waiting_locks() {
     );
     let waiting = LockRequest {
         fail_immediately: false,
-        ..exclusive(0, 1)
+        ..LockRequest::exclusive(0, 1)
     };
     assert_eq!(
         session.lock_file(theirs, waiting),

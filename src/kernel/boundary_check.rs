@@ -30,10 +30,10 @@ use crate::kernel::{
     OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Process, Resource, ResourceGuard,
     ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice,
     TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem, cc_copy_read,
-    cc_initialize_cache_map, cc_purge_cache_section, cc_uninitialize_cache_map, charge_stack_frame,
-    current_irql, current_process, debug_print, enter_file_system, expand_stack_and_callout,
-    file_id_from_name, has_private_cache_map, mm_flush_image_section, queue_work_item, raise_irql,
-    remaining_stack,
+    cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete, cc_purge_cache_section,
+    cc_uninitialize_cache_map, charge_stack_frame, current_irql, current_process, debug_print,
+    enter_file_system, expand_stack_and_callout, file_id_from_name, has_private_cache_map,
+    mm_flush_image_section, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -273,6 +273,8 @@ fn file_object() {
     let _: fn(&FileObject, FileSizes) -> Result<(), NtStatus> = cc_initialize_cache_map;
     let _: fn(&FileObject, u64, usize, &OutputBuffer, usize) -> Result<usize, NtStatus> =
         cc_copy_read;
+    let _: fn(&FileObject, u64, usize, &Irp) -> Result<usize, NtStatus> = cc_mdl_read;
+    let _: fn(&FileObject, &Irp) = cc_mdl_read_complete;
     let _: fn(&FileObject) -> bool = cc_uninitialize_cache_map;
     let _: fn(&FcbArc<Probe>) -> bool = cc_purge_cache_section::<Probe>;
     let _: fn(&FcbArc<Probe>, MmFlushType) -> bool = mm_flush_image_section::<Probe>;

@@ -40,8 +40,8 @@ pub mod verifier;
 
 pub use cache::{
     copy_read as cc_copy_read, has_private_cache_map,
-    initialize_cache_map as cc_initialize_cache_map,
-    uninitialize_cache_map as cc_uninitialize_cache_map,
+    initialize_cache_map as cc_initialize_cache_map, mdl_read as cc_mdl_read,
+    mdl_read_complete as cc_mdl_read_complete, uninitialize_cache_map as cc_uninitialize_cache_map,
 };
 pub use debug_print::debug_print;
 pub use device::{

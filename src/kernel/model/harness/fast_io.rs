@@ -250,6 +250,7 @@ fn outcome(status: IoStatus, mut data: Vec<u8>) -> IrpOutcome {
         information: status.information,
         data,
         reparse: None,
+        mdl_chain: None,
     }
 }
 

@@ -448,6 +448,7 @@ fn finish_unload(state: &mut State, id: ObjId) {
         });
     }
     vpb::report_leaks(state, id);
+    crate::kernel::model::cache::report_mdl_chain_leaks(state);
     if let Some(entry) = state.drivers.get_mut(id) {
         entry.loaded = false;
         entry.unload_pending = false;

@@ -1,6 +1,7 @@
 /*
  * Structured-exception guards for the cache manager calls that report failure by raising
- * (ExRaiseStatus): CcInitializeCacheMap (no memory) and CcCopyRead (a failed paging read);
+ * (ExRaiseStatus): CcInitializeCacheMap (no memory), CcCopyRead and CcMdlRead (a failed paging
+ * read);
  * and for MmProbeAndLockPages, which raises on a user buffer the caller cannot access.
  * Rust has no SEH, so these few lines of C, built by clang for the MSVC target (build.rs),
  * turn an expected exception into its NTSTATUS. Unexpected exceptions (access violations and
@@ -9,7 +10,7 @@
  * And a copy to a caller's buffer that may fault (the fast I/O queries), caught whatever
  * the exception.
  *
- * No headers: the kit's mingw headers are not needed for five prototypes.
+ * No headers: the kit's mingw headers are not needed for six prototypes.
  */
 
 typedef long NTSTATUS;
@@ -31,6 +32,8 @@ __declspec(dllimport) BOOLEAN CcCopyRead(PVOID FileObject, long long *FileOffset
 __declspec(dllimport) void CcInitializeCacheMap(PVOID FileObject, PVOID FileSizes,
                                                 BOOLEAN PinAccess, PVOID Callbacks,
                                                 PVOID LazyWriteContext);
+__declspec(dllimport) void CcMdlRead(PVOID FileObject, long long *FileOffset, ULONG Length,
+                                     PVOID *MdlChain, RUSTFSD_IO_STATUS_BLOCK *IoStatus);
 __declspec(dllimport) BOOLEAN FsRtlIsNtstatusExpected(NTSTATUS Exception);
 __declspec(dllimport) void MmProbeAndLockPages(PVOID Mdl, char AccessMode, int Operation);
 
@@ -62,6 +65,19 @@ NTSTATUS rustfsd_cc_copy_read(PVOID file_object, long long *offset, ULONG length
 {
     __try {
         *done = CcCopyRead(file_object, offset, length, 1, buffer, io_status);
+    } __except (expected(_exception_code())) {
+        return (NTSTATUS)_exception_code();
+    }
+    return STATUS_SUCCESS;
+}
+
+/* CcMdlRead (it waits); STATUS_SUCCESS, or the status it raised (then no chain is left in
+ * *chain: Cc frees what it built before raising). */
+NTSTATUS rustfsd_cc_mdl_read(PVOID file_object, long long *offset, ULONG length, PVOID *chain,
+                             RUSTFSD_IO_STATUS_BLOCK *io_status)
+{
+    __try {
+        CcMdlRead(file_object, offset, length, chain, io_status);
     } __except (expected(_exception_code())) {
         return (NTSTATUS)_exception_code();
     }
