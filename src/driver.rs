@@ -146,6 +146,7 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
     globals.set_trace_irps(driver.parameter_u32(TRACE_IRPS_PARAMETER).unwrap_or(0) != 0);
     let control = driver.create_control_device(CONTROL_DEVICE_NAME, globals)?;
     driver.install_dispatch();
+    driver.install_fast_io();
     if let Err(status) = driver.register_section_sync_callbacks() {
         control.delete();
         return Err(status);

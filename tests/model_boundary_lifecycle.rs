@@ -65,6 +65,7 @@ fn descriptor() -> DriverDescriptor {
         entry,
         dispatch,
         unload,
+        fast_io: None,
     }
 }
 
@@ -654,6 +655,7 @@ fn shutdown_goes_to_the_most_recent_registration_first() {
         entry: second_entry,
         dispatch: second_dispatch,
         unload: second_unload,
+        fast_io: None,
     };
     session.load_driver(second).unwrap();
     let statuses = session.shutdown();

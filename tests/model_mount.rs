@@ -44,6 +44,7 @@ fn machine(refusal: NtStatus) -> Session {
         entry: refuser_entry,
         dispatch: refuser_dispatch,
         unload: refuser_unload,
+        fast_io: None,
     })
     .unwrap();
     s

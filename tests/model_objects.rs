@@ -193,6 +193,7 @@ fn mount_asks_each_file_system_most_recent_first_and_low_priority_ones_last() {
         entry: other_fs_entry,
         dispatch: other_fs_dispatch,
         unload: rustfsd::driver::unload,
+        fast_io: None,
     })
     .unwrap();
     let pid = s.initial_process();

@@ -390,6 +390,7 @@ fn unload_that_leaves_devices_is_caught() {
     let mut s = Session::new();
     let driver = DriverDescriptor {
         unload: unload_forgets_device,
+        fast_io: None,
         ..DriverDescriptor::test_driver("sticky", keeps_device)
     };
     s.load_driver(driver).unwrap();

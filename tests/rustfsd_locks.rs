@@ -11,23 +11,6 @@ use support::machine::{finish, machine, open_in, open_ok, open_with};
 const FILE: &str = "\\random-1m";
 const FILE_NO_INTERMEDIATE_BUFFERING: u32 = 0x8;
 
-fn exclusive(offset: u64, length: u64) -> LockRequest {
-    LockRequest {
-        offset,
-        length,
-        key: 0,
-        exclusive: true,
-        fail_immediately: true,
-    }
-}
-
-fn shared(offset: u64, length: u64) -> LockRequest {
-    LockRequest {
-        exclusive: false,
-        ..exclusive(offset, length)
-    }
-}
-
 fn read(session: &mut Session, handle: Handle, offset: u64, length: u32) -> NtStatus {
     session.read_file(handle, Some(offset), length).status
 }
@@ -50,7 +33,7 @@ fn exclusive_lock_keeps_other_owners_out() {
     let theirs = open_in(&mut session, b, FILE);
     let my_other = open_in(&mut session, a, FILE);
     assert_eq!(
-        session.lock_file(mine, exclusive(4096, 4096)),
+        session.lock_file(mine, LockRequest::exclusive(4096, 4096)),
         NtStatus::SUCCESS
     );
     assert_eq!(read(&mut session, mine, 4096, 512), NtStatus::SUCCESS);
@@ -70,7 +53,7 @@ fn exclusive_lock_keeps_other_owners_out() {
         );
         assert_eq!(read(&mut session, other, 8192, 512), NtStatus::SUCCESS);
         assert_eq!(
-            session.lock_file(other, shared(8000, 10)),
+            session.lock_file(other, LockRequest::shared(8000, 10)),
             NtStatus::LOCK_NOT_GRANTED
         );
     }
@@ -104,14 +87,17 @@ fn shared_locks_and_exact_unlocks() {
     let (mut session, a, b) = two_processes();
     let mine = open_in(&mut session, a, FILE);
     let theirs = open_in(&mut session, b, FILE);
-    assert_eq!(session.lock_file(mine, shared(0, 100)), NtStatus::SUCCESS);
     assert_eq!(
-        session.lock_file(theirs, shared(50, 100)),
+        session.lock_file(mine, LockRequest::shared(0, 100)),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(
+        session.lock_file(theirs, LockRequest::shared(50, 100)),
         NtStatus::SUCCESS
     );
     assert_eq!(read(&mut session, theirs, 0, 200), NtStatus::SUCCESS);
     assert_eq!(
-        session.lock_file(mine, exclusive(0, 10)),
+        session.lock_file(mine, LockRequest::exclusive(0, 10)),
         NtStatus::LOCK_NOT_GRANTED
     );
     assert_eq!(
@@ -124,10 +110,13 @@ fn shared_locks_and_exact_unlocks() {
     );
     assert_eq!(session.unlock_file(mine, 0, 100, 0), NtStatus::SUCCESS);
     assert_eq!(session.unlock_file(theirs, 50, 100, 0), NtStatus::SUCCESS);
-    assert_eq!(session.lock_file(mine, exclusive(0, 10)), NtStatus::SUCCESS);
+    assert_eq!(
+        session.lock_file(mine, LockRequest::exclusive(0, 10)),
+        NtStatus::SUCCESS
+    );
     // A lock whose end overflows is refused.
     assert_eq!(
-        session.lock_file(mine, exclusive(u64::MAX, 2)),
+        session.lock_file(mine, LockRequest::exclusive(u64::MAX, 2)),
         NtStatus::INVALID_PARAMETER
     );
     session.close_handle(mine);
@@ -144,11 +133,11 @@ fn keys_and_unlock_all() {
     let theirs = open_in(&mut session, b, FILE);
     let keyed = LockRequest {
         key: 7,
-        ..exclusive(0, 10)
+        ..LockRequest::exclusive(0, 10)
     };
     assert_eq!(session.lock_file(mine, keyed), NtStatus::SUCCESS);
     assert_eq!(
-        session.lock_file(mine, exclusive(100, 10)),
+        session.lock_file(mine, LockRequest::exclusive(100, 10)),
         NtStatus::SUCCESS
     );
     assert_eq!(
@@ -182,7 +171,7 @@ fn locks_go_with_their_handles() {
     let (mut session, a, b) = two_processes();
     let first = open_in(&mut session, a, FILE);
     assert_eq!(
-        session.lock_file(first, exclusive(0, 4096)),
+        session.lock_file(first, LockRequest::exclusive(0, 4096)),
         NtStatus::SUCCESS
     );
     let unlocks = session.unlock_all_count();
@@ -190,7 +179,7 @@ fn locks_go_with_their_handles() {
     assert_eq!(session.unlock_all_count(), unlocks + 1);
     let second = open_in(&mut session, b, FILE);
     assert_eq!(
-        session.lock_file(second, exclusive(0, 4096)),
+        session.lock_file(second, LockRequest::exclusive(0, 4096)),
         NtStatus::SUCCESS
     );
     session.close_handle(second);
@@ -198,11 +187,11 @@ fn locks_go_with_their_handles() {
     let shared_handle = open_in(&mut session, a, FILE);
     let duplicate = session.duplicate_handle(shared_handle, b).unwrap();
     assert_eq!(
-        session.lock_file(shared_handle, exclusive(0, 10)),
+        session.lock_file(shared_handle, LockRequest::exclusive(0, 10)),
         NtStatus::SUCCESS
     );
     assert_eq!(
-        session.lock_file(duplicate, exclusive(100, 10)),
+        session.lock_file(duplicate, LockRequest::exclusive(100, 10)),
         NtStatus::SUCCESS
     );
     session.close_handle(shared_handle);
@@ -228,7 +217,7 @@ fn paging_reads_ignore_locks() {
     assert_eq!(read(&mut session, theirs, 0, 512), NtStatus::SUCCESS);
     let mine = open_in(&mut session, a, FILE);
     assert_eq!(
-        session.lock_file(mine, exclusive(65536, 65536)),
+        session.lock_file(mine, LockRequest::exclusive(65536, 65536)),
         NtStatus::SUCCESS
     );
     let (paging_before, ..) = session.cache_counters();
@@ -256,16 +245,19 @@ fn directories_volumes_and_waiting_locks() {
     let volume = open_ok(&mut session, "");
     for handle in [root, volume] {
         assert_eq!(
-            session.lock_file(handle, exclusive(0, 1)),
+            session.lock_file(handle, LockRequest::exclusive(0, 1)),
             NtStatus::INVALID_PARAMETER
         );
     }
     let mine = open_in(&mut session, a, FILE);
     let theirs = open_in(&mut session, b, FILE);
-    assert_eq!(session.lock_file(mine, exclusive(0, 1)), NtStatus::SUCCESS);
+    assert_eq!(
+        session.lock_file(mine, LockRequest::exclusive(0, 1)),
+        NtStatus::SUCCESS
+    );
     let waiting = LockRequest {
         fail_immediately: false,
-        ..exclusive(0, 1)
+        ..LockRequest::exclusive(0, 1)
     };
     assert_eq!(
         session.lock_file(theirs, waiting),

@@ -134,6 +134,8 @@ struct Tally {
     byte_range_locks: usize,
     /// Runs where a thread pulled the disk.
     pulled: usize,
+    /// Fast I/O calls (reads, queries, locks) the file system answered instead of an IRP.
+    fast_io_answered: usize,
 }
 
 fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
@@ -158,6 +160,7 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
             .iter()
             .any(|l| l.ends_with("waits for a resource")),
     );
+    tally.fast_io_answered += runner.session.fast_io_counters().1 as usize;
     if run.ok {
         return Ok(());
     }
@@ -194,6 +197,7 @@ fn random_threaded_scripts_end_clean_under_preemption() {
         ("pending change notifications", tally.notified),
         ("byte-range locks granted", tally.byte_range_locks),
         ("runs with the disk pulled", tally.pulled),
+        ("fast I/O calls answered", tally.fast_io_answered),
     ];
     support::seeds::require_often(&counts, count as usize / 20, &tally);
 }

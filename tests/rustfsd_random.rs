@@ -4,9 +4,10 @@
 //! check and their CREATE while anything else runs, media changes found by a verify, and PnP
 //! removals (query-remove, vetoed or followed by a cancel or a remove; surprise removal) of the
 //! disk under open files, reads, directory listings and file and volume queries, byte-range
-//! locks and unlocks, security descriptor and EA queries, on a small
-//! mke2fs tree, each ending with everything closed and the driver unloaded. After every step the verifier must have found
-//! nothing; at the end no pool block may be left.
+//! locks and unlocks, security descriptor and EA queries (reads, queries and locks through
+//! the fast I/O table or the IRP, as each seed decides; MDL reads and their completion), on a
+//! small mke2fs tree, each ending with everything closed and the driver unloaded. After every
+//! step the verifier must have found nothing; at the end no pool block may be left.
 //!
 //! `RUSTFSD_SCHEDULES=N` changes how many seeds run (default 10 000). A failing seed prints
 //! its operations; keep it in `REGRESSION_SEEDS`.
@@ -402,11 +403,27 @@ impl Schedule {
         };
         let offset = [None, Some(0), Some(1), Some(512), Some(5000)][self.rng.below(5)];
         let length = [0u32, 1, 512, 4096, 65536][self.rng.below(5)];
-        let io = self.session.read_file(handle, offset, length);
+        let mdl = offset.is_some() && self.rng.below(4) == 0;
+        let io = if mdl {
+            self.session.mdl_read(handle, offset.unwrap_or(0), length)
+        } else {
+            self.session.read_file(handle, offset, length)
+        };
         self.log.push(format!(
-            "read {handle:?} at {offset:?} len {length}: {:?} {}",
-            io.status, io.information
+            "{} {handle:?} at {offset:?} len {length}: {:?} {}",
+            if mdl { "MDL read" } else { "read" },
+            io.status,
+            io.information
         ));
+        if let Some(chain) = io.mdl_chain {
+            // The caller gives the chain back when it is done with the pages.
+            let status = self.session.mdl_read_complete(handle, chain);
+            self.log
+                .push(format!("MDL read complete chain {chain}: {status:?}"));
+            if status != NtStatus::SUCCESS {
+                return Err(format!("MDL read complete: {status:?}"));
+            }
+        }
         if !READ_STATUSES.contains(&io.status) {
             return Err(format!("read: unexpected {:?}", io.status));
         }
@@ -735,6 +752,9 @@ struct Tally {
     byte_range_locks: usize,
     descriptors: usize,
     ea_answers: usize,
+    /// Fast I/O calls (reads, queries, locks) the file system answered instead of an IRP.
+    fast_io_answered: usize,
+    mdl_chains_returned: usize,
 }
 
 impl Tally {
@@ -766,6 +786,8 @@ impl Tally {
             self.byte_range_locks += usize::from(has("byte-range lock") && answered);
             self.descriptors += usize::from(has("query-security") && answered);
             self.ea_answers += usize::from(has("query-ea") && answered);
+            self.mdl_chains_returned +=
+                usize::from(has("MDL read complete") && has("NtStatus(0x00000000)"));
         }
     }
 }
@@ -786,6 +808,7 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     })();
     let log = schedule.log.clone();
     tally.add(&log);
+    tally.fast_io_answered += schedule.session.fast_io_counters().1 as usize;
     let result = result.and_then(|()| schedule.finish());
     let trace = if traced {
         format!(
@@ -840,6 +863,11 @@ fn ten_thousand_random_schedules_end_clean() {
         ),
         ("security descriptors answered", tally.descriptors),
         ("EA queries answered", tally.ea_answers),
+        ("fast I/O calls answered", tally.fast_io_answered),
+        (
+            "MDL chains handed out and given back",
+            tally.mdl_chains_returned,
+        ),
     ];
     support::seeds::require_often(&counts, count as usize / 100, &tally);
     assert_eq!(support::machine::image_digest(&image_path), before);

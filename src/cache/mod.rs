@@ -11,8 +11,8 @@ pub mod teardown;
 
 use crate::fcb::FcbRef;
 use crate::kernel::{
-    FileObject, NtStatus, OutputBuffer, cc_copy_read, cc_initialize_cache_map,
-    has_private_cache_map,
+    FileObject, Irp, NtStatus, OutputBuffer, cc_copy_read, cc_initialize_cache_map, cc_mdl_read,
+    cc_mdl_read_complete, has_private_cache_map,
 };
 
 /// CcInitializeCacheMap for `file_object` unless it already has its private cache map, with
@@ -32,4 +32,19 @@ pub fn copy_read(
     buffer: &OutputBuffer,
 ) -> Result<usize, NtStatus> {
     cc_copy_read(file_object, offset, count, buffer, 0)
+}
+
+/// CcMdlRead of `count` bytes at `offset`: the chain goes into the IRP's MdlAddress.
+pub fn mdl_read(
+    file_object: &FileObject,
+    offset: u64,
+    count: usize,
+    irp: &Irp,
+) -> Result<usize, NtStatus> {
+    cc_mdl_read(file_object, offset, count, irp)
+}
+
+/// CcMdlReadComplete of the chain the IRP's MdlAddress names, then MdlAddress = NULL.
+pub fn mdl_read_complete(file_object: &FileObject, irp: &Irp) {
+    cc_mdl_read_complete(file_object, irp);
 }

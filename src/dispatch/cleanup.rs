@@ -30,6 +30,7 @@ pub fn cleanup(device: DeviceRef, irp: Irp) -> NtStatus {
         FcbKind::File => {
             fcb.oplock_cleanup(&irp);
             fcb.unlock_all(&irp);
+            super::fastio::refresh(device, &fcb);
         }
         FcbKind::Directory => {
             // Its pended change notifications end (STATUS_NOTIFY_CLEANUP), as FastFAT's

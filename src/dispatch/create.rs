@@ -164,6 +164,7 @@ fn open(
         )?;
         state.open_handles += 1;
     }
+    super::fastio::refresh_in(vcb, &fcb);
     if let Err(fcb) = file_object.attach_fcb(fcb) {
         forget_open(&fcb, file_object);
         return Err(NtStatus::INVALID_PARAMETER);

@@ -37,22 +37,36 @@ pub fn query_information(device: DeviceRef, irp: Irp) -> NtStatus {
     let Some((file_object, fcb, ccb)) = super::reply::opened(&irp) else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
-    let mut data = Vec::new();
-    let open = Open {
-        file_object: &file_object,
-        fcb: &fcb,
-        ccb: &ccb,
-    };
-    let answer = device
-        .with_extension(|vcb: &Vcb| encode(vcb, &open, class, &mut data))
-        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST));
-    match answer {
-        Ok(_) if class == l::FILE_HARD_LINK_INFORMATION && data.len() > length as usize => {
+    match answer(device, &file_object, &fcb, &ccb, class) {
+        Ok((mut data, _))
+            if class == l::FILE_HARD_LINK_INFORMATION && data.len() > length as usize =>
+        {
             links_overflow(irp, &mut data)
         }
-        Ok(fixed) => super::reply::complete_query(irp, length, &data, fixed),
+        Ok((data, fixed)) => super::reply::complete_query(irp, length, &data, fixed),
         Err(status) => irp.complete(status),
     }
+}
+
+/// `class` of an open, whole, and the size of its fixed part: what IRP_MJ_QUERY_INFORMATION
+/// answers, and the fast I/O queries (`fastio.rs`) too.
+pub(super) fn answer(
+    device: DeviceRef,
+    file_object: &FileObject,
+    fcb: &FcbRef,
+    ccb: &PoolArc<Ccb>,
+    class: u32,
+) -> Result<(Vec<u8>, usize), NtStatus> {
+    let mut data = Vec::new();
+    let open = Open {
+        file_object,
+        fcb,
+        ccb,
+    };
+    let fixed = device
+        .with_extension(|vcb: &Vcb| encode(vcb, &open, class, &mut data))
+        .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST))?;
+    Ok((data, fixed))
 }
 
 /// FILE_LINKS_INFORMATION's BytesNeeded and EntriesReturned.

@@ -10,17 +10,21 @@
 //! FastFAT and CDFS call FsRtlCheckOplock first, so a lock breaks a batch or filter oplock.
 //! This driver grants no oplocks yet (the oplock FSCTLs are not answered), so there is none
 //! to break; the check comes with them. Reads honour the locks (`read.rs`), and CLEANUP
-//! releases the closing process's locks through the FILE_OBJECT (FsRtlFastUnlockAll).
+//! releases the closing process's locks through the FILE_OBJECT (FsRtlFastUnlockAll). After
+//! every change the header's IsFastIoPossible is recomputed (`fastio.rs`).
 
 use crate::fcb::{Fcb, FcbKind};
-use crate::kernel::{Irp, NtStatus};
+use crate::kernel::{DeviceRef, Irp, NtStatus};
 
-pub fn lock_control(irp: Irp) -> NtStatus {
+pub fn lock_control(device: DeviceRef, irp: Irp) -> NtStatus {
     let Some(fcb) = irp.file_object().and_then(|f| f.fcb::<Fcb>()) else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
     if fcb.kind() != FcbKind::File {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     }
-    fcb.process_file_lock(irp)
+    let status = fcb.process_file_lock(irp);
+    // Fast reads become questionable while locks exist (CDFS CdCommonLockControl).
+    super::fastio::refresh(device, &fcb);
+    status
 }

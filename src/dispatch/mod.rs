@@ -6,6 +6,7 @@ mod close;
 mod create;
 mod dirctrl;
 mod ea;
+pub mod fastio;
 mod fileinfo;
 mod fsctrl;
 mod lockctrl;
@@ -54,7 +55,7 @@ fn route(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::DirectoryControl) => dirctrl::directory_control(device, irp),
         Some(IrpMajor::QuerySecurity) => security::query_security(device, irp),
         Some(IrpMajor::SetSecurity) => security::set_security(irp),
-        Some(IrpMajor::LockControl) => lockctrl::lock_control(irp),
+        Some(IrpMajor::LockControl) => lockctrl::lock_control(device, irp),
         Some(IrpMajor::QueryEa) => ea::query_ea(device, irp),
         Some(IrpMajor::SetEa) => ea::set_ea(irp),
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),

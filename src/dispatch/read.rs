@@ -10,6 +10,9 @@
 //!   pages and zeroes what lies past end of file;
 //! - a cached read initializes the FILE_OBJECT's cache map on first use and copies through
 //!   CcCopyRead into the MDL's system address (never a user address); CLEANUP uninitializes it;
+//! - an MDL read (IRP_MN_MDL, a cached read only, as FastFAT's) hands out the cache's pages as
+//!   an MDL chain in Irp->MdlAddress (CcMdlRead); the caller gives it back with
+//!   IRP_MN_COMPLETE_MDL (CcMdlReadComplete), which is served before every other check;
 //! - synchronous FILE_OBJECTs advance CurrentByteOffset, paging reads never do;
 //! - a non-paging read of a file honours byte-range locks: a range another owner holds
 //!   exclusively is STATUS_FILE_LOCK_CONFLICT (FsRtlCheckLockForReadAccess, as in FastFAT's
@@ -23,8 +26,9 @@ use crate::cache;
 use crate::ext4::{self, BlockDevice};
 use crate::fcb::{Fcb, FcbKind};
 use crate::kernel::{
-    DeviceRef, FO_CLEANUP_COMPLETE, FO_SYNCHRONOUS_IO, FileObject, IRP_NOCACHE, IRP_PAGING_IO, Irp,
-    IrpParameters, NtStatus, OutputBuffer,
+    DeviceRef, FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_SYNCHRONOUS_IO, FileObject,
+    IRP_MN_COMPLETE, IRP_MN_MDL, IRP_NOCACHE, IRP_PAGING_IO, Irp, IrpParameters, NtStatus,
+    OutputBuffer,
 };
 use crate::volume::Vcb;
 use crate::volume::disk::status_of;
@@ -45,6 +49,8 @@ struct Request<'a> {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Path {
     Cached,
+    /// IRP_MN_MDL: the cache's pages as an MDL chain in Irp->MdlAddress (CcMdlRead).
+    CachedMdl,
     NonCached,
     Paging,
 }
@@ -53,6 +59,13 @@ pub fn read(device: DeviceRef, mut irp: Irp) -> NtStatus {
     let Some(file_object) = irp.file_object() else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
+    // The caller gives back the MDL chain of an earlier IRP_MN_MDL read: before any check, as
+    // FastFAT's FatFsdRead does (FatCompleteMdl), since the chain must go back even after the
+    // handle's CLEANUP or a dismount.
+    if irp.minor() & IRP_MN_COMPLETE != 0 {
+        cache::mdl_read_complete(&file_object, &irp);
+        return irp.complete(NtStatus::SUCCESS);
+    }
     let Some(fcb) = file_object.fcb::<Fcb>() else {
         return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
     };
@@ -64,9 +77,19 @@ pub fn read(device: DeviceRef, mut irp: Irp) -> NtStatus {
         Path::Paging
     } else if flags & IRP_NOCACHE != 0 {
         Path::NonCached
+    } else if irp.minor() & IRP_MN_MDL != 0 {
+        Path::CachedMdl
     } else {
         Path::Cached
     };
+    // Only a cached read can hand out the cache's pages: not a paging or non-cached one, nor
+    // one on a FILE_OBJECT opened without intermediate buffering (a kernel caller builds the
+    // MDL read itself and may leave IRP_NOCACHE out; caching it would start a cache map its
+    // opener refused).
+    let unbuffered = file_object.flags() & FO_NO_INTERMEDIATE_BUFFERING != 0;
+    if irp.minor() & IRP_MN_MDL != 0 && (path != Path::CachedMdl || unbuffered) {
+        return irp.complete(NtStatus::INVALID_PARAMETER);
+    }
     let buffer = irp.output_buffer();
     let request = Request {
         path,
@@ -102,8 +125,9 @@ pub fn read(device: DeviceRef, mut irp: Irp) -> NtStatus {
                     Err(NtStatus::FILE_LOCK_CONFLICT)
                 }
                 FcbKind::Symlink => Err(NtStatus::END_OF_FILE),
+                FcbKind::Volume if path == Path::CachedMdl => Err(NtStatus::INVALID_PARAMETER),
                 FcbKind::Volume => read_volume(vcb, &request),
-                FcbKind::File => read_file(vcb, &fcb, &file_object, &request),
+                FcbKind::File => read_file(vcb, &fcb, &file_object, &request, &irp),
             }
         })
         .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST));
@@ -158,6 +182,7 @@ fn read_file(
     fcb: &crate::fcb::FcbRef,
     file_object: &FileObject,
     request: &Request,
+    irp: &Irp,
 ) -> Result<usize, NtStatus> {
     let Request {
         path,
@@ -178,6 +203,10 @@ fn read_file(
         Path::Cached => {
             cache::ensure_cached(fcb, file_object)?;
             cache::copy_read(file_object, offset, count, buffer)
+        }
+        Path::CachedMdl => {
+            cache::ensure_cached(fcb, file_object)?;
+            cache::mdl_read(file_object, offset, count, irp)
         }
         Path::NonCached => {
             read_disk(vcb, inode, offset, count, buffer)?;

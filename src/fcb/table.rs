@@ -11,7 +11,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::file_control_block::FcbRef;
-use crate::kernel::NtStatus;
+use crate::kernel::{FastIoPossible, NtStatus};
 
 struct Entry {
     key: u64,
@@ -135,6 +135,14 @@ impl FcbTable {
             found.push(entry.fcb.clone());
         }
         Ok(found)
+    }
+
+    /// Header.IsFastIoPossible = FastIoIsNotPossible on every listed FCB (dismount): FsRtl's
+    /// fast reads and the fast queries stop, and the IRPs they fall back to are refused.
+    pub fn stop_fast_io(&self) {
+        for entry in &self.entries {
+            entry.fcb.set_fast_io_possible(FastIoPossible::NotPossible);
+        }
     }
 
     /// Drops every reference the table holds (dismount). FCBs that FILE_OBJECTs still use

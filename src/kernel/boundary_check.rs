@@ -23,16 +23,17 @@ use crate::kernel::{
     DO_DIRECT_IO, DeviceRef, DriverObject, Event, FILE_APPEND_DATA, FILE_EXECUTE,
     FILE_OPEN_BY_FILE_ID, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
     FILE_WRITE_DATA, FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE,
-    FO_SYNCHRONOUS_IO, FastIoPossible, FastMutex, FastMutexGuard, FcbArc, FileAccess, FileObject,
-    FileSizes, FileSystemRegion, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME,
-    Irp, IrpMajor, IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_EXPANSION_SIZE, Mdl,
-    MmFlushType, MountRequest, NotifyList, NotifyName, NtStatus, OutputBuffer, PASSIVE_LEVEL,
-    PoolArc, PoolBox, PoolTag, Resource, ResourceGuard, ShareAccess, SpareVpb, StackFrame,
-    StreamFileObject, SystemBuffer, TargetDevice, TargetReference, UserBuffer, VolumeDevice,
-    VolumeEvent, WorkItem, cc_copy_read, cc_initialize_cache_map, cc_purge_cache_section,
-    cc_uninitialize_cache_map, charge_stack_frame, current_irql, debug_print, enter_file_system,
-    expand_stack_and_callout, file_id_from_name, has_private_cache_map, mm_flush_image_section,
-    queue_work_item, raise_irql, remaining_stack,
+    FO_SYNCHRONOUS_IO, FastIoPossible, FastLock, FastMutex, FastMutexGuard, FcbArc, FileAccess,
+    FileObject, FileSizes, FileSystemRegion, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST,
+    IRP_MN_VERIFY_VOLUME, IoStatus, Irp, IrpMajor, IrpParameters, IrqlGuard, Locked, LockedGuard,
+    MAXIMUM_EXPANSION_SIZE, Mdl, MmFlushType, MountRequest, NotifyList, NotifyName, NtStatus,
+    OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Process, Resource, ResourceGuard,
+    ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice,
+    TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem, cc_copy_read,
+    cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete, cc_purge_cache_section,
+    cc_uninitialize_cache_map, charge_stack_frame, current_irql, current_process, debug_print,
+    enter_file_system, expand_stack_and_callout, file_id_from_name, has_private_cache_map,
+    mm_flush_image_section, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -80,6 +81,7 @@ fn driver_and_devices() {
         DriverObject::create_control_device;
     let _: fn(&DriverObject) -> Option<ControlDevice> = DriverObject::control_device;
     let _: fn(&mut DriverObject) = DriverObject::install_dispatch;
+    let _: fn(&mut DriverObject) = DriverObject::install_fast_io;
     let _: fn(&mut DriverObject) -> Result<(), NtStatus> =
         DriverObject::register_section_sync_callbacks;
     let _: fn(&mut DriverObject, bool) = DriverObject::set_unload_allowed;
@@ -271,6 +273,8 @@ fn file_object() {
     let _: fn(&FileObject, FileSizes) -> Result<(), NtStatus> = cc_initialize_cache_map;
     let _: fn(&FileObject, u64, usize, &OutputBuffer, usize) -> Result<usize, NtStatus> =
         cc_copy_read;
+    let _: fn(&FileObject, u64, usize, &Irp) -> Result<usize, NtStatus> = cc_mdl_read;
+    let _: fn(&FileObject, &Irp) = cc_mdl_read_complete;
     let _: fn(&FileObject) -> bool = cc_uninitialize_cache_map;
     let _: fn(&FcbArc<Probe>) -> bool = cc_purge_cache_section::<Probe>;
     let _: fn(&FcbArc<Probe>, MmFlushType) -> bool = mm_flush_image_section::<Probe>;
@@ -348,6 +352,17 @@ fn fcb() {
     let _: fn(&FcbArc<Probe>, &Irp) = FcbArc::<Probe>::unlock_all;
     let _: fn(&FcbArc<Probe>, Irp) -> NtStatus = FcbArc::<Probe>::process_file_lock;
     let _: fn(&FcbArc<Probe>, &Irp) -> bool = FcbArc::<Probe>::check_lock_for_read;
+    let _: fn(&FcbArc<Probe>) -> bool = FcbArc::<Probe>::has_file_locks;
+    let _: fn(&FcbArc<Probe>, &FileObject, u64, u32, u32, Process) -> bool =
+        FcbArc::<Probe>::fast_check_lock_for_read;
+    let _: fn(&FcbArc<Probe>, &FileObject, FastLock, Process) -> Option<IoStatus> =
+        FcbArc::<Probe>::fast_lock;
+    let _: fn(&FcbArc<Probe>, &FileObject, u64, u64, Process, u32) -> NtStatus =
+        FcbArc::<Probe>::fast_unlock_single;
+    let _: fn(&FcbArc<Probe>, &FileObject, Process, Option<u32>) -> NtStatus =
+        FcbArc::<Probe>::fast_unlock_all;
+    let _: fn() -> Process = current_process;
+    handle::<Process>();
     let _: fn(FastIoPossible) -> u8 = FastIoPossible::as_raw;
     let _: fn(u8) -> FastIoPossible = FastIoPossible::from_raw;
     let _ = FileSizes {

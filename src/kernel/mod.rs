@@ -12,11 +12,12 @@
 //! that `filetest.exe` drives a real volume with. Its FFI lives under `nt/` with the rest.
 //!
 //! Both backends provide the same items with the same signatures; `status`, `irp_major`,
-//! `access`, `request`, `fcb_header` and `volume_event` are plain data and rules shared by both.
+//! `access`, `request`, `fast_io`, `fcb_header` and `volume_event` are plain data and rules shared by both.
 
 pub mod access;
 mod boundary_check;
 pub mod debug_output;
+pub mod fast_io;
 pub mod fcb_header;
 pub mod irp_major;
 pub mod request;
@@ -24,6 +25,7 @@ pub mod status;
 pub mod volume_event;
 
 pub use access::*;
+pub use fast_io::{FastLock, FastQuery, IoStatus};
 pub use fcb_header::{FastIoPossible, FileSizes, MmFlushType};
 pub use irp_major::IrpMajor;
 pub use request::*;

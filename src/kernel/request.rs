@@ -23,6 +23,13 @@ pub const SL_RESTART_SCAN: u8 = 0x01;
 pub const SL_RETURN_SINGLE_ENTRY: u8 = 0x02;
 pub const SL_INDEX_SPECIFIED: u8 = 0x04;
 
+/// IRP_MJ_READ minor functions: IRP_MN_MDL asks for the cache's pages as an MDL chain in
+/// Irp->MdlAddress (CcMdlRead); IRP_MN_COMPLETE_MDL gives that chain back (CcMdlReadComplete).
+pub const IRP_MN_NORMAL: u8 = 0x00;
+pub const IRP_MN_MDL: u8 = 0x02;
+pub const IRP_MN_COMPLETE: u8 = 0x04;
+pub const IRP_MN_COMPLETE_MDL: u8 = IRP_MN_COMPLETE | IRP_MN_MDL;
+
 /// IRP_MJ_LOCK_CONTROL minor functions.
 pub const IRP_MN_LOCK: u8 = 0x01;
 pub const IRP_MN_UNLOCK_SINGLE: u8 = 0x02;

@@ -171,6 +171,7 @@ impl Vcb {
             return Ok(None);
         }
         let mut inner = self.inner()?;
+        inner.fcbs.stop_fast_io();
         inner.fcbs.clear();
         Ok(Some(Dismounted {
             stream: inner.stream.take(),

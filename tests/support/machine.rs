@@ -155,3 +155,45 @@ pub fn inode_of(image: &Path, path: &str) -> u64 {
         .unwrap_or_else(|| panic!("debugfs stat {path}: {text}"));
     field.split_whitespace().next().unwrap().parse().unwrap()
 }
+
+pub const FILE_NO_INTERMEDIATE_BUFFERING: u32 = 0x8;
+pub const FILE_SYNCHRONOUS_IO_NONALERT: u32 = 0x20;
+pub const FILE_NON_DIRECTORY_FILE: u32 = 0x40;
+
+/// The create options of a synchronous file open for reading, cached or not.
+pub fn read_options(non_cached: bool) -> u32 {
+    let buffering = if non_cached {
+        FILE_NO_INTERMEDIATE_BUFFERING
+    } else {
+        0
+    };
+    FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE | buffering
+}
+
+/// Opens `path` for read, cached or not.
+pub fn open_file(s: &mut Session, path: &str, non_cached: bool) -> Handle {
+    let result = open_with(s, path, |request| {
+        request.options = read_options(non_cached);
+    });
+    assert_eq!(result.status, NtStatus::SUCCESS, "open {path}");
+    result.handle.unwrap()
+}
+
+/// Reads the whole file through `handle` in `chunk`-byte reads at explicit offsets.
+pub fn read_all(s: &mut Session, handle: Handle, chunk: u32, what: &str) -> Vec<u8> {
+    let mut data = Vec::new();
+    loop {
+        let io = s.read_file(handle, Some(data.len() as u64), chunk);
+        if io.status == NtStatus::END_OF_FILE {
+            assert_eq!(io.information, 0, "{what}");
+            return data;
+        }
+        assert_eq!(io.status, NtStatus::SUCCESS, "{what} at {}", data.len());
+        assert!(
+            io.information > 0 && io.information <= chunk as usize,
+            "{what}"
+        );
+        assert_eq!(io.data.len(), io.information, "{what}");
+        data.extend_from_slice(&io.data);
+    }
+}

@@ -23,7 +23,7 @@ use std::vec::Vec;
 use super::event::Event;
 use super::file_object::FileObject;
 use super::harness::io::{IrpRequest, call_driver, dereference};
-use super::irp::{BufferKind, OutputBuffer};
+use super::irp::{BufferKind, Irp, OutputBuffer};
 use super::slab::ObjId;
 use super::state::{Kernel, State, current};
 use super::verifier::{FindingKind, ObjectKind};
@@ -65,6 +65,17 @@ pub struct CacheState {
     /// Shared maps deleted inside CcUninitializeCacheMap / by the lazy writer.
     pub deleted_inline: u64,
     pub deleted_lazily: u64,
+    /// MDL chains CcMdlRead handed out and CcMdlReadComplete has not taken back, by chain id
+    /// (what Irp->MdlAddress names).
+    pub mdl_chains: BTreeMap<u64, MdlChain>,
+    pub next_mdl_chain: u64,
+}
+
+/// The cache pages of one CcMdlRead, locked until CcMdlReadComplete.
+pub struct MdlChain {
+    pub file_object: ObjId,
+    /// What the pages held when they were locked (the caller reads them through the chain).
+    pub bytes: Vec<u8>,
 }
 
 fn section_of(state: &mut State, file_object: ObjId) -> Option<ObjId> {
@@ -147,6 +158,23 @@ pub fn copy_read(
     buffer_offset: usize,
 ) -> Result<usize, NtStatus> {
     let _model = super::heap_faults::Scope::model();
+    let data = copy_bytes(file_object, offset, length)?;
+    match buffer {
+        OutputBuffer::Mdl(mdl) => mdl.write(buffer_offset, &data)?,
+        OutputBuffer::System(system) => system.write(buffer_offset, &data)?,
+        // Cc copies into whatever address it is given; a user address is touched.
+        OutputBuffer::User(user) => user.write(buffer_offset, &data)?,
+        OutputBuffer::None => return Err(NtStatus::INVALID_USER_BUFFER),
+    }
+    Ok(length)
+}
+
+/// CcCopyRead's work: `length` bytes at `offset` of the cached file, faulting missing pages in.
+pub(crate) fn copy_bytes(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+) -> Result<Vec<u8>, NtStatus> {
     let id = file_object.id;
     let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
     let section = {
@@ -163,7 +191,7 @@ pub fn copy_read(
         .checked_add(length as u64)
         .ok_or(NtStatus::INVALID_PARAMETER)?;
     if length == 0 {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut data = Vec::with_capacity(length);
     let mut position = offset;
@@ -200,14 +228,84 @@ pub fn copy_read(
             fault_in(&kernel, section, page, (end - 1) / PAGE_SIZE)?;
         }
     }
-    match buffer {
-        OutputBuffer::Mdl(mdl) => mdl.write(buffer_offset, &data)?,
-        OutputBuffer::System(system) => system.write(buffer_offset, &data)?,
-        // Cc copies into whatever address it is given; a user address is touched.
-        OutputBuffer::User(user) => user.write(buffer_offset, &data)?,
-        OutputBuffer::None => return Err(NtStatus::INVALID_USER_BUFFER),
+    Ok(data)
+}
+
+/// CcMdlRead(file_object, offset, length, &Irp->MdlAddress, &Irp->IoStatus): the cache pages of
+/// the range, faulted in as CcCopyRead's are, locked and described by an MDL chain stored in
+/// the IRP (IRP_MN_MDL) for its caller, who must give it back with IRP_MN_COMPLETE_MDL
+/// (CcMdlReadComplete). Returns the bytes described.
+pub fn mdl_read(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+    irp: &Irp,
+) -> Result<usize, NtStatus> {
+    let bytes = copy_bytes(file_object, offset, length)?;
+    let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
+    let mut state = kernel.lock();
+    state.require_irql("CcMdlRead", 1);
+    let chain = state.cache.next_mdl_chain + 1;
+    let Some(entry) = state.irps.get_mut(irp.id) else {
+        state.report(FindingKind::UseAfterFree {
+            kind: ObjectKind::Irp,
+            id: irp.id,
+        });
+        return Err(NtStatus::INVALID_PARAMETER);
+    };
+    if let Some(previous) = entry.mdl_chain.replace(chain) {
+        state.report(FindingKind::Other(format!(
+            "CcMdlRead into IRP {} whose MdlAddress already names chain {previous}",
+            irp.id
+        )));
     }
-    Ok(length)
+    let count = bytes.len();
+    state.cache.next_mdl_chain = chain;
+    state.cache.mdl_chains.insert(
+        chain,
+        MdlChain {
+            file_object: file_object.id,
+            bytes,
+        },
+    );
+    let thread = state.current_thread;
+    state.push_trace(format!(
+        "t{thread}: CcMdlRead FO {} at {offset} len {count}: chain {chain}",
+        file_object.id
+    ));
+    Ok(count)
+}
+
+/// CcMdlReadComplete(file_object, Irp->MdlAddress), then Irp->MdlAddress = NULL: the chain's
+/// pages are unlocked and the chain freed. A chain already given back, or none, is a finding.
+pub fn mdl_read_complete(file_object: &FileObject, irp: &Irp) {
+    let Some(kernel) = current() else { return };
+    let mut state = kernel.lock();
+    state.require_irql("CcMdlReadComplete", 1);
+    let chain = state.irps.get_mut(irp.id).and_then(|e| e.mdl_chain.take());
+    let returned = chain.and_then(|chain| state.cache.mdl_chains.remove(&chain));
+    if returned.is_none() {
+        state.report(FindingKind::MdlChainNotOutstanding { chain });
+        return;
+    }
+    let thread = state.current_thread;
+    state.push_trace(format!(
+        "t{thread}: CcMdlReadComplete FO {} chain {chain:?}",
+        file_object.id
+    ));
+}
+
+/// Chains still out (at unload): each is a leak.
+pub(crate) fn report_mdl_chain_leaks(state: &mut State) {
+    let leaks: Vec<(u64, ObjId)> = state
+        .cache
+        .mdl_chains
+        .iter()
+        .map(|(chain, c)| (*chain, c.file_object))
+        .collect();
+    for (chain, file_object) in leaks {
+        state.report(FindingKind::MdlChainLeak { file_object, chain });
+    }
 }
 
 /// A page fault on `page` of the section: one paging read of up to CLUSTER_PAGES pages (not

@@ -63,6 +63,8 @@ pub struct DriverEntry {
     pub name: String,
     pub descriptor: DriverDescriptor,
     pub dispatch_installed: bool,
+    /// DriverObject->FastIoDispatch is set (`DriverObject::install_fast_io`).
+    pub fast_io_installed: bool,
     pub section_sync_callbacks: bool,
     pub unload_allowed: bool,
     pub loaded: bool,
@@ -357,6 +359,17 @@ impl DriverObject {
         with_state(|state| {
             if let Some(entry) = state.drivers.get_mut(driver) {
                 entry.dispatch_installed = true;
+            }
+        });
+    }
+
+    /// DriverObject->FastIoDispatch = the driver's FAST_IO_DISPATCH: from now on the I/O
+    /// manager may call its fast I/O routines instead of sending IRPs (`harness::fast_io`).
+    pub fn install_fast_io(&mut self) {
+        let driver = self.id;
+        with_state(|state| {
+            if let Some(entry) = state.drivers.get_mut(driver) {
+                entry.fast_io_installed = true;
             }
         });
     }

@@ -18,7 +18,9 @@ use std::string::String;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
+use super::fast_io::Process;
 use super::file_lock::{FileLock, LockOwner};
+use super::file_object::FileObject;
 use super::fsrtl::teardown_in;
 use super::harness::io::dereference;
 use super::irp::Irp;
@@ -32,7 +34,7 @@ use crate::kernel::request::{
     IRP_MN_LOCK, IRP_MN_UNLOCK_ALL, IRP_MN_UNLOCK_ALL_BY_KEY, IRP_MN_UNLOCK_SINGLE, IrpParameters,
     SL_EXCLUSIVE_LOCK, SL_FAIL_IMMEDIATELY,
 };
-use crate::kernel::{FastIoPossible, FileSizes, NtStatus};
+use crate::kernel::{FastIoPossible, FastLock, FileSizes, IoStatus, NtStatus};
 
 /// What the header holds that the FSD writes, the FCB's main ERESOURCE, and the data.
 struct FcbBlock<T> {
@@ -236,6 +238,88 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         self.with_file_lock(|locks| locks.can_read(owner, offset, length))
     }
 
+    /// FsRtlAreThereCurrentFileLocks: true while the FILE_LOCK holds any byte-range lock.
+    pub fn has_file_locks(&self) -> bool {
+        self.with_file_lock(|locks| locks.any())
+    }
+
+    /// FsRtlFastCheckLockForRead(file lock, offset, length, key, file_object, process): may
+    /// that owner read the range (FastIoCheckIfPossible's lock check)?
+    pub fn fast_check_lock_for_read(
+        &self,
+        file_object: &FileObject,
+        offset: u64,
+        length: u32,
+        key: u32,
+        process: Process,
+    ) -> bool {
+        with_state(|state| state.require_irql("FsRtlFastCheckLockForRead", 1));
+        let owner = owner_of(file_object, process, key);
+        self.with_file_lock(|locks| locks.can_read(owner, offset, u64::from(length)))
+    }
+
+    /// FsRtlFastLock(file lock, file_object, offset, length, process, key, FailImmediately,
+    /// ExclusiveLock, IoStatus, NULL, FALSE): TRUE with the lock's status, or FALSE
+    /// (`None`) for a waiting request that conflicts: without an IRP FsRtl cannot pend it, so
+    /// the I/O manager sends IRP_MJ_LOCK_CONTROL instead (ReactOS `fsrtl/filelock.c`,
+    /// FsRtlPrivateLock).
+    pub fn fast_lock(
+        &self,
+        file_object: &FileObject,
+        lock: FastLock,
+        process: Process,
+    ) -> Option<IoStatus> {
+        with_state(|state| state.require_irql("FsRtlFastLock", 1));
+        let owner = owner_of(file_object, process, lock.key);
+        let (status, would_pend) = self.with_file_lock(|locks| {
+            locks.lock(
+                owner,
+                lock.offset,
+                lock.length,
+                lock.exclusive,
+                lock.fail_immediately,
+            )
+        });
+        with_state(|state| state.push_trace(format!("FsRtlFastLock -> {status:?}")));
+        (!would_pend).then_some(IoStatus::new(status, 0))
+    }
+
+    /// FsRtlFastUnlockSingle(file lock, file_object, offset, length, process, key, NULL,
+    /// FALSE).
+    pub fn fast_unlock_single(
+        &self,
+        file_object: &FileObject,
+        offset: u64,
+        length: u64,
+        process: Process,
+        key: u32,
+    ) -> NtStatus {
+        with_state(|state| state.require_irql("FsRtlFastUnlockSingle", 1));
+        let owner = owner_of(file_object, process, key);
+        self.with_file_lock(|locks| locks.unlock_single(owner, offset, length))
+    }
+
+    /// FsRtlFastUnlockAll (`key` None) or FsRtlFastUnlockAllByKey (file lock, file_object,
+    /// process[, key], NULL): the owner's locks go.
+    pub fn fast_unlock_all(
+        &self,
+        file_object: &FileObject,
+        process: Process,
+        key: Option<u32>,
+    ) -> NtStatus {
+        let released =
+            self.with_file_lock(|locks| locks.unlock_all(file_object.id, process.pid, key));
+        with_state(|state| {
+            state.require_irql("FsRtlFastUnlockAll", 1);
+            state.unlock_alls += 1;
+            state.push_trace(format!(
+                "FsRtlFastUnlockAll FO {} key {key:?}: {released} released",
+                file_object.id
+            ));
+        });
+        NtStatus::SUCCESS
+    }
+
     fn with_file_lock<R>(&self, f: impl FnOnce(&mut FileLock) -> R) -> R {
         let mut locks = self
             .block
@@ -284,6 +368,16 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
             release(self.id, false);
         }
         self.counted = false;
+    }
+}
+
+/// The owner of a fast I/O lock call: the FILE_OBJECT, the process the I/O manager passed, the
+/// key.
+fn owner_of(file_object: &FileObject, process: Process, key: u32) -> LockOwner {
+    LockOwner {
+        file_object: file_object.id,
+        process: process.pid,
+        key,
     }
 }
 
@@ -362,6 +456,14 @@ impl<T: Send + Sync + 'static> HeaderView for FcbBlock<T> {
 
     fn resource(&self) -> Option<ObjId> {
         self.resource.id()
+    }
+
+    fn header_resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    fn fast_io_possible(&self) -> FastIoPossible {
+        FastIoPossible::from_raw(self.fast_io_possible.load(Ordering::Acquire))
     }
 }
 

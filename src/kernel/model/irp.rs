@@ -54,6 +54,8 @@ pub struct IrpEntry {
     pub user_buffer_invalid: bool,
     /// The process the request is made for (IoGetRequestorProcess); 0 for the system.
     pub requestor: u32,
+    /// Irp->MdlAddress as an MDL chain of cache pages (IRP_MN_MDL / IRP_MN_COMPLETE_MDL).
+    pub mdl_chain: Option<u64>,
 }
 
 pub struct MdlEntry {

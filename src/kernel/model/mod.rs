@@ -14,6 +14,7 @@ pub mod cache;
 mod debug_print;
 mod device;
 mod event;
+pub mod fast_io;
 mod fcb;
 mod file_lock;
 mod file_object;
@@ -40,8 +41,8 @@ pub mod verifier;
 
 pub use cache::{
     copy_read as cc_copy_read, has_private_cache_map,
-    initialize_cache_map as cc_initialize_cache_map,
-    uninitialize_cache_map as cc_uninitialize_cache_map,
+    initialize_cache_map as cc_initialize_cache_map, mdl_read as cc_mdl_read,
+    mdl_read_complete as cc_mdl_read_complete, uninitialize_cache_map as cc_uninitialize_cache_map,
 };
 pub use debug_print::debug_print;
 pub use device::{
@@ -49,6 +50,7 @@ pub use device::{
     TargetDevice, TargetReference, VolumeDevice,
 };
 pub use event::{Event, queue_work_item};
+pub use fast_io::{Process, current_process};
 pub use fcb::FcbArc;
 pub use file_object::{
     FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO,

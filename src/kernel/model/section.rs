@@ -42,6 +42,10 @@ pub(crate) trait HeaderView: Send + Sync {
     fn sizes(&self) -> FileSizes;
     /// Header.Resource.
     fn resource(&self) -> Option<ObjId>;
+    /// Header.Resource, to acquire (FsRtlCopyRead takes it shared).
+    fn header_resource(&self) -> &super::resource::Resource;
+    /// Header.IsFastIoPossible.
+    fn fast_io_possible(&self) -> crate::kernel::FastIoPossible;
 }
 
 /// NtCreateSection's SEC_IMAGE or not.

@@ -121,6 +121,15 @@ pub struct State {
     pub allocation_failure_countdown: Option<u64>,
     /// Fallible allocations made so far (pool blocks, ERESOURCEs, work items, VPBs, ...).
     pub allocations: u64,
+    /// PsGetCurrentProcess while a fast I/O routine runs (the caller's process id; 0: the
+    /// system process).
+    pub current_process: u32,
+    /// Fast I/O calls made to file systems, those that answered TRUE, and FsRtlCopyRead calls
+    /// that answered FALSE because CcCopyRead raised (a failed paging read), so the I/O
+    /// manager sent the IRP instead (`fast_io.rs`).
+    pub fast_io_calls: u64,
+    pub fast_io_taken: u64,
+    pub fast_read_raised: u64,
 }
 
 impl State {

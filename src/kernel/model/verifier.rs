@@ -87,6 +87,12 @@ pub enum FindingKind {
     /// the next request on the thread would take itself for a recursive one, and the pointer
     /// names an IRP already completed.
     TopLevelIrpLeftSet,
+    /// An MDL chain CcMdlRead handed out that nobody will give back with CcMdlReadComplete: its
+    /// IRP failed after the chain was made (the caller never sees it), or it was still out at
+    /// unload. The cache pages it locks stay locked.
+    MdlChainLeak { file_object: ObjId, chain: u64 },
+    /// CcMdlReadComplete of a chain already completed, or of none (Irp->MdlAddress NULL).
+    MdlChainNotOutstanding { chain: Option<u64> },
     /// A fault the model cannot classify more precisely.
     Other(String),
 }

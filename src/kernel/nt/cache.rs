@@ -32,8 +32,16 @@ unsafe extern "C" {
         io_status: *mut IO_STATUS_BLOCK,
         done: *mut BOOLEAN,
     ) -> i32;
+    /// `c/seh.c`: CcMdlRead under `__try`.
+    fn rustfsd_cc_mdl_read(
+        file_object: wdk_sys::PFILE_OBJECT,
+        offset: *mut i64,
+        length: u32,
+        chain: *mut wdk_sys::PMDL,
+        io_status: *mut IO_STATUS_BLOCK,
+    ) -> i32;
 }
-use super::irp::OutputBuffer;
+use super::irp::{Irp, OutputBuffer};
 use crate::kernel::{FileSizes, NtStatus};
 
 /// The lazy writer and read-ahead thread call these around their work on one of our files.
@@ -151,6 +159,54 @@ pub fn cc_copy_read(
         return Err(NtStatus(code));
     }
     Ok(status.Information as usize)
+}
+
+/// CcMdlRead(file_object, offset, length, &Irp->MdlAddress, &IoStatus) for an IRP_MN_MDL read:
+/// the cache's pages as an MDL chain in the IRP, given back by IRP_MN_COMPLETE_MDL.
+pub fn cc_mdl_read(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+    irp: &Irp,
+) -> Result<usize, NtStatus> {
+    let length = u32::try_from(length).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+    let mut file_offset = i64::try_from(offset).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+    let mut status = IO_STATUS_BLOCK::default();
+    // SAFETY: the IRP is the IRP_MN_MDL read being dispatched, its MdlAddress NULL (the caller
+    // asks us to fill it); the FILE_OBJECT is live and cached (cc_initialize_cache_map).
+    let raised = unsafe {
+        rustfsd_cc_mdl_read(
+            file_object.raw(),
+            &mut file_offset,
+            length,
+            &raw mut (*irp.raw()).MdlAddress,
+            &mut status,
+        )
+    };
+    if raised < 0 {
+        return Err(NtStatus(raised));
+    }
+    // SAFETY: CcMdlRead filled the IO_STATUS_BLOCK.
+    let code = unsafe { status.__bindgen_anon_1.Status };
+    if code < 0 {
+        return Err(NtStatus(code));
+    }
+    Ok(status.Information as usize)
+}
+
+/// CcMdlReadComplete(file_object, Irp->MdlAddress), then Irp->MdlAddress = NULL (FastFAT's
+/// FatCompleteMdl), for an IRP_MN_COMPLETE_MDL read.
+pub fn cc_mdl_read_complete(file_object: &FileObject, irp: &Irp) {
+    // SAFETY: the IRP is the IRP_MN_COMPLETE_MDL being dispatched; its MdlAddress is the chain
+    // an earlier CcMdlRead gave its caller, freed here once and no longer named by the IRP.
+    unsafe {
+        let raw = irp.raw();
+        let chain = (*raw).MdlAddress;
+        if !chain.is_null() {
+            wdk_sys::ntddk::CcMdlReadComplete(file_object.raw(), chain);
+            (*raw).MdlAddress = core::ptr::null_mut();
+        }
+    }
 }
 
 /// CcUninitializeCacheMap(file_object, NULL, event) and a wait on the event, which Cc sets

@@ -306,6 +306,15 @@ impl DriverObject {
         }
     }
 
+    /// DriverObject->FastIoDispatch = our FAST_IO_DISPATCH (`fast_io.rs`).
+    pub fn install_fast_io(&mut self) {
+        // SAFETY: `raw` is our driver object in DriverEntry; the table is a static the kernel
+        // only reads.
+        unsafe {
+            (*self.raw).FastIoDispatch = (&raw const super::fast_io::FAST_IO).cast_mut();
+        }
+    }
+
     /// Registers the section-synchronization callbacks with FsRtl.
     pub fn register_section_sync_callbacks(&mut self) -> Result<(), NtStatus> {
         // SAFETY: all-zero is a valid FS_FILTER_CALLBACKS (no callbacks, size 0).

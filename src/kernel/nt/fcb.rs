@@ -24,6 +24,8 @@ use core::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering, fence};
 
 use wdk_sys::SECTION_OBJECT_POINTERS;
 
+use super::fast_io::Process;
+use super::file_object::FileObject;
 use super::fsrtl::{
     AdvancedFcbHeader, FCB_NODE_TYPE_CODE, FcbHeader, FileLock, check_oplock, initialize_oplock,
     setup_advanced_header, teardown_per_stream_contexts, uninitialize_oplock,
@@ -31,7 +33,7 @@ use super::fsrtl::{
 use super::irp::Irp;
 use super::pool::{self, PoolTag};
 use super::resource::Resource;
-use crate::kernel::{FastIoPossible, FileSizes, NtStatus};
+use crate::kernel::{FastIoPossible, FastLock, FileSizes, IoStatus, NtStatus};
 
 /// Our bookkeeping, after the parts the kernel reads. Its offset is the same for every `T`.
 #[repr(C, align(16))]
@@ -203,10 +205,92 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         // file lock is live while the FCB is.
         unsafe {
             let process = wdk_sys::ntddk::IoGetRequestorProcess(irp.raw());
-            self.block()
+            let _ = self
+                .block()
                 .control
                 .file_lock
                 .unlock_all(file_object.raw(), process);
+        }
+    }
+
+    /// FsRtlAreThereCurrentFileLocks on the FCB's file lock.
+    pub fn has_file_locks(&self) -> bool {
+        self.block().control.file_lock.any()
+    }
+
+    /// FsRtlFastCheckLockForRead(file lock, offset, length, key, file_object, process).
+    pub fn fast_check_lock_for_read(
+        &self,
+        file_object: &FileObject,
+        offset: u64,
+        length: u32,
+        key: u32,
+        process: Process,
+    ) -> bool {
+        // SAFETY: the FILE_OBJECT is live (type invariant) and names this FCB in the fast I/O
+        // call; the process came from the I/O manager or PsGetCurrentProcess.
+        unsafe {
+            self.block().control.file_lock.fast_check_for_read(
+                file_object.raw(),
+                offset,
+                length,
+                key,
+                process.raw(),
+            )
+        }
+    }
+
+    /// FsRtlFastLock on the FCB's file lock: TRUE with its status, or None (FALSE).
+    pub fn fast_lock(
+        &self,
+        file_object: &FileObject,
+        lock: FastLock,
+        process: Process,
+    ) -> Option<IoStatus> {
+        // SAFETY: as in fast_check_lock_for_read.
+        let status = unsafe {
+            self.block()
+                .control
+                .file_lock
+                .fast_lock(file_object.raw(), lock, process.raw())
+        };
+        status.map(|status| IoStatus::new(status, 0))
+    }
+
+    /// FsRtlFastUnlockSingle on the FCB's file lock.
+    pub fn fast_unlock_single(
+        &self,
+        file_object: &FileObject,
+        offset: u64,
+        length: u64,
+        process: Process,
+        key: u32,
+    ) -> NtStatus {
+        // SAFETY: as in fast_check_lock_for_read.
+        unsafe {
+            self.block().control.file_lock.fast_unlock_single(
+                file_object.raw(),
+                (offset, length),
+                process.raw(),
+                key,
+            )
+        }
+    }
+
+    /// FsRtlFastUnlockAll (`key` None) or FsRtlFastUnlockAllByKey on the FCB's file lock.
+    pub fn fast_unlock_all(
+        &self,
+        file_object: &FileObject,
+        process: Process,
+        key: Option<u32>,
+    ) -> NtStatus {
+        let lock = &self.block().control.file_lock;
+        // SAFETY: as in fast_check_lock_for_read.
+        unsafe {
+            match key {
+                None => lock.unlock_all(file_object.raw(), process.raw()),
+                Some(key) => lock.fast_unlock_all_by_key(file_object.raw(), process.raw(), key),
+            }
         }
     }
 

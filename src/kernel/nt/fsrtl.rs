@@ -19,7 +19,7 @@ use wdk_sys::{
     PFSRTL_ADVANCED_FCB_HEADER, PIRP,
 };
 
-use crate::kernel::NtStatus;
+use crate::kernel::{FastLock, NtStatus};
 
 use super::resource::initialize_fast_mutex;
 
@@ -219,16 +219,20 @@ impl FileLock {
     /// # Safety
     /// `file_object` is a live FILE_OBJECT of the FCB owning this lock; `process` is the
     /// requestor of the IRP being dispatched for it (or null).
-    pub(super) unsafe fn unlock_all(&self, file_object: PFILE_OBJECT, process: PEPROCESS) {
+    pub(super) unsafe fn unlock_all(
+        &self,
+        file_object: PFILE_OBJECT,
+        process: PEPROCESS,
+    ) -> NtStatus {
         // SAFETY: as the caller promises; the lock is live while `self` is.
-        unsafe {
-            let _ = wdk_sys::ntddk::FsRtlFastUnlockAll(
+        NtStatus(unsafe {
+            wdk_sys::ntddk::FsRtlFastUnlockAll(
                 self.raw.as_ptr(),
                 file_object,
                 process,
                 ptr::null_mut(),
-            );
-        }
+            )
+        })
     }
 }
 
@@ -253,6 +257,137 @@ impl FileLock {
     pub(super) unsafe fn check_for_read(&self, irp: PIRP) -> bool {
         // SAFETY: as the caller promises; the lock is live while `self` is.
         unsafe { wdk_sys::ntddk::FsRtlCheckLockForReadAccess(self.raw.as_ptr(), irp) != 0 }
+    }
+}
+
+impl FileLock {
+    /// FsRtlAreThereCurrentFileLocks (a macro: FILE_LOCK.FastIoIsQuestionable, which FsRtl
+    /// keeps set while any lock is held).
+    pub(super) fn any(&self) -> bool {
+        // SAFETY: the lock is live while `self` is; FsRtl updates the byte under its own
+        // synchronization, and a racy read is what the macro does too.
+        unsafe {
+            core::ptr::read_volatile(&raw const (*self.raw.as_ptr()).FastIoIsQuestionable) != 0
+        }
+    }
+
+    /// FsRtlFastCheckLockForRead.
+    ///
+    /// # Safety
+    /// `file_object` is a live FILE_OBJECT of the FCB owning this lock; `process` a live
+    /// process.
+    pub(super) unsafe fn fast_check_for_read(
+        &self,
+        file_object: PFILE_OBJECT,
+        offset: u64,
+        length: u32,
+        key: u32,
+        process: PEPROCESS,
+    ) -> bool {
+        let mut offset = large(offset);
+        let mut length = large(u64::from(length));
+        // SAFETY: as the caller promises; the lock is live while `self` is.
+        unsafe {
+            wdk_sys::ntddk::FsRtlFastCheckLockForRead(
+                self.raw.as_ptr(),
+                &mut offset,
+                &mut length,
+                key,
+                file_object,
+                process.cast(),
+            ) != 0
+        }
+    }
+
+    /// FsRtlFastLock (FsRtlPrivateLock with no IRP): the IO_STATUS_BLOCK's status, or None
+    /// (FALSE) for a waiting request FsRtl cannot pend without an IRP.
+    ///
+    /// # Safety
+    /// As `fast_check_for_read`.
+    pub(super) unsafe fn fast_lock(
+        &self,
+        file_object: PFILE_OBJECT,
+        request: FastLock,
+        process: PEPROCESS,
+    ) -> Option<NtStatus> {
+        let mut offset = large(request.offset);
+        let mut length = large(request.length);
+        let mut io_status = wdk_sys::IO_STATUS_BLOCK::default();
+        // SAFETY: as the caller promises; the lock is live while `self` is.
+        let done = unsafe {
+            wdk_sys::ntddk::FsRtlPrivateLock(
+                self.raw.as_ptr(),
+                file_object,
+                &mut offset,
+                &mut length,
+                process,
+                request.key,
+                wdk_sys::BOOLEAN::from(request.fail_immediately),
+                wdk_sys::BOOLEAN::from(request.exclusive),
+                &mut io_status,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                0,
+            ) != 0
+        };
+        // SAFETY: FsRtl filled the status when it answered TRUE.
+        done.then(|| NtStatus(unsafe { io_status.__bindgen_anon_1.Status }))
+    }
+
+    /// FsRtlFastUnlockSingle.
+    ///
+    /// # Safety
+    /// As `fast_check_for_read`.
+    pub(super) unsafe fn fast_unlock_single(
+        &self,
+        file_object: PFILE_OBJECT,
+        (offset, length): (u64, u64),
+        process: PEPROCESS,
+        key: u32,
+    ) -> NtStatus {
+        let mut offset = large(offset);
+        let mut length = large(length);
+        // SAFETY: as the caller promises; the lock is live while `self` is.
+        NtStatus(unsafe {
+            wdk_sys::ntddk::FsRtlFastUnlockSingle(
+                self.raw.as_ptr(),
+                file_object,
+                &mut offset,
+                &mut length,
+                process,
+                key,
+                ptr::null_mut(),
+                0,
+            )
+        })
+    }
+
+    /// FsRtlFastUnlockAllByKey.
+    ///
+    /// # Safety
+    /// As `fast_check_for_read`.
+    pub(super) unsafe fn fast_unlock_all_by_key(
+        &self,
+        file_object: PFILE_OBJECT,
+        process: PEPROCESS,
+        key: u32,
+    ) -> NtStatus {
+        // SAFETY: as the caller promises; the lock is live while `self` is.
+        NtStatus(unsafe {
+            wdk_sys::ntddk::FsRtlFastUnlockAllByKey(
+                self.raw.as_ptr(),
+                file_object,
+                process,
+                key,
+                ptr::null_mut(),
+            )
+        })
+    }
+}
+
+fn large(value: u64) -> wdk_sys::LARGE_INTEGER {
+    wdk_sys::LARGE_INTEGER {
+        QuadPart: i64::try_from(value).unwrap_or(i64::MAX),
     }
 }
 

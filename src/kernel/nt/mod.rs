@@ -10,6 +10,7 @@ mod device;
 mod device_security;
 mod entry;
 mod event;
+mod fast_io;
 mod fcb;
 mod ffi;
 mod file_object;
@@ -32,7 +33,8 @@ mod vpb;
 mod work_item;
 
 pub use cache::{
-    cc_copy_read, cc_initialize_cache_map, cc_uninitialize_cache_map, has_private_cache_map,
+    cc_copy_read, cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete,
+    cc_uninitialize_cache_map, has_private_cache_map,
 };
 pub use debug_print::debug_print;
 pub use device::{
@@ -40,6 +42,7 @@ pub use device::{
     TargetDevice, TargetReference, VolumeDevice,
 };
 pub use event::{Event, queue_work_item};
+pub use fast_io::{Process, current_process};
 pub use fcb::FcbArc;
 pub use file_object::{
     FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO,

@@ -21,7 +21,7 @@ use crate::kernel::model::state::{
 use crate::kernel::model::verifier::{FindingKind, ObjectKind};
 use crate::kernel::model::vpb;
 use crate::kernel::model::{DeviceRef, Irp};
-use crate::kernel::request::{IRP_MN_MOUNT_VOLUME, IRP_PAGING_IO, IrpParameters};
+use crate::kernel::request::{IRP_MN_COMPLETE, IRP_MN_MOUNT_VOLUME, IRP_PAGING_IO, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
 
 /// What the I/O manager puts in a new IRP.
@@ -44,6 +44,8 @@ pub struct IrpRequest {
     pub user_buffer_invalid: bool,
     /// The requestor process (`IrpEntry::requestor`).
     pub requestor: u32,
+    /// Irp->MdlAddress when it names an MDL chain (IRP_MN_COMPLETE_MDL gives one back).
+    pub mdl_chain: Option<u64>,
 }
 
 impl IrpRequest {
@@ -60,6 +62,7 @@ impl IrpRequest {
             asynchronous: false,
             user_buffer_invalid: false,
             requestor: 0,
+            mdl_chain: None,
         }
     }
 }
@@ -72,6 +75,8 @@ pub struct IrpOutcome {
     pub information: usize,
     pub data: Vec<u8>,
     pub reparse: Option<Vec<u8>>,
+    /// Irp->MdlAddress at completion, when it names an MDL chain (IRP_MN_MDL).
+    pub mdl_chain: Option<u64>,
 }
 
 impl IrpOutcome {
@@ -81,6 +86,7 @@ impl IrpOutcome {
             information: 0,
             data: Vec::new(),
             reparse: None,
+            mdl_chain: None,
         }
     }
 }
@@ -90,6 +96,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
     crate::kernel::model::preempt::point();
     let _entered = enter(kernel);
     let major = request.major as u8;
+    let request_minor = request.minor;
     let asynchronous = request.asynchronous;
     let prepared = {
         let mut state = kernel.lock();
@@ -128,6 +135,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             cancel_notify: None,
             user_buffer_invalid: request.user_buffer_invalid,
             requestor: request.requestor,
+            mdl_chain: request.mdl_chain,
         });
         if request.buffer_kind == BufferKind::Mdl {
             let mdl = state.mdls.insert(MdlEntry {
@@ -250,20 +258,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
         state.thread().irql = irql_before;
     }
     if top_level {
-        let apcs = state.thread().apc_disable;
-        if apcs > apcs_before {
-            state.report(FindingKind::ApcsDisabledOnReturn { count: apcs });
-            state.thread().apc_disable = apcs_before;
-        }
-        for resource in held_by_current(&state) {
-            if !held_before.contains(&resource) {
-                state.report(FindingKind::ResourceHeldOnReturn { resource });
-            }
-        }
-        if state.thread().top_level_irp != 0 {
-            state.report(FindingKind::TopLevelIrpLeftSet);
-            state.thread().top_level_irp = 0;
-        }
+        check_return_to_caller(&mut state, apcs_before, &held_before);
     }
     state.release_stack(charge);
     state.current_driver = previous_driver;
@@ -275,11 +270,44 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
     };
     let status = entry.completed.unwrap_or(NtStatus::UNSUCCESSFUL);
     state.push_trace(format!("t{thread}: {} <- {status:?}", major_name(major)));
+    let mut mdl_chain = entry.mdl_chain;
+    if let Some(chain) = mdl_chain
+        && (status.is_error() || request_minor & IRP_MN_COMPLETE != 0)
+    {
+        // A failed IRP_MN_MDL read's chain never reaches its caller; an IRP_MN_COMPLETE_MDL
+        // must have given its chain back. Either way nobody will complete it.
+        let file_object = state.cache.mdl_chains.get(&chain).map(|c| c.file_object);
+        if let Some(file_object) = file_object {
+            state.report(FindingKind::MdlChainLeak { file_object, chain });
+        }
+        mdl_chain = None;
+    }
     IrpOutcome {
         status,
         information: entry.information,
         data: entry.buffer,
         reparse: entry.reparse,
+        mdl_chain,
+    }
+}
+
+/// What a file system must have undone when a top-level call into it (a dispatch routine,
+/// a fast I/O routine) returns to the I/O manager: APCs enabled as before, no resource newly
+/// held, no top-level IRP left set.
+pub(super) fn check_return_to_caller(state: &mut State, apcs_before: u32, held_before: &[ObjId]) {
+    let apcs = state.thread().apc_disable;
+    if apcs > apcs_before {
+        state.report(FindingKind::ApcsDisabledOnReturn { count: apcs });
+        state.thread().apc_disable = apcs_before;
+    }
+    for resource in held_by_current(state) {
+        if !held_before.contains(&resource) {
+            state.report(FindingKind::ResourceHeldOnReturn { resource });
+        }
+    }
+    if state.thread().top_level_irp != 0 {
+        state.report(FindingKind::TopLevelIrpLeftSet);
+        state.thread().top_level_irp = 0;
     }
 }
 

@@ -17,7 +17,7 @@ use crate::kernel::request::{
     IRP_MN_LOCK, IRP_MN_UNLOCK_ALL, IRP_MN_UNLOCK_ALL_BY_KEY, IRP_MN_UNLOCK_SINGLE, IrpParameters,
     SL_EXCLUSIVE_LOCK, SL_FAIL_IMMEDIATELY,
 };
-use crate::kernel::{IrpMajor, NtStatus};
+use crate::kernel::{FastLock, IrpMajor, NtStatus};
 use std::sync::Arc;
 
 /// What NtLockFile asks for.
@@ -30,6 +30,28 @@ pub struct LockRequest {
     pub fail_immediately: bool,
 }
 
+impl LockRequest {
+    /// An exclusive lock that fails at once on a conflict (LockFileEx with
+    /// LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY), key 0.
+    pub fn exclusive(offset: u64, length: u64) -> LockRequest {
+        LockRequest {
+            offset,
+            length,
+            key: 0,
+            exclusive: true,
+            fail_immediately: true,
+        }
+    }
+
+    /// The same, shared.
+    pub fn shared(offset: u64, length: u64) -> LockRequest {
+        LockRequest {
+            exclusive: false,
+            ..LockRequest::exclusive(offset, length)
+        }
+    }
+}
+
 impl Session {
     /// NtLockFile.
     pub fn lock_file(&mut self, handle: Handle, lock: LockRequest) -> NtStatus {
@@ -37,6 +59,20 @@ impl Session {
             && let Some(entry) = self.kernel.lock().file_objects.get_mut(file_object)
         {
             entry.lock_operation = true;
+        }
+        let fast = FastLock {
+            offset: lock.offset,
+            length: lock.length,
+            key: lock.key,
+            fail_immediately: lock.fail_immediately,
+            exclusive: lock.exclusive,
+        };
+        if let Some(status) = self.fast_lock_call(
+            handle,
+            "FastIoLock",
+            |table, device, file_object, process| (table.lock)(device, file_object, fast, process),
+        ) {
+            return status;
         }
         let flags = u8::from(lock.fail_immediately) * SL_FAIL_IMMEDIATELY
             + u8::from(lock.exclusive) * SL_EXCLUSIVE_LOCK;
@@ -68,6 +104,15 @@ impl Session {
 
     /// NtUnlockFile.
     pub fn unlock_file(&mut self, handle: Handle, offset: u64, length: u64, key: u32) -> NtStatus {
+        if let Some(status) = self.fast_lock_call(
+            handle,
+            "FastIoUnlockSingle",
+            |table, device, file_object, process| {
+                (table.unlock_single)(device, file_object, offset, length, process, key)
+            },
+        ) {
+            return status;
+        }
         let label = format!(
             "NtUnlockFile {:#x} at {offset} len {length} key {key}",
             handle.value
@@ -88,6 +133,18 @@ impl Session {
         } else {
             IRP_MN_UNLOCK_ALL
         };
+        let name = if key.is_some() {
+            "FastIoUnlockAllByKey"
+        } else {
+            "FastIoUnlockAll"
+        };
+        if let Some(status) =
+            self.fast_lock_call(handle, name, |table, device, file_object, process| {
+                (table.unlock_all)(device, file_object, process, key)
+            })
+        {
+            return status;
+        }
         let label = format!("unlock all {:#x} key {key:?}", handle.value);
         self.lock_control(handle, minor, (0, 0, key.unwrap_or(0), 0), label)
             .status
@@ -134,6 +191,10 @@ pub fn close_in_process(kernel: &Arc<Kernel>, closing: ClosingHandle) {
         kernel.lock().push_trace(format!(
             "IopCloseFile: pid {pid} closed its last handle to locked FO {file_object}"
         ));
+        if super::fast_io::close_unlock_all(kernel, device, file_object, pid) {
+            io::close_handle_in(kernel, file_object, pid);
+            return;
+        }
         let mut request = IrpRequest::new(IrpMajor::LockControl, Some(file_object));
         request.minor = IRP_MN_UNLOCK_ALL;
         request.parameters = IrpParameters::LockControl {

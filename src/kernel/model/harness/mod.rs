@@ -4,8 +4,8 @@
 //! - `session`: the FileTest-style API (`Session`): processes, NtCreateFile, reads, queries,
 //!   handles, system references; `system`: disks, driver load/unload and the leak check;
 //! - `io`: the I/O manager (IoCallDriver with the completion rules, mount, CLEANUP/CLOSE);
-//! - `ea`: NtQueryEaFile / NtSetEaFile;
-//! - `locks`: NtLockFile / NtUnlockFile and IopCloseFile's unlock-all;
+//! - `ea`: NtQueryEaFile / NtSetEaFile; `fast_io`: the fast I/O calls made instead of IRPs;
+//! - `locks`: NtLockFile / NtUnlockFile and IopCloseFile's unlock-all; `mdl`: MDL reads;
 //! - `security`: NtQuerySecurityObject / NtSetSecurityObject on file handles;
 //! - `objects`: per-process handle tables; `disk`: image-backed disks with faults;
 //! - `filter`: the filter-manager observer; `scheduler`: the seeded scheduler;
@@ -17,9 +17,11 @@
 pub mod disk;
 pub mod driver;
 pub mod ea;
+pub mod fast_io;
 pub mod filter;
 pub mod io;
 pub mod locks;
+pub mod mdl;
 pub mod objects;
 pub mod pnp;
 pub mod query_lengths;

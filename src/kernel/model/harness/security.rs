@@ -140,5 +140,6 @@ fn world_descriptor(information: u32, length: u32) -> IrpOutcome {
         information: data.len(),
         data,
         reparse: None,
+        mdl_chain: None,
     }
 }

@@ -284,6 +284,18 @@ impl Session {
         self.kernel.lock().oplock_checks
     }
 
+    /// Fast I/O calls made (the I/O manager tried a routine of the file system's
+    /// FAST_IO_DISPATCH), those that answered TRUE, and fast reads that answered FALSE because
+    /// a paging read under CcCopyRead failed (the request was then sent as an IRP).
+    pub fn fast_io_counters(&self) -> (u64, u64, u64) {
+        let state = self.kernel.lock();
+        (
+            state.fast_io_calls,
+            state.fast_io_taken,
+            state.fast_read_raised,
+        )
+    }
+
     /// FsRtlFastUnlockAll calls so far (`FcbArc::unlock_all`).
     pub fn unlock_all_count(&self) -> usize {
         self.kernel.lock().unlock_alls
@@ -827,6 +839,9 @@ impl Session {
             None if flags & FO_SYNCHRONOUS_IO != 0 => position,
             None => return IrpOutcome::status(NtStatus::INVALID_PARAMETER),
         };
+        if let Some(outcome) = self.fast_read(handle, offset, length) {
+            return outcome;
+        }
         let mut request = IrpRequest::new(IrpMajor::Read, None);
         request.parameters = IrpParameters::Read { offset, length };
         // NtReadFile: a FILE_OBJECT opened without intermediate buffering reads non-cached.
@@ -851,6 +866,9 @@ impl Session {
     ) -> IrpOutcome {
         if let Err(status) = query_lengths::check_query_file(class, length) {
             return IrpOutcome::status(status);
+        }
+        if let Some(outcome) = self.fast_query(handle, class) {
+            return outcome;
         }
         self.query_information_irp(handle, class, length)
     }

@@ -212,6 +212,7 @@ impl Session {
                 name: String::from(descriptor.name),
                 descriptor,
                 dispatch_installed: false,
+                fast_io_installed: false,
                 section_sync_callbacks: false,
                 unload_allowed: false,
                 loaded: true,
@@ -448,6 +449,7 @@ fn finish_unload(state: &mut State, id: ObjId) {
         });
     }
     vpb::report_leaks(state, id);
+    crate::kernel::model::cache::report_mdl_chain_leaks(state);
     if let Some(entry) = state.drivers.get_mut(id) {
         entry.loaded = false;
         entry.unload_pending = false;

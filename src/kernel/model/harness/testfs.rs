@@ -43,6 +43,7 @@ pub fn descriptor() -> DriverDescriptor {
         entry,
         dispatch,
         unload,
+        fast_io: None,
     }
 }
 

@@ -1,12 +1,16 @@
 /*
  * Structured-exception guards for the cache manager calls that report failure by raising
- * (ExRaiseStatus): CcInitializeCacheMap (no memory) and CcCopyRead (a failed paging read);
+ * (ExRaiseStatus): CcInitializeCacheMap (no memory), CcCopyRead and CcMdlRead (a failed paging
+ * read);
  * and for MmProbeAndLockPages, which raises on a user buffer the caller cannot access.
  * Rust has no SEH, so these few lines of C, built by clang for the MSVC target (build.rs),
  * turn an expected exception into its NTSTATUS. Unexpected exceptions (access violations and
  * the like, FsRtlIsNtstatusExpected is FALSE) are not caught: they stay bugs.
  *
- * No headers: the kit's mingw headers are not needed for four prototypes.
+ * And a copy to a caller's buffer that may fault (the fast I/O queries), caught whatever
+ * the exception.
+ *
+ * No headers: the kit's mingw headers are not needed for six prototypes.
  */
 
 typedef long NTSTATUS;
@@ -28,6 +32,8 @@ __declspec(dllimport) BOOLEAN CcCopyRead(PVOID FileObject, long long *FileOffset
 __declspec(dllimport) void CcInitializeCacheMap(PVOID FileObject, PVOID FileSizes,
                                                 BOOLEAN PinAccess, PVOID Callbacks,
                                                 PVOID LazyWriteContext);
+__declspec(dllimport) void CcMdlRead(PVOID FileObject, long long *FileOffset, ULONG Length,
+                                     PVOID *MdlChain, RUSTFSD_IO_STATUS_BLOCK *IoStatus);
 __declspec(dllimport) BOOLEAN FsRtlIsNtstatusExpected(NTSTATUS Exception);
 __declspec(dllimport) void MmProbeAndLockPages(PVOID Mdl, char AccessMode, int Operation);
 
@@ -65,6 +71,19 @@ NTSTATUS rustfsd_cc_copy_read(PVOID file_object, long long *offset, ULONG length
     return STATUS_SUCCESS;
 }
 
+/* CcMdlRead (it waits); STATUS_SUCCESS, or the status it raised (then no chain is left in
+ * *chain: Cc frees what it built before raising). */
+NTSTATUS rustfsd_cc_mdl_read(PVOID file_object, long long *offset, ULONG length, PVOID *chain,
+                             RUSTFSD_IO_STATUS_BLOCK *io_status)
+{
+    __try {
+        CcMdlRead(file_object, offset, length, chain, io_status);
+    } __except (expected(_exception_code())) {
+        return (NTSTATUS)_exception_code();
+    }
+    return STATUS_SUCCESS;
+}
+
 /* MmProbeAndLockPages; STATUS_SUCCESS, or what FastFAT's FatLockUserBuffer turns the raised
  * status into: itself if FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER
  * (an access violation on a bad user address is the usual case, and is caught too). */
@@ -80,4 +99,21 @@ NTSTATUS rustfsd_probe_and_lock_pages(PVOID mdl, char mode, int operation)
         }
     }
     return status;
+}
+
+/* Copies `length` bytes to `destination`, which may be a caller's user-mode address (a fast
+ * I/O query's buffer): STATUS_SUCCESS, or the status of the exception the write raised (an
+ * access violation), so the fast I/O routine can answer FALSE and let the IRP path fail it. */
+NTSTATUS rustfsd_copy_to_caller(PVOID destination, const PVOID source, unsigned long long length)
+{
+    __try {
+        volatile unsigned char *to = (volatile unsigned char *)destination;
+        const unsigned char *from = (const unsigned char *)source;
+        for (unsigned long long i = 0; i < length; i++) {
+            to[i] = from[i];
+        }
+    } __except (EXCEPTION_EXECUTE_HANDLER) {
+        return (NTSTATUS)_exception_code();
+    }
+    return STATUS_SUCCESS;
 }
