@@ -7,10 +7,10 @@
 //! but a user file open). Locks need no disk access, so a dismounted volume still answers, and
 //! the I/O manager's unlock-all at handle close never fails.
 //!
-//! FastFAT and CDFS call FsRtlCheckOplock first, so a lock breaks a batch or filter oplock.
-//! This driver grants no oplocks yet (the oplock FSCTLs are not answered), so there is none
-//! to break; the check comes with them. Reads honour the locks (`read.rs`), and CLEANUP
-//! releases the closing process's locks through the FILE_OBJECT (FsRtlFastUnlockAll).
+//! FsRtlCheckOplock comes first, as in CDFS's CdCommonLockControl: a lock breaks Level 2
+//! oplocks and another handle's Level 1 or Batch oplock to none (waiting for the
+//! acknowledgement, `oplock.rs`). Reads honour the locks (`read.rs`), and CLEANUP releases the
+//! closing process's locks through the FILE_OBJECT (FsRtlFastUnlockAll).
 
 use crate::fcb::{Fcb, FcbKind};
 use crate::kernel::{Irp, NtStatus};
@@ -22,5 +22,8 @@ pub fn lock_control(irp: Irp) -> NtStatus {
     if fcb.kind() != FcbKind::File {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     }
+    let Some((irp, _)) = super::oplock::check(&fcb, irp) else {
+        return NtStatus::PENDING;
+    };
     fcb.process_file_lock(irp)
 }
