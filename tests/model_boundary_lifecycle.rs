@@ -1,5 +1,5 @@
 //! The boundary items added for the file system's lifecycle, in the NT model: `Locked<T>`,
-//! `StreamFileObject`, `FcbArc::{is_unique, oplock_cleanup, unlock_all}`,
+//! `StreamFileObject`, `FcbArc::{is_unique, oplock, unlock_all}`,
 //! `Irp::complete_reparse`, IRP_MN_VERIFY_VOLUME, shutdown notification, driver parameters and
 //! the VPB identity, plus the harness around them (shutdown, verify, pool statistics, trace).
 
@@ -105,7 +105,7 @@ fn dispatch(device: DeviceRef, irp: Irp) -> NtStatus {
         Some(IrpMajor::Create) => create(device, irp),
         Some(IrpMajor::Cleanup) => {
             if let Some(fcb) = irp.file_object().and_then(|fo| fo.fcb::<FileFcb>()) {
-                fcb.oplock_cleanup(&irp);
+                fcb.oplock().cleanup(&irp);
                 fcb.unlock_all(&irp);
             }
             irp.complete(NtStatus::SUCCESS)
@@ -384,7 +384,11 @@ fn fcb_uniqueness_oplock_and_unlock_all_at_cleanup() {
     assert_eq!(session.oplock_check_count(), 1);
     assert_eq!(session.unlock_all_count(), 1);
     let trace = session.trace();
-    assert!(trace.iter().any(|l| l.starts_with("FsRtlCheckOplock FCB")));
+    assert!(
+        trace
+            .iter()
+            .any(|l| l.starts_with("FsRtlCheckOplock IRP_MJ_CLEANUP FO"))
+    );
     assert!(trace.iter().any(|l| l.starts_with("FsRtlFastUnlockAll FO")));
     assert_eq!(take_log(), ["mount", "close file"]);
     assert_eq!(session.findings(), []);

@@ -1,6 +1,7 @@
 //! Random threaded scripts under the preempting scheduler: two or three threads open, read,
 //! list, query, close, lock and unlock the volume and byte ranges, ask for change
-//! notifications and cancel them, dismount, and pull the disk, each request preempted
+//! notifications and cancel them, request, break, acknowledge and cancel oplocks, dismount,
+//! and pull the disk, each request preempted
 //! inside the driver wherever the seed decides (docs/nt-model.md, "Preemption"). Every run
 //! must end with everything closed, the driver unloaded and no verifier finding.
 //!
@@ -9,8 +10,7 @@
 
 mod support;
 
-use rustfsd::kernel::model::harness::scheduler::{self, Rng};
-use rustfsd::kernel::model::harness::{DiskModel, DriverDescriptor, Session, scenario};
+use rustfsd::kernel::model::harness::scheduler::Rng;
 use support::machine::TINY_EXT4_PATHS as PATHS;
 
 /// One random script: a volume handle on the main thread, then `@tN` threads, then cleanup.
@@ -24,7 +24,7 @@ fn script(rng: &mut Rng) -> String {
     let shared: &[&str] = if rng.below(2) == 0 {
         &[]
     } else {
-        &["s1", "s2"]
+        &["s1", "s2", "s3"]
     };
     if !shared.is_empty() {
         lines.push(String::from(
@@ -34,6 +34,10 @@ fn script(rng: &mut Rng) -> String {
         lines.push(String::from(
             "open s2 \\Device\\Disk0\\dir options=0x1 => SUCCESS",
         ));
+        // The only handle of its file, asynchronous: its oplock requests can be granted.
+        lines.push(String::from(
+            "open s3 \\Device\\Disk0\\frag options=0 => SUCCESS",
+        ));
     }
     let threads = 2 + rng.below(2);
     // In a quarter of the scripts one thread pulls the disk (IRP_MN_SURPRISE_REMOVAL).
@@ -42,10 +46,14 @@ fn script(rng: &mut Rng) -> String {
     for thread in 1..=threads {
         let mut mine = handles[..shared.len()].to_vec();
         for index in 0..2 + rng.below(5) {
-            let step = match rng.below(14) {
+            let step = match rng.below(16) {
                 0..=2 => {
                     let name = format!("h{thread}x{index}");
-                    let path = PATHS[rng.below(PATHS.len())];
+                    // s3's file, where an open may break an oplock and wait for it.
+                    let path = match rng.below(4) {
+                        0 if !shared.is_empty() => "\\frag",
+                        _ => PATHS[rng.below(PATHS.len())],
+                    };
                     mine.push(name.clone());
                     handles.push(name.clone());
                     format!("open {name} \\Device\\Disk0{path} => any")
@@ -79,6 +87,14 @@ fn script(rng: &mut Rng) -> String {
                 13 if !mine.is_empty() => {
                     let name = &mine[rng.below(mine.len())];
                     format!("query-security {name} => any")
+                }
+                14 | 15 if !shared.is_empty() => {
+                    // An oplock, then give it up: a cancel ends one not broken yet, an
+                    // acknowledgement one broken meanwhile, so whatever waits for it goes on.
+                    let level = ["1", "2", "batch", "filter"][rng.below(4)];
+                    lines.push(format!("@t{thread} oplock s3 level={level} => any"));
+                    lines.push(format!("@t{thread} cancel s3 => any"));
+                    String::from("ack s3 => any")
                 }
                 _ => String::from("fsctl vol code=0x9001c => any"),
             };
@@ -136,16 +152,16 @@ struct Tally {
     pulled: usize,
     /// Fast I/O calls (reads, queries, locks) the file system answered instead of an IRP.
     fast_io_answered: usize,
+    /// Oplocks granted.
+    oplocks: usize,
+    /// Acknowledgements of a break (not required often: most oplocks are cancelled unbroken).
+    acknowledged: usize,
 }
 
 fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     let text = script(&mut Rng::new(seed));
-    let steps = scenario::parse(&text).map_err(|e| format!("seed {seed}: {e}\n{text}"))?;
-    let mut session = Session::new();
-    session.add_disk("Disk0", DiskModel::from_bytes(image.to_vec()));
-    session.set_trace_enabled(false);
-    let mut runner = scenario::Runner::new(session, vec![DriverDescriptor::rustfsd()]);
-    let run = scheduler::run(&mut runner, &steps, seed);
+    let (run, session) = support::machine::run_scheduled(&text, image, seed)
+        .map_err(|e| format!("seed {seed}:\n{text}\n{e}"))?;
     let count = |f: &dyn Fn(&str) -> bool| run.reports.iter().filter(|r| f(&r.text)).count();
     tally.opened += count(&|t| t.contains(" open ") && t.contains(" SUCCESS info=1"));
     tally.read += count(&|t| t.contains(" read ") && t.contains(" SUCCESS "));
@@ -154,28 +170,17 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     tally.notified += count(&|t| t.contains(" notify ") && t.contains(" PENDING"));
     tally.byte_range_locks += count(&|t| t.contains(" lock ") && t.contains(" SUCCESS"));
     tally.pulled += usize::from(count(&|t| t.contains(" pnp ")) > 0);
+    tally.oplocks += count(&|t| t.contains(" oplock ") && t.contains(" PENDING"));
+    tally.acknowledged +=
+        count(&|t| t.contains(" ack ") && (t.contains(" SUCCESS") || t.contains(" PENDING")));
     tally.resumed += run.trace.iter().filter(|l| l.ends_with(" resumes")).count();
     tally.waited += usize::from(
         run.trace
             .iter()
             .any(|l| l.ends_with("waits for a resource")),
     );
-    tally.fast_io_answered += runner.session.fast_io_counters().1 as usize;
-    if run.ok {
-        return Ok(());
-    }
-    let reports: Vec<&str> = run.reports.iter().map(|r| r.text.as_str()).collect();
-    let findings: Vec<String> = runner
-        .session
-        .findings()
-        .iter()
-        .map(|f| f.to_string())
-        .collect();
-    Err(format!(
-        "seed {seed}:\n{text}\n-- reports:\n{}\n-- findings:\n{}",
-        reports.join("\n"),
-        findings.join("\n")
-    ))
+    tally.fast_io_answered += session.fast_io_counters().1 as usize;
+    Ok(())
 }
 
 #[test]
@@ -198,6 +203,7 @@ fn random_threaded_scripts_end_clean_under_preemption() {
         ("byte-range locks granted", tally.byte_range_locks),
         ("runs with the disk pulled", tally.pulled),
         ("fast I/O calls answered", tally.fast_io_answered),
+        ("oplocks granted", tally.oplocks),
     ];
     support::seeds::require_often(&counts, count as usize / 20, &tally);
 }

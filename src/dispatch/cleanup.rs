@@ -28,7 +28,9 @@ pub fn cleanup(device: DeviceRef, irp: Irp) -> NtStatus {
             let _ = control::unlock(device, file_object);
         }
         FcbKind::File => {
-            fcb.oplock_cleanup(&irp);
+            // Its oplocks go (their requests complete BROKEN_TO_NONE) and what waited for
+            // its acknowledgement goes on, as FastFAT's and CDFS's cleanup of a user file.
+            fcb.oplock().cleanup(&irp);
             fcb.unlock_all(&irp);
             super::fastio::refresh(device, &fcb);
         }

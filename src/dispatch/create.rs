@@ -8,7 +8,8 @@ use alloc::vec::Vec;
 use crate::ext4;
 use crate::fcb::{CCB_TAG, Ccb, Fcb, FcbKind, FcbRef, VOLUME_KEY};
 use crate::kernel::{
-    CreateParameters, DeviceRef, FileObject, Irp, NtStatus, PoolArc, file_id_from_name,
+    CreateParameters, DeviceRef, FILE_OPBATCH_BREAK_UNDERWAY, FileObject, Irp, NtStatus, PoolArc,
+    file_id_from_name,
 };
 use crate::name;
 use crate::volume::disk::status_of;
@@ -58,33 +59,41 @@ enum Target {
 }
 
 /// Handles IRP_MJ_CREATE on a volume device.
-pub fn create(device: DeviceRef, mut irp: Irp) -> NtStatus {
+pub fn create(device: DeviceRef, irp: Irp) -> NtStatus {
     let (Some(file_object), Some(parameters)) = (irp.file_object(), irp.create_parameters()) else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
-    let open_here = || {
-        device
-            .with_extension(|vcb: &Vcb| open(vcb, &file_object, &parameters))
-            .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST))
-    };
     let Some(target) = device.with_extension(|vcb: &Vcb| vcb.target()) else {
         return irp.complete(NtStatus::INVALID_DEVICE_REQUEST);
+    };
+    let mut request = Request {
+        irp: Some(irp),
+        batch_break_underway: false,
+        status: NtStatus::SUCCESS,
+    };
+    let open_here = |request: &mut Request| {
+        device
+            .with_extension(|vcb: &Vcb| open(vcb, &file_object, &parameters, request))
+            .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST))
     };
     // As FastFAT's FatVerifyVcb: a media change the disk has noted is checked before the open.
     let mut opened = if target.verify_required() && !is_dismounted(device) {
         Err(NtStatus::VERIFY_REQUIRED)
     } else {
-        open_here()
+        open_here(&mut request)
     };
     if opened == Err(NtStatus::VERIFY_REQUIRED) {
         // IoVerifyVolume, with no lock held: our verify handler compares the medium with the
         // volume and dismounts it if it is another one.
         let verified = target.verify_volume();
         if verified.is_success() && !is_dismounted(device) {
-            opened = open_here();
+            opened = open_here(&mut request);
         } else if file_object.related_file_object().is_none() {
             // Another volume is there now: the I/O manager parses the name again and mounts
             // it (FastFAT FatPerformVerify, CDFS CdPerformVerify).
+            let Some(irp) = request.irp.take() else {
+                return NtStatus::PENDING;
+            };
             let status = irp.complete_remount();
             lifetime::sweep_later(device);
             return status;
@@ -93,13 +102,22 @@ pub fn create(device: DeviceRef, mut irp: Irp) -> NtStatus {
         }
     }
     let dismounted = is_dismounted(device);
+    // The oplock package took the IRP: it waits for an acknowledgement, then runs again.
+    let Some(mut irp) = request.irp.take() else {
+        return NtStatus::PENDING;
+    };
     let status = match opened {
         Ok(None) => {
             irp.set_information(FILE_OPENED);
-            irp.complete(NtStatus::SUCCESS)
+            irp.complete(request.status)
         }
         Ok(Some(reparse)) => irp.complete_reparse(name::IO_REPARSE_TAG_SYMLINK, &reparse),
-        Err(status) => irp.complete(status),
+        Err(status) => {
+            if status == NtStatus::SHARING_VIOLATION && request.batch_break_underway {
+                irp.set_information(FILE_OPBATCH_BREAK_UNDERWAY);
+            }
+            irp.complete(status)
+        }
     };
     if dismounted {
         // The I/O manager gives back this open's VPB reference once we return; that reference
@@ -115,11 +133,22 @@ fn is_dismounted(device: DeviceRef) -> bool {
         .unwrap_or(true)
 }
 
+/// The CREATE IRP while it is being opened: the oplock package may take it (then `irp` is
+/// None and the dispatch routine returns STATUS_PENDING); a successful open's status may be
+/// STATUS_OPLOCK_BREAK_IN_PROGRESS, and a sharing violation after a batch oplock break is
+/// reported with FILE_OPBATCH_BREAK_UNDERWAY.
+struct Request {
+    irp: Option<Irp>,
+    batch_break_underway: bool,
+    status: NtStatus,
+}
+
 /// Opens what the request names. `Ok(Some(buffer))`: a reparse instead.
 fn open(
     vcb: &Vcb,
     file_object: &FileObject,
     parameters: &CreateParameters,
+    request: &mut Request,
 ) -> Result<Option<Vec<u8>>, NtStatus> {
     check_read_only(parameters)?;
     // Held to the end of the open, so a lock or dismount cannot come between the checks below
@@ -154,6 +183,18 @@ fn open(
     )?;
     // Room for this FILE_OBJECT's CLOSE in the volume's close queue, before it can exist.
     vcb.reserve_close()?;
+    let others = fcb
+        .state()
+        .lock()
+        .ok_or(NtStatus::POSSIBLE_DEADLOCK)?
+        .open_handles;
+    // Another handle may hold an oplock (CDFS CdCompleteFcbOpen): a Batch or Filter oplock
+    // breaks before the share check, so that its owner can close and let this open share.
+    let oplocked = fcb.kind() == FcbKind::File && others != 0;
+    if oplocked && fcb.oplock().current_batch_oplock() {
+        request.batch_break_underway = true;
+        check_oplock(&fcb, request)?;
+    }
     {
         let mut state = fcb.state().lock().ok_or(NtStatus::POSSIBLE_DEADLOCK)?;
         state.share_access.check(
@@ -163,6 +204,10 @@ fn open(
             true,
         )?;
         state.open_handles += 1;
+    }
+    if oplocked && let Err(status) = check_oplock(&fcb, request) {
+        forget_open(&fcb, file_object);
+        return Err(status);
     }
     super::fastio::refresh_in(vcb, &fcb);
     if let Err(fcb) = file_object.attach_fcb(fcb) {
@@ -177,6 +222,19 @@ fn open(
     }
     vcb.file_object_opened(true);
     Ok(None)
+}
+
+/// FsRtlCheckOplock for the CREATE: Err(STATUS_PENDING) when the IRP now waits for an
+/// acknowledgement; STATUS_OPLOCK_BREAK_IN_PROGRESS (FILE_COMPLETE_IF_OPLOCKED) becomes the
+/// open's status.
+fn check_oplock(fcb: &FcbRef, request: &mut Request) -> Result<(), NtStatus> {
+    let irp = request.irp.take().ok_or(NtStatus::INVALID_PARAMETER)?;
+    let (irp, status) = super::oplock::check(fcb, irp).ok_or(NtStatus::PENDING)?;
+    request.irp = Some(irp);
+    if status == NtStatus::OPLOCK_BREAK_IN_PROGRESS {
+        request.status = status;
+    }
+    Ok(())
 }
 
 /// True for an open of the volume itself: no name, not by ID, not relative to a file.

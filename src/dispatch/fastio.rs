@@ -33,10 +33,14 @@ use crate::kernel::{
 };
 use crate::volume::Vcb;
 
-/// Header.IsFastIoPossible for `fcb` now. The oplock check (FsRtlOplockIsFastIoPossible:
-/// NotPossible while an oplock break is under way) belongs here when oplocks come.
+/// Header.IsFastIoPossible for `fcb` now, as CDFS's CdIsFastIoPossible decides it: not
+/// possible on a dismounted volume or while the oplock refuses fast I/O
+/// (FsRtlOplockIsFastIoPossible), questionable while byte-range locks exist.
 pub fn state_of(vcb: &Vcb, fcb: &FcbRef) -> FastIoPossible {
-    if vcb.is_dismounted() || fcb.kind() != FcbKind::File {
+    if vcb.is_dismounted()
+        || fcb.kind() != FcbKind::File
+        || !super::oplock::oplock_allows_fast_io(fcb)
+    {
         FastIoPossible::NotPossible
     } else if fcb.has_file_locks() {
         FastIoPossible::Questionable
@@ -110,7 +114,9 @@ pub fn query(
 }
 
 /// FastIoLock: FsRtlFastLock on the FCB's FILE_LOCK (CDFS CdFastLock). A waiting request that
-/// conflicts comes back FALSE and is sent as IRP_MN_LOCK, which FsRtl can pend.
+/// conflicts comes back FALSE and is sent as IRP_MN_LOCK, which FsRtl can pend; so does any
+/// lock or unlock while the oplock refuses fast I/O (a Level 2 oplock to break, or a break
+/// under way).
 pub fn lock(
     device: DeviceRef,
     file_object: &FileObject,
@@ -120,6 +126,10 @@ pub fn lock(
     let Some(fcb) = lockable(file_object) else {
         return Some(IoStatus::new(NtStatus::INVALID_PARAMETER, 0));
     };
+    // A lock may have to break an oplock, which only the IRP path does (CDFS CdFastLock).
+    if !super::oplock::oplock_allows_fast_io(&fcb) {
+        return None;
+    }
     let _region = enter_file_system();
     let status = fcb.fast_lock(file_object, lock, process)?;
     refresh(device, &fcb);
@@ -142,6 +152,9 @@ pub fn unlock_single(
     if !fcb.has_file_locks() {
         return Some(IoStatus::new(NtStatus::RANGE_NOT_LOCKED, 0));
     }
+    if !super::oplock::oplock_allows_fast_io(&fcb) {
+        return None;
+    }
     let _region = enter_file_system();
     let status = fcb.fast_unlock_single(file_object, offset, length, process, key);
     refresh(device, &fcb);
@@ -161,6 +174,9 @@ pub fn unlock_all(
     };
     if !fcb.has_file_locks() {
         return Some(IoStatus::new(NtStatus::SUCCESS, 0));
+    }
+    if !super::oplock::oplock_allows_fast_io(&fcb) {
+        return None;
     }
     let _region = enter_file_system();
     let status = fcb.fast_unlock_all(file_object, process, key);

@@ -1,7 +1,8 @@
 //! IRP_MJ_FILE_SYSTEM_CONTROL: mount requests, FSCTL_PREPARE_UNLOAD and FSCTL_SET_IRP_TRACE on
-//! the control device; verify requests, the volume FSCTLs and FSCTL_GET_REPARSE_POINT on a
-//! volume device.
+//! the control device; verify requests, the volume FSCTLs, FSCTL_GET_REPARSE_POINT and the
+//! oplock FSCTLs (`oplock.rs`) on a volume device.
 
+use super::oplock;
 use super::reparse_point::{FSCTL_GET_REPARSE_POINT, get_reparse_point};
 use crate::driver::{FSCTL_PREPARE_UNLOAD, FSCTL_SET_IRP_TRACE, prepare_unload};
 use crate::kernel::{
@@ -33,6 +34,9 @@ pub fn file_system_control(device: DeviceRef, irp: Irp) -> NtStatus {
                 code: FSCTL_GET_REPARSE_POINT,
                 ..
             } => get_reparse_point(device, irp),
+            IrpParameters::FileSystemControl { code, .. } if oplock::is_oplock_fsctl(code) => {
+                oplock::request(irp, code)
+            }
             _ => control::user_request(device, irp),
         },
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),

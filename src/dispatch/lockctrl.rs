@@ -7,11 +7,11 @@
 //! but a user file open). Locks need no disk access, so a dismounted volume still answers, and
 //! the I/O manager's unlock-all at handle close never fails.
 //!
-//! FastFAT and CDFS call FsRtlCheckOplock first, so a lock breaks a batch or filter oplock.
-//! This driver grants no oplocks yet (the oplock FSCTLs are not answered), so there is none
-//! to break; the check comes with them. Reads honour the locks (`read.rs`), and CLEANUP
-//! releases the closing process's locks through the FILE_OBJECT (FsRtlFastUnlockAll). After
-//! every change the header's IsFastIoPossible is recomputed (`fastio.rs`).
+//! FsRtlCheckOplock comes first, as in CDFS's CdCommonLockControl: a lock breaks Level 2
+//! oplocks and another handle's Level 1 or Batch oplock to none (waiting for the
+//! acknowledgement, `oplock.rs`). Reads honour the locks (`read.rs`), and CLEANUP releases the
+//! closing process's locks through the FILE_OBJECT (FsRtlFastUnlockAll).
+//! After every change the header's IsFastIoPossible is recomputed (`fastio.rs`).
 
 use crate::fcb::{Fcb, FcbKind};
 use crate::kernel::{DeviceRef, Irp, NtStatus};
@@ -23,6 +23,9 @@ pub fn lock_control(device: DeviceRef, irp: Irp) -> NtStatus {
     if fcb.kind() != FcbKind::File {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     }
+    let Some((irp, _)) = super::oplock::check(&fcb, irp) else {
+        return NtStatus::PENDING;
+    };
     let status = fcb.process_file_lock(irp);
     // Fast reads become questionable while locks exist (CDFS CdCommonLockControl).
     super::fastio::refresh(device, &fcb);

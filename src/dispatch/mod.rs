@@ -11,6 +11,7 @@ mod fileinfo;
 mod fsctrl;
 mod lockctrl;
 mod notify;
+pub mod oplock;
 mod pnp;
 mod read;
 mod reparse_point;

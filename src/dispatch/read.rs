@@ -14,6 +14,9 @@
 //!   an MDL chain in Irp->MdlAddress (CcMdlRead); the caller gives it back with
 //!   IRP_MN_COMPLETE_MDL (CcMdlReadComplete), which is served before every other check;
 //! - synchronous FILE_OBJECTs advance CurrentByteOffset, paging reads never do;
+//! - a non-paging read of a file first breaks another handle's Level 1 or Batch oplock to
+//!   Level 2 and waits for the acknowledgement (FsRtlCheckOplock, as CDFS's CdCommonRead);
+//!   a Level 2 oplock is not broken by reads;
 //! - a non-paging read of a file honours byte-range locks: a range another owner holds
 //!   exclusively is STATUS_FILE_LOCK_CONFLICT (FsRtlCheckLockForReadAccess, as in FastFAT's
 //!   and CDFS's read paths, before the end-of-file check);
@@ -73,6 +76,13 @@ pub fn read(device: DeviceRef, mut irp: Irp) -> NtStatus {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
     let flags = irp.flags();
+    if flags & IRP_PAGING_IO == 0 && fcb.kind() == FcbKind::File {
+        // Another handle's Level 1 or Batch oplock breaks to Level 2 first (CdCommonRead).
+        match super::oplock::check(&fcb, irp) {
+            Some((checked, _)) => irp = checked,
+            None => return NtStatus::PENDING,
+        }
+    }
     let path = if flags & IRP_PAGING_IO != 0 {
         Path::Paging
     } else if flags & IRP_NOCACHE != 0 {

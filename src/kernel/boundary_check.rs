@@ -27,13 +27,13 @@ use crate::kernel::{
     FileObject, FileSizes, FileSystemRegion, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST,
     IRP_MN_VERIFY_VOLUME, IoStatus, Irp, IrpMajor, IrpParameters, IrqlGuard, Locked, LockedGuard,
     MAXIMUM_EXPANSION_SIZE, Mdl, MmFlushType, MountRequest, NotifyList, NotifyName, NtStatus,
-    OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Process, Resource, ResourceGuard,
-    ShareAccess, SpareVpb, StackFrame, StreamFileObject, SystemBuffer, TargetDevice,
-    TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem, cc_copy_read,
-    cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete, cc_purge_cache_section,
-    cc_uninitialize_cache_map, charge_stack_frame, current_irql, current_process, debug_print,
-    enter_file_system, expand_stack_and_callout, file_id_from_name, has_private_cache_map,
-    mm_flush_image_section, queue_work_item, raise_irql, remaining_stack,
+    Oplock, OplockCheck, OplockResume, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag,
+    Process, Resource, ResourceGuard, ShareAccess, SpareVpb, StackFrame, StreamFileObject,
+    SystemBuffer, TargetDevice, TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem,
+    cc_copy_read, cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete,
+    cc_purge_cache_section, cc_uninitialize_cache_map, charge_stack_frame, current_irql,
+    current_process, debug_print, enter_file_system, expand_stack_and_callout, file_id_from_name,
+    has_private_cache_map, mm_flush_image_section, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -121,6 +121,7 @@ fn irp() {
     let _: fn(&Irp) -> Option<IrpMajor> = Irp::major;
     let _: fn(&Irp) -> u8 = Irp::minor;
     let _: fn(&Irp) -> u32 = Irp::flags;
+    let _: fn(&Irp) -> Option<DeviceRef> = Irp::device;
     let _: fn(&Irp) -> TopLevelIrp = TopLevelIrp::enter;
     let _: fn(&TopLevelIrp) -> bool = TopLevelIrp::is_top_level;
     let _: fn(&Irp) -> IrpParameters = Irp::parameters;
@@ -348,7 +349,8 @@ fn fcb() {
     let _: fn(&FcbArc<Probe>, FastIoPossible) = FcbArc::<Probe>::set_fast_io_possible;
     let _: fn(&FcbArc<Probe>) -> &Resource = FcbArc::<Probe>::resource;
     let _: fn(&FcbArc<Probe>) -> bool = FcbArc::<Probe>::is_unique;
-    let _: fn(&FcbArc<Probe>, &Irp) = FcbArc::<Probe>::oplock_cleanup;
+    let _: fn(&FcbArc<Probe>) -> &Oplock = FcbArc::<Probe>::oplock;
+    let _: fn(&FcbArc<Probe>) -> bool = FcbArc::<Probe>::has_byte_range_locks;
     let _: fn(&FcbArc<Probe>, &Irp) = FcbArc::<Probe>::unlock_all;
     let _: fn(&FcbArc<Probe>, Irp) -> NtStatus = FcbArc::<Probe>::process_file_lock;
     let _: fn(&FcbArc<Probe>, &Irp) -> bool = FcbArc::<Probe>::check_lock_for_read;
@@ -370,6 +372,25 @@ fn fcb() {
         file_size: 0u64,
         valid_data_length: 0u64,
     };
+}
+
+fn oplock() {
+    let _: fn(&Oplock, Irp, u32) -> NtStatus = Oplock::fsctrl;
+    let _: fn(&Oplock, Irp, OplockResume) -> OplockCheck = Oplock::check;
+    let _: fn(&Oplock, &Irp) = Oplock::cleanup;
+    let _: fn(&Oplock) -> bool = Oplock::is_fast_io_possible;
+    let _: fn(&Oplock) -> bool = Oplock::current_batch_oplock;
+    let _: fn(Irp, NtStatus) = resume_probe;
+    let _: OplockResume = resume_probe;
+}
+
+fn resume_probe(_: Irp, _: NtStatus) {}
+
+fn oplock_check(check: OplockCheck) -> Option<(Irp, NtStatus)> {
+    match check {
+        OplockCheck::Proceed(irp, status) => Some((irp, status)),
+        OplockCheck::Pending => None,
+    }
 }
 
 fn fcb_access(fcb: &FcbArc<Probe>) -> u32 {

@@ -46,6 +46,25 @@ pub const IRP_MN_REMOVE_DEVICE: u8 = 0x02;
 pub const IRP_MN_CANCEL_REMOVE_DEVICE: u8 = 0x03;
 pub const IRP_MN_QUERY_DEVICE_RELATIONS: u8 = 0x07;
 pub const IRP_MN_SURPRISE_REMOVAL: u8 = 0x17;
+/// The legacy oplock FSCTLs (CTL_CODE(FILE_DEVICE_FILE_SYSTEM, n, METHOD_BUFFERED,
+/// FILE_ANY_ACCESS)), answered through FsRtlOplockFsctrl.
+pub const FSCTL_REQUEST_OPLOCK_LEVEL_1: u32 = 0x0009_0000;
+pub const FSCTL_REQUEST_OPLOCK_LEVEL_2: u32 = 0x0009_0004;
+pub const FSCTL_REQUEST_BATCH_OPLOCK: u32 = 0x0009_0008;
+pub const FSCTL_OPLOCK_BREAK_ACKNOWLEDGE: u32 = 0x0009_000C;
+pub const FSCTL_OPBATCH_ACK_CLOSE_PENDING: u32 = 0x0009_0010;
+pub const FSCTL_OPLOCK_BREAK_NOTIFY: u32 = 0x0009_0014;
+pub const FSCTL_OPLOCK_BREAK_ACK_NO_2: u32 = 0x0009_0050;
+pub const FSCTL_REQUEST_FILTER_OPLOCK: u32 = 0x0009_005C;
+/// IoStatus.Information of a completed oplock request: the level it broke to.
+pub const FILE_OPLOCK_BROKEN_TO_LEVEL_2: usize = 0x0000_0007;
+pub const FILE_OPLOCK_BROKEN_TO_NONE: usize = 0x0000_0008;
+/// IoStatus.Information of a CREATE refused while a batch oplock break it started is underway.
+pub const FILE_OPBATCH_BREAK_UNDERWAY: usize = 0x0000_0009;
+/// Create options the oplock package reads.
+pub const FILE_COMPLETE_IF_OPLOCKED: u32 = 0x0000_0100;
+pub const FILE_RESERVE_OPFILTER: u32 = 0x0010_0000;
+
 /// Irp->Flags: IRP_NOCACHE (the data bypasses the cache).
 pub const IRP_NOCACHE: u32 = 0x0000_0001;
 /// Irp->Flags: IRP_PAGING_IO (Mm or Cc filling pages).

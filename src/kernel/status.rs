@@ -69,6 +69,9 @@ impl NtStatus {
     pub const FILE_LOCK_CONFLICT: NtStatus = NtStatus(0xC000_0054_u32 as i32);
     pub const LOCK_NOT_GRANTED: NtStatus = NtStatus(0xC000_0055_u32 as i32);
     pub const RANGE_NOT_LOCKED: NtStatus = NtStatus(0xC000_007E_u32 as i32);
+    pub const OPLOCK_NOT_GRANTED: NtStatus = NtStatus(0xC000_00E2_u32 as i32);
+    pub const INVALID_OPLOCK_PROTOCOL: NtStatus = NtStatus(0xC000_00E3_u32 as i32);
+    pub const OPLOCK_BREAK_IN_PROGRESS: NtStatus = NtStatus(0x0000_0108);
 
     pub const fn is_success(self) -> bool {
         self.0 >= 0

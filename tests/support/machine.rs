@@ -3,8 +3,11 @@
 use std::path::Path;
 
 use rustfsd::kernel::NtStatus;
+use rustfsd::kernel::model::harness::scheduler::{self, ScheduledRun};
 use rustfsd::kernel::model::harness::session::{CreateRequest, CreateResult};
-use rustfsd::kernel::model::harness::{DiskModel, DriverDescriptor, Handle, Pid, Session};
+use rustfsd::kernel::model::harness::{
+    DiskModel, DriverDescriptor, Handle, Pid, Session, scenario,
+};
 
 /// Where the image is attached.
 pub const DISK_NAME: &str = "Disk0";
@@ -196,4 +199,36 @@ pub fn read_all(s: &mut Session, handle: Handle, chunk: u32, what: &str) -> Vec<
         assert_eq!(io.data.len(), io.information, "{what}");
         data.extend_from_slice(&io.data);
     }
+}
+
+/// Runs a script under the preempting scheduler and `seed`, on a fresh machine with `image` as
+/// \Device\Disk0 (trace off). Ok: the run and the machine after it. Err: the script's
+/// errors, or its reports and the verifier's findings when an expectation failed or something
+/// was found.
+pub fn run_scheduled(
+    text: &str,
+    image: &[u8],
+    seed: u64,
+) -> Result<(ScheduledRun, Session), String> {
+    let steps = scenario::parse(text)?;
+    let mut session = Session::new();
+    session.add_disk(DISK_NAME, DiskModel::from_bytes(image.to_vec()));
+    session.set_trace_enabled(false);
+    let mut runner = scenario::Runner::new(session, vec![DriverDescriptor::rustfsd()]);
+    let run = scheduler::run(&mut runner, &steps, seed);
+    if run.ok {
+        return Ok((run, runner.session));
+    }
+    let reports: Vec<&str> = run.reports.iter().map(|r| r.text.as_str()).collect();
+    let findings: Vec<String> = runner
+        .session
+        .findings()
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    Err(format!(
+        "-- reports:\n{}\n-- findings:\n{}",
+        reports.join("\n"),
+        findings.join("\n")
+    ))
 }

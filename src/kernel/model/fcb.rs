@@ -8,9 +8,9 @@
 //! a read of freed memory.
 //!
 //! The `nt` block also owns an OPLOCK (FsRtlInitializeOplock / FsRtlUninitializeOplock) and a
-//! FILE_LOCK (FsRtlAllocateFileLock / FsRtlFreeFileLock). The model grants no oplocks yet, so
-//! it only records `oplock_cleanup` calls; the FILE_LOCK is `file_lock::FileLock`, kept in the
-//! block and freed with it (FsRtlFreeFileLock releases whatever locks remain).
+//! FILE_LOCK (FsRtlAllocateFileLock / FsRtlFreeFileLock). Here the OPLOCK is `oplock::Oplock`
+//! and the FILE_LOCK `file_lock::FileLock`, both kept in the block and freed with it
+//! (FsRtlFreeFileLock releases whatever locks remain).
 
 use std::any::Any;
 use std::format;
@@ -24,6 +24,7 @@ use super::file_object::FileObject;
 use super::fsrtl::teardown_in;
 use super::harness::io::dereference;
 use super::irp::Irp;
+use super::oplock::Oplock;
 use super::pool::{DETACHED, PoolTag, drop_strong, free_entry, register_kind};
 use super::resource::Resource;
 use super::section::HeaderView;
@@ -44,6 +45,7 @@ struct FcbBlock<T> {
     fast_io_possible: AtomicU8,
     resource: Resource,
     file_lock: std::sync::Mutex<FileLock>,
+    oplock: Oplock,
     data: T,
 }
 
@@ -72,6 +74,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
             fast_io_possible: AtomicU8::new(0),
             resource,
             file_lock: std::sync::Mutex::new(FileLock::default()),
+            oplock: Oplock::new(),
             data: value,
         });
         let shared: Arc<dyn Any + Send + Sync> = block.clone();
@@ -134,17 +137,10 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
             .unwrap_or(false)
     }
 
-    /// FsRtlCheckOplock on the FCB's oplock with no completion routine, as at IRP_MJ_CLEANUP
-    /// of a user file. The model grants no oplocks yet: the call is traced and counted.
-    pub fn oplock_cleanup(&self, irp: &Irp) {
-        let file_object = irp.file_object();
-        let id = self.id;
-        with_state(|state| {
-            state.require_irql("FsRtlCheckOplock", 1);
-            state.oplock_checks += 1;
-            let fo = file_object.map_or(String::from("-"), |f| format!("{}", f.id));
-            state.push_trace(format!("FsRtlCheckOplock FCB {id} FO {fo}"));
-        });
+    /// The header's OPLOCK (FsRtlInitializeOplock in `try_new`, FsRtlUninitializeOplock when
+    /// the block goes).
+    pub fn oplock(&self) -> &Oplock {
+        &self.block.oplock
     }
 
     /// FsRtlFastUnlockAll on the FCB's file lock for the IRP's FILE_OBJECT and requestor
@@ -212,6 +208,12 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
             }
             _ => NtStatus::INVALID_DEVICE_REQUEST,
         }
+    }
+
+    /// FsRtlAreThereCurrentOrInProgressFileLocks: the FILE_LOCK holds a byte-range lock.
+    pub fn has_byte_range_locks(&self) -> bool {
+        with_state(|state| state.require_irql("FsRtlAreThereCurrentOrInProgressFileLocks", 1));
+        self.with_file_lock(|locks| !locks.is_empty())
     }
 
     /// FsRtlCheckLockForReadAccess: true if the IRP_MJ_READ's range may be read by its

@@ -66,6 +66,11 @@ fn range(offset: u64, length: u64) -> Option<(u64, u64)> {
 }
 
 impl FileLock {
+    /// No lock is held.
+    pub fn is_empty(&self) -> bool {
+        self.locks.is_empty()
+    }
+
     /// IRP_MN_LOCK. The second value is true when a waiting request was refused because the
     /// model cannot pend it.
     pub fn lock(

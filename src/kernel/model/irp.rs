@@ -4,7 +4,7 @@
 use std::string::String;
 use std::vec::Vec;
 
-use super::device::MountRequest;
+use super::device::{DeviceRef, MountRequest};
 use super::file_object::FileObject;
 use super::slab::ObjId;
 use super::state::with_state;
@@ -49,6 +49,8 @@ pub struct IrpEntry {
     pub cancelled: bool,
     /// FsRtl's cancel routine is set: the notify list holding it.
     pub cancel_notify: Option<ObjId>,
+    /// FsRtl's oplock cancel routine is set: the OPLOCK holding it (`oplock.rs`).
+    pub cancel_oplock: Option<ObjId>,
     /// Irp->UserBuffer names memory the caller cannot write (freed, read-only, a kernel
     /// address from user mode): MmProbeAndLockPages raises on it.
     pub user_buffer_invalid: bool,
@@ -164,6 +166,11 @@ impl Irp {
         with_irp(self.id, |e| e.file_object)
             .flatten()
             .map(|id| FileObject { id })
+    }
+
+    /// The current stack location's DeviceObject: the device the IRP was sent to.
+    pub fn device(&self) -> Option<DeviceRef> {
+        with_irp(self.id, |e| DeviceRef { id: e.device })
     }
 
     /// A number naming this IRP in debug output (the IRP's address on Windows).

@@ -25,6 +25,7 @@ mod irp;
 mod irql;
 mod locked;
 mod notify;
+mod oplock;
 mod pool;
 pub mod preempt;
 mod resource;
@@ -64,6 +65,7 @@ pub use irql::{
 };
 pub use locked::{Locked, LockedGuard};
 pub use notify::{NotifyList, NotifyName};
+pub use oplock::{Oplock, OplockCheck, OplockResume};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use section::{cc_purge_cache_section, mm_flush_image_section};

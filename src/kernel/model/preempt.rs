@@ -15,6 +15,7 @@
 
 use std::boxed::Box;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::vec::Vec;
@@ -43,6 +44,9 @@ pub enum Wait {
     Resource { resource: ObjId, mode: AcquireMode },
     /// A pended IRP's completion (a synchronous caller).
     Irp(ObjId),
+    /// The last stage of an outstanding IRP's completion on this FILE_OBJECT (a caller
+    /// waiting on its event: `harness::io::await_completion`).
+    Completion(ObjId),
 }
 
 struct Baton {
@@ -54,6 +58,9 @@ struct Baton {
 /// One job's baton and its modelled thread.
 pub struct JobCore {
     thread: u32,
+    /// The modelled thread current when the job last yielded: its own, or the worker's while
+    /// it runs a work item inside a wait (`event::run_one_work_item`). It resumes as that.
+    running_as: AtomicU32,
     baton: Mutex<Baton>,
     turn_changed: Condvar,
 }
@@ -78,6 +85,9 @@ impl JobCore {
 
     /// On the job's OS thread: give the baton back and wait for it again.
     fn yield_to_scheduler(&self, state: JobState, wait: Option<Wait>) {
+        if let Some(thread) = super::state::with_state(|state| state.current_thread) {
+            self.running_as.store(thread, Ordering::Relaxed);
+        }
         {
             let mut baton = self.baton();
             baton.state = state;
@@ -103,6 +113,10 @@ impl JobCore {
                     .irps
                     .get(irp)
                     .is_none_or(|entry| entry.completed.is_some()),
+                Some(Wait::Completion(file_object)) => state
+                    .async_completions
+                    .iter()
+                    .any(|completion| completion.0 == file_object),
             },
             JobState::Running | JobState::Finished => false,
         }
@@ -161,6 +175,7 @@ impl<R: Send + 'static> Job<R> {
     ) -> Job<R> {
         let core = Arc::new(JobCore {
             thread,
+            running_as: AtomicU32::new(thread),
             baton: Mutex::new(Baton {
                 job_turn: false,
                 state: JobState::Ready,
@@ -240,7 +255,10 @@ impl<R: Send + 'static> Job<R> {
 fn resume(kernel: &Arc<Kernel>, core: &Arc<JobCore>) -> JobState {
     let previous = {
         let mut state = kernel.lock();
-        core::mem::replace(&mut state.current_thread, core.thread)
+        core::mem::replace(
+            &mut state.current_thread,
+            core.running_as.load(Ordering::Relaxed),
+        )
     };
     {
         let mut baton = core.baton();

@@ -70,9 +70,11 @@ pub struct State {
     pub work_queue: VecDeque<(String, WorkRoutine)>,
     /// FsRtl notify lists (`notify.rs`).
     pub notify_lists: Slab<super::notify::NotifyListEntry>,
+    /// FsRtl OPLOCKs (`oplock.rs`).
+    pub oplocks: Slab<super::oplock::OplockEntry>,
     /// IRPs the I/O manager left outstanding (asynchronous handles) that have completed since:
-    /// (FILE_OBJECT, major, status), for `Session::completed_async`.
-    pub async_completions: Vec<(super::slab::ObjId, u8, crate::kernel::NtStatus)>,
+    /// (FILE_OBJECT, major, status, information), for `Session::take_completion`.
+    pub async_completions: Vec<(super::slab::ObjId, u8, crate::kernel::NtStatus, usize)>,
     /// The driver whose code is running (pool allocations are charged to it).
     pub current_driver: Option<super::slab::ObjId>,
     /// The last pool block freed in each slab slot, by slot index: (generation, tag, kind), so
@@ -96,7 +98,8 @@ pub struct State {
     pub pool_bytes: usize,
     pub pool_blocks: usize,
     pub pool_peak_bytes: usize,
-    /// FsRtlCheckOplock / FsRtlFastUnlockAll calls (`FcbArc::oplock_cleanup` / `unlock_all`).
+    /// FsRtlCheckOplock / FsRtlFastUnlockAll calls (`Oplock::check`, `Oplock::cleanup` /
+    /// `FcbArc::unlock_all`).
     pub oplock_checks: usize,
     pub unlock_alls: usize,
     /// Devices registered with IoRegisterShutdownNotification, most recent first.

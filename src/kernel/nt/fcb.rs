@@ -27,10 +27,11 @@ use wdk_sys::SECTION_OBJECT_POINTERS;
 use super::fast_io::Process;
 use super::file_object::FileObject;
 use super::fsrtl::{
-    AdvancedFcbHeader, FCB_NODE_TYPE_CODE, FcbHeader, FileLock, check_oplock, initialize_oplock,
+    AdvancedFcbHeader, FCB_NODE_TYPE_CODE, FcbHeader, FileLock, initialize_oplock,
     setup_advanced_header, teardown_per_stream_contexts, uninitialize_oplock,
 };
 use super::irp::Irp;
+use super::oplock::Oplock;
 use super::pool::{self, PoolTag};
 use super::resource::Resource;
 use crate::kernel::{FastIoPossible, FastLock, FileSizes, IoStatus, NtStatus};
@@ -187,12 +188,18 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         self.block().control.count.load(Ordering::Acquire) == 1
     }
 
-    /// FsRtlCheckOplock on the FCB's oplock with no completion routine, as at IRP_MJ_CLEANUP
-    /// of a user file.
-    pub fn oplock_cleanup(&self, irp: &Irp) {
-        // SAFETY: the header is live and set up, its oplock initialized in try_new; `irp` is
-        // the IRP being dispatched (its token is borrowed, so not yet completed).
-        unsafe { check_oplock(&self.block().header, irp.raw()) }
+    /// The header's OPLOCK (FsRtlInitializeOplock in try_new, FsRtlUninitializeOplock at the
+    /// last reference).
+    pub fn oplock(&self) -> &Oplock {
+        let header = self.advanced();
+        // SAFETY: the header is live while self holds a count; its Oplock field is a PVOID
+        // that `Oplock` (repr(transparent) over UnsafeCell<PVOID>) only hands to FsRtl.
+        unsafe { &*(&raw mut (*header).oplock).cast::<Oplock>() }
+    }
+
+    /// FsRtlAreThereCurrentOrInProgressFileLocks on the FCB's file lock.
+    pub fn has_byte_range_locks(&self) -> bool {
+        self.block().control.file_lock.any()
     }
 
     /// FsRtlFastUnlockAll on the FCB's file lock for the IRP's FILE_OBJECT and requestor

@@ -176,26 +176,6 @@ pub(super) unsafe fn uninitialize_oplock(fcb_header: *mut FcbHeader) {
     }
 }
 
-/// FsRtlCheckOplock with no completion routine (the caller waits for any break), as FastFAT's
-/// cleanup of a user file does; the status is not needed there.
-///
-/// # Safety
-/// `fcb_header` is the live, set-up header of an FCB with an initialized oplock; `irp` is an
-/// IRP being dispatched for a FILE_OBJECT of that FCB, at IRQL <= APC_LEVEL.
-pub(super) unsafe fn check_oplock(fcb_header: &FcbHeader, irp: PIRP) {
-    // SAFETY: as the caller promises; with no completion routine FsRtl uses no context.
-    unsafe {
-        let header = fcb_header.header.get();
-        let _ = wdk_sys::ntddk::FsRtlCheckOplock(
-            &raw mut (*header).oplock,
-            irp,
-            ptr::null_mut(),
-            None,
-            None,
-        );
-    }
-}
-
 /// A FILE_LOCK from FsRtlAllocateFileLock (no completion or unlock routine), freed
 /// (FsRtlFreeFileLock) on drop.
 pub(super) struct FileLock {
@@ -248,6 +228,12 @@ impl FileLock {
         NtStatus(unsafe {
             wdk_sys::ntddk::FsRtlProcessFileLock(self.raw.as_ptr(), irp, ptr::null_mut())
         })
+    }
+
+    /// FsRtlAreThereCurrentOrInProgressFileLocks: a byte-range lock is held or being taken.
+    pub(super) fn any(&self) -> bool {
+        // SAFETY: the lock is live while `self` is.
+        unsafe { wdk_sys::ntddk::FsRtlAreThereCurrentOrInProgressFileLocks(self.raw.as_ptr()) != 0 }
     }
 
     /// FsRtlCheckLockForReadAccess.

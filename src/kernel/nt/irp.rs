@@ -10,7 +10,7 @@ use wdk_sys::{
     MDL_SOURCE_IS_NONPAGED_POOL, PIRP, SL_PENDING_RETURNED, UNICODE_STRING,
 };
 
-use super::device::MountRequest;
+use super::device::{DeviceRef, MountRequest};
 use super::file_object::FileObject;
 use super::pool::{self, PoolTag};
 use crate::kernel::request::{
@@ -363,6 +363,14 @@ impl Irp {
         let file_object = self.stack().FileObject;
         // SAFETY: the stack location's FileObject is null or live until completion.
         (!file_object.is_null()).then(|| unsafe { FileObject::from_raw(file_object) })
+    }
+
+    /// The current stack location's DeviceObject: the device the IRP was sent to.
+    pub fn device(&self) -> Option<DeviceRef> {
+        let device = self.stack().DeviceObject;
+        // SAFETY: the stack location's DeviceObject is the live device the IRP is dispatched
+        // to (IoCallDriver sets it), one of ours.
+        (!device.is_null()).then(|| unsafe { DeviceRef::from_raw(device) })
     }
 
     /// The IRP's address, naming it in debug output.

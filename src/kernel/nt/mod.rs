@@ -22,6 +22,7 @@ mod layout;
 mod locked;
 mod lower_io;
 mod notify;
+mod oplock;
 mod pool;
 mod registry;
 mod resource;
@@ -56,6 +57,7 @@ pub use irql::{
 };
 pub use locked::{Locked, LockedGuard};
 pub use notify::{NotifyList, NotifyName};
+pub use oplock::{Oplock, OplockCheck, OplockResume};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use section::{cc_purge_cache_section, mm_flush_image_section};

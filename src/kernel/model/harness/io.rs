@@ -133,6 +133,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             outstanding: false,
             cancelled: false,
             cancel_notify: None,
+            cancel_oplock: None,
             user_buffer_invalid: request.user_buffer_invalid,
             requestor: request.requestor,
             mdl_chain: request.mdl_chain,
@@ -669,7 +670,7 @@ pub fn finish_outstanding(irp: ObjId) {
         if let Some(file_object) = entry.file_object {
             state
                 .async_completions
-                .push((file_object, entry.major, status));
+                .push((file_object, entry.major, status, entry.information));
         }
         let thread = state.current_thread;
         state.push_trace(format!("t{thread}: IopCompleteRequest {irp} <- {status:?}"));
@@ -677,6 +678,40 @@ pub fn finish_outstanding(irp: ObjId) {
     };
     if let Some(file_object) = file_object {
         dereference(&kernel, file_object);
+    }
+}
+
+/// A caller waiting on the event of its oldest outstanding request on `file_object` (on a
+/// job): blocks until that IRP has completed and IopCompleteRequest's last stage has run, then
+/// takes the completion. STATUS_PENDING at once if nothing was sent or is outstanding.
+pub fn await_completion(kernel: &Arc<Kernel>, file_object: ObjId) -> IrpOutcome {
+    let _entered = enter(kernel);
+    loop {
+        let outstanding = {
+            let mut state = kernel.lock();
+            let completions = &mut state.async_completions;
+            if let Some(index) = completions.iter().position(|c| c.0 == file_object) {
+                let (_, _, status, information) = completions.remove(index);
+                return IrpOutcome {
+                    status,
+                    information,
+                    data: Vec::new(),
+                    reparse: None,
+                    mdl_chain: None,
+                };
+            }
+            state
+                .irps
+                .iter()
+                .find(|(_, e)| e.outstanding && e.file_object == Some(file_object))
+                .map(|(id, e)| (id, e.completed.is_some()))
+        };
+        match outstanding {
+            None => return IrpOutcome::status(NtStatus::PENDING),
+            Some(_) if !preempt::on_job() => return IrpOutcome::status(NtStatus::PENDING),
+            Some((irp, false)) => preempt::block(preempt::Wait::Irp(irp)),
+            Some((_, true)) => preempt::block(preempt::Wait::Completion(file_object)),
+        }
     }
 }
 
@@ -700,6 +735,8 @@ pub fn cancel_io(kernel: &Arc<Kernel>, file_object: ObjId) -> usize {
         ids
     };
     irps.into_iter()
-        .filter(|&irp| crate::kernel::model::notify::cancel(irp))
+        .filter(|&irp| {
+            crate::kernel::model::notify::cancel(irp) || crate::kernel::model::oplock::cancel(irp)
+        })
         .count()
 }

@@ -52,6 +52,12 @@ const STATUS_NAMES: &[(&str, NtStatus)] = &[
     ("REPARSE", NtStatus::REPARSE),
     ("NOTIFY_CLEANUP", NtStatus::NOTIFY_CLEANUP),
     ("CANCELLED", NtStatus::CANCELLED),
+    ("OPLOCK_NOT_GRANTED", NtStatus::OPLOCK_NOT_GRANTED),
+    ("INVALID_OPLOCK_PROTOCOL", NtStatus::INVALID_OPLOCK_PROTOCOL),
+    (
+        "OPLOCK_BREAK_IN_PROGRESS",
+        NtStatus::OPLOCK_BREAK_IN_PROGRESS,
+    ),
     ("BUFFER_OVERFLOW", NtStatus::BUFFER_OVERFLOW),
     ("NO_MORE_FILES", NtStatus::NO_MORE_FILES),
     ("UNSUCCESSFUL", NtStatus::UNSUCCESSFUL),
@@ -173,6 +179,8 @@ pub const VERBS: &[&str] = &[
     "notify",
     "cancel",
     "await",
+    "oplock",
+    "ack",
     "sysref",
     "release-later",
     "filter-contexts",
@@ -192,6 +200,39 @@ pub const VERBS: &[&str] = &[
     "trim",
     "purge",
 ];
+
+/// The FSCTL an `oplock H level=1|2|batch|filter|notify` or `ack H [no2|close-pending]`
+/// step sends.
+fn oplock_fsctl(
+    verb: &str,
+    positional: &[&str],
+    named: &BTreeMap<&str, &str>,
+) -> Result<u32, String> {
+    use crate::kernel::request::{
+        FSCTL_OPBATCH_ACK_CLOSE_PENDING, FSCTL_OPLOCK_BREAK_ACK_NO_2,
+        FSCTL_OPLOCK_BREAK_ACKNOWLEDGE, FSCTL_OPLOCK_BREAK_NOTIFY, FSCTL_REQUEST_BATCH_OPLOCK,
+        FSCTL_REQUEST_FILTER_OPLOCK, FSCTL_REQUEST_OPLOCK_LEVEL_1, FSCTL_REQUEST_OPLOCK_LEVEL_2,
+    };
+    if verb == "ack" {
+        return Ok(if positional.contains(&"no2") {
+            FSCTL_OPLOCK_BREAK_ACK_NO_2
+        } else if positional.contains(&"close-pending") {
+            FSCTL_OPBATCH_ACK_CLOSE_PENDING
+        } else {
+            FSCTL_OPLOCK_BREAK_ACKNOWLEDGE
+        });
+    }
+    match named.get("level").copied() {
+        Some("1") => Ok(FSCTL_REQUEST_OPLOCK_LEVEL_1),
+        Some("2") => Ok(FSCTL_REQUEST_OPLOCK_LEVEL_2),
+        Some("batch") => Ok(FSCTL_REQUEST_BATCH_OPLOCK),
+        Some("filter") => Ok(FSCTL_REQUEST_FILTER_OPLOCK),
+        Some("notify") => Ok(FSCTL_OPLOCK_BREAK_NOTIFY),
+        other => Err(format!(
+            "oplock needs level=1|2|batch|filter|notify, not {other:?}"
+        )),
+    }
+}
 
 /// Parses a script. Errors name the line.
 pub fn parse(text: &str) -> Result<Vec<Step>, String> {
@@ -334,6 +375,8 @@ enum Finish {
     StatusOnly,
     /// The status, Information and the returned buffer.
     Data,
+    /// The status and Information (an awaited completion).
+    Information,
 }
 
 enum Started {
@@ -632,17 +675,36 @@ impl Runner {
                 let handle = self.handle_arg(&positional, 0)?;
                 Outcome::status(self.session.cancel_io(handle))
             }
+            "oplock" | "ack" => {
+                let handle = self.handle_arg(&positional, 0)?;
+                let code = oplock_fsctl(&step.verb, &positional, &named)?;
+                if let (Some(name), Some(file_object)) =
+                    (positional.first(), self.session.file_object(handle).ok())
+                {
+                    self.notified.insert(String::from(*name), file_object);
+                }
+                let io = self.session.fs_control_file(handle, code, &[], 0);
+                Outcome {
+                    status: io.status,
+                    information: Some(io.information),
+                    data: None,
+                }
+            }
             "await" => {
                 let name = positional.first().ok_or("await needs a handle name")?;
                 let file_object = *self
                     .notified
                     .get(*name)
-                    .ok_or(format!("no notify was sent on {name}"))?;
-                let status = self
+                    .ok_or(format!("no notify or oplock request was sent on {name}"))?;
+                let (status, information) = self
                     .session
-                    .take_completion(file_object)
-                    .unwrap_or(NtStatus::PENDING);
-                Outcome::status(status)
+                    .take_completion_with_information(file_object)
+                    .unwrap_or((NtStatus::PENDING, 0));
+                Outcome {
+                    status,
+                    information: Some(information),
+                    data: None,
+                }
             }
             "query-security" => {
                 let handle = self.handle_arg(&positional, 0)?;
@@ -974,8 +1036,26 @@ impl Runner {
                 // The other removal steps are two IRPs or act after theirs: run whole.
                 Ok(Started::Atomic)
             }
+            "await" if step.thread != 0 => {
+                // On its own thread, `await` waits for the completion, as a caller waiting on
+                // the request's event.
+                let name = step.args.iter().find_map(|arg| match arg {
+                    Arg::Positional(name) => Some(name.clone()),
+                    Arg::Named(..) => None,
+                });
+                let name = name.ok_or_else(|| String::from("await needs a handle name"))?;
+                let file_object = *self
+                    .notified
+                    .get(&name)
+                    .ok_or(format!("no notify or oplock request was sent on {name}"))?;
+                let job_kernel = kernel.clone();
+                let job = spawn(Box::new(move || {
+                    super::io::await_completion(&job_kernel, file_object)
+                }));
+                Ok(Started::Running(job, Finish::Information))
+            }
             "read" | "query-info" | "query-dir" | "query-volume" | "fsctl" | "dismount"
-            | "notify" | "pnp" => {
+            | "notify" | "oplock" | "ack" | "pnp" => {
                 self.session.capture_next_send();
                 let outcome = self.execute(step);
                 let captured = self.session.take_captured_send();
@@ -1030,6 +1110,11 @@ impl Runner {
                 status: io.status,
                 information: Some(io.information),
                 data: Some(io.data),
+            },
+            Finish::Information => Outcome {
+                status: io.status,
+                information: Some(io.information),
+                data: None,
             },
         };
         self.report(&step, Ok(outcome), findings_before)

@@ -390,7 +390,8 @@ impl Session {
             .sum()
     }
 
-    pub(super) fn file_object(&self, handle: Handle) -> Result<ObjId, NtStatus> {
+    /// The FILE_OBJECT behind a handle (STATUS_INVALID_HANDLE if it names none).
+    pub fn file_object(&self, handle: Handle) -> Result<ObjId, NtStatus> {
         self.processes
             .get(&handle.pid)
             .and_then(|p| p.get(handle.value))
@@ -1045,13 +1046,24 @@ impl Session {
     /// The status an outstanding IRP on `file_object` completed with (the oldest not yet
     /// taken), after running the worker (where IopCompleteRequest's last stage runs).
     pub fn take_completion(&mut self, file_object: ObjId) -> Option<NtStatus> {
+        self.take_completion_with_information(file_object)
+            .map(|(status, _)| status)
+    }
+
+    /// `take_completion`, with the IoStatus.Information the IRP completed with (the level an
+    /// oplock broke to).
+    pub fn take_completion_with_information(
+        &mut self,
+        file_object: ObjId,
+    ) -> Option<(NtStatus, usize)> {
         while self.run_one_work_item() {}
         let mut state = self.kernel.lock();
         let index = state
             .async_completions
             .iter()
-            .position(|(f, _, _)| *f == file_object)?;
-        Some(state.async_completions.remove(index).2)
+            .position(|(f, _, _, _)| *f == file_object)?;
+        let (_, _, status, information) = state.async_completions.remove(index);
+        Some((status, information))
     }
 
     /// FSCTL_DISMOUNT_VOLUME on a volume handle.
