@@ -25,7 +25,7 @@ use super::file_object::FileObject;
 use super::harness::io::{IrpRequest, call_driver, dereference};
 use super::irp::{BufferKind, OutputBuffer};
 use super::slab::ObjId;
-use super::state::{Kernel, State, current};
+use super::state::{FAULT_STACK_CHARGE, Kernel, State, current};
 use super::verifier::{FindingKind, ObjectKind};
 use crate::kernel::request::{
     IRP_NOCACHE, IRP_PAGING_IO, IRP_SYNCHRONOUS_PAGING_IO, IrpParameters,
@@ -276,15 +276,21 @@ pub(crate) fn paging_read(
     // Mm resolves a fault, and sends its paging read, at APC_LEVEL (Learn, "Dispatch Routine
     // IRQL and Thread Context": paging reads may arrive at APC_LEVEL; ReactOS
     // MiResolveMappedFileFault / IoPageRead run under the working-set lock).
+    // The fault path's own frames are on the stack below the paging read.
     let irql_before = {
         let mut state = kernel.lock();
+        state.charge_stack(FAULT_STACK_CHARGE);
         let thread = state.thread();
         let before = thread.irql;
         thread.irql = before.max(1);
         before
     };
     let outcome = call_driver(kernel, device, request);
-    kernel.lock().thread().irql = irql_before;
+    {
+        let mut state = kernel.lock();
+        state.thread().irql = irql_before;
+        state.release_stack(FAULT_STACK_CHARGE);
+    }
     if !outcome.status.is_success() {
         return Err(outcome.status);
     }
