@@ -6,6 +6,9 @@
 use crate::fcb::{Ccb, Fcb, close};
 use crate::kernel::{DeviceRef, Irp, NtStatus};
 
+// Not inlined into `dispatch`, whose frame every request (a nested paging read too) pays
+// for (docs/performance.md, "Stack depth").
+#[inline(never)]
 pub fn close(device: DeviceRef, irp: Irp) -> NtStatus {
     let fcb = irp.file_object().and_then(|file_object| {
         drop(file_object.detach_ccb::<Ccb>());

@@ -59,7 +59,15 @@ enum Target {
 }
 
 /// Handles IRP_MJ_CREATE on a volume device.
+// A frame of its own, so that `cargo xtask stack-depth` and the debugger see the request's
+// entry.
+#[inline(never)]
 pub fn create(device: DeviceRef, irp: Irp) -> NtStatus {
+    // The path walk reads the disk, and a CREATE may come nested (a filter's own open).
+    super::stack::with_stack_for(super::stack::CREATE_FRAMES, device, irp, create_here)
+}
+
+fn create_here(device: DeviceRef, irp: Irp) -> NtStatus {
     let (Some(file_object), Some(parameters)) = (irp.file_object(), irp.create_parameters()) else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };

@@ -28,6 +28,9 @@ use crate::volume::disk::status_of;
 const DOT: u64 = 0;
 const FIRST_ENTRY: u64 = 2;
 
+// Not inlined into `dispatch`, whose frame every request (a nested paging read too) pays
+// for (docs/performance.md, "Stack depth").
+#[inline(never)]
 pub fn directory_control(device: DeviceRef, irp: Irp) -> NtStatus {
     match irp.minor() {
         IRP_MN_QUERY_DIRECTORY => {}

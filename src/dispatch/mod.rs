@@ -18,6 +18,7 @@ mod reparse_point;
 mod reply;
 mod security;
 mod shutdown;
+mod stack;
 mod trace;
 mod volinfo;
 

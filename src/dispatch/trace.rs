@@ -58,6 +58,9 @@ pub fn irp_out(traced: TracedIrp, status: NtStatus) {
     ));
 }
 
+// The line's buffer lives in this frame only, never in `dispatch`'s, which every request pays
+// for (docs/performance.md, "Stack depth").
+#[inline(never)]
 fn print(arguments: core::fmt::Arguments<'_>) {
     debug_print(
         DPFLTR_IHVDRIVER_ID,

@@ -33,6 +33,8 @@ impl NtStatus {
     pub const OBJECT_PATH_NOT_FOUND: NtStatus = NtStatus(0xC000_003A_u32 as i32);
     pub const SHARING_VIOLATION: NtStatus = NtStatus(0xC000_0043_u32 as i32);
     pub const INSUFFICIENT_RESOURCES: NtStatus = NtStatus(0xC000_009A_u32 as i32);
+    pub const NO_MEMORY: NtStatus = NtStatus(0xC000_0017_u32 as i32);
+    pub const STACK_OVERFLOW: NtStatus = NtStatus(0xC000_00FD_u32 as i32);
     pub const MEDIA_WRITE_PROTECTED: NtStatus = NtStatus(0xC000_00A2_u32 as i32);
     pub const NOT_SUPPORTED: NtStatus = NtStatus(0xC000_00BB_u32 as i32);
     pub const DEVICE_DOES_NOT_EXIST: NtStatus = NtStatus(0xC000_00C0_u32 as i32);

@@ -13,6 +13,7 @@ mod pdb_layouts;
 mod pe_check;
 mod prereq;
 mod sign;
+mod stack_depth;
 mod util;
 mod wine;
 
@@ -32,6 +33,8 @@ commands:
                   the WinDbg extension)
   check-pe FILE   run the PE checks on a built .sys
   check-inf FILE  run the INF consistency check
+  stack-depth     the deepest stack-frame chains in target/package/rustfsd.sys (fails
+                  above the budget; docs/performance.md, \"Stack depth\")
   windbg-layouts  rewrite the WinDbg extension's test layouts from target/package/rustfsd.pdb
   casefold-tables rewrite src/ext4/casefold_tables.rs from the Unicode data (unicode-data)";
 
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         }
         ["check-pe", file] => pe_check::check(std::path::Path::new(file), &kit::Kit::locate()),
         ["check-inf", file] => inf_check::check(std::path::Path::new(file)),
+        ["stack-depth"] => stack_depth::run(),
         ["windbg-layouts"] => write_windbg_layouts(),
         ["casefold-tables"] => casefold_tables::write(),
         _ => {
@@ -157,6 +161,10 @@ fn package_checks(summary: &mut util::Summary) -> Result<()> {
     let inf = package_dir.join("rustfsd.inf");
     summary.stage("PE checks on rustfsd.sys", || pe_check::check(&sys, &kit))?;
     summary.stage("INF consistency", || inf_check::check(&inf))?;
+    summary.stage(
+        "stack depth of rustfsd.sys (deepest frame chains within the budget)",
+        stack_depth::run,
+    )?;
     summary.stage(
         "checker self-tests (each check must fail on a broken input)",
         || {

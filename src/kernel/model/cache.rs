@@ -14,8 +14,15 @@
 //!   IRP (IRP_PAGING_IO | IRP_NOCACHE | IRP_SYNCHRONOUS_PAGING_IO, an MDL, page-aligned
 //!   offset and length, possibly past end of file within the last page) sent to the driver
 //!   with the shared map's FILE_OBJECT, nested in the caller's request as a page fault is.
+//! - The cache's working set is bounded: past WORKING_SET_LIMIT bytes of cached pages, the
+//!   oldest clean runs are dropped (every cached page is clean on a read-only volume), as Mm
+//!   trims the system cache's working set under memory pressure
+//!   (the file cache has a working set of its own:
+//!   <https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-setsystemfilecachesize>;
+//!   ReactOS `ntoskrnl/cc/view.c` CcRosTrimCache); a later read of them is a paging read
+//!   again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::format;
 use std::sync::Arc;
 use std::vec::Vec;
@@ -25,7 +32,7 @@ use super::file_object::FileObject;
 use super::harness::io::{IrpRequest, call_driver, dereference};
 use super::irp::{BufferKind, Irp, OutputBuffer};
 use super::slab::ObjId;
-use super::state::{Kernel, State, current};
+use super::state::{FAULT_STACK_CHARGE, Kernel, State, current};
 use super::verifier::{FindingKind, ObjectKind};
 use crate::kernel::request::{
     IRP_NOCACHE, IRP_PAGING_IO, IRP_SYNCHRONOUS_PAGING_IO, IrpParameters,
@@ -38,6 +45,8 @@ pub const PAGE_SIZE: u64 = 4096;
 const CLUSTER_PAGES: u64 = 16;
 /// What a page frame holds before a paging read fills it: stale data from its last use.
 const STALE_BYTE: u8 = 0xA5;
+/// The most bytes of cached pages kept, over all shared maps.
+const WORKING_SET_LIMIT: usize = 64 << 20;
 
 /// One shared cache map.
 pub struct SharedCacheMap {
@@ -47,7 +56,8 @@ pub struct SharedCacheMap {
     /// Private cache maps (FILE_OBJECTs) still open on it.
     pub open_count: u32,
     /// Cached pages: runs of whole pages as one paging read brought them in, by first page.
-    pub pages: BTreeMap<u64, Vec<u8>>,
+    /// Shared, so a copy out of them needs no lock and no intermediate buffer.
+    pub pages: BTreeMap<u64, Arc<Vec<u8>>>,
     /// Uninitialize events to set when the map is really deleted.
     pub waiters: Vec<Event>,
     /// Deletion was queued to the lazy writer.
@@ -69,6 +79,43 @@ pub struct CacheState {
     /// (what Irp->MdlAddress names).
     pub mdl_chains: BTreeMap<u64, MdlChain>,
     pub next_mdl_chain: u64,
+    /// Cached runs in the order they came in (section, first page), and their bytes: the
+    /// working set the trim takes the oldest from.
+    pub working_set: VecDeque<(ObjId, u64)>,
+    pub working_set_bytes: usize,
+}
+
+impl CacheState {
+    /// Caches a run of pages that a paging read brought in, trimming the oldest runs past
+    /// WORKING_SET_LIMIT.
+    fn insert_run(&mut self, section: ObjId, page: u64, bytes: Vec<u8>) {
+        let Some(map) = self.shared.get_mut(&section) else {
+            return;
+        };
+        self.working_set_bytes += bytes.len();
+        if let Some(old) = map.pages.insert(page, Arc::new(bytes)) {
+            self.working_set_bytes = self.working_set_bytes.saturating_sub(old.len());
+        }
+        self.working_set.push_back((section, page));
+        while self.working_set_bytes > WORKING_SET_LIMIT {
+            let Some((section, page)) = self.working_set.pop_front() else {
+                break;
+            };
+            let dropped = self
+                .shared
+                .get_mut(&section)
+                .and_then(|m| m.pages.remove(&page));
+            if let Some(run) = dropped {
+                self.working_set_bytes = self.working_set_bytes.saturating_sub(run.len());
+            }
+        }
+    }
+
+    /// Forgets the pages of a map that goes or is purged.
+    fn drop_runs(&mut self, runs: &BTreeMap<u64, Arc<Vec<u8>>>) {
+        let bytes: usize = runs.values().map(|run| run.len()).sum();
+        self.working_set_bytes = self.working_set_bytes.saturating_sub(bytes);
+    }
 }
 
 /// The cache pages of one CcMdlRead, locked until CcMdlReadComplete.
@@ -158,23 +205,41 @@ pub fn copy_read(
     buffer_offset: usize,
 ) -> Result<usize, NtStatus> {
     let _model = super::heap_faults::Scope::model();
-    let data = copy_bytes(file_object, offset, length)?;
-    match buffer {
-        OutputBuffer::Mdl(mdl) => mdl.write(buffer_offset, &data)?,
-        OutputBuffer::System(system) => system.write(buffer_offset, &data)?,
+    copy_cached(file_object, offset, length, |at, data| match buffer {
+        OutputBuffer::Mdl(mdl) => mdl.write(buffer_offset + at, data),
+        OutputBuffer::System(system) => system.write(buffer_offset + at, data),
         // Cc copies into whatever address it is given; a user address is touched.
-        OutputBuffer::User(user) => user.write(buffer_offset, &data)?,
-        OutputBuffer::None => return Err(NtStatus::INVALID_USER_BUFFER),
-    }
+        OutputBuffer::User(user) => user.write(buffer_offset + at, data),
+        OutputBuffer::None => Err(NtStatus::INVALID_USER_BUFFER),
+    })?;
     Ok(length)
 }
 
-/// CcCopyRead's work: `length` bytes at `offset` of the cached file, faulting missing pages in.
+/// CcCopyRead's work into a new buffer (for FsRtlCopyRead and CcMdlRead): `length` bytes at
+/// `offset` of the cached file, faulting missing pages in.
 pub(crate) fn copy_bytes(
     file_object: &FileObject,
     offset: u64,
     length: usize,
 ) -> Result<Vec<u8>, NtStatus> {
+    let mut data = Vec::new();
+    data.try_reserve_exact(length)
+        .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+    copy_cached(file_object, offset, length, |_, bytes| {
+        data.extend_from_slice(bytes);
+        Ok(())
+    })?;
+    Ok(data)
+}
+
+/// Hands `write(position from offset, bytes)` the cached bytes of `length` at `offset`, in
+/// order, straight from the cached runs (no lock held while writing), faulting missing pages in.
+fn copy_cached(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+    mut write: impl FnMut(usize, &[u8]) -> Result<(), NtStatus>,
+) -> Result<(), NtStatus> {
     let id = file_object.id;
     let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
     let section = {
@@ -190,45 +255,36 @@ pub(crate) fn copy_bytes(
     let end = offset
         .checked_add(length as u64)
         .ok_or(NtStatus::INVALID_PARAMETER)?;
-    if length == 0 {
-        return Ok(Vec::new());
-    }
-    let mut data = Vec::with_capacity(length);
     let mut position = offset;
     while position < end {
-        // Copy what is cached from `position` on; stop at the first page that is not.
-        let missing = {
+        // The cached run holding `position`, or the first page that is not cached.
+        let found = {
             let state = kernel.lock();
             let Some(map) = state.cache.shared.get(&section) else {
                 return Err(NtStatus::FILE_CLOSED);
             };
-            loop {
-                if position >= end {
-                    break None;
-                }
-                let page = position / PAGE_SIZE;
-                let run = map
-                    .pages
-                    .range(..=page)
-                    .next_back()
-                    .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE);
-                let Some((first, bytes)) = run else {
-                    break Some(page);
-                };
+            let page = position / PAGE_SIZE;
+            map.pages
+                .range(..=page)
+                .next_back()
+                .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE)
+                .map(|(first, bytes)| (*first, bytes.clone()))
+                .ok_or(page)
+        };
+        match found {
+            Ok((first, bytes)) => {
                 let within = (position - first * PAGE_SIZE) as usize;
                 let take = ((bytes.len() - within) as u64).min(end - position) as usize;
                 let slice = bytes
                     .get(within..within + take)
                     .ok_or(NtStatus::UNSUCCESSFUL)?;
-                data.extend_from_slice(slice);
+                write((position - offset) as usize, slice)?;
                 position += take as u64;
             }
-        };
-        if let Some(page) = missing {
-            fault_in(&kernel, section, page, (end - 1) / PAGE_SIZE)?;
+            Err(page) => fault_in(&kernel, section, page, (end - 1) / PAGE_SIZE)?,
         }
     }
-    Ok(data)
+    Ok(())
 }
 
 /// CcMdlRead(file_object, offset, length, &Irp->MdlAddress, &Irp->IoStatus): the cache pages of
@@ -342,10 +398,10 @@ fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Resul
     let length = (count * PAGE_SIZE) as usize;
     let bytes = paging_read(kernel, file_object, device, offset, length, file_size)?;
     let mut state = kernel.lock();
-    let Some(map) = state.cache.shared.get_mut(&section) else {
+    if !state.cache.shared.contains_key(&section) {
         return Err(NtStatus::FILE_CLOSED);
-    };
-    map.pages.insert(page, bytes);
+    }
+    state.cache.insert_run(section, page, bytes);
     Ok(())
 }
 
@@ -375,15 +431,21 @@ pub(crate) fn paging_read(
     // Mm resolves a fault, and sends its paging read, at APC_LEVEL (Learn, "Dispatch Routine
     // IRQL and Thread Context": paging reads may arrive at APC_LEVEL; ReactOS
     // MiResolveMappedFileFault / IoPageRead run under the working-set lock).
+    // The fault path's own frames are on the stack below the paging read.
     let irql_before = {
         let mut state = kernel.lock();
+        state.charge_stack(FAULT_STACK_CHARGE);
         let thread = state.thread();
         let before = thread.irql;
         thread.irql = before.max(1);
         before
     };
     let outcome = call_driver(kernel, device, request);
-    kernel.lock().thread().irql = irql_before;
+    {
+        let mut state = kernel.lock();
+        state.thread().irql = irql_before;
+        state.release_stack(FAULT_STACK_CHARGE);
+    }
     if !outcome.status.is_success() {
         return Err(outcome.status);
     }
@@ -494,7 +556,11 @@ fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
         } else {
             state.cache.deleted_inline += 1;
         }
-        state.cache.shared.remove(&section)
+        let map = state.cache.shared.remove(&section);
+        if let Some(map) = &map {
+            state.cache.drop_runs(&map.pages);
+        }
+        map
     };
     let Some(map) = map else { return };
     dereference(kernel, map.file_object);
@@ -506,7 +572,8 @@ fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
 /// CcPurgeCacheSection's part in Cc: the cached pages of `section` go (the shared map stays).
 pub(crate) fn purge_pages(state: &mut State, section: ObjId) {
     if let Some(map) = state.cache.shared.get_mut(&section) {
-        map.pages.clear();
+        let runs = core::mem::take(&mut map.pages);
+        state.cache.drop_runs(&runs);
     }
 }
 

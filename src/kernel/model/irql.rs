@@ -75,24 +75,46 @@ impl Drop for StackFrame {
 /// KERNEL_LARGE_STACK_SIZE (0x12000) - PAGE_SIZE / 2, as in the nt backend).
 pub const MAXIMUM_EXPANSION_SIZE: usize = 0x11800;
 
-/// KeExpandKernelStackAndCalloutEx: runs `callout` on a stack with at least `size` bytes free.
+/// KeExpandKernelStackAndCalloutEx(callout, parameter, size, Wait = TRUE, NULL): runs `callout`
+/// with at least `size` bytes of stack
+/// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntddk/nf-ntddk-keexpandkernelstackandcalloutex>).
+/// If the current stack has `size` bytes left, the callout runs on it. Otherwise a new stack
+/// segment is needed, and allocating it can fail: the seeded choice produces a fresh segment
+/// of `size` bytes, STATUS_NO_MEMORY or STATUS_STACK_OVERFLOW (the segments would exceed the
+/// system's limit), and on failure the callout never runs. Wait = TRUE is allowed only below
+/// DISPATCH_LEVEL (STATUS_INVALID_PARAMETER_4 there).
 pub fn expand_stack_and_callout<R>(
     size: usize,
     callout: impl FnOnce() -> R,
 ) -> Result<R, crate::kernel::NtStatus> {
+    use crate::kernel::NtStatus;
     if size > MAXIMUM_EXPANSION_SIZE {
-        return Err(crate::kernel::NtStatus::INVALID_PARAMETER);
+        return Err(NtStatus::INVALID_PARAMETER);
     }
-    // The callout runs on a fresh stack segment of `size` bytes (plus the guard page).
-    let saved = with_state(|state| {
-        state.require_irql("KeExpandKernelStackAndCalloutEx", DISPATCH_LEVEL);
+    let expansion = with_state(|state| {
+        state.require_irql("KeExpandKernelStackAndCalloutEx (Wait = TRUE)", APC_LEVEL);
         let thread = state.thread();
-        let saved = (thread.stack_used, thread.stack_limit, thread.overflowed);
-        thread.stack_used = 0;
-        thread.stack_limit = size;
-        thread.overflowed = false;
-        saved
+        if thread.stack_limit.saturating_sub(thread.stack_used) >= size {
+            return Ok(None);
+        }
+        match state.choose(3) {
+            1 => Err(NtStatus::NO_MEMORY),
+            2 => Err(NtStatus::STACK_OVERFLOW),
+            _ => {
+                let thread = state.thread();
+                let saved = (thread.stack_used, thread.stack_limit, thread.overflowed);
+                thread.stack_used = 0;
+                thread.stack_limit = size;
+                thread.overflowed = false;
+                Ok(Some(saved))
+            }
+        }
     });
+    let saved = match expansion {
+        Some(Ok(saved)) => saved,
+        Some(Err(status)) => return Err(status),
+        None => None,
+    };
     let result = callout();
     if let Some((used, limit, overflowed)) = saved {
         with_state(|state| {

@@ -27,6 +27,11 @@ pub const KERNEL_STACK_SIZE: usize = 24 * 1024;
 pub const BASE_STACK_CHARGE: usize = 4 * 1024;
 /// What one IoCallDriver hop charges: I/O manager frame, filter manager frame, dispatch frame.
 pub const IRP_FRAME_CHARGE: usize = 1536;
+/// What Mm's fault path puts on the stack before its paging read: the trap frame, MmAccessFault,
+/// the fault resolution and IoPageRead (ReactOS `ntoskrnl/mm/ARM3/pagfault.c` MmAccessFault ->
+/// MiDispatchFault, `ntoskrnl/mm/section.c` MiReadPage -> IoPageRead); CcCopyRead's misses
+/// take the same path.
+pub const FAULT_STACK_CHARGE: usize = 2048;
 
 /// One modelled kernel thread.
 pub struct ThreadState {
@@ -118,6 +123,9 @@ pub struct State {
     pub sections: super::section::SectionState,
     /// Where the model picks among orders Windows allows (seeded; see `choose`).
     pub choice_seed: u64,
+    /// Stack the filters attached above the volume use on every IRP they pass down
+    /// (`Session::set_filter_stack`): a deep filter stack.
+    pub filter_stack: usize,
     /// How many of the next per-call work-item allocations fail (`queue_work_item`).
     pub work_item_allocation_failures: usize,
     /// `Session::fail_nth_allocation`: the allocation that many allocations from now fails.

@@ -148,7 +148,8 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             }
         }
         let top_level = state.thread().stack_used == 0;
-        let charge = IRP_FRAME_CHARGE + if top_level { BASE_STACK_CHARGE } else { 0 };
+        let charge =
+            IRP_FRAME_CHARGE + state.filter_stack + if top_level { BASE_STACK_CHARGE } else { 0 };
         state.charge_stack(charge);
         let apcs_before = state.thread().apc_disable;
         let irql_before = state.thread().irql;

@@ -236,6 +236,13 @@ impl Session {
 
     /// Keeps (true, the default) or stops keeping trace lines; findings are kept either way.
     /// A long run (a million creates) turns it off so the trace does not grow without bound.
+    /// A deep filter stack: every IRP sent to a file system from now on first passes filters
+    /// that use `bytes` of kernel stack (on top of the I/O and filter managers' own frames), so
+    /// IoGetRemainingStackSize reports that much less to the driver, at every nesting level.
+    pub fn set_filter_stack(&self, bytes: usize) {
+        self.kernel.lock().filter_stack = bytes;
+    }
+
     pub fn set_trace_enabled(&self, on: bool) {
         self.kernel.lock().trace_off = !on;
     }
