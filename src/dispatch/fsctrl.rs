@@ -1,8 +1,9 @@
 //! IRP_MJ_FILE_SYSTEM_CONTROL: mount requests, FSCTL_PREPARE_UNLOAD and FSCTL_SET_IRP_TRACE on
-//! the control device; verify requests, the volume FSCTLs and FSCTL_GET_REPARSE_POINT on a
-//! volume device.
+//! the control device; verify requests, the volume FSCTLs, FSCTL_GET_REPARSE_POINT and
+//! FSCTL_GET_RETRIEVAL_POINTERS on a volume device.
 
 use super::reparse_point::{FSCTL_GET_REPARSE_POINT, get_reparse_point};
+use super::retrieval_pointers::{FSCTL_GET_RETRIEVAL_POINTERS, get_retrieval_pointers};
 use crate::driver::{FSCTL_PREPARE_UNLOAD, FSCTL_SET_IRP_TRACE, prepare_unload};
 use crate::kernel::{
     DeviceRef, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, Irp,
@@ -33,6 +34,10 @@ pub fn file_system_control(device: DeviceRef, irp: Irp) -> NtStatus {
                 code: FSCTL_GET_REPARSE_POINT,
                 ..
             } => get_reparse_point(device, irp),
+            IrpParameters::FileSystemControl {
+                code: FSCTL_GET_RETRIEVAL_POINTERS,
+                ..
+            } => get_retrieval_pointers(device, irp),
             _ => control::user_request(device, irp),
         },
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),

@@ -14,6 +14,7 @@ mod pnp;
 mod read;
 mod reparse_point;
 mod reply;
+mod retrieval_pointers;
 mod security;
 mod shutdown;
 mod trace;

@@ -462,16 +462,7 @@ impl<D: BlockDevice> Volume<D> {
             return Err(Error::corrupt("symlink length", size));
         }
         let mut out = zeroed_vec(size as usize, MAX_SYMLINK_LEN as usize, "symlink")?;
-        let ea_blocks = if le32(inode.raw(), 0x68) != 0 || le16(inode.raw(), 0x76) != 0 {
-            self.sb.cluster_size / 512
-        } else {
-            0
-        };
-        let blocks = inode.stat(self.sb.block_size).blocks_512;
-        let fast = !inode.has_inline_data()
-            && (size as usize) < I_BLOCK_LEN
-            && blocks.saturating_sub(ea_blocks) == 0;
-        if fast {
+        if self.is_fast_symlink(inode) {
             out.copy_from_slice(inode.i_block().get(..size as usize).unwrap_or(&[]));
         } else {
             let n = self.read_at(inode, 0, &mut out)?;
@@ -484,6 +475,20 @@ impl<D: BlockDevice> Volume<D> {
             out.truncate(nul);
         }
         Ok(out)
+    }
+
+    /// Whether a symlink keeps its target in `i_block` (no data block: only an xattr block,
+    /// if any, is counted in `i_blocks`).
+    pub(crate) fn is_fast_symlink(&self, inode: &Inode) -> bool {
+        let ea_blocks = if le32(inode.raw(), 0x68) != 0 || le16(inode.raw(), 0x76) != 0 {
+            self.sb.cluster_size / 512
+        } else {
+            0
+        };
+        let blocks = inode.stat(self.sb.block_size).blocks_512;
+        !inode.has_inline_data()
+            && inode.size() < I_BLOCK_LEN as u64
+            && blocks.saturating_sub(ea_blocks) == 0
     }
 
     // ----- paths -----------------------------------------------------------------------

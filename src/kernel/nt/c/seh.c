@@ -1,12 +1,13 @@
 /*
  * Structured-exception guards for the cache manager calls that report failure by raising
  * (ExRaiseStatus): CcInitializeCacheMap (no memory) and CcCopyRead (a failed paging read);
- * and for MmProbeAndLockPages, which raises on a user buffer the caller cannot access.
+ * for MmProbeAndLockPages, which raises on a user buffer the caller cannot access; and for
+ * the capture of a METHOD_NEITHER input buffer (ProbeForRead and the copy).
  * Rust has no SEH, so these few lines of C, built by clang for the MSVC target (build.rs),
  * turn an expected exception into its NTSTATUS. Unexpected exceptions (access violations and
  * the like, FsRtlIsNtstatusExpected is FALSE) are not caught: they stay bugs.
  *
- * No headers: the kit's mingw headers are not needed for four prototypes.
+ * No headers: the kit's mingw headers are not needed for five prototypes.
  */
 
 typedef long NTSTATUS;
@@ -30,6 +31,8 @@ __declspec(dllimport) void CcInitializeCacheMap(PVOID FileObject, PVOID FileSize
                                                 PVOID LazyWriteContext);
 __declspec(dllimport) BOOLEAN FsRtlIsNtstatusExpected(NTSTATUS Exception);
 __declspec(dllimport) void MmProbeAndLockPages(PVOID Mdl, char AccessMode, int Operation);
+__declspec(dllimport) void ProbeForRead(const volatile void *Address, unsigned long long Length,
+                                        ULONG Alignment);
 
 #define EXCEPTION_EXECUTE_HANDLER 1
 #define EXCEPTION_CONTINUE_SEARCH 0
@@ -73,6 +76,28 @@ NTSTATUS rustfsd_probe_and_lock_pages(PVOID mdl, char mode, int operation)
     NTSTATUS status = STATUS_SUCCESS;
     __try {
         MmProbeAndLockPages(mdl, mode, operation);
+    } __except (EXCEPTION_EXECUTE_HANDLER) {
+        status = (NTSTATUS)_exception_code();
+        if (!FsRtlIsNtstatusExpected(status)) {
+            status = STATUS_INVALID_USER_BUFFER;
+        }
+    }
+    return status;
+}
+
+/* Copies `length` bytes of a user-mode caller's buffer at `source` (a METHOD_NEITHER FSCTL's
+ * Type3InputBuffer) into `dest`, as FastFAT's FatGetRetrievalPointers reads its input:
+ * ProbeForRead, then the read, under __try. STATUS_SUCCESS, or the raised status if
+ * FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER. */
+NTSTATUS rustfsd_capture_user_input(unsigned char *dest, const volatile unsigned char *source,
+                                    ULONG length)
+{
+    NTSTATUS status = STATUS_SUCCESS;
+    __try {
+        ProbeForRead(source, length, 1);
+        for (ULONG i = 0; i < length; i++) {
+            dest[i] = source[i];
+        }
     } __except (EXCEPTION_EXECUTE_HANDLER) {
         status = (NTSTATUS)_exception_code();
         if (!FsRtlIsNtstatusExpected(status)) {
