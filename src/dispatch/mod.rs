@@ -19,6 +19,8 @@ mod security;
 mod shutdown;
 mod trace;
 mod volinfo;
+mod volume_bitmap;
+mod volume_state;
 
 use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, TopLevelIrp, enter_file_system};
 

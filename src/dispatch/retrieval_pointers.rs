@@ -13,19 +13,17 @@
 
 use alloc::vec::Vec;
 
-use super::reply::write_output;
+use super::reply::{complete_user_buffer, leading_i64};
 use crate::ext4::{self, RunKind};
 use crate::fcb::{Fcb, FcbKind};
 use crate::kernel::{DeviceRef, Irp, NtStatus};
 use crate::volume::Vcb;
-use crate::volume::control::{FsctlRequest, mounted_request};
+use crate::volume::control::FsctlRequest;
 use crate::volume::disk::{DiskReader, status_of};
 
 /// CTL_CODE(FILE_DEVICE_FILE_SYSTEM, 28, METHOD_NEITHER, FILE_ANY_ACCESS).
 pub const FSCTL_GET_RETRIEVAL_POINTERS: u32 = 0x0009_0073;
 
-/// sizeof(STARTING_VCN_INPUT_BUFFER): one LARGE_INTEGER.
-const STARTING_VCN_INPUT_SIZE: usize = 8;
 /// FIELD_OFFSET(RETRIEVAL_POINTERS_BUFFER, Extents): ExtentCount, padding, StartingVcn.
 const EXTENTS_OFFSET: usize = 16;
 /// One Extents[] element: NextVcn, Lcn.
@@ -43,19 +41,16 @@ struct Extent {
     lcn: Option<u64>,
 }
 
-pub fn get_retrieval_pointers(device: DeviceRef, mut irp: Irp) -> NtStatus {
+pub fn get_retrieval_pointers(device: DeviceRef, irp: Irp, request: FsctlRequest) -> NtStatus {
     let FsctlRequest {
         input,
         output_length,
         ..
-    } = match mounted_request(device, &irp) {
-        Ok(request) => request,
-        Err(status) => return irp.complete(status),
-    };
+    } = request;
     let Some(fcb) = irp.file_object().and_then(|f| f.fcb::<Fcb>()) else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
-    let Some(starting_vcn) = starting_vcn(&input) else {
+    let Some(starting_vcn) = leading_i64(&input) else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
     if (output_length as usize) < RETRIEVAL_POINTERS_BUFFER_SIZE {
@@ -82,25 +77,7 @@ pub fn get_retrieval_pointers(device: DeviceRef, mut irp: Irp) -> NtStatus {
         Ok(buffer) => buffer,
         Err(status) => return irp.complete(status),
     };
-    if let Err(status) = irp.lock_user_buffer(output_length) {
-        return irp.complete(status);
-    }
-    if let Err(status) = write_output(&irp, &buffer) {
-        return irp.complete(status);
-    }
-    irp.set_information(buffer.len());
-    irp.complete(if complete {
-        NtStatus::SUCCESS
-    } else {
-        NtStatus::BUFFER_OVERFLOW
-    })
-}
-
-/// STARTING_VCN_INPUT_BUFFER.StartingVcn; `None` for a short input.
-fn starting_vcn(input: &[u8]) -> Option<i64> {
-    let bytes: [u8; STARTING_VCN_INPUT_SIZE] =
-        input.get(..STARTING_VCN_INPUT_SIZE)?.try_into().ok()?;
-    Some(i64::from_le_bytes(bytes))
+    complete_user_buffer(irp, output_length, &buffer, complete)
 }
 
 /// Up to `capacity` extents from the one that holds `starting_vcn` (its start is where the

@@ -10,6 +10,7 @@
 //!                     ├─ read_dir(dir, cursor) ─ DirReader::next_entry()
 //!                     ├─ map_block(inode, lblk) ─ Run { Mapped | Unwritten | Hole }
 //!                     ├─ block_runs(inode) ─ BlockRuns::next_run()   (the whole block map)
+//!                     ├─ block_usage(first, out)   (the block bitmaps, one bit a block)
 //!                     ├─ read_at(inode, off, buf) / FileReader (caches the last run)
 //!                     └─ read_link(inode), resolve_path(path)
 //! ```
@@ -26,6 +27,7 @@
 // The unit tests index and unwrap freely.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
+mod bitmap;
 mod bytes;
 pub mod casefold;
 mod casefold_tables;

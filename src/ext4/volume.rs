@@ -44,9 +44,13 @@ pub struct VolumeInfo {
 /// Group descriptor facts the reader uses.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GroupDesc {
+    pub block_bitmap: u64,
+    pub inode_bitmap: u64,
     pub inode_table: u64,
     pub flags: u16,
     pub itable_unused: u32,
+    /// bg_block_bitmap_csum: the low half, and the high half when the descriptor has one.
+    pub block_bitmap_csum: (u16, Option<u16>),
 }
 const BG_INODE_UNINIT: u16 = 0x1;
 
@@ -292,6 +296,9 @@ impl<D: BlockDevice> Volume<D> {
             }
         };
         Ok(GroupDesc {
+            block_bitmap: u64::from(le32(&d, 0x0)) | hi(0x20),
+            inode_bitmap: u64::from(le32(&d, 0x4)) | hi(0x24),
+            block_bitmap_csum: (le16(&d, 0x18), (ds >= 0x3C).then(|| le16(&d, 0x38))),
             inode_table: u64::from(le32(&d, 0x8)) | hi(0x28),
             flags: le16(&d, 0x12),
             itable_unused: u32::from(le16(&d, 0x1C)) | hi16(0x32),
