@@ -500,6 +500,43 @@ impl<D: BlockDevice> Volume<D> {
 
     // ----- paths -----------------------------------------------------------------------
 
+    /// Where directory `dir` is named: its parent (from its `..` entry) and the name of the
+    /// parent's entry for it; `None` for the root. A directory has exactly one such entry;
+    /// other inodes have no pointer back to their names. Costs a scan of the parent.
+    pub fn name_in_parent(&self, dir: &Inode) -> Result<Option<(Inode, Vec<u8>)>> {
+        if dir.ino() == ROOT_INO {
+            return Ok(None);
+        }
+        if !dir.is_dir() {
+            return Err(Error::NotADirectory);
+        }
+        let mut parent_ino = None;
+        let mut entries = self.read_dir(dir, 0)?;
+        while let Some(entry) = entries.next_entry()? {
+            if entry.name == b".." {
+                parent_ino = Some(entry.ino);
+                break;
+            }
+        }
+        let parent_ino =
+            parent_ino.ok_or(Error::corrupt("directory without ..", dir.ino().into()))?;
+        let parent = self.inode(parent_ino)?;
+        let mut entries = self.read_dir(&parent, 0)?;
+        while let Some(entry) = entries.next_entry()? {
+            if entry.ino == dir.ino() && entry.name != b"." && entry.name != b".." {
+                let mut name = Vec::new();
+                name.try_reserve_exact(entry.name.len())
+                    .map_err(|_| Error::NoMemory)?;
+                name.extend_from_slice(entry.name);
+                return Ok(Some((parent, name)));
+            }
+        }
+        Err(Error::corrupt(
+            "directory not named in its parent",
+            dir.ino().into(),
+        ))
+    }
+
     /// Resolves an absolute or root-relative path, component by component, without following
     /// symlinks (the last component may be a symlink; earlier ones must be directories).
     pub fn resolve_path(&self, path: &[u8]) -> Result<Inode> {
