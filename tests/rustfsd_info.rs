@@ -1076,16 +1076,52 @@ fn names_of_relative_and_by_id_opens() {
         name_of(&mut s, again),
         (NtStatus::SUCCESS, "\\".to_string())
     );
-    // By file ID the name is not known, nor that of opens relative to it.
-    let ino = support::machine::inode_of(&image, "/deep");
-    let by_id = open_with(&mut s, "", |r| {
-        r.options |= 0x2000; // FILE_OPEN_BY_FILE_ID
-        r.file_id = Some(ino);
-    });
-    let by_id = by_id.handle.unwrap();
-    assert_eq!(name_of(&mut s, by_id).0, NtStatus::INVALID_PARAMETER);
+    // A directory opened by file ID is named by walking up its `..` entries (its one name),
+    // and so are the directories opened relative to it.
+    let by_id_open = |s: &mut Session, path: &str| {
+        let ino = support::machine::inode_of(&image, path);
+        let open = open_with(s, "", |r| {
+            r.options |= 0x2000; // FILE_OPEN_BY_FILE_ID
+            r.file_id = Some(ino);
+        });
+        open.handle.unwrap()
+    };
+    let by_id = by_id_open(&mut s, "/deep");
+    assert_eq!(
+        name_of(&mut s, by_id),
+        (NtStatus::SUCCESS, "\\deep".to_string())
+    );
     let under = open_relative(&mut s, by_id, "level0").handle.unwrap();
-    assert_eq!(name_of(&mut s, under).0, NtStatus::INVALID_PARAMETER);
+    assert_eq!(
+        name_of(&mut s, under),
+        (NtStatus::SUCCESS, "\\deep\\level0".to_string())
+    );
+    let nested = by_id_open(&mut s, "/deep/level0/level1");
+    assert_eq!(
+        name_of(&mut s, nested),
+        (NtStatus::SUCCESS, "\\deep\\level0\\level1".to_string())
+    );
+    let normalized = s.query_information_file(nested, NORMALIZED_NAME, 1024);
+    assert_eq!(
+        text(&utf16(
+            normalized
+                .data
+                .get(4..normalized.information)
+                .unwrap_or(&[])
+        )),
+        "\\deep\\level0\\level1"
+    );
+    let root_by_id = by_id_open(&mut s, "/");
+    assert_eq!(
+        name_of(&mut s, root_by_id),
+        (NtStatus::SUCCESS, "\\".to_string())
+    );
+    // A file has no pointer back to its names: unknown.
+    let file_by_id = by_id_open(&mut s, "/hello.txt");
+    assert_eq!(name_of(&mut s, file_by_id).0, NtStatus::INVALID_PARAMETER);
+    for h in [nested, root_by_id, file_by_id] {
+        s.close_handle(h);
+    }
     for h in [root, deep, level, again, by_id, under] {
         s.close_handle(h);
     }

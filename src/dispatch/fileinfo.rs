@@ -1,7 +1,9 @@
 //! IRP_MJ_QUERY_INFORMATION and IRP_MJ_SET_INFORMATION.
 
+use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
+use crate::ext4;
 use crate::fcb::{Ccb, FcbKind, FcbRef};
 use crate::info::ea;
 use crate::info::facts::{FileFacts, volume_serial_64};
@@ -9,6 +11,7 @@ use crate::info::layout::{self as l, AllParts};
 use crate::kernel::{DeviceRef, FileObject, Irp, IrpParameters, NtStatus, PoolArc};
 use crate::name;
 use crate::volume::Vcb;
+use crate::volume::disk::status_of;
 
 // FILE_OBJECT flags behind FileModeInformation.
 const FO_SYNCHRONOUS_IO: u32 = 0x0000_0002;
@@ -148,7 +151,7 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
             l::ALIGNMENT_SIZE
         }
         l::FILE_NAME_INFORMATION | l::FILE_NORMALIZED_NAME_INFORMATION => {
-            l::name(known_path(open)?, out)?;
+            l::name(&known_path(vcb, open, inode)?.0, out)?;
             l::NAME_BASE
         }
         l::FILE_ALL_INFORMATION => {
@@ -158,7 +161,7 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
                 position,
                 mode: mode(open.file_object.flags()),
                 alignment: FILE_BYTE_ALIGNMENT,
-                name: known_path(open)?,
+                name: &known_path(vcb, open, inode)?.0,
                 ea_size: ea::ea_size(&ea::wsl_eas(&facts)),
             };
             l::all(&parts, out)?;
@@ -179,8 +182,7 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
             24
         }
         l::FILE_HARD_LINK_INFORMATION => {
-            known_path(open)?;
-            let parent = open.fcb.parent_key().unwrap_or(open.fcb.key());
+            let (_, parent) = known_path(vcb, open, inode)?;
             l::links(parent, last, out)?;
             LINKS_HEADER
         }
@@ -211,12 +213,64 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
     Ok(fixed)
 }
 
-/// The open's path, or INVALID_PARAMETER for an open by file ID (its name is not known).
-fn known_path<'a>(open: &'a Open<'_>) -> Result<&'a [u16], NtStatus> {
-    if open.ccb.path.is_empty() {
+/// The open's path and the key of the directory that holds its name. A directory opened by
+/// file ID (or relative to such an open) has exactly one name, found by walking up its `..`
+/// entries, as NTFS finds a name from the file record; any other open whose path is unknown is
+/// INVALID_PARAMETER (an ext4 inode has no pointer back to its names, and a search of the
+/// whole volume is not bounded).
+fn known_path<'a>(
+    vcb: &Vcb,
+    open: &'a Open<'_>,
+    inode: &ext4::Inode,
+) -> Result<(Cow<'a, [u16]>, u64), NtStatus> {
+    if !open.ccb.path.is_empty() {
+        let parent = open.fcb.parent_key().unwrap_or(open.fcb.key());
+        return Ok((Cow::Borrowed(&open.ccb.path), parent));
+    }
+    if !inode.is_dir() {
         return Err(NtStatus::INVALID_PARAMETER);
     }
-    Ok(&open.ccb.path)
+    let (path, parent) = directory_path(vcb.volume(), inode)?;
+    Ok((Cow::Owned(path), parent))
+}
+
+/// `\a\b` for directory `b`, from its `..` entries up to the root (`\` for the root itself),
+/// names escaped as listings show them, and the inode number of its parent.
+fn directory_path<D: ext4::BlockDevice>(
+    volume: &ext4::Volume<D>,
+    dir: &ext4::Inode,
+) -> Result<(Vec<u16>, u64), NtStatus> {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut current = dir.try_clone().map_err(|e| status_of(&e))?;
+    let mut parent_key = u64::from(dir.ino());
+    for _ in 0..ext4::MAX_PATH_COMPONENTS {
+        let Some((parent, name)) = volume.name_in_parent(&current).map_err(|e| status_of(&e))?
+        else {
+            let mut path = Vec::new();
+            for name in names.iter().rev() {
+                path.try_reserve(1)
+                    .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+                path.push(u16::from(b'\\'));
+                name::to_windows(name, &mut path).map_err(|error| error.status())?;
+            }
+            if path.is_empty() {
+                path.try_reserve(1)
+                    .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+                path.push(u16::from(b'\\'));
+            }
+            return Ok((path, parent_key));
+        };
+        if names.is_empty() {
+            parent_key = u64::from(parent.ino());
+        }
+        names
+            .try_reserve(1)
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+        names.push(name);
+        current = parent;
+    }
+    // A `..` chain longer than any path: a loop.
+    Err(NtStatus::FILE_CORRUPT_ERROR)
 }
 
 /// The last component of `\a\b` (`b`); empty for the root.

@@ -16,11 +16,14 @@ mod pnp;
 mod read;
 mod reparse_point;
 mod reply;
+mod retrieval_pointers;
 mod security;
 mod shutdown;
 mod stack;
 mod trace;
 mod volinfo;
+mod volume_bitmap;
+mod volume_state;
 
 use crate::kernel::{DeviceRef, Irp, IrpMajor, NtStatus, TopLevelIrp, enter_file_system};
 

@@ -54,3 +54,33 @@ pub fn complete_query(mut irp: Irp, length: u32, data: &[u8], fixed: usize) -> N
     irp.set_information(written);
     irp.complete(status)
 }
+
+/// The LARGE_INTEGER a METHOD_NEITHER FSCTL's input starts with (STARTING_VCN_INPUT_BUFFER,
+/// STARTING_LCN_INPUT_BUFFER); `None` for a shorter input.
+pub fn leading_i64(input: &[u8]) -> Option<i64> {
+    let bytes: [u8; 8] = input.get(..8)?.try_into().ok()?;
+    Some(i64::from_le_bytes(bytes))
+}
+
+/// Completes a METHOD_NEITHER FSCTL with `answer` in the caller's buffer (Irp->UserBuffer,
+/// locked first): SUCCESS when `complete`, else BUFFER_OVERFLOW (the answer holds what fit),
+/// Information = the answer's length.
+pub fn complete_user_buffer(
+    mut irp: Irp,
+    output_length: u32,
+    answer: &[u8],
+    complete: bool,
+) -> NtStatus {
+    if let Err(status) = irp.lock_user_buffer(output_length) {
+        return irp.complete(status);
+    }
+    if let Err(status) = write_output(&irp, answer) {
+        return irp.complete(status);
+    }
+    irp.set_information(answer.len());
+    irp.complete(if complete {
+        NtStatus::SUCCESS
+    } else {
+        NtStatus::BUFFER_OVERFLOW
+    })
+}

@@ -93,6 +93,8 @@ pub enum ChecksumKind {
     ExtentBlock,
     DirectoryBlock,
     DirectoryIndex,
+    /// A group's block allocation bitmap.
+    BlockBitmap,
     /// A jbd2 journal block (superblock, descriptor, revoke, or a logged copy).
     Journal,
 }
@@ -137,6 +139,7 @@ impl fmt::Display for ChecksumKind {
             ChecksumKind::ExtentBlock => "extent block",
             ChecksumKind::DirectoryBlock => "directory block",
             ChecksumKind::DirectoryIndex => "directory index block",
+            ChecksumKind::BlockBitmap => "block bitmap",
             ChecksumKind::Journal => "journal block",
         })
     }

@@ -45,7 +45,7 @@ impl Run {
 }
 
 /// Extent trees address at most 2^32 file blocks.
-const EXTENT_LBLK_LIMIT: u64 = 1 << 32;
+pub(crate) const EXTENT_LBLK_LIMIT: u64 = 1 << 32;
 /// The deepest extent tree ext4 builds (and accepts).
 pub const MAX_EXTENT_DEPTH: u16 = 5;
 const EXTENT_MAGIC: u16 = 0xF30A;

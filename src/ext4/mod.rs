@@ -9,6 +9,8 @@
 //!                     ├─ lookup(dir, name) ─ DirHit { ino, .. }   (htree or linear)
 //!                     ├─ read_dir(dir, cursor) ─ DirReader::next_entry()
 //!                     ├─ map_block(inode, lblk) ─ Run { Mapped | Unwritten | Hole }
+//!                     ├─ block_runs(inode) ─ BlockRuns::next_run()   (the whole block map)
+//!                     ├─ block_usage(first, out)   (the block bitmaps, one bit a block)
 //!                     ├─ read_at(inode, off, buf) / FileReader (caches the last run)
 //!                     └─ read_link(inode), resolve_path(path)
 //! ```
@@ -25,6 +27,7 @@
 // The unit tests index and unwrap freely.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
+mod bitmap;
 mod bytes;
 pub mod casefold;
 mod casefold_tables;
@@ -36,6 +39,7 @@ pub mod hash;
 mod inode;
 mod journal;
 mod map;
+mod runs;
 pub mod superblock;
 mod volume;
 
@@ -45,6 +49,7 @@ pub use error::{ChecksumKind, Error, Result, Unsupported};
 pub use inode::{FileType, Inode, Stat, Timestamp, flags as inode_flags};
 pub use journal::Replay;
 pub use map::{MAX_EXTENT_DEPTH, Run, RunKind};
+pub use runs::BlockRuns;
 pub use superblock::Superblock;
 pub use volume::{FileReader, MAX_PATH_COMPONENTS, MAX_SYMLINK_LEN, ROOT_INO, Volume, VolumeInfo};
 

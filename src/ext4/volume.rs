@@ -44,9 +44,13 @@ pub struct VolumeInfo {
 /// Group descriptor facts the reader uses.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GroupDesc {
+    pub block_bitmap: u64,
+    pub inode_bitmap: u64,
     pub inode_table: u64,
     pub flags: u16,
     pub itable_unused: u32,
+    /// bg_block_bitmap_csum: the low half, and the high half when the descriptor has one.
+    pub block_bitmap_csum: (u16, Option<u16>),
 }
 const BG_INODE_UNINIT: u16 = 0x1;
 
@@ -292,6 +296,9 @@ impl<D: BlockDevice> Volume<D> {
             }
         };
         Ok(GroupDesc {
+            block_bitmap: u64::from(le32(&d, 0x0)) | hi(0x20),
+            inode_bitmap: u64::from(le32(&d, 0x4)) | hi(0x24),
+            block_bitmap_csum: (le16(&d, 0x18), (ds >= 0x3C).then(|| le16(&d, 0x38))),
             inode_table: u64::from(le32(&d, 0x8)) | hi(0x28),
             flags: le16(&d, 0x12),
             itable_unused: u32::from(le16(&d, 0x1C)) | hi16(0x32),
@@ -462,16 +469,7 @@ impl<D: BlockDevice> Volume<D> {
             return Err(Error::corrupt("symlink length", size));
         }
         let mut out = zeroed_vec(size as usize, MAX_SYMLINK_LEN as usize, "symlink")?;
-        let ea_blocks = if le32(inode.raw(), 0x68) != 0 || le16(inode.raw(), 0x76) != 0 {
-            self.sb.cluster_size / 512
-        } else {
-            0
-        };
-        let blocks = inode.stat(self.sb.block_size).blocks_512;
-        let fast = !inode.has_inline_data()
-            && (size as usize) < I_BLOCK_LEN
-            && blocks.saturating_sub(ea_blocks) == 0;
-        if fast {
+        if self.is_fast_symlink(inode) {
             out.copy_from_slice(inode.i_block().get(..size as usize).unwrap_or(&[]));
         } else {
             let n = self.read_at(inode, 0, &mut out)?;
@@ -486,7 +484,58 @@ impl<D: BlockDevice> Volume<D> {
         Ok(out)
     }
 
+    /// Whether a symlink keeps its target in `i_block` (no data block: only an xattr block,
+    /// if any, is counted in `i_blocks`).
+    pub(crate) fn is_fast_symlink(&self, inode: &Inode) -> bool {
+        let ea_blocks = if le32(inode.raw(), 0x68) != 0 || le16(inode.raw(), 0x76) != 0 {
+            self.sb.cluster_size / 512
+        } else {
+            0
+        };
+        let blocks = inode.stat(self.sb.block_size).blocks_512;
+        !inode.has_inline_data()
+            && inode.size() < I_BLOCK_LEN as u64
+            && blocks.saturating_sub(ea_blocks) == 0
+    }
+
     // ----- paths -----------------------------------------------------------------------
+
+    /// Where directory `dir` is named: its parent (from its `..` entry) and the name of the
+    /// parent's entry for it; `None` for the root. A directory has exactly one such entry;
+    /// other inodes have no pointer back to their names. Costs a scan of the parent.
+    pub fn name_in_parent(&self, dir: &Inode) -> Result<Option<(Inode, Vec<u8>)>> {
+        if dir.ino() == ROOT_INO {
+            return Ok(None);
+        }
+        if !dir.is_dir() {
+            return Err(Error::NotADirectory);
+        }
+        let mut parent_ino = None;
+        let mut entries = self.read_dir(dir, 0)?;
+        while let Some(entry) = entries.next_entry()? {
+            if entry.name == b".." {
+                parent_ino = Some(entry.ino);
+                break;
+            }
+        }
+        let parent_ino =
+            parent_ino.ok_or(Error::corrupt("directory without ..", dir.ino().into()))?;
+        let parent = self.inode(parent_ino)?;
+        let mut entries = self.read_dir(&parent, 0)?;
+        while let Some(entry) = entries.next_entry()? {
+            if entry.ino == dir.ino() && entry.name != b"." && entry.name != b".." {
+                let mut name = Vec::new();
+                name.try_reserve_exact(entry.name.len())
+                    .map_err(|_| Error::NoMemory)?;
+                name.extend_from_slice(entry.name);
+                return Ok(Some((parent, name)));
+            }
+        }
+        Err(Error::corrupt(
+            "directory not named in its parent",
+            dir.ino().into(),
+        ))
+    }
 
     /// Resolves an absolute or root-relative path, component by component, without following
     /// symlinks (the last component may be a symlink; earlier ones must be directories).

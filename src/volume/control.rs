@@ -25,19 +25,42 @@ pub const VOLUME_IS_DIRTY: u32 = 0x0000_0001;
 const EXT_STATE_VALID: u16 = 0x0001;
 const EXT_STATE_ERRORS: u16 = 0x0002;
 
+/// A user FSCTL's parameters.
+pub struct FsctlRequest {
+    pub code: u32,
+    pub input: alloc::vec::Vec<u8>,
+    pub output_length: u32,
+}
+
+/// The parameters of a user FSCTL on a mounted volume; otherwise the status to complete it
+/// with (INVALID_PARAMETER for a request that is no FSCTL, see `check_mounted`).
+pub fn mounted_request(device: DeviceRef, irp: &Irp) -> Result<FsctlRequest, NtStatus> {
+    let IrpParameters::FileSystemControl {
+        code,
+        input,
+        output_length,
+    } = irp.parameters()
+    else {
+        return Err(NtStatus::INVALID_PARAMETER);
+    };
+    check_mounted(device)?;
+    Ok(FsctlRequest {
+        code,
+        input,
+        output_length,
+    })
+}
+
 /// Handles IRP_MN_USER_FS_REQUEST on a volume device.
 pub fn user_request(device: DeviceRef, irp: Irp) -> NtStatus {
-    let IrpParameters::FileSystemControl {
+    let FsctlRequest {
         code,
         output_length,
         ..
-    } = irp.parameters()
-    else {
-        return irp.complete(NtStatus::INVALID_PARAMETER);
+    } = match mounted_request(device, &irp) {
+        Ok(request) => request,
+        Err(status) => return irp.complete(status),
     };
-    if let Err(status) = check_mounted(device) {
-        return irp.complete(status);
-    }
     let volume_open = irp.file_object().filter(is_volume_open);
     if code == FSCTL_IS_VOLUME_DIRTY {
         return is_volume_dirty(device, irp, output_length, volume_open.is_some());

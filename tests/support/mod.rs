@@ -6,6 +6,7 @@
 //! it). Bump [`GENERATOR_VERSION`] whenever a tree or an option changes.
 #![allow(dead_code)]
 
+pub mod block_map;
 pub mod machine;
 pub mod owned_tree;
 pub mod seeds;

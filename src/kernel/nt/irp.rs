@@ -113,6 +113,27 @@ unsafe fn copy_bytes(start: *const u8, len: usize) -> Result<Vec<u8>, NtStatus> 
     Ok(bytes)
 }
 
+/// A user-mode caller's `len` bytes at `start`, probed and copied under `__try` (`c/seh.c`);
+/// the status the probe or the read raised, as FastFAT maps it.
+fn capture_user_input(start: *const u8, len: usize) -> Result<Vec<u8>, NtStatus> {
+    let mut bytes = Vec::new();
+    if start.is_null() || len == 0 {
+        return Ok(bytes);
+    }
+    let length = u32::try_from(len).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+    bytes
+        .try_reserve_exact(len)
+        .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+    bytes.resize(len, 0);
+    // SAFETY: `bytes` holds `len` writable bytes; the C helper probes `start` for a user-mode
+    // read of `len` bytes and catches the exception a bad address raises.
+    let status = unsafe { rustfsd_capture_user_input(bytes.as_mut_ptr(), start, length) };
+    if status < 0 {
+        return Err(NtStatus(status));
+    }
+    Ok(bytes)
+}
+
 /// LOCK_OPERATION IoWriteAccess: the pages will be written (a query's output).
 const LOCK_FOR_WRITE: i32 = wdk_sys::_LOCK_OPERATION::IoWriteAccess as i32;
 
@@ -120,6 +141,8 @@ unsafe extern "C" {
     /// `c/seh.c`: MmProbeAndLockPages under `__try`; STATUS_SUCCESS, the raised status if
     /// FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER.
     fn rustfsd_probe_and_lock_pages(mdl: *mut MDL, mode: i8, operation: i32) -> i32;
+    /// `c/seh.c`: ProbeForRead of a user-mode address and a copy of it, under `__try`.
+    fn rustfsd_capture_user_input(dest: *mut u8, source: *const u8, length: u32) -> i32;
 }
 
 /// METHOD_NEITHER, the low two bits of an FSCTL code.
@@ -319,13 +342,14 @@ impl Irp {
                         let control = &parameters.FileSystemControl;
                         let code = control.FsControlCode;
                         let length = control.InputBufferLength as usize;
-                        // METHOD_NEITHER input is a caller address: read it only when the
-                        // caller is kernel mode. The other methods capture it in SystemBuffer.
+                        // METHOD_NEITHER input is the caller's address: a kernel caller's is
+                        // read as it is, a user caller's is probed and captured under __try.
+                        // The other methods capture it in SystemBuffer.
                         let input = if code & 3 == METHOD_NEITHER {
                             if (*self.raw).RequestorMode == _MODE::KernelMode as i8 {
                                 copy_bytes(control.Type3InputBuffer.cast(), length)?
                             } else {
-                                Vec::new()
+                                capture_user_input(control.Type3InputBuffer.cast(), length)?
                             }
                         } else {
                             copy_bytes((*self.raw).AssociatedIrp.SystemBuffer.cast(), length)?

@@ -1,8 +1,8 @@
 /*
  * Structured-exception guards for the cache manager calls that report failure by raising
  * (ExRaiseStatus): CcInitializeCacheMap (no memory), CcCopyRead and CcMdlRead (a failed paging
- * read);
- * and for MmProbeAndLockPages, which raises on a user buffer the caller cannot access.
+ * read); for MmProbeAndLockPages, which raises on a user buffer the caller cannot access; and
+ * for the capture of a METHOD_NEITHER input buffer (ProbeForRead and the copy).
  * Rust has no SEH, so these few lines of C, built by clang for the MSVC target (build.rs),
  * turn an expected exception into its NTSTATUS. Unexpected exceptions (access violations and
  * the like, FsRtlIsNtstatusExpected is FALSE) are not caught: they stay bugs.
@@ -10,7 +10,7 @@
  * And a copy to a caller's buffer that may fault (the fast I/O queries), caught whatever
  * the exception.
  *
- * No headers: the kit's mingw headers are not needed for six prototypes.
+ * No headers: the kit's mingw headers are not needed for the few prototypes below.
  */
 
 typedef long NTSTATUS;
@@ -36,6 +36,8 @@ __declspec(dllimport) void CcMdlRead(PVOID FileObject, long long *FileOffset, UL
                                      PVOID *MdlChain, RUSTFSD_IO_STATUS_BLOCK *IoStatus);
 __declspec(dllimport) BOOLEAN FsRtlIsNtstatusExpected(NTSTATUS Exception);
 __declspec(dllimport) void MmProbeAndLockPages(PVOID Mdl, char AccessMode, int Operation);
+__declspec(dllimport) void ProbeForRead(const volatile void *Address, unsigned long long Length,
+                                        ULONG Alignment);
 
 #define EXCEPTION_EXECUTE_HANDLER 1
 #define EXCEPTION_CONTINUE_SEARCH 0
@@ -116,4 +118,26 @@ NTSTATUS rustfsd_copy_to_caller(PVOID destination, const PVOID source, unsigned 
         return (NTSTATUS)_exception_code();
     }
     return STATUS_SUCCESS;
+}
+
+/* Copies `length` bytes of a user-mode caller's buffer at `source` (a METHOD_NEITHER FSCTL's
+ * Type3InputBuffer) into `dest`, as FastFAT's FatGetRetrievalPointers reads its input:
+ * ProbeForRead, then the read, under __try. STATUS_SUCCESS, or the raised status if
+ * FsRtlIsNtstatusExpected accepts it, else STATUS_INVALID_USER_BUFFER. */
+NTSTATUS rustfsd_capture_user_input(unsigned char *dest, const volatile unsigned char *source,
+                                    ULONG length)
+{
+    NTSTATUS status = STATUS_SUCCESS;
+    __try {
+        ProbeForRead(source, length, 1);
+        for (ULONG i = 0; i < length; i++) {
+            dest[i] = source[i];
+        }
+    } __except (EXCEPTION_EXECUTE_HANDLER) {
+        status = (NTSTATUS)_exception_code();
+        if (!FsRtlIsNtstatusExpected(status)) {
+            status = STATUS_INVALID_USER_BUFFER;
+        }
+    }
+    return status;
 }
