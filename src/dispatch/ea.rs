@@ -8,11 +8,13 @@
 //! it is written. A volume open has no EAs to ask for: STATUS_INVALID_PARAMETER, as FastFAT
 //! answers anything but a file or directory open. A set is STATUS_MEDIA_WRITE_PROTECTED.
 
+use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
+use crate::ext4::Inode;
 use crate::fcb::FcbKind;
 use crate::info::FileFacts;
-use crate::info::ea::{self, Query};
+use crate::info::ea::{self, Ea, Query};
 use crate::kernel::{
     DeviceRef, Irp, IrpParameters, NtStatus, SL_INDEX_SPECIFIED, SL_RESTART_SCAN,
     SL_RETURN_SINGLE_ENTRY,
@@ -32,7 +34,7 @@ pub fn query_ea(device: DeviceRef, mut irp: Irp) -> NtStatus {
     let Some((_, fcb, ccb)) = super::reply::opened(&irp) else {
         return irp.complete(NtStatus::INVALID_PARAMETER);
     };
-    let facts = device
+    let eas = device
         .with_extension(|vcb: &Vcb| {
             if vcb.is_dismounted() {
                 return Err(NtStatus::VOLUME_DISMOUNTED);
@@ -41,17 +43,20 @@ pub fn query_ea(device: DeviceRef, mut irp: Irp) -> NtStatus {
                 (FcbKind::Volume, _) | (_, None) => Err(NtStatus::INVALID_PARAMETER),
                 (_, Some(inode)) => {
                     let stat = vcb.volume().stat(inode);
-                    Ok(FileFacts::of(&stat, None, vcb.attribute_options()))
+                    eas_of(
+                        vcb,
+                        inode,
+                        &FileFacts::of(&stat, None, vcb.attribute_options()),
+                    )
                 }
             }
         })
         .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST));
     drop(fcb);
-    let facts = match facts {
-        Ok(facts) => facts,
+    let eas = match eas {
+        Ok(eas) => eas,
         Err(status) => return irp.complete(status),
     };
-    let eas = ea::wsl_eas(&facts);
     let request = Query {
         length,
         names: ea_list.as_deref(),
@@ -76,6 +81,16 @@ pub fn query_ea(device: DeviceRef, mut irp: Irp) -> NtStatus {
     }
     irp.set_information(answer.data.len());
     irp.complete(answer.status)
+}
+
+/// Every EA of `inode`, in scan order (`info::ea`).
+pub(crate) fn eas_of(_vcb: &Vcb, _inode: &Inode, facts: &FileFacts) -> Result<Vec<Ea>, NtStatus> {
+    Ok(ea::wsl_eas(facts))
+}
+
+/// FileEaInformation's EaSize of `inode`: what a query of all its EAs needs.
+pub(crate) fn ea_size_of(vcb: &Vcb, inode: &Inode, facts: &FileFacts) -> Result<u32, NtStatus> {
+    Ok(ea::ea_size(&eas_of(vcb, inode, facts)?))
 }
 
 /// Nothing on a read-only volume changes.
