@@ -1,5 +1,6 @@
 //! What WSL and EA-aware tools see through rustfsd's dispatch, in the NT model with the
-//! verifier on, on real mke2fs images: the EaSize of directory listings.
+//! verifier on, on real mke2fs images: the EaSize of directory listings (user.* xattrs
+//! included).
 
 mod support;
 
@@ -7,6 +8,7 @@ use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::session::CreateRequest;
 use rustfsd::kernel::model::harness::{Handle, Session};
 use support::machine::{finish, machine, open_ok};
+use support::owned_tree;
 
 const FULL_DIRECTORY: u32 = 2;
 const BOTH_DIRECTORY: u32 = 3;
@@ -160,4 +162,20 @@ fn listings_report_the_ea_size_of_every_entry() {
         assert!(checked > 20, "{image_name}: only {checked} entries");
         finish(s);
     }
+}
+
+/// The same on an image whose files carry user.* xattrs in the inode and in an xattr block.
+#[test]
+fn listings_count_user_xattrs_in_the_ea_size() {
+    let mut s = machine(&owned_tree::xattr_image("wsl-xattr-image"));
+    assert!(check_ea_sizes(&mut s) >= 12);
+    let root = open_ok(&mut s, "\\");
+    let listed = list(&mut s, root, FULL_DIRECTORY);
+    let size_of = |name: &str| listed.iter().find(|e| e.name == name).unwrap().ea_size;
+    // 60 for the WSL EAs; "COMMENT" = "hello" (21, aligned 24) and "MIME.TYPE" =
+    // "text/plain" (28).
+    assert_eq!(size_of("plain"), 60);
+    assert_eq!(size_of("tagged"), 60 + 24 + 28);
+    s.close_handle(root);
+    finish(s);
 }

@@ -1,7 +1,7 @@
 //! IRP_MJ_QUERY_EA and IRP_MJ_SET_EA.
 //!
 //! A query answers the WSL metadata EAs of the inode (`info::ea`: `$LXUID`, `$LXGID`,
-//! `$LXMOD`, and `$LXDEV` for devices) as FILE_FULL_EA_INFORMATION, by name list, by index or
+//! `$LXMOD`, and `$LXDEV` for devices) and its `user.*` xattrs as FILE_FULL_EA_INFORMATION, by name list, by index or
 //! as a scan that resumes where the handle's last one stopped (the cursor is in the CCB), with
 //! FastFAT's statuses (`fastfat/ea.c`, FatCommonQueryEa). The buffer follows the device's I/O
 //! method (an MDL on our DO_DIRECT_IO volumes); a bare user buffer is locked into an MDL before
@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use crate::ext4::Inode;
+use crate::ext4::xattr::name_index;
 use crate::fcb::FcbKind;
 use crate::info::FileFacts;
 use crate::info::ea::{self, Ea, Query};
@@ -20,6 +21,7 @@ use crate::kernel::{
     SL_RETURN_SINGLE_ENTRY,
 };
 use crate::volume::Vcb;
+use crate::volume::disk::status_of;
 
 pub fn query_ea(device: DeviceRef, mut irp: Irp) -> NtStatus {
     let IrpParameters::QueryEa {
@@ -83,9 +85,14 @@ pub fn query_ea(device: DeviceRef, mut irp: Irp) -> NtStatus {
     irp.complete(answer.status)
 }
 
-/// Every EA of `inode`, in scan order (`info::ea`).
-pub(crate) fn eas_of(_vcb: &Vcb, _inode: &Inode, facts: &FileFacts) -> Result<Vec<Ea>, NtStatus> {
-    Ok(ea::wsl_eas(facts))
+/// Every EA of `inode`, in scan order (`info::ea`): its WSL metadata, then its `user.*`
+/// xattrs. A damaged xattr area or block fails with the status of the damage.
+pub(crate) fn eas_of(vcb: &Vcb, inode: &Inode, facts: &FileFacts) -> Result<Vec<Ea>, NtStatus> {
+    let xattrs = vcb
+        .volume()
+        .xattrs(inode, name_index::USER)
+        .map_err(|error| status_of(&error))?;
+    Ok(ea::eas(facts, xattrs)?)
 }
 
 /// FileEaInformation's EaSize of `inode`: what a query of all its EAs needs.

@@ -95,6 +95,8 @@ pub enum ChecksumKind {
     DirectoryIndex,
     /// A jbd2 journal block (superblock, descriptor, revoke, or a logged copy).
     Journal,
+    /// An external extended-attribute block.
+    XattrBlock,
 }
 
 impl Error {
@@ -138,6 +140,7 @@ impl fmt::Display for ChecksumKind {
             ChecksumKind::DirectoryBlock => "directory block",
             ChecksumKind::DirectoryIndex => "directory index block",
             ChecksumKind::Journal => "journal block",
+            ChecksumKind::XattrBlock => "xattr block",
         })
     }
 }

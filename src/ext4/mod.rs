@@ -10,7 +10,8 @@
 //!                     ├─ read_dir(dir, cursor) ─ DirReader::next_entry()
 //!                     ├─ map_block(inode, lblk) ─ Run { Mapped | Unwritten | Hole }
 //!                     ├─ read_at(inode, off, buf) / FileReader (caches the last run)
-//!                     └─ read_link(inode), resolve_path(path)
+//!                     ├─ read_link(inode), resolve_path(path)
+//!                     └─ xattrs(inode, name_index) ─ Xattr { name, value }
 //! ```
 #![forbid(unsafe_code)]
 #![deny(
@@ -38,6 +39,7 @@ mod journal;
 mod map;
 pub mod superblock;
 mod volume;
+pub mod xattr;
 
 pub use device::{BlockDevice, MEM_DEVICE_SHORT_READ, MemDevice};
 pub use dir::{DirEntry, DirHit, DirReader, MAX_DIR_SIZE, MAX_NAME_LEN};
