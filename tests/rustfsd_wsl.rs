@@ -1,13 +1,14 @@
 //! What WSL and EA-aware tools see through rustfsd's dispatch, in the NT model with the
 //! verifier on, on real mke2fs images: the EaSize of directory listings (user.* xattrs
-//! included).
+//! included), and FIFOs, devices and sockets as the reparse points WSL makes of them on NTFS
+//! (symlinks too, as WSL's LX_SYMLINK, with the LxSymlinks parameter).
 
 mod support;
 
 use rustfsd::kernel::NtStatus;
-use rustfsd::kernel::model::harness::session::CreateRequest;
-use rustfsd::kernel::model::harness::{Handle, Session};
-use support::machine::{finish, machine, open_ok};
+use rustfsd::kernel::model::harness::session::{CreateRequest, CreateResult};
+use rustfsd::kernel::model::harness::{DriverDescriptor, Handle, Session};
+use support::machine::{debugfs_stat, finish, machine, open_ok, open_with};
 use support::owned_tree;
 
 const FULL_DIRECTORY: u32 = 2;
@@ -177,5 +178,155 @@ fn listings_count_user_xattrs_in_the_ea_size() {
     assert_eq!(size_of("plain"), 60);
     assert_eq!(size_of("tagged"), 60 + 24 + 28);
     s.close_handle(root);
+    finish(s);
+}
+
+const FILE_ATTRIBUTE_READONLY: u32 = 0x1;
+const FILE_ATTRIBUTE_TAG_INFORMATION: u32 = 35;
+const FILE_STAT_LX_INFORMATION: u32 = 70;
+const FSCTL_GET_REPARSE_POINT: u32 = 0x0009_00A8;
+const IO_REPARSE_TAG_SYMLINK: u32 = 0xA000_000C;
+const IO_REPARSE_TAG_LX_SYMLINK: u32 = 0xA000_001D;
+const IO_REPARSE_TAG_NOT_HANDLED: NtStatus = NtStatus(0xC000_0279_u32 as i32);
+
+/// The WSL tag of each special file of `xattr_image`, from its type as debugfs reads it.
+fn special_files(image: &std::path::Path) -> Vec<(&'static str, u32)> {
+    ["fifo", "chr", "blk", "sock"]
+        .into_iter()
+        .map(|name| {
+            let stat = debugfs_stat(image, &format!("/{name}"));
+            let kind = stat
+                .split("Type: ")
+                .nth(1)
+                .unwrap()
+                .split("  ")
+                .next()
+                .unwrap();
+            let tag = match kind.trim() {
+                "FIFO" => 0x8000_0024,
+                "character special" => 0x8000_0025,
+                "block special" => 0x8000_0026,
+                "socket" => 0x8000_0023,
+                other => panic!("{name}: type {other}"),
+            };
+            (name, tag)
+        })
+        .collect()
+}
+
+/// Opens `path` on the volume; with `as_itself`, FILE_OPEN_REPARSE_POINT.
+fn open_path(s: &mut Session, path: &str, as_itself: bool) -> CreateResult {
+    open_with(s, path, |request| {
+        if as_itself {
+            request.options |= FILE_OPEN_REPARSE_POINT;
+        }
+    })
+}
+
+/// FIFOs, devices and sockets are listed as reparse points with WSL's tags; an open of one
+/// (or through one) fails as Windows fails a tag no filter handles; opened as itself it has
+/// the same tag in FileAttributeTagInformation, FileStatLxInformation and
+/// FSCTL_GET_REPARSE_POINT (a header with no data), and reads give nothing.
+#[test]
+fn special_files_are_wsl_reparse_points() {
+    let image = owned_tree::xattr_image("wsl-special-image");
+    let specials = special_files(&image);
+    let mut s = machine(&image);
+    let root = open_ok(&mut s, "\\");
+    let full = list(&mut s, root, FULL_DIRECTORY);
+    let extd = list(&mut s, root, ID_EXTD_DIRECTORY);
+    s.close_handle(root);
+    for &(name, tag) in &specials {
+        let listed = full.iter().find(|e| e.name == name).unwrap();
+        let attributes = FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_REPARSE_POINT;
+        assert_eq!(
+            (listed.attributes, listed.ea_size),
+            (attributes, tag),
+            "{name}"
+        );
+        let listed = extd.iter().find(|e| e.name == name).unwrap();
+        assert_eq!(
+            (listed.attributes, listed.tag),
+            (attributes, Some(tag)),
+            "{name}"
+        );
+
+        for path in [format!("\\{name}"), format!("\\{name}\\x")] {
+            let through = open_path(&mut s, &path, false);
+            assert_eq!(
+                (through.status, through.handle),
+                (IO_REPARSE_TAG_NOT_HANDLED, None),
+                "{path}"
+            );
+        }
+        let handle = open_path(&mut s, &format!("\\{name}"), true)
+            .handle
+            .unwrap();
+        let info = s.query_information_file(handle, FILE_ATTRIBUTE_TAG_INFORMATION, 8);
+        assert_eq!(
+            (u32_at(&info.data, 0), u32_at(&info.data, 4)),
+            (attributes, tag)
+        );
+        let lx = s.query_information_file(handle, FILE_STAT_LX_INFORMATION, 96);
+        assert_eq!(
+            (u32_at(&lx.data, 56), u32_at(&lx.data, 60)),
+            (attributes, tag)
+        );
+        for length in [0u32, 8, 23, 24, 100] {
+            let io = s.fs_control_file(handle, FSCTL_GET_REPARSE_POINT, &[], length);
+            if length < 24 {
+                assert_eq!(io.status, NtStatus::BUFFER_TOO_SMALL, "{name} {length}");
+                continue;
+            }
+            assert_eq!(io.status, NtStatus::SUCCESS, "{name} {length}");
+            let mut header = tag.to_le_bytes().to_vec();
+            header.extend([0, 0, 0, 0]);
+            assert_eq!(io.data[..io.information], header[..], "{name}");
+        }
+        let read = s.read_file(handle, Some(0), 4096);
+        assert_eq!(
+            (read.status, read.information),
+            (NtStatus::END_OF_FILE, 0),
+            "{name}"
+        );
+        s.close_handle(handle);
+    }
+    // A symlink keeps the tag Windows follows by default.
+    let link = open_path(&mut s, "\\link", false);
+    assert_eq!(
+        (link.status, link.information as u32),
+        (NtStatus::REPARSE, IO_REPARSE_TAG_SYMLINK)
+    );
+    finish(s);
+}
+
+/// With the LxSymlinks parameter, symlinks carry IO_REPARSE_TAG_LX_SYMLINK and WSL's data
+/// (version 2, then the UTF-8 target) in listings, FileAttributeTagInformation and
+/// FSCTL_GET_REPARSE_POINT; Windows then follows none: an open through one is
+/// IO_REPARSE_TAG_NOT_HANDLED.
+#[test]
+fn the_lx_symlinks_parameter_gives_symlinks_the_wsl_tag() {
+    let image = owned_tree::xattr_image("wsl-lx-symlink-image");
+    let mut s = Session::new();
+    s.add_disk(support::machine::DISK_NAME, support::machine::disk(&image));
+    s.set_driver_parameter("rustfsd", "LxSymlinks", 1);
+    s.load_driver(DriverDescriptor::rustfsd()).unwrap();
+    let root = open_ok(&mut s, "\\");
+    let listed = list(&mut s, root, ID_EXTD_BOTH_DIRECTORY);
+    s.close_handle(root);
+    let link = listed.iter().find(|e| e.name == "link").unwrap();
+    assert_eq!(link.tag, Some(IO_REPARSE_TAG_LX_SYMLINK));
+    assert_ne!(link.attributes & FILE_ATTRIBUTE_REPARSE_POINT, 0);
+    let through = open_path(&mut s, "\\link", false);
+    assert_eq!(through.status, IO_REPARSE_TAG_NOT_HANDLED);
+    let handle = open_path(&mut s, "\\link", true).handle.unwrap();
+    assert_eq!(tag_of(&mut s, handle), IO_REPARSE_TAG_LX_SYMLINK);
+    let io = s.fs_control_file(handle, FSCTL_GET_REPARSE_POINT, &[], 100);
+    assert_eq!(io.status, NtStatus::SUCCESS);
+    let mut want = IO_REPARSE_TAG_LX_SYMLINK.to_le_bytes().to_vec();
+    want.extend([9, 0, 0, 0, 2, 0, 0, 0]);
+    want.extend(b"plain");
+    assert_eq!(io.data[..io.information], want[..]);
+    s.close_handle(handle);
     finish(s);
 }
