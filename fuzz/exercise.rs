@@ -2,11 +2,12 @@
 //! (`tests/ext4_fuzz_seeds.rs` runs it over every seed so it is exercised on every commit).
 //!
 //! Mount the bytes as a volume, walk the tree breadth-first, stat everything, look every name
-//! up again, read files at a few offsets, read symlinks, map blocks, and restart directory
+//! up again, read files at a few offsets, read symlinks and extended attributes, map blocks, and restart directory
 //! listings from cursors. Any panic, hang or runaway allocation is a bug in the reader. Work
 //! per input is bounded here (entries, directory sizes, bytes read), not by the reader's
 //! caps, so that each execution stays in the millisecond range.
 
+use rustfsd::ext4::xattr::name_index;
 use rustfsd::ext4::{FileReader, FileType, MemDevice, Volume};
 
 const MAX_ENTRIES: usize = 400;
@@ -67,6 +68,9 @@ pub fn exercise(data: &[u8]) {
             }
             let Ok(inode) = vol.inode(ino) else { continue };
             let st = vol.stat(&inode);
+            for index in [name_index::USER, name_index::SYSTEM] {
+                let _ = vol.xattrs(&inode, index);
+            }
             match st.file_type {
                 FileType::Directory if depth < MAX_DEPTH => queue.push_back((inode, depth + 1)),
                 FileType::Regular => {

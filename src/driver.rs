@@ -31,6 +31,10 @@ pub const DELAYED_CLOSE_LIMIT_PARAMETER: &str = "DelayedCloseLimit";
 /// (FILE_ATTRIBUTE_HIDDEN) when non-zero. Off by default.
 pub const HIDE_DOT_FILES_PARAMETER: &str = "HideDotFiles";
 
+/// The service key value (under `Parameters`) that gives symlinks WSL's
+/// IO_REPARSE_TAG_LX_SYMLINK instead of IO_REPARSE_TAG_SYMLINK when non-zero. Off by default.
+pub const LX_SYMLINKS_PARAMETER: &str = "LxSymlinks";
+
 /// How many FCBs no FILE_OBJECT uses each volume keeps for a quick reopen, by default.
 pub const DEFAULT_DELAYED_CLOSE_LIMIT: u32 = 64;
 
@@ -140,6 +144,9 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
     let options = AttributeOptions {
         hide_dot_files: driver
             .parameter_u32(HIDE_DOT_FILES_PARAMETER)
+            .is_some_and(|value| value != 0),
+        lx_symlinks: driver
+            .parameter_u32(LX_SYMLINKS_PARAMETER)
             .is_some_and(|value| value != 0),
     };
     let globals = DriverGlobals::try_new(limit)?.with_attribute_options(options);

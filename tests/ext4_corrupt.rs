@@ -819,7 +819,7 @@ fn damage_bitmaps_are_never_read() {
 }
 
 #[test]
-fn damage_xattr_block_is_never_read() {
+fn damage_xattr_block_fails_only_that_files_xattrs() {
     let s = Scratch::new("tiny-ext4", "dmg-xattr");
     let value = s.path.with_extension("xattr");
     fs::write(&value, vec![b'v'; 700]).unwrap();
@@ -829,8 +829,23 @@ fn damage_xattr_block_is_never_read() {
     let acl = number_after(&String::from_utf8_lossy(&stat), "File ACL:");
     assert!(acl > 0, "the attribute went to a block");
     let bs = u64::from(s.vol().block_size());
+    let vol = s.vol();
+    let data = vol.resolve_path(b"/data").unwrap();
+    let big = vol.xattrs(&data, 1).unwrap();
+    assert_eq!(
+        (big[0].name.as_slice(), big[0].value.len()),
+        (&b"big"[..], 700)
+    );
     s.write(acl * bs, &vec![0xFF; bs as usize]);
+    // The walk reads no xattrs; the file's xattrs are a clean error.
     s.walk_clean();
+    let vol = s.vol();
+    let data = vol.resolve_path(b"/data").unwrap();
+    let error = vol.xattrs(&data, 1).unwrap_err();
+    assert!(
+        matches!(error, Error::Checksum { .. } | Error::Corrupt { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]

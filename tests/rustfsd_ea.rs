@@ -15,8 +15,11 @@ use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::ea::{EaQuery, get_ea_list};
 use rustfsd::kernel::model::harness::testing::set_volume_device_io_method;
 
+use rustfsd::ext4::Error;
+use rustfsd::ext4::Volume;
+use rustfsd::ext4::xattr::{block_checksum, name_index};
 use support::machine::{debugfs_stat, finish, machine, open_ok};
-use support::owned_tree::{image_of, open_entry, own};
+use support::owned_tree::{self, image_of, open_entry, own};
 
 const FILE_EA_INFORMATION: u32 = 7;
 const FILE_ALL_INFORMATION: u32 = 18;
@@ -303,4 +306,177 @@ fn volume_set_and_neither_io() {
     assert_eq!(entries(&io.data).len(), 3);
     session.close_handle(handle);
     finish(session);
+}
+
+fn xattr_image() -> PathBuf {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| owned_tree::xattr_image("ea-xattr-image"))
+        .clone()
+}
+
+/// Every path of `xattr_image`.
+const XATTR_PATHS: &[&str] = &[
+    "/plain",
+    "/tagged",
+    "/many",
+    "/odd",
+    "/dir",
+    "/dir/inner",
+    "/link",
+    "/fifo",
+    "/chr",
+    "/blk",
+    "/sock",
+];
+
+/// What `debugfs ea_list` says of `path`, with each value read by `ea_get -f`: (full name,
+/// value), in debugfs's order.
+fn debugfs_xattrs(image: &Path, path: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let listing = support::debugfs(image, &[format!("ea_list {path}")]);
+    let text = String::from_utf8(listing[0].clone()).unwrap();
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("  ")) {
+        let (name, _) = line.trim_start().rsplit_once(" (").unwrap();
+        // Names with bytes outside printable ASCII come as hex pairs.
+        let name: Vec<u8> = if name.contains(' ') {
+            name.split(' ')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| u8::from_str_radix(pair, 16).unwrap())
+                .collect()
+        } else {
+            name.as_bytes().to_vec()
+        };
+        let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ea-get-value");
+        let request = format!(
+            "ea_get -f {} {path} {}",
+            file.display(),
+            String::from_utf8(name.clone()).unwrap()
+        );
+        support::debugfs(image, &[request]);
+        out.push((name, fs::read(&file).unwrap()));
+    }
+    out
+}
+
+/// The ext4 layer reads every xattr debugfs lists (user and trusted), values included, in
+/// the in-inode area and the external block; the driver answers each `user.NAME` as EA NAME
+/// upcased after the WSL EAs, leaving out names that cannot be EA names and the later of two
+/// names equal without case; FileEaInformation and the listings' EaSize count them.
+#[test]
+fn user_xattrs_are_eas_as_debugfs_lists_them() {
+    let image = xattr_image();
+    let volume = Volume::mount(support::FileDevice::open(&image)).unwrap();
+    let mut session = machine(&image);
+    for path in XATTR_PATHS {
+        let theirs = debugfs_xattrs(&image, path);
+        let inode = volume.resolve_path(path.as_bytes()).unwrap();
+        let mut layer = Vec::new();
+        for (index, prefix) in [
+            (name_index::USER, "user."),
+            (name_index::TRUSTED, "trusted."),
+        ] {
+            for xattr in volume.xattrs(&inode, index).unwrap() {
+                let mut name = prefix.as_bytes().to_vec();
+                name.extend(&xattr.name);
+                layer.push((name, xattr.value));
+            }
+        }
+        let sorted = |mut list: Vec<(Vec<u8>, Vec<u8>)>| {
+            list.retain(|(name, _)| !name.starts_with(b"security."));
+            list.sort();
+            list
+        };
+        assert_eq!(sorted(layer), sorted(theirs.clone()), "{path}");
+
+        // The mapping, written again: user.* only, EA-name rules, first of a case collision.
+        let mut want: Vec<(String, Vec<u8>)> = Vec::new();
+        for xattr in volume.xattrs(&inode, name_index::USER).unwrap() {
+            let name = String::from_utf8_lossy(&xattr.name).to_ascii_uppercase();
+            let valid = xattr
+                .name
+                .iter()
+                .all(|&c| (0x20..0x7F).contains(&c) && !b"\\/:*?\"<>|,+=[];".contains(&c));
+            if valid && !want.iter().any(|(n, _)| *n == name) {
+                want.push((name, xattr.value));
+            }
+        }
+        let handle = open_entry(&mut session, &path[1..].replace('/', "\\"));
+        let io = session.query_ea(handle, 65536, &scan());
+        assert_eq!(io.status, NtStatus::SUCCESS, "{path}");
+        let got = entries(&io.data);
+        let wsl = got.iter().filter(|(n, _)| n.starts_with("$LX")).count();
+        assert_eq!(got[wsl..], want[..], "{path}");
+        let info = session.query_information_file(handle, FILE_EA_INFORMATION, 4);
+        assert_eq!(
+            info.data,
+            ulong(((io.information + 3) & !3) as u32),
+            "{path}"
+        );
+        session.close_handle(handle);
+    }
+    // The cases the image was made for.
+    let odd = volume.resolve_path(b"/odd").unwrap();
+    assert_eq!(volume.xattrs(&odd, name_index::USER).unwrap().len(), 4);
+    let many = debugfs_stat(&image, "/many");
+    assert!(!many.contains("File ACL: 0"), "/many uses an xattr block");
+    finish(session);
+}
+
+/// An xattr block whose checksum fails, or whose entry points past the block (checksum
+/// made right again), is FILE_CORRUPT_ERROR for that file's EA queries, in the ext4 layer a
+/// precise error; other files answer as before and the session ends clean.
+#[test]
+fn a_damaged_xattr_block_is_a_clean_error() {
+    let image = xattr_image();
+    let stat = debugfs_stat(&image, "/many");
+    let at = stat.find("File ACL: ").unwrap() + "File ACL: ".len();
+    let block: u64 = stat[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let volume = Volume::mount(support::FileDevice::open(&image)).unwrap();
+    let (block_size, seed) = (
+        u64::from(volume.block_size()),
+        volume.superblock().checksum_seed,
+    );
+    for damage in ["checksum", "value offset"] {
+        let mut bytes = fs::read(&image).unwrap();
+        let start = (block * block_size) as usize;
+        let raw = &mut bytes[start..start + block_size as usize];
+        assert_eq!(&raw[..4], &[0, 0, 2, 0xEA], "the xattr block");
+        match damage {
+            "checksum" => raw[40] ^= 0x5A,
+            _ => {
+                raw[32 + 2..32 + 4].copy_from_slice(&0xFFF0u16.to_le_bytes());
+                let sum = block_checksum(seed, block, raw);
+                raw[16..20].copy_from_slice(&sum.to_le_bytes());
+            }
+        }
+        let damaged = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ea-damaged.img");
+        fs::write(&damaged, &bytes).unwrap();
+        let volume = Volume::mount(support::FileDevice::open(&damaged)).unwrap();
+        let many = volume.resolve_path(b"/many").unwrap();
+        let error = volume.xattrs(&many, name_index::USER).unwrap_err();
+        match damage {
+            "checksum" => assert!(matches!(error, Error::Checksum { .. }), "{error:?}"),
+            _ => assert!(matches!(error, Error::Corrupt { .. }), "{error:?}"),
+        }
+        let mut session = machine(&damaged);
+        let handle = open_entry(&mut session, "many");
+        let io = session.query_ea(handle, 4096, &scan());
+        assert_eq!(io.status, NtStatus::FILE_CORRUPT_ERROR, "{damage}");
+        let info = session.query_information_file(handle, FILE_EA_INFORMATION, 4);
+        assert_eq!(info.status, NtStatus::FILE_CORRUPT_ERROR, "{damage}");
+        session.close_handle(handle);
+        let tagged = open_entry(&mut session, "tagged");
+        assert_eq!(
+            session.query_ea(tagged, 4096, &scan()).status,
+            NtStatus::SUCCESS
+        );
+        session.close_handle(tagged);
+        finish(session);
+    }
 }

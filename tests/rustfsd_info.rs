@@ -99,6 +99,8 @@ struct Entry {
     end_of_file: u64,
     attributes: u32,
     file_id: Option<u64>,
+    /// The reparse tag of a reparse point, where the class carries it (0 otherwise).
+    reparse_tag: u32,
 }
 
 /// Parses a buffer of entries of `class`, checking the links: 8-byte aligned, inside the data.
@@ -119,6 +121,14 @@ fn parse_entries(class: u32, data: &[u8]) -> Vec<Entry> {
             )
         };
         let base = name_offset(class);
+        let reparse = class != NAMES && u32_at(entry, 56) & FILE_ATTRIBUTE_REPARSE_POINT != 0;
+        let reparse_tag = match class {
+            _ if !reparse => 0,
+            DIRECTORY | NAMES => 0,
+            ID_EXTD_DIRECTORY | ID_EXTD_BOTH_DIRECTORY => u32_at(entry, 68),
+            // MS-FSCC 2.4.17: EaSize holds the tag of a reparse point.
+            _ => u32_at(entry, 64),
+        };
         let file_id = match class {
             ID_BOTH_DIRECTORY => Some(u64_at(entry, 96)),
             ID_FULL_DIRECTORY => Some(u64_at(entry, 72)),
@@ -139,6 +149,7 @@ fn parse_entries(class: u32, data: &[u8]) -> Vec<Entry> {
             end_of_file,
             attributes,
             file_id,
+            reparse_tag,
         });
         if next == 0 {
             assert!(at + base + name_length <= data.len() || entries.len() == 1);
@@ -189,6 +200,26 @@ fn list_counting(
         first = false;
     }
     all
+}
+
+/// NtCreateFile of `name` relative to `dir` with FILE_OPEN_REPARSE_POINT.
+fn open_relative_as_itself(
+    s: &mut Session,
+    dir: Handle,
+    name: &str,
+) -> rustfsd::kernel::model::harness::session::CreateResult {
+    let mut request = rustfsd::kernel::model::harness::session::CreateRequest::open(name);
+    request.root = Some(dir);
+    request.options |= FILE_OPEN_REPARSE_POINT;
+    s.nt_create_file(dir.pid, &request)
+}
+
+/// The reparse tag of `name` in `dir` (FileAttributeTagInformation of it opened as itself).
+fn reparse_tag_of(s: &mut Session, dir: Handle, name: &str) -> u32 {
+    let handle = open_relative_as_itself(s, dir, name).handle.unwrap();
+    let io = s.query_information_file(handle, ATTRIBUTE_TAG, 8);
+    s.close_handle(handle);
+    u32_at(&io.data, 4)
 }
 
 fn text(name: &[u16]) -> String {
@@ -304,9 +335,11 @@ fn driver_tree(
             }
             let kind = if e.attributes & FILE_ATTRIBUTE_DIRECTORY != 0 {
                 'd'
-            } else if e.attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+            } else if e.reparse_tag == IO_REPARSE_TAG_SYMLINK {
                 'l'
             } else {
+                // Regular files, and FIFOs, devices and sockets (reparse points with WSL's
+                // tags, tests/rustfsd_wsl.rs), which debugfs_tree counts as files.
                 assert_ne!(e.attributes & FILE_ATTRIBUTE_READONLY, 0, "{name}");
                 'f'
             };
@@ -1176,12 +1209,15 @@ fn every_file_listed_and_read_through_the_driver_matches_the_inspect_walk() {
                     assert_eq!(opened.status, NtStatus::SUCCESS, "{key}");
                     stack.push((opened.handle.unwrap(), full));
                     "d - -".to_string()
-                } else if e.attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+                } else if e.attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0
+                    && reparse_tag_of(&mut s, dir, &shown) == IO_REPARSE_TAG_SYMLINK
+                {
                     let theirs = &expected[&key];
                     assert!(theirs.starts_with("l "), "{key}: {theirs}");
                     theirs.clone()
                 } else {
-                    let opened = open_relative(&mut s, dir, &shown);
+                    // FIFOs, devices and sockets are reparse points: opened as themselves.
+                    let opened = open_relative_as_itself(&mut s, dir, &shown);
                     assert_eq!(opened.status, NtStatus::SUCCESS, "{key}");
                     let file = opened.handle.unwrap();
                     let mut hash = Sha256::new();

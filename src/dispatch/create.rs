@@ -1,6 +1,6 @@
 //! IRP_MJ_CREATE on a volume: what can be opened (paths absolute or relative to a
 //! RelatedFileObject, file IDs, the volume itself), the read-only rules, share access, and
-//! symlinks as reparse points. A successful open attaches one counted FCB reference
+//! symlinks and special files as reparse points. A successful open attaches one counted FCB reference
 //! (FsContext) and a CCB (FsContext2) to the FILE_OBJECT; a failed one attaches nothing.
 
 use alloc::vec::Vec;
@@ -54,8 +54,9 @@ enum Target {
         /// The path from the root as the directory entries spell it (empty: unknown).
         path: Vec<u16>,
     },
-    /// A symlink on the way: STATUS_REPARSE with this REPARSE_DATA_BUFFER.
-    Reparse(Vec<u8>),
+    /// A reparse point on the way (a symlink or a special file): STATUS_REPARSE with this tag
+    /// and REPARSE_DATA_BUFFER.
+    Reparse(u32, Vec<u8>),
 }
 
 /// Handles IRP_MJ_CREATE on a volume device.
@@ -119,7 +120,7 @@ fn create_here(device: DeviceRef, irp: Irp) -> NtStatus {
             irp.set_information(FILE_OPENED);
             irp.complete(request.status)
         }
-        Ok(Some(reparse)) => irp.complete_reparse(name::IO_REPARSE_TAG_SYMLINK, &reparse),
+        Ok(Some((tag, reparse))) => irp.complete_reparse(tag, &reparse),
         Err(status) => {
             if status == NtStatus::SHARING_VIOLATION && request.batch_break_underway {
                 irp.set_information(FILE_OPBATCH_BREAK_UNDERWAY);
@@ -151,13 +152,13 @@ struct Request {
     status: NtStatus,
 }
 
-/// Opens what the request names. `Ok(Some(buffer))`: a reparse instead.
+/// Opens what the request names. `Ok(Some((tag, buffer)))`: a reparse instead.
 fn open(
     vcb: &Vcb,
     file_object: &FileObject,
     parameters: &CreateParameters,
     request: &mut Request,
-) -> Result<Option<Vec<u8>>, NtStatus> {
+) -> Result<Option<(u32, Vec<u8>)>, NtStatus> {
     check_read_only(parameters)?;
     // Held to the end of the open, so a lock or dismount cannot come between the checks below
     // and the open they allow (CDFS CdCommonCreate: exclusive for a volume open).
@@ -173,7 +174,7 @@ fn open(
         return Err(NtStatus::ACCESS_DENIED);
     }
     let (fcb, by_id, path) = match resolve(vcb, file_object, parameters)? {
-        Target::Reparse(buffer) => return Ok(Some(buffer)),
+        Target::Reparse(tag, buffer) => return Ok(Some((tag, buffer))),
         Target::Fcb { fcb, by_id, path } => (fcb, by_id, path),
     };
     check_kind(&fcb, parameters.options)?;
@@ -325,8 +326,8 @@ fn resolve(
     if parameters.open_by_file_id() {
         let id = file_id_from_name(&file_name).ok_or(NtStatus::INVALID_PARAMETER)?;
         let fcb = by_file_id(vcb, id)?;
-        if fcb.kind() == FcbKind::Symlink && !open_reparse_point {
-            return reparse(vcb, &fcb, 0);
+        if !open_reparse_point && let Some(reparse) = reparse(vcb, &fcb, 0)? {
+            return Ok(reparse);
         }
         return Ok(Target::Fcb {
             fcb,
@@ -397,8 +398,10 @@ fn resolve(
         };
         // A directory entry naming an unused inode is damage.
         let child = inode_fcb(vcb, ino, Some(&current), NtStatus::FILE_CORRUPT_ERROR)?;
-        if child.kind() == FcbKind::Symlink && (!last || !open_reparse_point) {
-            return reparse(vcb, &child, component.remaining_bytes);
+        if (!last || !open_reparse_point)
+            && let Some(reparse) = reparse(vcb, &child, component.remaining_bytes)?
+        {
+            return Ok(reparse);
         }
         current = child;
     }
@@ -426,17 +429,15 @@ fn copy_units(out: &mut Vec<u16>, units: &[u16]) -> Result<(), NtStatus> {
     Ok(())
 }
 
-/// STATUS_REPARSE for the symlink `fcb`, with `unparsed_bytes` of the name left over.
-fn reparse(vcb: &Vcb, fcb: &FcbRef, unparsed_bytes: u16) -> Result<Target, NtStatus> {
-    let inode = fcb.inode().ok_or(NtStatus::FILE_CORRUPT_ERROR)?;
-    let target = vcb
-        .volume()
-        .read_link(inode)
-        .map_err(|error| status_of(&error))?;
-    let mut buffer = Vec::new();
-    name::symlink_reparse_buffer(&target, unparsed_bytes, &mut buffer)
-        .map_err(|error| error.status())?;
-    Ok(Target::Reparse(buffer))
+/// STATUS_REPARSE if `fcb` is a reparse point (a symlink or a special file), with
+/// `unparsed_bytes` of the name left over. The I/O manager follows a symlink's; for the other
+/// tags, which no filter handles, it fails the open with STATUS_IO_REPARSE_TAG_NOT_HANDLED.
+fn reparse(vcb: &Vcb, fcb: &FcbRef, unparsed_bytes: u16) -> Result<Option<Target>, NtStatus> {
+    let Some(inode) = fcb.inode() else {
+        return Ok(None);
+    };
+    let data = super::reparse_point::reparse_data(vcb, inode, unparsed_bytes)?;
+    Ok(data.map(|(tag, buffer)| Target::Reparse(tag, buffer)))
 }
 
 fn root(vcb: &Vcb) -> Result<FcbRef, NtStatus> {

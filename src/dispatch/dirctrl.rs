@@ -296,12 +296,19 @@ impl Enumeration<'_> {
             return Ok(Offer::Skipped);
         }
         // FileNamesInformation carries no metadata: no inode read.
-        let facts = if self.class == l::FILE_NAMES_INFORMATION {
-            FileFacts::default()
+        let (facts, ea_size) = if self.class == l::FILE_NAMES_INFORMATION {
+            (FileFacts::default(), 0)
         } else {
             let inode = vcb.volume().inode(ino).map_err(|error| status_of(&error))?;
             let stat = vcb.volume().stat(&inode);
-            FileFacts::of(&stat, Some(raw), vcb.attribute_options())
+            let facts = FileFacts::of(&stat, Some(raw), vcb.attribute_options());
+            // FileDirectoryInformation has no EaSize: no xattr read for it.
+            let ea_size = if self.class == l::FILE_DIRECTORY_INFORMATION {
+                0
+            } else {
+                super::ea::ea_size_of(vcb, &inode, &facts)?
+            };
+            (facts, ea_size)
         };
         let start = match self.last_entry {
             None => 0,
@@ -309,7 +316,14 @@ impl Enumeration<'_> {
         };
         self.entry.clear();
         let index = u32::try_from(here).unwrap_or(u32::MAX);
-        l::directory_entry(self.class, index, &facts, &self.shown, &mut self.entry)?;
+        l::directory_entry(
+            self.class,
+            index,
+            &facts,
+            ea_size,
+            &self.shown,
+            &mut self.entry,
+        )?;
         let fits = start
             .checked_add(self.entry.len())
             .is_some_and(|end| end <= self.length);

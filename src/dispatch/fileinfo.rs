@@ -5,7 +5,6 @@ use alloc::vec::Vec;
 
 use crate::ext4;
 use crate::fcb::{Ccb, FcbKind, FcbRef};
-use crate::info::ea;
 use crate::info::facts::{FileFacts, volume_serial_64};
 use crate::info::layout::{self as l, AllParts};
 use crate::kernel::{DeviceRef, FileObject, Irp, IrpParameters, NtStatus, PoolArc};
@@ -119,6 +118,7 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
         name::to_disk(last, &mut raw_last).map_err(|error| error.status())?;
     }
     let facts = FileFacts::of(&stat, Some(&raw_last), vcb.attribute_options());
+    let ea_size = || super::ea::ea_size_of(vcb, inode, &facts);
     let access = open.ccb.granted_access;
     let fixed = match class {
         l::FILE_BASIC_INFORMATION => {
@@ -135,7 +135,7 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
         }
         // The buffer a query of every EA needs (`info::ea`).
         l::FILE_EA_INFORMATION => {
-            l::ulong(ea::ea_size(&ea::wsl_eas(&facts)), out)?;
+            l::ulong(ea_size()?, out)?;
             l::EA_SIZE
         }
         l::FILE_ACCESS_INFORMATION => {
@@ -162,7 +162,7 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
                 mode: mode(open.file_object.flags()),
                 alignment: FILE_BYTE_ALIGNMENT,
                 name: &known_path(vcb, open, inode)?.0,
-                ea_size: ea::ea_size(&ea::wsl_eas(&facts)),
+                ea_size: ea_size()?,
             };
             l::all(&parts, out)?;
             l::ALL_NAME_BASE

@@ -97,6 +97,8 @@ pub enum ChecksumKind {
     BlockBitmap,
     /// A jbd2 journal block (superblock, descriptor, revoke, or a logged copy).
     Journal,
+    /// An external extended-attribute block.
+    XattrBlock,
 }
 
 impl Error {
@@ -141,6 +143,7 @@ impl fmt::Display for ChecksumKind {
             ChecksumKind::DirectoryIndex => "directory index block",
             ChecksumKind::BlockBitmap => "block bitmap",
             ChecksumKind::Journal => "journal block",
+            ChecksumKind::XattrBlock => "xattr block",
         })
     }
 }

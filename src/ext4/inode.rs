@@ -2,8 +2,9 @@
 
 use alloc::vec::Vec;
 
-use super::bytes::{le16, le32, u8_at};
+use super::bytes::{le16, le32};
 use super::error::{Error, Result, Unsupported};
+use super::xattr;
 
 /// Inode flags (`i_flags`) this reader looks at.
 pub mod flags {
@@ -303,41 +304,27 @@ impl Inode {
         }
     }
 
+    /// The inode body after `i_extra_isize`: where in-inode extended attributes live.
+    pub(crate) fn xattr_area(&self) -> &[u8] {
+        self.raw
+            .get(GOOD_OLD_INODE_SIZE + self.extra_isize..)
+            .unwrap_or(&[])
+    }
+
     /// The value of the `system.data` extended attribute stored in the inode body (the part
     /// of inline data past the first 60 bytes). Empty when absent.
     pub(crate) fn inline_xattr_data(&self) -> Result<&[u8]> {
-        let start = GOOD_OLD_INODE_SIZE + self.extra_isize;
-        let area = self.raw.get(start..).unwrap_or(&[]);
-        if area.len() < 4 || le32(area, 0) != 0xEA02_0000 {
-            return Ok(&[]);
-        }
-        let entries = area.get(4..).unwrap_or(&[]);
-        let mut off = 0usize;
-        // Each entry is at least 16 bytes, so this loop is bounded by the area size.
-        while off + 16 <= entries.len() {
-            if le32(entries, off) == 0 {
-                break;
-            }
-            let name_len = usize::from(u8_at(entries, off));
-            let index = u8_at(entries, off + 1);
-            let value_offs = usize::from(le16(entries, off + 2));
-            let value_inum = le32(entries, off + 4);
-            let value_size = le32(entries, off + 8) as usize;
-            let name = entries
-                .get(off + 16..off + 16 + name_len)
-                .ok_or(Error::corrupt("in-inode xattr name", self.ino.into()))?;
-            if index == 7 && name == b"data" {
-                if value_inum != 0 {
-                    return Err(Error::corrupt(
+        for entry in xattr::in_inode(self) {
+            let entry = entry.map_err(|_| Error::corrupt("in-inode xattr", self.ino.into()))?;
+            if entry.index == xattr::name_index::SYSTEM && entry.name == b"data" {
+                return match entry.value {
+                    xattr::Value::Here(value) => Ok(value),
+                    xattr::Value::InInode { .. } => Err(Error::corrupt(
                         "inline data in an EA inode",
                         self.ino.into(),
-                    ));
-                }
-                return entries
-                    .get(value_offs..value_offs.saturating_add(value_size))
-                    .ok_or(Error::corrupt("inline data xattr value", self.ino.into()));
+                    )),
+                };
             }
-            off += (16 + name_len + 3) & !3;
         }
         Ok(&[])
     }

@@ -12,7 +12,8 @@
 //!                     ├─ block_runs(inode) ─ BlockRuns::next_run()   (the whole block map)
 //!                     ├─ block_usage(first, out)   (the block bitmaps, one bit a block)
 //!                     ├─ read_at(inode, off, buf) / FileReader (caches the last run)
-//!                     └─ read_link(inode), resolve_path(path)
+//!                     ├─ read_link(inode), resolve_path(path)
+//!                     └─ xattrs(inode, name_index) ─ Xattr { name, value }
 //! ```
 #![forbid(unsafe_code)]
 #![deny(
@@ -42,6 +43,7 @@ mod map;
 mod runs;
 pub mod superblock;
 mod volume;
+pub mod xattr;
 
 pub use device::{BlockDevice, MEM_DEVICE_SHORT_READ, MemDevice};
 pub use dir::{DirEntry, DirHit, DirReader, MAX_DIR_SIZE, MAX_NAME_LEN};

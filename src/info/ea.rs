@@ -1,9 +1,10 @@
-//! Extended attributes: the WSL metadata EAs of an inode and the IRP_MJ_QUERY_EA answer built
-//! from them.
+//! Extended attributes: the EAs of an inode (the WSL metadata EAs and its `user.*` xattrs)
+//! and the IRP_MJ_QUERY_EA answer built from them.
 //!
 //! Every inode has `$LXUID`, `$LXGID` and `$LXMOD`, and character and block devices `$LXDEV`,
 //! in the format WSL writes on NTFS: little-endian ULONGs (uid, gid, the whole st_mode with its
 //! type bits), and for `$LXDEV` the device's major then minor number (two ULONGs). Flags 0.
+//! Each ext4 `user.NAME` xattr follows as EA `NAME` (see [`eas`] for the names left out).
 //!
 //! The query follows FastFAT's FatCommonQueryEa (`fastfat/ea.c`): an EA name list answers each
 //! name in turn (a name the file lacks gets an entry with no value; a repeated name is
@@ -15,10 +16,12 @@
 //! FILE_FULL_EA_INFORMATION on 4-byte boundaries; Information ends at the last entry's last
 //! byte.
 
+use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use super::facts::FileFacts;
 use super::layout::NoMemory;
+use crate::ext4::xattr::Xattr;
 use crate::kernel::NtStatus;
 
 const NO_EAS_ON_FILE: NtStatus = NtStatus(0xC000_0052_u32 as i32);
@@ -33,12 +36,18 @@ const FULL_EA_HEADER: usize = 8;
 /// FILE_GET_EA_INFORMATION before the name: NextEntryOffset, EaNameLength.
 const GET_EA_HEADER: usize = 5;
 
-/// One EA: a name (upper case, as NTFS stores EA names) and a value of up to 8 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// One EA: a name (upper case, as NTFS stores EA names) and its value.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Ea {
-    pub name: &'static [u8],
-    value: [u8; 8],
-    value_len: usize,
+    pub name: Cow<'static, [u8]>,
+    value: Value,
+}
+
+/// An EA value: the WSL ones fit in eight bytes, xattr values are owned.
+#[derive(Clone, PartialEq, Eq, Debug)]
+enum Value {
+    Short([u8; 8], usize),
+    Owned(Vec<u8>),
 }
 
 impl Ea {
@@ -46,19 +55,21 @@ impl Ea {
         let mut bytes = [0u8; 8];
         bytes[..4].copy_from_slice(&value.to_le_bytes());
         Ea {
-            name,
-            value: bytes,
-            value_len: 4,
+            name: Cow::Borrowed(name),
+            value: Value::Short(bytes, 4),
         }
     }
 
     pub fn value(&self) -> &[u8] {
-        self.value.get(..self.value_len).unwrap_or(&[])
+        match &self.value {
+            Value::Short(bytes, len) => bytes.get(..*len).unwrap_or(&[]),
+            Value::Owned(bytes) => bytes,
+        }
     }
 
     /// The unaligned size of its FILE_FULL_EA_INFORMATION (name NUL-terminated).
     fn full_size(&self) -> usize {
-        full_size(self.name.len(), self.value_len)
+        full_size(self.name.len(), self.value().len())
     }
 }
 
@@ -70,12 +81,15 @@ fn long_align(size: usize) -> usize {
     (size + 3) & !3
 }
 
-/// The EAs of an inode, in the order a scan returns them.
-pub fn wsl_eas(facts: &FileFacts) -> Vec<Ea> {
+/// The EAs of an inode, in the order a scan returns them: the WSL metadata EAs, then each
+/// `user.NAME` xattr (in disk order) whose NAME can be an EA name, as EA NAME upcased. A name
+/// that is not one ([`is_ea_name`]), a value longer than EaValueLength can say, and a name
+/// equal without case to an earlier EA's (EA names are case-insensitive on Windows) are
+/// skipped.
+pub fn eas(facts: &FileFacts, user_xattrs: Vec<Xattr>) -> Result<Vec<Ea>, NoMemory> {
     let mut eas = Vec::new();
-    if eas.try_reserve_exact(4).is_err() {
-        return eas;
-    }
+    eas.try_reserve_exact(4 + user_xattrs.len())
+        .map_err(|_| NoMemory)?;
     eas.push(Ea::ulong(b"$LXUID", facts.uid));
     eas.push(Ea::ulong(b"$LXGID", facts.gid));
     eas.push(Ea::ulong(b"$LXMOD", facts.mode));
@@ -84,12 +98,35 @@ pub fn wsl_eas(facts: &FileFacts) -> Vec<Ea> {
         value[..4].copy_from_slice(&facts.device_major.to_le_bytes());
         value[4..].copy_from_slice(&facts.device_minor.to_le_bytes());
         eas.push(Ea {
-            name: b"$LXDEV",
-            value,
-            value_len: 8,
+            name: Cow::Borrowed(b"$LXDEV"),
+            value: Value::Short(value, 8),
         });
     }
-    eas
+    for Xattr {
+        mut name, value, ..
+    } in user_xattrs
+    {
+        name.make_ascii_uppercase();
+        let taken = eas.iter().any(|ea| *ea.name == *name);
+        if taken || !is_ea_name(&name) || value.len() > usize::from(u16::MAX) {
+            continue;
+        }
+        eas.push(Ea {
+            name: Cow::Owned(name),
+            value: Value::Owned(value),
+        });
+    }
+    Ok(eas)
+}
+
+/// FastFAT's FatIsEaNameValid (`fastfat/easup.c`): 1 to 254 characters, none of them a
+/// control character or one of `\ / : * ? " < > | , + = [ ] ;` (FsRtlIsAnsiCharacterLegalFat
+/// without wildcards). Only ASCII: other bytes would be read in the caller's OEM code page.
+pub fn is_ea_name(name: &[u8]) -> bool {
+    (1..=254).contains(&name.len())
+        && name
+            .iter()
+            .all(|&c| (0x20..0x7F).contains(&c) && !b"\\/:*?\"<>|,+=[];".contains(&c))
 }
 
 /// FileEaInformation's EaSize: the buffer a query needs to return every EA (each entry
@@ -180,7 +217,7 @@ fn scan(eas: &[Ea], start: usize, query: &Query, cursor: &mut usize) -> Result<A
             overflow = true;
             break;
         }
-        previous = Some(append(&mut out, previous, ea.name, ea.value()));
+        previous = Some(append(&mut out, previous, &ea.name, ea.value()));
         next += 1;
         *cursor = next;
         if query.single {
@@ -249,7 +286,7 @@ fn by_names(
             .enumerate()
             .find(|(_, ea)| ea.name.eq_ignore_ascii_case(name));
         let (entry_name, value): (&[u8], &[u8]) = match found {
-            Some((_, ea)) => (ea.name, ea.value()),
+            Some((_, ea)) => (&ea.name, ea.value()),
             None => (name, &[]),
         };
         if long_align(out.len()) + full_size(entry_name.len(), value.len()) > length {
@@ -293,6 +330,50 @@ mod tests {
         }
     }
 
+    fn user(name: &[u8], value: &[u8]) -> Xattr {
+        Xattr {
+            index: 1,
+            name: name.to_vec(),
+            value: value.to_vec(),
+        }
+    }
+
+    #[test]
+    fn user_xattrs_follow_upcased_unless_they_cannot_be_ea_names() {
+        let long = [b'n'; 255];
+        let xattrs = alloc::vec![
+            user(b"comment", b"hello"),
+            user(b"Comment", b"again"),
+            user(b"$lxuid", b"x"),
+            user(b"a*b", b"x"),
+            user(b"caf\xc3\xa9", b"x"),
+            user(b"", b"x"),
+            user(&long, b"x"),
+            user(&long[..254], b""),
+            user(b"big", &[0; 65_536]),
+            user(b"mime.type", b"text/plain"),
+        ];
+        let eas = super::eas(&facts(false), xattrs).unwrap();
+        let names: Vec<&[u8]> = eas.iter().map(|ea| &*ea.name).collect();
+        assert_eq!(
+            names,
+            [
+                &b"$LXUID"[..],
+                b"$LXGID",
+                b"$LXMOD",
+                b"COMMENT",
+                &[b'N'; 254],
+                b"MIME.TYPE"
+            ]
+        );
+        assert_eq!(eas[3].value(), b"hello");
+        assert_eq!(ea_size(&eas), 60 + 20 + 264 + 32);
+        assert!(is_ea_name(b"user.k1 x"));
+        for bad in b"\\/:*?\"<>|,+=[];\t\x7f\xc3" {
+            assert!(!is_ea_name(&[b'a', *bad, b'b']), "{bad:#x}");
+        }
+    }
+
     fn ask(length: u32) -> Query<'static> {
         Query {
             length,
@@ -305,18 +386,18 @@ mod tests {
 
     #[test]
     fn values_and_sizes() {
-        let eas = wsl_eas(&facts(true));
+        let eas = eas(&facts(true), Vec::new()).unwrap();
         assert_eq!(eas.len(), 4);
         assert_eq!(eas[0].value(), &1000u32.to_le_bytes());
         assert_eq!(eas[2].value(), &0o100644u32.to_le_bytes());
         assert_eq!(eas[3].value(), &[8, 0, 0, 0, 1, 0, 0, 0]);
         assert_eq!(ea_size(&eas), 20 * 3 + 24);
-        assert_eq!(ea_size(&wsl_eas(&facts(false))), 60);
+        assert_eq!(ea_size(&super::eas(&facts(false), Vec::new()).unwrap()), 60);
     }
 
     #[test]
     fn scans_resume_and_restart() {
-        let eas = wsl_eas(&facts(false));
+        let eas = eas(&facts(false), Vec::new()).unwrap();
         let mut cursor = 0;
         let all = query(&eas, &ask(100), &mut cursor).unwrap();
         assert_eq!(all.status, NtStatus::SUCCESS);
@@ -354,7 +435,7 @@ mod tests {
 
     #[test]
     fn indexes() {
-        let eas = wsl_eas(&facts(false));
+        let eas = eas(&facts(false), Vec::new()).unwrap();
         let mut cursor = 0;
         let at = |index, cursor: &mut usize| {
             query(
@@ -394,7 +475,7 @@ mod tests {
 
     #[test]
     fn name_lists() {
-        let eas = wsl_eas(&facts(false));
+        let eas = eas(&facts(false), Vec::new()).unwrap();
         let mut cursor = 0;
         let names = list(&[b"$lxmod", b"user.x", b"$LXMOD", b"$LXUID"]);
         let by = |length, cursor: &mut usize| {

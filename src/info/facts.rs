@@ -11,8 +11,15 @@ pub const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x0000_0020;
 pub const FILE_ATTRIBUTE_NORMAL: u32 = 0x0000_0080;
 pub const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x0000_0400;
 
-/// The reparse tag of ext4 symlinks (see docs/names.md for why not IO_REPARSE_TAG_LX_SYMLINK).
+/// The reparse tag of ext4 symlinks (see docs/names.md for why not IO_REPARSE_TAG_LX_SYMLINK
+/// by default).
 pub const IO_REPARSE_TAG_SYMLINK: u32 = 0xA000_000C;
+/// The tags WSL gives Linux special files on NTFS (ntifs.h; Learn, "Reparse point tags").
+pub const IO_REPARSE_TAG_LX_SYMLINK: u32 = 0xA000_001D;
+pub const IO_REPARSE_TAG_AF_UNIX: u32 = 0x8000_0023;
+pub const IO_REPARSE_TAG_LX_FIFO: u32 = 0x8000_0024;
+pub const IO_REPARSE_TAG_LX_CHR: u32 = 0x8000_0025;
+pub const IO_REPARSE_TAG_LX_BLK: u32 = 0x8000_0026;
 
 /// Choices the mapping leaves to the administrator.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -20,6 +27,9 @@ pub struct AttributeOptions {
     /// Mark names starting with `.` FILE_ATTRIBUTE_HIDDEN, as Unix tools hide them. Off by
     /// default: NTFS has no such rule, and `dir` would then skip them.
     pub hide_dot_files: bool,
+    /// Give symlinks WSL's IO_REPARSE_TAG_LX_SYMLINK (a UTF-8 target only WSL follows)
+    /// instead of IO_REPARSE_TAG_SYMLINK (which Windows follows). Off by default.
+    pub lx_symlinks: bool,
 }
 
 /// Everything the information classes report about one inode.
@@ -33,7 +43,7 @@ pub struct FileFacts {
     /// its size, as on NTFS.
     pub allocation_size: u64,
     pub attributes: u32,
-    /// IO_REPARSE_TAG_SYMLINK for symlinks, else 0.
+    /// The reparse tag of a symlink or special file ([`reparse_tag`]), else 0.
     pub reparse_tag: u32,
     /// The 64-bit file ID: the inode number (FILE_OPEN_BY_FILE_ID opens it).
     pub file_id: u64,
@@ -51,8 +61,7 @@ impl FileFacts {
     /// The facts of `stat`, reached by the name `name` (disk bytes; `None` when unknown).
     pub fn of(stat: &Stat, name: Option<&[u8]>, options: AttributeOptions) -> FileFacts {
         let directory = stat.file_type == FileType::Directory;
-        let symlink = stat.file_type == FileType::Symlink;
-        let has_data = !directory && !symlink;
+        let has_data = !matches!(stat.file_type, FileType::Directory | FileType::Symlink);
         let has_device = matches!(stat.file_type, FileType::CharDevice | FileType::BlockDevice);
         FileFacts {
             times: NtTimes::of(stat),
@@ -63,7 +72,7 @@ impl FileFacts {
                 0
             },
             attributes: attributes(stat.file_type, name, options),
-            reparse_tag: if symlink { IO_REPARSE_TAG_SYMLINK } else { 0 },
+            reparse_tag: reparse_tag(stat.file_type, options),
             file_id: u64::from(stat.ino),
             links: stat.nlink,
             directory,
@@ -79,14 +88,29 @@ impl FileFacts {
     }
 }
 
+/// The reparse tag of an inode: symlinks as the option says, FIFOs, character and block
+/// devices and sockets as WSL stores them on NTFS; 0 for regular files and directories.
+pub fn reparse_tag(file_type: FileType, options: AttributeOptions) -> u32 {
+    match file_type {
+        FileType::Symlink if options.lx_symlinks => IO_REPARSE_TAG_LX_SYMLINK,
+        FileType::Symlink => IO_REPARSE_TAG_SYMLINK,
+        FileType::Fifo => IO_REPARSE_TAG_LX_FIFO,
+        FileType::CharDevice => IO_REPARSE_TAG_LX_CHR,
+        FileType::BlockDevice => IO_REPARSE_TAG_LX_BLK,
+        FileType::Socket => IO_REPARSE_TAG_AF_UNIX,
+        FileType::Regular | FileType::Directory => 0,
+    }
+}
+
 /// The FILE_ATTRIBUTE_* of an inode on our (always read-only) volumes: directories are
-/// DIRECTORY, everything else READONLY (nothing on the volume can be written), symlinks also
-/// REPARSE_POINT, and dot-files HIDDEN only when the option asks for it.
+/// DIRECTORY, everything else READONLY (nothing on the volume can be written), reparse points
+/// (symlinks and special files) also REPARSE_POINT, and dot-files HIDDEN only when the option
+/// asks for it.
 pub fn attributes(file_type: FileType, name: Option<&[u8]>, options: AttributeOptions) -> u32 {
     let mut attributes = match file_type {
         FileType::Directory => FILE_ATTRIBUTE_DIRECTORY,
-        FileType::Symlink => FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_REPARSE_POINT,
-        _ => FILE_ATTRIBUTE_READONLY,
+        FileType::Regular => FILE_ATTRIBUTE_READONLY,
+        _ => FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_REPARSE_POINT,
     };
     let dot_file = matches!(name, Some([b'.', rest @ ..]) if rest != b"" && rest != b".");
     if options.hide_dot_files && dot_file {
@@ -141,6 +165,7 @@ mod tests {
         let none = AttributeOptions::default();
         let hide = AttributeOptions {
             hide_dot_files: true,
+            ..AttributeOptions::default()
         };
         assert_eq!(
             attributes(FileType::Directory, Some(b"d"), none),
@@ -191,6 +216,23 @@ mod tests {
             AttributeOptions::default(),
         );
         assert!(device.has_device);
+        assert_eq!(device.reparse_tag, IO_REPARSE_TAG_LX_CHR);
+        assert_ne!(device.attributes & FILE_ATTRIBUTE_REPARSE_POINT, 0);
+        let lx = AttributeOptions {
+            lx_symlinks: true,
+            ..AttributeOptions::default()
+        };
+        let tags = [
+            (FileType::Symlink, IO_REPARSE_TAG_LX_SYMLINK),
+            (FileType::Fifo, IO_REPARSE_TAG_LX_FIFO),
+            (FileType::BlockDevice, IO_REPARSE_TAG_LX_BLK),
+            (FileType::Socket, IO_REPARSE_TAG_AF_UNIX),
+            (FileType::Regular, 0),
+            (FileType::Directory, 0),
+        ];
+        for (file_type, tag) in tags {
+            assert_eq!(reparse_tag(file_type, lx), tag, "{file_type:?}");
+        }
         assert_eq!((device.device_major, device.device_minor), (259, 0x34512));
         assert_eq!(file_id_128(0x0102)[..3], [2, 1, 0]);
         let uuid = [1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 9];

@@ -8,7 +8,7 @@
 
 use alloc::vec::Vec;
 
-use super::facts::{FileFacts, file_id_128};
+use super::facts::{FILE_ATTRIBUTE_REPARSE_POINT, FileFacts, file_id_128};
 
 /// The encoders could not reserve memory.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -411,11 +411,12 @@ pub fn directory_struct_size(class: u32) -> Option<usize> {
 }
 
 /// One directory entry of `class` (NextEntryOffset 0; the enumerator links entries). No short
-/// names (ShortNameLength 0), no EAs (EaSize 0).
+/// names (ShortNameLength 0); `ea_size` is the file's FileEaInformation EaSize.
 pub fn directory_entry(
     class: u32,
     file_index: u32,
     facts: &FileFacts,
+    ea_size: u32,
     name: &[u16],
     out: &mut Vec<u8>,
 ) -> Encoded {
@@ -436,13 +437,23 @@ pub fn directory_entry(
     u32le(out, facts.attributes);
     u32le(out, name_bytes(name));
     if class != FILE_DIRECTORY_INFORMATION {
-        // EaSize. MS-FSCC (FileFullDirectoryInformation and the classes built on it): for a
-        // reparse point this field carries the reparse tag instead.
+        // EaSize: the packed size FileEaInformation gives. MS-FSCC 2.4.17
+        // (FileFullDirectoryInformation and the classes built on it): for a reparse point the
+        // field carries the reparse tag instead. The Extd classes have a ReparsePointTag of
+        // their own (Learn, FILE_ID_EXTD_DIR_INFORMATION), so their EaSize stays the size.
         let extd = matches!(
             class,
             FILE_ID_EXTD_DIRECTORY_INFORMATION | FILE_ID_EXTD_BOTH_DIRECTORY_INFORMATION
         );
-        u32le(out, if extd { 0 } else { facts.reparse_tag });
+        let reparse = facts.attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0;
+        u32le(
+            out,
+            if reparse && !extd {
+                facts.reparse_tag
+            } else {
+                ea_size
+            },
+        );
         if extd {
             u32le(out, facts.reparse_tag);
             u8s(out, &file_id_128(facts.file_id));
@@ -576,7 +587,7 @@ mod tests {
         };
         for class in [1, 2, 3, 12, 37, 38, 60, 63] {
             let mut out = Vec::new();
-            directory_entry(class, 5, &f, &[0x78, 0x79], &mut out).unwrap();
+            directory_entry(class, 5, &f, 60, &[0x78, 0x79], &mut out).unwrap();
             let base = directory_name_offset(class).unwrap();
             assert_eq!(out.len(), base + 4, "class {class}");
             assert!(directory_struct_size(class).unwrap() >= base + 2);
@@ -586,19 +597,44 @@ mod tests {
             assert_eq!(u32_at(&out, length_at), 4, "class {class}");
         }
         let mut out = Vec::new();
-        directory_entry(37, 0, &f, &[], &mut out).unwrap();
+        directory_entry(37, 0, &f, 60, &[], &mut out).unwrap();
         assert_eq!(u64_at(&out, 96), 0x1122_3344);
         out.clear();
-        directory_entry(38, 0, &f, &[], &mut out).unwrap();
+        directory_entry(38, 0, &f, 60, &[], &mut out).unwrap();
         assert_eq!(u64_at(&out, 72), 0x1122_3344);
         out.clear();
-        directory_entry(60, 0, &f, &[], &mut out).unwrap();
+        directory_entry(60, 0, &f, 60, &[], &mut out).unwrap();
         assert_eq!(u32_at(&out, 68), 0xA000_000C);
         assert_eq!(u64_at(&out, 72), 0x1122_3344);
         out.clear();
-        directory_entry(63, 0, &f, &[], &mut out).unwrap();
+        directory_entry(63, 0, &f, 60, &[], &mut out).unwrap();
         assert_eq!(u64_at(&out, 72), 0x1122_3344);
         assert_eq!(out[88], 0); // ShortNameLength
+    }
+
+    #[test]
+    fn ea_size_or_the_reparse_tag() {
+        let file = FileFacts {
+            directory: false,
+            ..facts()
+        };
+        let link = FileFacts {
+            attributes: FILE_ATTRIBUTE_REPARSE_POINT,
+            ..file
+        };
+        for class in [2, 3, 37, 38, 60, 63] {
+            let extd = matches!(class, 60 | 63);
+            let mut out = Vec::new();
+            directory_entry(class, 0, &file, 84, &[], &mut out).unwrap();
+            assert_eq!(u32_at(&out, 64), 84, "class {class}");
+            out.clear();
+            directory_entry(class, 0, &link, 84, &[], &mut out).unwrap();
+            let want = if extd { 84 } else { 0xA000_000C };
+            assert_eq!(u32_at(&out, 64), want, "class {class}");
+            if extd {
+                assert_eq!(u32_at(&out, 68), 0xA000_000C);
+            }
+        }
     }
 
     #[test]

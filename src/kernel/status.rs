@@ -51,6 +51,7 @@ impl NtStatus {
     pub const NAME_TOO_LONG: NtStatus = NtStatus(0xC000_0106_u32 as i32);
     pub const POSSIBLE_DEADLOCK: NtStatus = NtStatus(0xC000_0194_u32 as i32);
     pub const IO_REPARSE_DATA_INVALID: NtStatus = NtStatus(0xC000_0278_u32 as i32);
+    pub const IO_REPARSE_TAG_NOT_HANDLED: NtStatus = NtStatus(0xC000_0279_u32 as i32);
     pub const NOT_A_REPARSE_POINT: NtStatus = NtStatus(0xC000_0275_u32 as i32);
     pub const NO_MEDIA_IN_DEVICE: NtStatus = NtStatus(0xC000_0013_u32 as i32);
     pub const UNRECOGNIZED_MEDIA: NtStatus = NtStatus(0xC000_0014_u32 as i32);

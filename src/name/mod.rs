@@ -43,7 +43,7 @@ pub use escape::{ESCAPE_BASE, MAX_NAME_BYTES, is_forbidden, to_disk, to_windows}
 pub use path::{Component, Components, MAX_COMPONENT_UNITS, ParsedPath, check_component, parse};
 pub use symlink::{
     IO_REPARSE_TAG_SYMLINK, MAXIMUM_REPARSE_DATA_BUFFER_SIZE, SYMLINK_FLAG_RELATIVE,
-    symlink_reparse_buffer,
+    empty_reparse_buffer, lx_symlink_reparse_buffer, symlink_reparse_buffer,
 };
 
 use alloc::vec::Vec;

@@ -119,10 +119,66 @@ pub fn symlink_reparse_buffer(
     Ok(())
 }
 
+/// Replaces `out` with the REPARSE_DATA_BUFFER WSL writes for a symlink on NTFS: tag
+/// IO_REPARSE_TAG_LX_SYMLINK, then a ULONG 2 (the format version) and the target's bytes as
+/// they are (UTF-8, no terminator). Format from Cygwin's reader of WSL symlinks
+/// (`winsup/cygwin/path.cc`, REPARSE_LX_SYMLINK_BUFFER); Reserved as for
+/// [`symlink_reparse_buffer`].
+pub fn lx_symlink_reparse_buffer(
+    tag: u32,
+    target: &[u8],
+    unparsed_name_bytes: u16,
+    out: &mut Vec<u8>,
+) -> Result<(), NameError> {
+    const VERSION: u32 = 2;
+    out.clear();
+    let data_len = target.len().saturating_add(4);
+    let total = data_len.saturating_add(COMMON_HEADER_BYTES);
+    if target.is_empty() || total > MAXIMUM_REPARSE_DATA_BUFFER_SIZE {
+        return Err(NameError::BadLinkTarget);
+    }
+    reserve(out, total)?;
+    out.extend_from_slice(&tag.to_le_bytes());
+    put_u16(out, data_len as u16);
+    put_u16(out, unparsed_name_bytes);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(target);
+    Ok(())
+}
+
+/// Replaces `out` with a REPARSE_DATA_BUFFER of `tag` and no data: what WSL stores for FIFOs,
+/// devices and sockets, whose metadata lives in the $LX* EAs.
+pub fn empty_reparse_buffer(
+    tag: u32,
+    unparsed_name_bytes: u16,
+    out: &mut Vec<u8>,
+) -> Result<(), NameError> {
+    out.clear();
+    reserve(out, COMMON_HEADER_BYTES)?;
+    out.extend_from_slice(&tag.to_le_bytes());
+    put_u16(out, 0);
+    put_u16(out, unparsed_name_bytes);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn wsl_buffers() {
+        let mut out = Vec::new();
+        lx_symlink_reparse_buffer(0xA000_001D, b"../t\xc3\xa9", 6, &mut out).unwrap();
+        assert_eq!(&out[..12], &[0x1D, 0, 0, 0xA0, 10, 0, 6, 0, 2, 0, 0, 0]);
+        assert_eq!(&out[12..], b"../t\xc3\xa9");
+        assert!(lx_symlink_reparse_buffer(1, b"", 0, &mut out).is_err());
+        assert!(lx_symlink_reparse_buffer(1, &[b'a'; 16_373], 0, &mut out).is_err());
+        lx_symlink_reparse_buffer(1, &[b'a'; 16_372], 0, &mut out).unwrap();
+        assert_eq!(out.len(), MAXIMUM_REPARSE_DATA_BUFFER_SIZE);
+        empty_reparse_buffer(0x8000_0024, 0, &mut out).unwrap();
+        assert_eq!(out, [0x24, 0, 0, 0x80, 0, 0, 0, 0]);
+    }
 
     fn u16_at(b: &[u8], off: usize) -> u16 {
         u16::from_le_bytes([b[off], b[off + 1]])

@@ -49,3 +49,61 @@ pub fn open_entry(session: &mut Session, name: &str) -> Handle {
     assert_eq!(result.status, NtStatus::SUCCESS, "open {name}");
     result.handle.unwrap()
 }
+
+/// The `user.*` (and other) xattrs `xattr_image` sets with debugfs `ea_set`: (path, name,
+/// value). `/many`'s do not fit in its inode and go to an external block; `/odd`'s include
+/// names that cannot be EA names and two that differ only in case.
+pub const XATTRS: &[(&str, &str, &str)] = &[
+    ("/tagged", "user.comment", "hello"),
+    ("/tagged", "user.mime.type", "text/plain"),
+    ("/many", "user.k1", XATTR_60),
+    ("/many", "user.k2", XATTR_60),
+    ("/many", "user.k3", XATTR_60),
+    ("/many", "user.k4", XATTR_60),
+    ("/many", "user.k5", XATTR_60),
+    ("/many", "user.k6", XATTR_60),
+    ("/odd", "user.COMMENT", "upper"),
+    ("/odd", "user.comment", "lower"),
+    ("/odd", "user.a*b", "star"),
+    ("/odd", "user.café", "accent"),
+    ("/odd", "trusted.t", "not user"),
+    ("/odd", "security.s", "not user"),
+    ("/dir", "user.d", "1"),
+];
+const XATTR_60: &str = "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv";
+
+/// An image with files `plain`, `tagged`, `many`, `odd`, a directory `dir` holding `inner`,
+/// a symlink `link`, a FIFO `fifo`, a character device `chr`, a block device `blk` and a
+/// socket `sock`, then [`XATTRS`] set on it with debugfs `ea_set` (debugfs `ea_list` is the
+/// oracle that reads them back).
+pub fn xattr_image(name: &str) -> PathBuf {
+    let image = image_of(name, |tree| {
+        for file in ["plain", "tagged", "many", "odd"] {
+            fs::write(tree.join(file), file.as_bytes()).unwrap();
+        }
+        fs::create_dir(tree.join("dir")).unwrap();
+        fs::write(tree.join("dir/inner"), b"inner").unwrap();
+        std::os::unix::fs::symlink("plain", tree.join("link")).unwrap();
+        for (node, args) in [
+            ("fifo", &["p"][..]),
+            ("chr", &["c", "1", "3"]),
+            ("blk", &["b", "8", "1"]),
+        ] {
+            let made = Command::new("mknod")
+                .arg(tree.join(node))
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(made.success(), "mknod {node}");
+        }
+        // Bound, then closed: the socket inode stays in the tree.
+        drop(std::os::unix::net::UnixListener::bind(tree.join("sock")).unwrap());
+    });
+    let requests: Vec<String> = XATTRS
+        .iter()
+        .map(|(path, key, value)| format!("ea_set {path} {key} {value}"))
+        .collect();
+    let requests: Vec<&str> = requests.iter().map(String::as_str).collect();
+    super::debugfs_write(&image, &requests);
+    image
+}

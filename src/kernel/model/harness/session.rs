@@ -38,6 +38,9 @@ pub struct Handle {
 
 /// FSCTL_DISMOUNT_VOLUME.
 pub const FSCTL_DISMOUNT_VOLUME: u32 = 0x0009_0020;
+/// The reparse tags the I/O manager follows itself (ntifs.h).
+const IO_REPARSE_TAG_MOUNT_POINT: u32 = 0xA000_0003;
+const IO_REPARSE_TAG_SYMLINK: u32 = 0xA000_000C;
 /// STATUS_NOT_SUPPORTED.
 const STATUS_NOT_SUPPORTED: NtStatus = NtStatus(0xC000_00BB_u32 as i32);
 /// FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT.
@@ -641,6 +644,23 @@ impl Session {
                         self.finish_create(again)
                     }
                     Err(failed) => failed,
+                };
+            }
+            // A reparse tag the I/O manager does not follow itself (only mount points and
+            // symlinks are: IopParseDevice's name transmogrify) and no filter claims (none is
+            // modelled) fails the open with STATUS_IO_REPARSE_TAG_NOT_HANDLED.
+            if outcome.status == NtStatus::REPARSE
+                && outcome.reparse.is_some()
+                && !matches!(
+                    outcome.information as u32,
+                    IO_REPARSE_TAG_MOUNT_POINT | IO_REPARSE_TAG_SYMLINK
+                )
+            {
+                return CreateResult {
+                    status: NtStatus::IO_REPARSE_TAG_NOT_HANDLED,
+                    handle: None,
+                    information: 0,
+                    reparse: None,
                 };
             }
             return CreateResult {
