@@ -157,3 +157,25 @@ fn walk_usage() {
     assert!(err.starts_with("filetest: walked "), "{err}");
     assert!(err.contains(" IRPs ("), "{err}");
 }
+
+/// A directory hard-linked into itself (`debugfs link`): both walks report the second way in
+/// at the same path, with the same reason, and list everything else.
+#[test]
+fn walk_through_a_directory_cycle() {
+    let img = support::cache_dir().join(format!("walk-cycle-{}.img", std::process::id()));
+    std::fs::copy(support::image("tiny-ext4"), &img).unwrap();
+    support::debugfs_write(&img, &["link /dir /dir/loop", "link /dir /again"]);
+    let (inspect, ours) = support::walk::walk_damaged("cycle", &img);
+    let _ = std::fs::remove_file(&img);
+    assert_eq!(ours.code, Some(1), "{}", ours.stderr);
+    // The walk pops `/again` or `/dir` first in directory order; both tools agree on which.
+    assert_eq!(ours.error_paths(), inspect.error_paths());
+    assert_eq!(ours.error_paths().len(), 2, "{}", ours.stderr);
+    for line in ours.stderr.lines() {
+        assert!(
+            line.contains(": directory cycle or hard-linked directory (inode "),
+            "{line}"
+        );
+    }
+    assert_eq!(ours.stdout, inspect.stdout);
+}
