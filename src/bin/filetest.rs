@@ -234,11 +234,12 @@ script errors (with the line number). The format is docs/scenarios.md.";
         if options.stats {
             let _ = writeln!(
                 err,
-                "filetest: walked {} entries in {:.1} ms, {} IRPs ({:.2} per entry)",
+                "filetest: walked {} entries in {:.1} ms, {} IRPs ({:.2} per entry, {} of them paging reads)",
                 outcome.entries,
                 elapsed.as_secs_f64() * 1000.0,
                 outcome.irps,
-                outcome.irps as f64 / outcome.entries.max(1) as f64
+                outcome.irps as f64 / outcome.entries.max(1) as f64,
+                outcome.paging_reads
             );
         }
         let damaged = match printed {

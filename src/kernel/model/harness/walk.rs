@@ -59,8 +59,10 @@ pub struct WalkOutcome {
     /// Entries listed (without `.` and `..`).
     pub entries: usize,
     /// IRPs the walk sent to rustfsd: CREATE, CLEANUP and CLOSE of every handle, every query,
-    /// read and FSCTL; plus the paging reads the cache manager sent for the cached reads.
+    /// read and FSCTL; plus `paging_reads`.
     pub irps: u64,
+    /// The paging reads the cache manager sent rustfsd for the walk's cached reads.
+    pub paging_reads: u64,
 }
 
 /// Mounts `disk` as `\Device\Disk0` in a fresh model machine with rustfsd, walks it, and
@@ -84,6 +86,7 @@ pub fn walk(disk: DiskModel) -> WalkOutcome {
         machine_errors: Vec::new(),
         entries: 0,
         irps: 0,
+        paging_reads: 0,
     };
     match walker.session.load_driver(DriverDescriptor::rustfsd()) {
         Ok(()) => outcome.unmounted = walker.run().err(),
@@ -95,7 +98,8 @@ pub fn walk(disk: DiskModel) -> WalkOutcome {
     outcome.machine_errors.extend(walker.take_down());
     outcome.listing = walker.listing;
     outcome.entries = walker.entries;
-    outcome.irps = walker.irps + walker.session.cache_counters().0;
+    outcome.paging_reads = walker.session.cache_counters().0;
+    outcome.irps = walker.irps + outcome.paging_reads;
     outcome
 }
 
