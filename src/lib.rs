@@ -18,3 +18,6 @@ pub mod info;
 pub mod kernel;
 pub mod name;
 pub mod volume;
+/// The `walk` listing of the host tools (`rustfsd-inspect`, `filetest`); not in the driver.
+#[cfg(not(all(target_os = "windows", target_env = "msvc")))]
+pub mod walk_listing;

@@ -35,42 +35,11 @@ fn casefolded_htree_directory() {
     let dir = support::cache_dir().join(format!("casefold-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    let img = dir.join("cf.img");
-    let ok = Command::new("mke2fs")
-        .args(["-F", "-q", "-t", "ext4", "-b", "1024", "-O", "casefold"])
-        .args(["-E", "encoding=utf8", "-U", support::UUID])
-        .arg(&img)
-        .arg("8M")
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let content = dir.join("hi.txt");
-    fs::write(&content, b"hi\n").unwrap();
-    // debugfs 1.47 fails writes into a directory just flagged +F ("short read") until
-    // e2fsck has checked the volume once.
-    support::debugfs_write(&img, &["mkdir /cf", "sif /cf flags 0x40000000"]);
-    let out = Command::new("e2fsck")
-        .arg("-fy")
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
-    let mut reqs = vec!["cd /cf".to_string()];
     let names: Vec<String> = (0..150)
         .map(|i| format!("File-{i}.TXT"))
         .chain(NON_ASCII.iter().map(|(name, _)| name.to_string()))
         .collect();
-    for n in &names {
-        reqs.push(format!("write {} {n}", content.display()));
-    }
-    let refs: Vec<&str> = reqs.iter().map(String::as_str).collect();
-    support::debugfs_write(&img, &refs);
-    let out = Command::new("e2fsck")
-        .arg("-fyD")
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let img = support::casefold_image(&dir, &names);
 
     let vol = Volume::mount(FileDevice::open(&img)).unwrap();
     let cf = vol.resolve_path(b"/cf").unwrap();

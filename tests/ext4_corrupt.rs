@@ -102,7 +102,16 @@ impl Scratch {
 }
 
 impl Drop for Scratch {
+    /// Every corrupt image is also walked through the driver (`filetest --walk`) next to
+    /// `rustfsd-inspect walk`: neither may hang or panic.
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let tag = self
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned());
+            support::walk::walk_damaged(&tag.unwrap_or_default(), &self.path);
+        }
         let _ = fs::remove_file(&self.path);
     }
 }
@@ -481,6 +490,8 @@ fn truncated_images() {
         fs::write(&p, &full[..cut]).unwrap();
         inspect_fails(&p, &["walk"]);
         inspect_fails(&p, &["info"]);
+        let (_, ours) = support::walk::walk_damaged(&format!("trunc-{cut}"), &p);
+        assert_eq!(ours.code, Some(2), "cut {cut}: {}", ours.stderr);
         let _ = fs::remove_file(&p);
     }
 }

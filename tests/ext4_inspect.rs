@@ -23,16 +23,7 @@ fn walk_matches_debugfs(name: &str) {
     let ours = String::from_utf8(out.stdout).unwrap();
     let theirs = support::walk::debugfs_walk(&img);
     assert!(ours.lines().count() > 3000);
-    if ours != theirs {
-        for (a, b) in ours.lines().zip(theirs.lines()) {
-            assert_eq!(a, b, "{name}: first differing walk line");
-        }
-        panic!(
-            "{name}: walks differ in length: {} vs {}",
-            ours.lines().count(),
-            theirs.lines().count()
-        );
-    }
+    support::walk::same_lines(name, "walk vs debugfs", &ours, &theirs);
 }
 
 #[test]

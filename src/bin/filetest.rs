@@ -2,6 +2,7 @@
 //! built for Windows (`filetest.exe`, x86_64-pc-windows-gnu), also through the real NT API.
 //!
 //! Usage: filetest [--image IMG]... [--seed N] [--trace] SCRIPT...
+//!        filetest --image IMG --walk [--stats]
 //!        filetest.exe (--drive E: | --volume \\?\Volume{...} | --root DIR)... SCRIPT...
 //! Each `--image` becomes a disk: the first is `\Device\Disk0`, the next `\Device\Disk1`, ...
 //! Every script runs in a fresh machine. Exit status 0 only if every step's expectation held
@@ -10,6 +11,9 @@
 //! trace: every IRP sent and completed, on which thread, the filter observer, the findings.
 //! On Windows, `--drive`/`--volume`/`--root` map the disks onto a real volume or a directory
 //! and the steps go to ntdll (`filetest/nt.rs`); the report has the same format.
+//! `--walk` lists the whole tree of the image through rustfsd's dispatch (model only;
+//! `harness::walk`), in `rustfsd-inspect walk`'s format: exit 0 walked, 1 damaged paths or
+//! verifier findings (on stderr), 2 the volume does not mount.
 
 #[cfg(not(all(target_os = "windows", target_env = "msvc")))]
 fn main() -> std::process::ExitCode {
@@ -33,16 +37,23 @@ mod host {
 
     use rustfsd::kernel::model::harness::scenario::{self, Runner};
     use rustfsd::kernel::model::harness::{
-        DiskModel, DriverDescriptor, Session, scheduler, testfs,
+        DiskModel, DriverDescriptor, Session, scheduler, testfs, walk,
     };
 
     const USAGE: &str = "usage: filetest [--image IMG]... [--seed N] [--trace] SCRIPT...
+       filetest --image IMG --walk [--stats]
        filetest.exe (--drive E: | --volume \\\\?\\Volume{GUID} | --root DIR)... SCRIPT...
 
 Runs FileTest-style scenario scripts against rustfsd inside the NT model, verifier on.
   --image IMG   a disk: the first is \\Device\\Disk0, the next \\Device\\Disk1, ...
   --seed N      interleave the @tN threads under seed N
   --trace       print the model's trace (IRPs, threads, filter observer, findings)
+  --walk        instead of scripts: every path of the one image, through the driver, as
+                `rustfsd-inspect walk` prints it (TYPE SIZE SHA256 PATH, sorted); damaged
+                paths as `error PATH: STATUS` on stderr; then dismount and unload, a verifier
+                finding or leak is an error. Exit 0 walked, 1 damage or findings, 2 the
+                volume does not mount. Model only.
+  --stats       with --walk: entries, IRPs and time on stderr
 filetest.exe (Windows) runs them through the real NT API (ntdll) instead:
   --drive E:    a disk is that drive's volume (\\Device\\Disk0 is \\??\\E:)
   --volume V    a disk is that volume (\\\\?\\Volume{GUID}, as mountvol lists it)
@@ -57,6 +68,8 @@ script errors (with the line number). The format is docs/scenarios.md.";
         scripts: Vec<String>,
         seed: Option<u64>,
         trace: bool,
+        walk: bool,
+        stats: bool,
         /// `--drive`/`--volume`/`--root`: the NT path prefixes of the disks on a real system.
         real_disks: Vec<String>,
         /// Some disk is a `--root` directory: no driver behind it.
@@ -65,6 +78,7 @@ script errors (with the line number). The format is docs/scenarios.md.";
 
     enum Command {
         Run(Options),
+        Walk(Options),
         Help,
         /// `--child` (filetest.exe's own child processes): wait until stdin closes.
         Child,
@@ -94,6 +108,8 @@ script errors (with the line number). The format is docs/scenarios.md.";
             scripts: Vec::new(),
             seed: None,
             trace: false,
+            walk: false,
+            stats: false,
             real_disks: Vec::new(),
             driverless: false,
         };
@@ -108,6 +124,8 @@ script errors (with the line number). The format is docs/scenarios.md.";
                     options.seed = Some(seed.parse().map_err(|_| format!("bad seed {seed}"))?);
                 }
                 "--trace" => options.trace = true,
+                "--walk" => options.walk = true,
+                "--stats" => options.stats = true,
                 "--drive" | "--volume" | "--root" => {
                     let value = args.next().ok_or(format!("{arg} needs a value"))?;
                     options.real_disks.push(real_disk(&arg, &value)?);
@@ -120,6 +138,20 @@ script errors (with the line number). The format is docs/scenarios.md.";
                 }
                 _ => options.scripts.push(arg),
             }
+        }
+        if options.walk {
+            if !options.real_disks.is_empty() {
+                return Err(String::from(
+                    "--walk is model only: it needs --image (a real volume cannot be walked yet)",
+                ));
+            }
+            if options.images.len() != 1 || !options.scripts.is_empty() {
+                return Err(String::from("--walk takes one --image and no script"));
+            }
+            return Ok(Command::Walk(options));
+        }
+        if options.stats {
+            return Err(String::from("--stats goes with --walk"));
         }
         if options.scripts.is_empty() {
             return Err(String::from("no script"));
@@ -171,6 +203,59 @@ script errors (with the line number). The format is docs/scenarios.md.";
         false
     }
 
+    /// `--walk`: the image's tree through the driver.
+    fn walk_image(options: &Options) -> ExitCode {
+        let Some(image) = options.images.first() else {
+            return fail("--walk needs --image");
+        };
+        let disk = match DiskModel::open(image) {
+            Ok(disk) => disk,
+            Err(error) => return fail(&format!("{image}: {error}")),
+        };
+        let started = std::time::Instant::now();
+        let outcome = walk::walk(disk);
+        let elapsed = started.elapsed();
+        let mut err = io::stderr().lock();
+        if let Some(status) = outcome.unmounted {
+            let _ = writeln!(
+                err,
+                "filetest: {image}: the volume does not mount: {}",
+                scenario::status_name(status)
+            );
+        }
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        let printed = outcome
+            .listing
+            .print(&mut out, &mut err)
+            .and_then(|damaged| out.flush().map(|()| damaged));
+        for error in &outcome.machine_errors {
+            let _ = writeln!(err, "filetest: {error}");
+        }
+        if options.stats {
+            let _ = writeln!(
+                err,
+                "filetest: walked {} entries in {:.1} ms, {} IRPs ({:.2} per entry, {} of them paging reads)",
+                outcome.entries,
+                elapsed.as_secs_f64() * 1000.0,
+                outcome.irps,
+                outcome.irps as f64 / outcome.entries.max(1) as f64,
+                outcome.paging_reads
+            );
+        }
+        let damaged = match printed {
+            Ok(damaged) => damaged,
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => 0,
+            Err(error) => return fail(&format!("write error: {error}")),
+        };
+        if outcome.unmounted.is_some() {
+            ExitCode::from(2)
+        } else if damaged > 0 || !outcome.machine_errors.is_empty() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+
     fn fail(message: &str) -> ExitCode {
         let _ = writeln!(io::stderr(), "filetest: {message}");
         ExitCode::from(2)
@@ -179,6 +264,7 @@ script errors (with the line number). The format is docs/scenarios.md.";
     pub fn main() -> ExitCode {
         let options = match parse_args() {
             Ok(Command::Run(options)) => options,
+            Ok(Command::Walk(options)) => return walk_image(&options),
             Ok(Command::Help) => {
                 let _ = writeln!(io::stdout(), "{USAGE}");
                 return ExitCode::SUCCESS;

@@ -37,7 +37,7 @@ mod host {
     use std::process::ExitCode;
 
     use rustfsd::ext4::{BlockDevice, Error, FileReader, FileType, Inode, Timestamp, Volume};
-    use sha2::{Digest, Sha256};
+    use rustfsd::walk_listing::{self, ContentHash, Listing, escape, type_char};
 
     const USAGE: &str = "usage: rustfsd-inspect (info IMG | ls IMG PATH | stat IMG PATH | cat IMG PATH | walk IMG | to-vhd IMG OUT.vhd)";
     const HELP: &str = "Reads an ext2/ext3/ext4 image (or disk) with rustfsd's own ext4 reader.
@@ -50,9 +50,6 @@ mod host {
                        holding the image byte for byte (docs/installing-on-a-test-vm.md)
 Exit status: 0 on success; 1 when walk met damaged objects (each reported on stderr as
 `error PATH: reason`); 2 with a one-line error on refusal, corruption or bad usage.";
-    /// Bounds for `walk` on hostile images.
-    const MAX_WALK_DEPTH: usize = 4096;
-    const MAX_WALK_ENTRIES: usize = 50_000_000;
 
     struct FileDevice {
         file: File,
@@ -166,37 +163,6 @@ Exit status: 0 on success; 1 when walk met damaged objects (each reported on std
 
     fn resolve(vol: &Volume<FileDevice>, p: &[u8]) -> Res<Inode> {
         fs(vol.resolve_path(p), &escape(p))
-    }
-
-    fn escape(p: &[u8]) -> String {
-        let mut s = String::new();
-        for chunk in p.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                match c {
-                    '\\' => s.push_str("\\\\"),
-                    c if c.is_control() => {
-                        let _ = write!(s, "\\x{:02x}", c as u32);
-                    }
-                    c => s.push(c),
-                }
-            }
-            for b in chunk.invalid() {
-                let _ = write!(s, "\\x{b:02x}");
-            }
-        }
-        s
-    }
-
-    fn type_char(t: FileType) -> char {
-        match t {
-            FileType::Regular => 'f',
-            FileType::Directory => 'd',
-            FileType::Symlink => 'l',
-            FileType::CharDevice => 'c',
-            FileType::BlockDevice => 'b',
-            FileType::Fifo => 'p',
-            FileType::Socket => 's',
-        }
     }
 
     fn time(t: Timestamp) -> String {
@@ -445,19 +411,13 @@ Exit status: 0 on success; 1 when walk met damaged objects (each reported on std
     /// symlink; a directory cycle) is reported on stderr as `error PATH: reason` and left out;
     /// the walk goes on. Returns how many were reported.
     fn walk(vol: &Volume<FileDevice>, out: &mut impl Write) -> Res<usize> {
-        let mut lines: Vec<(Vec<u8>, String)> = Vec::new();
-        let mut damaged: Vec<(Vec<u8>, String)> = Vec::new();
+        let mut listing = Listing::default();
         let root = fs(vol.root(), "root")?;
         let mut visited: HashSet<u32> = HashSet::new();
         visited.insert(root.ino());
         let mut stack: Vec<(Vec<u8>, Inode, usize)> = vec![(Vec::new(), root, 0)];
         let mut count = 0usize;
         while let Some((path, dir, depth)) = stack.pop() {
-            let shown = if path.is_empty() {
-                b"/".to_vec()
-            } else {
-                path.clone()
-            };
             // A damaged directory block is reported and skipped: the entries of the other
             // blocks are still walked.
             let mut entries = Vec::new();
@@ -470,34 +430,23 @@ Exit status: 0 on success; 1 when walk met damaged objects (each reported on std
                 rd.damage().map_or(Ok(()), Err)
             });
             if let Err(e) = listed {
-                damaged.push((shown, e.to_string()));
+                listing.damage(&path, e);
             }
             for (name, ino) in entries {
                 count += 1;
-                if count > MAX_WALK_ENTRIES {
+                if count > walk_listing::MAX_ENTRIES {
                     return Err(Fail::Msg("too many entries".into()));
                 }
-                let mut p = path.clone();
-                p.push(b'/');
-                p.extend_from_slice(&name);
+                let p = walk_listing::child_path(&path, &name);
                 match walk_line(vol, ino, &p, depth, &mut visited, &mut stack) {
-                    Ok(line) => lines.push((p, line)),
-                    Err(Fail::Fs(e, _)) => damaged.push((p, e.to_string())),
-                    Err(Fail::Msg(m)) => damaged.push((p, m)),
+                    Ok(line) => listing.line(p, line),
+                    Err(Fail::Fs(e, _)) => listing.damage(&p, e),
+                    Err(Fail::Msg(m)) => listing.damage(&p, m),
                     Err(other) => return Err(other),
                 }
             }
         }
-        damaged.sort();
-        let mut err = io::stderr().lock();
-        for (p, reason) in &damaged {
-            let _ = writeln!(err, "error {}: {reason}", escape(p));
-        }
-        lines.sort();
-        for (p, l) in lines {
-            writeln!(out, "{l} {}", escape(&p))?;
-        }
-        Ok(damaged.len())
+        Ok(listing.print(out, &mut io::stderr().lock())?)
     }
 
     /// The walk line of inode `ino` at `p`; a directory is also queued for the walk.
@@ -514,29 +463,24 @@ Exit status: 0 on success; 1 when walk met damaged objects (each reported on std
         Ok(match st.file_type {
             FileType::Directory => {
                 if !visited.insert(ino) {
-                    return Err(Fail::Msg(format!(
-                        "directory cycle or hard-linked directory (inode {ino})"
-                    )));
+                    return Err(Fail::Msg(walk_listing::cycle_reason(ino.into())));
                 }
-                if depth + 1 > MAX_WALK_DEPTH {
-                    return Err(Fail::Msg("directories nested too deep".into()));
+                if depth + 1 > walk_listing::MAX_DEPTH {
+                    return Err(Fail::Msg(walk_listing::TOO_DEEP.into()));
                 }
                 stack.push((p.to_vec(), inode, depth + 1));
-                "d - -".to_string()
+                walk_listing::DIRECTORY_LINE.to_string()
             }
             FileType::Regular => {
-                let mut h = Sha256::new();
+                let mut content = ContentHash::default();
                 stream(vol, &inode, b"", |b| {
-                    h.update(b);
+                    content.update(b);
                     Ok(())
                 })?;
-                format!("f {} {:x}", st.size, h.finalize())
+                content.line()
             }
-            FileType::Symlink => {
-                let t = fs(vol.read_link(&inode), "")?;
-                format!("l {} {:x}", t.len(), Sha256::digest(&t))
-            }
-            t => format!("{} 0 -", type_char(t)),
+            FileType::Symlink => walk_listing::symlink_line(&fs(vol.read_link(&inode), "")?),
+            t => walk_listing::special_line(t),
         })
     }
 }

@@ -1063,3 +1063,36 @@ pub fn physical_chunks(
     }
     out
 }
+
+/// `DIR/cf.img`: an 8 MiB ext4 volume with casefolding (`-O casefold -E encoding=utf8`) whose
+/// directory `/cf` is casefolded (`+F`) and holds `names` (each file `hi\n`), indexed by
+/// e2fsck -fD with e2fsprogs' own casefolding.
+pub fn casefold_image(dir: &Path, names: &[String]) -> PathBuf {
+    let img = dir.join("cf.img");
+    let ok = Command::new("mke2fs")
+        .args(["-F", "-q", "-t", "ext4", "-b", "1024", "-O", "casefold"])
+        .args(["-E", "encoding=utf8", "-U", UUID])
+        .arg(&img)
+        .arg("8M")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let content = dir.join("hi.txt");
+    fs::write(&content, b"hi\n").unwrap();
+    // debugfs 1.47 fails writes into a directory just flagged +F ("short read") until
+    // e2fsck has checked the volume once.
+    debugfs_write(&img, &["mkdir /cf", "sif /cf flags 0x40000000"]);
+    let fsck = |args: &str| {
+        let out = Command::new("e2fsck").arg(args).arg(&img).output().unwrap();
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    };
+    fsck("-fy");
+    let mut reqs = vec!["cd /cf".to_string()];
+    for n in names {
+        reqs.push(format!("write {} {n}", content.display()));
+    }
+    let refs: Vec<&str> = reqs.iter().map(String::as_str).collect();
+    debugfs_write(&img, &refs);
+    fsck("-fyD");
+    img
+}

@@ -29,7 +29,14 @@ pub fn escape(p: &[u8]) -> String {
     s
 }
 
-fn walk_dump(root: &Path, rel: &[u8], out: &mut Vec<(Vec<u8>, String)>) {
+/// A walk line, or what to make one of: a symlink's target, a dumped file.
+enum Line {
+    Text(String),
+    Link(Vec<u8>),
+    File(std::path::PathBuf),
+}
+
+fn walk_dump(root: &Path, rel: &[u8], out: &mut Vec<(Vec<u8>, Line)>) {
     let dir = root.join(std::ffi::OsStr::from_bytes(
         rel.strip_prefix(b"/").unwrap_or(rel),
     ));
@@ -44,16 +51,19 @@ fn walk_dump(root: &Path, rel: &[u8], out: &mut Vec<(Vec<u8>, String)>) {
         let ft = md.file_type();
         let line = if ft.is_dir() {
             walk_dump(root, &p, out);
-            "d - -".to_string()
+            Line::Text("d - -".to_string())
         } else if ft.is_symlink() {
-            let t = fs::read_link(&full).unwrap();
-            let t = t.as_os_str().as_bytes();
-            format!("l {} {:x}", t.len(), Sha256::digest(t))
+            Line::Link(
+                fs::read_link(&full)
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec(),
+            )
         } else if ft.is_file() {
-            let data = fs::read(&full).unwrap();
-            format!("f {} {:x}", data.len(), Sha256::digest(&data))
+            Line::File(full)
         } else if ft.is_fifo() {
-            "p 0 -".to_string()
+            Line::Text("p 0 -".to_string())
         } else {
             panic!("unexpected file type in dump: {}", full.display());
         };
@@ -75,6 +85,26 @@ pub fn rdump(img: &Path) -> std::path::PathBuf {
 }
 
 pub fn debugfs_walk(img: &Path) -> String {
+    debugfs_walks(img).0
+}
+
+/// The Linux symlink `target` in the form the driver's IO_REPARSE_TAG_SYMLINK reparse data
+/// keeps (docs/names.md), read back as bytes: runs of `/` are one, a trailing `/` is gone.
+pub fn nt_link_form(target: &[u8]) -> Vec<u8> {
+    let mut form = Vec::new();
+    if target.first() == Some(&b'/') {
+        form.push(b'/');
+    }
+    let parts: Vec<&[u8]> = target
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    form.extend_from_slice(&parts.join(&b'/'));
+    form
+}
+
+/// `debugfs_walk`, and the same with every symlink target in `nt_link_form`.
+pub fn debugfs_walks(img: &Path) -> (String, String) {
     let dump = rdump(img);
     let mut lines = Vec::new();
     walk_dump(&dump, b"", &mut lines);
@@ -83,7 +113,7 @@ pub fn debugfs_walk(img: &Path) -> String {
     dirs.extend(
         lines
             .iter()
-            .filter(|(_, l)| l.starts_with("d "))
+            .filter(|(_, l)| matches!(l, Line::Text(t) if t.starts_with("d ")))
             .map(|(p, _)| p.clone()),
     );
     let reqs: Vec<String> = dirs
@@ -96,13 +126,27 @@ pub fn debugfs_walk(img: &Path) -> String {
         })
         .collect();
     let outs = super::debugfs(img, &reqs);
+    // The sizes of regular files, as `ls -p` gives them.
+    let mut sizes = std::collections::HashMap::new();
     for (d, out) in dirs.iter().zip(outs) {
-        for rec in out.split(|&b| b == b'\n') {
-            let f: Vec<&[u8]> = rec.split(|&b| b == b'/').collect();
-            if f.len() < 7 {
+        // Records are `/ino/mode/uid/gid/name/size/` and a newline; a name may hold a newline
+        // but never `/`, so the fields are read by counting slashes.
+        let tokens: Vec<&[u8]> = out.split(|&b| b == b'/').collect();
+        for f in tokens
+            .get(1..)
+            .unwrap_or(&[])
+            .chunks(7)
+            .filter(|f| f.len() == 7)
+        {
+            let mode = u32::from_str_radix(std::str::from_utf8(f[1]).unwrap().trim(), 8).unwrap();
+            let mut p = d.clone();
+            p.push(b'/');
+            p.extend_from_slice(f[4]);
+            if mode & 0o170000 == 0o100000 {
+                let size = std::str::from_utf8(f[5]).unwrap().trim().parse::<usize>();
+                sizes.insert(p, size.unwrap());
                 continue;
             }
-            let mode = u32::from_str_radix(std::str::from_utf8(f[2]).unwrap(), 8).unwrap();
             let t = match mode & 0o170000 {
                 0o010000 => "p",
                 0o020000 => "c",
@@ -110,19 +154,219 @@ pub fn debugfs_walk(img: &Path) -> String {
                 0o140000 => "s",
                 _ => continue,
             };
-            let mut p = d.clone();
-            p.push(b'/');
-            p.extend_from_slice(f[5]);
-            lines.push((p, format!("{t} 0 -")));
+            lines.push((p, Line::Text(format!("{t} 0 -"))));
         }
     }
-    lines.sort();
-    let mut theirs = String::new();
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut raw = String::new();
+    let mut nt = String::new();
     for (p, l) in lines {
-        writeln!(theirs, "{l} {}", escape(&p)).unwrap();
+        let path = escape(&p);
+        match l {
+            Line::Text(t) => {
+                writeln!(raw, "{t} {path}").unwrap();
+                writeln!(nt, "{t} {path}").unwrap();
+            }
+            Line::File(full) => {
+                let mut data = fs::read(&full).unwrap();
+                // debugfs 1.47 dumps an inline-data file's whole 60-byte i_block: the size
+                // `ls -p` gives is the file's.
+                if let Some(&size) = sizes.get(&p) {
+                    data.truncate(size);
+                }
+                let t = format!("f {} {:x}", data.len(), Sha256::digest(&data));
+                writeln!(raw, "{t} {path}").unwrap();
+                writeln!(nt, "{t} {path}").unwrap();
+            }
+            Line::Link(target) => {
+                let form = nt_link_form(&target);
+                let line = |t: &[u8]| format!("l {} {:x} {path}", t.len(), Sha256::digest(t));
+                writeln!(raw, "{}", line(&target)).unwrap();
+                writeln!(nt, "{}", line(&form)).unwrap();
+            }
+        }
     }
     let _ = fs::remove_dir_all(&dump);
-    theirs
+    (raw, nt)
+}
+
+/// How a walking tool ended.
+pub struct ToolWalk {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ToolWalk {
+    /// The paths of the `error PATH: reason` lines, in order.
+    pub fn error_paths(&self) -> Vec<String> {
+        self.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("error "))
+            .map(|l| l.split_once(": ").map_or(l, |(p, _)| p).to_string())
+            .collect()
+    }
+}
+
+/// Runs `cmd`, killing it (and failing the test) if it runs longer than `limit`.
+pub fn run_bounded(mut cmd: std::process::Command, limit: std::time::Duration) -> ToolWalk {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        out.read_to_end(&mut text).unwrap();
+        text
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        err.read_to_end(&mut text).unwrap();
+        text
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} ran longer than {limit:?}: a hang");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = String::from_utf8(reader.join().unwrap()).unwrap();
+    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned();
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        status.signal().is_none(),
+        "{cmd:?} died of signal {:?}: {stderr}",
+        status.signal()
+    );
+    ToolWalk {
+        code: status.code(),
+        stdout,
+        stderr,
+    }
+}
+
+/// `filetest --image IMG --walk`, bounded to two minutes.
+pub fn filetest_walk(img: &Path) -> ToolWalk {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_filetest"));
+    cmd.arg("--image").arg(img).arg("--walk");
+    run_bounded(cmd, std::time::Duration::from_secs(120))
+}
+
+/// `rustfsd-inspect walk IMG`, bounded to two minutes.
+pub fn inspect_walk(img: &Path) -> ToolWalk {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rustfsd-inspect"));
+    cmd.arg("walk").arg(img);
+    run_bounded(cmd, std::time::Duration::from_secs(120))
+}
+
+/// Both walks of a damaged image: neither hangs nor dies of a signal, each exits 0, 1 or 2
+/// with stderr in its documented form, and one line compares them (`--nocapture` shows it;
+/// docs/scenarios.md explains the differences).
+pub fn walk_damaged(tag: &str, img: &Path) -> (ToolWalk, ToolWalk) {
+    let inspect = inspect_walk(img);
+    let ours = filetest_walk(img);
+    for (tool, walk) in [("inspect", &inspect), ("filetest", &ours)] {
+        match walk.code {
+            Some(0) => assert!(walk.stderr.is_empty(), "{tag}: {tool}: {}", walk.stderr),
+            Some(1) => assert!(
+                walk.stderr
+                    .lines()
+                    .all(|l| l.starts_with("error /") || l.starts_with("filetest: ")),
+                "{tag}: {tool}: {}",
+                walk.stderr
+            ),
+            Some(2) => assert_eq!(
+                walk.stderr.lines().count(),
+                1,
+                "{tag}: {tool}: {}",
+                walk.stderr
+            ),
+            other => panic!("{tag}: {tool}: status {other:?}: {}", walk.stderr),
+        }
+    }
+    // Findings of the verifier are never the image's fault.
+    assert!(
+        !ours.stderr.contains("filetest: verifier") && !ours.stderr.contains("did not unload"),
+        "{tag}: {}",
+        ours.stderr
+    );
+    // Both refuse the same volumes, list the same paths the same way (but for link targets
+    // in NT form) and report the same damaged paths, but for the directories inspect
+    // reports for a skipped directory block: the driver skips it silently, as Linux's
+    // readdir does (docs/scenarios.md).
+    assert_eq!(
+        inspect.code == Some(2),
+        ours.code == Some(2),
+        "{tag}: {}",
+        ours.stderr
+    );
+    let ours_paths = ours.error_paths();
+    let theirs = inspect.error_paths();
+    let directories: Vec<&str> = inspect
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("d - - "))
+        .collect();
+    for path in &ours_paths {
+        assert!(theirs.contains(path), "{tag}: only filetest reports {path}");
+    }
+    let only_inspect: Vec<&String> = theirs.iter().filter(|p| !ours_paths.contains(p)).collect();
+    for path in &only_inspect {
+        assert!(
+            *path == "/" || directories.contains(&path.as_str()),
+            "{tag}: only inspect reports {path}, not a directory"
+        );
+    }
+    let kept = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| match l.strip_prefix("l ") {
+                Some(rest) => format!("l {}", rest.splitn(3, ' ').nth(2).unwrap_or("")),
+                None => l.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(
+        kept(&ours.stdout),
+        kept(&inspect.stdout),
+        "{tag}: listings differ"
+    );
+    println!(
+        "walk {tag}: exit inspect {:?} filetest {:?}; {} damaged paths in both, {} only in inspect (directories with a skipped block){}",
+        inspect.code,
+        ours.code,
+        ours_paths.len(),
+        only_inspect.len(),
+        if only_inspect.is_empty() {
+            String::new()
+        } else {
+            format!(": {only_inspect:?}")
+        }
+    );
+    (inspect, ours)
+}
+
+/// Two listings are equal; if not, the first differing line (or the line counts) fails.
+pub fn same_lines(name: &str, what: &str, ours: &str, theirs: &str) {
+    if ours != theirs {
+        for (a, b) in ours.lines().zip(theirs.lines()) {
+            assert_eq!(a, b, "{name}: {what}: first differing line");
+        }
+        panic!(
+            "{name}: {what}: {} lines vs {}",
+            ours.lines().count(),
+            theirs.lines().count()
+        );
+    }
 }
 
 /// Regular files of a debugfs rdump, as (Windows path on the volume, content). Names that

@@ -12,7 +12,8 @@
 //! - `scenario`: the script format and runner used by `filetest`; `script_line`: its words;
 //!   `report`: how a step's result is printed (shared with `filetest.exe` on the real NT API);
 //! - `driver`: `DriverDescriptor` (rustfsd's, or a test driver's); `testfs`: a small correct
-//!   file system for exercising the model; `testing`: escape hatches for verifier self-tests.
+//!   file system for exercising the model; `testing`: escape hatches for verifier self-tests;
+//! - `walk`: `filetest --walk`, the whole tree of an image through dispatch.
 
 pub mod disk;
 pub mod driver;
@@ -35,6 +36,7 @@ pub mod session;
 pub mod system;
 pub mod testfs;
 pub mod testing;
+pub mod walk;
 
 pub use super::resource::{AcquireMode, Grant, ResourceState};
 pub use super::state::{Kernel, State};
