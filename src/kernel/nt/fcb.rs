@@ -199,7 +199,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
 
     /// FsRtlAreThereCurrentOrInProgressFileLocks on the FCB's file lock.
     pub fn has_byte_range_locks(&self) -> bool {
-        self.block().control.file_lock.any()
+        self.block().control.file_lock.any_or_in_progress()
     }
 
     /// FsRtlFastUnlockAll on the FCB's file lock for the IRP's FILE_OBJECT and requestor

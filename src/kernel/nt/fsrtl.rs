@@ -231,7 +231,7 @@ impl FileLock {
     }
 
     /// FsRtlAreThereCurrentOrInProgressFileLocks: a byte-range lock is held or being taken.
-    pub(super) fn any(&self) -> bool {
+    pub(super) fn any_or_in_progress(&self) -> bool {
         // SAFETY: the lock is live while `self` is.
         unsafe { wdk_sys::ntddk::FsRtlAreThereCurrentOrInProgressFileLocks(self.raw.as_ptr()) != 0 }
     }
