@@ -275,13 +275,19 @@ impl NtRunner {
                     .iter()
                     .enumerate()
                     .find_map(|(index, notify)| Some((index, notify.completion()?)));
-                Outcome::status(match completed {
-                    Some((index, status)) => {
+                // IoStatus.Information as the model's `await` reports it (0 while pending).
+                let (status, information) = match completed {
+                    Some((index, done)) => {
                         sent.remove(index);
-                        status
+                        done
                     }
-                    None => NtStatus::PENDING,
-                })
+                    None => (NtStatus::PENDING, 0),
+                };
+                Outcome {
+                    status,
+                    information: Some(information),
+                    data: None,
+                }
             }
             verb => {
                 let file = match self.borrow(handle_name(0)?)? {

@@ -111,13 +111,18 @@ impl File {
 }
 
 impl PendingNotify {
-    /// The status the request completed with, or None while it pends (the event is polled
-    /// with a zero timeout).
-    pub fn completion(&self) -> Option<NtStatus> {
+    /// The status and Information the request completed with, or None while it pends (the
+    /// event is polled with a zero timeout).
+    pub fn completion(&self) -> Option<(NtStatus, usize)> {
         let zero: i64 = 0;
         // SAFETY: `self.event` is an event this process owns; `zero` is a live local.
         let waited = status(unsafe { ffi::NtWaitForSingleObject(self.event, 0, &zero) });
-        (waited == NtStatus::SUCCESS).then(|| status(self.iosb.status as u32 as i32))
+        (waited == NtStatus::SUCCESS).then(|| {
+            (
+                status(self.iosb.status as u32 as i32),
+                self.iosb.information,
+            )
+        })
     }
 }
 
