@@ -11,7 +11,7 @@ mod support;
 
 use std::path::Path;
 
-use support::walk::{debugfs_walks, filetest_walk, inspect_walk, same_lines};
+use support::walk::{debugfs_walk, filetest_walk, inspect_walk, same_lines};
 
 /// The three listings of `img` agree; returns how many link lines differ between the driver
 /// and inspect (targets with a trailing or doubled `/`).
@@ -26,7 +26,7 @@ fn walks_agree(name: &str, img: &Path) -> usize {
     assert!(ours.stderr.is_empty(), "{name}: {}", ours.stderr);
     let inspect = inspect_walk(img);
     assert_eq!(inspect.code, Some(0), "{name}: inspect: {}", inspect.stderr);
-    let (debugfs, _) = debugfs_walks(img);
+    let debugfs = debugfs_walk(img);
     same_lines(name, "inspect vs debugfs", &inspect.stdout, &debugfs);
     same_lines(name, "filetest vs debugfs", &ours.stdout, &debugfs);
     let mut links = 0;

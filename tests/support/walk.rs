@@ -84,27 +84,8 @@ pub fn rdump(img: &Path) -> std::path::PathBuf {
     dump
 }
 
+/// The tree as debugfs sees it, in `rustfsd-inspect walk`'s line format.
 pub fn debugfs_walk(img: &Path) -> String {
-    debugfs_walks(img).0
-}
-
-/// The Linux symlink `target` in the form the driver's IO_REPARSE_TAG_SYMLINK reparse data
-/// keeps (docs/names.md), read back as bytes: runs of `/` are one, a trailing `/` is gone.
-pub fn nt_link_form(target: &[u8]) -> Vec<u8> {
-    let mut form = Vec::new();
-    if target.first() == Some(&b'/') {
-        form.push(b'/');
-    }
-    let parts: Vec<&[u8]> = target
-        .split(|&b| b == b'/')
-        .filter(|c| !c.is_empty())
-        .collect();
-    form.extend_from_slice(&parts.join(&b'/'));
-    form
-}
-
-/// `debugfs_walk`, and the same with every symlink target in `nt_link_form`.
-pub fn debugfs_walks(img: &Path) -> (String, String) {
     let dump = rdump(img);
     let mut lines = Vec::new();
     walk_dump(&dump, b"", &mut lines);
@@ -159,13 +140,11 @@ pub fn debugfs_walks(img: &Path) -> (String, String) {
     }
     lines.sort_by(|a, b| a.0.cmp(&b.0));
     let mut raw = String::new();
-    let mut nt = String::new();
     for (p, l) in lines {
         let path = escape(&p);
         match l {
             Line::Text(t) => {
                 writeln!(raw, "{t} {path}").unwrap();
-                writeln!(nt, "{t} {path}").unwrap();
             }
             Line::File(full) => {
                 let mut data = fs::read(&full).unwrap();
@@ -176,18 +155,15 @@ pub fn debugfs_walks(img: &Path) -> (String, String) {
                 }
                 let t = format!("f {} {:x}", data.len(), Sha256::digest(&data));
                 writeln!(raw, "{t} {path}").unwrap();
-                writeln!(nt, "{t} {path}").unwrap();
             }
             Line::Link(target) => {
-                let form = nt_link_form(&target);
-                let line = |t: &[u8]| format!("l {} {:x} {path}", t.len(), Sha256::digest(t));
-                writeln!(raw, "{}", line(&target)).unwrap();
-                writeln!(nt, "{}", line(&form)).unwrap();
+                let line = format!("l {} {:x} {path}", target.len(), Sha256::digest(&target));
+                writeln!(raw, "{line}").unwrap();
             }
         }
     }
     let _ = fs::remove_dir_all(&dump);
-    (raw, nt)
+    raw
 }
 
 /// How a walking tool ended.

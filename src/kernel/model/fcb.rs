@@ -242,7 +242,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
 
     /// FsRtlAreThereCurrentFileLocks: true while the FILE_LOCK holds any byte-range lock.
     pub fn has_file_locks(&self) -> bool {
-        self.with_file_lock(|locks| locks.any())
+        self.with_file_lock(|locks| !locks.is_empty())
     }
 
     /// FsRtlFastCheckLockForRead(file lock, offset, length, key, file_object, process): may

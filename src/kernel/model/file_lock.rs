@@ -139,11 +139,6 @@ impl FileLock {
             .any(|held| held.exclusive && held.overlaps(offset, end) && held.owner != owner)
     }
 
-    /// FsRtlAreThereCurrentFileLocks: any lock at all.
-    pub fn any(&self) -> bool {
-        !self.locks.is_empty()
-    }
-
     /// Locks held through `file_object`.
     #[cfg(test)]
     fn held_through(&self, file_object: ObjId) -> usize {
