@@ -1,15 +1,16 @@
-//! Enumerating the 100 000-entry directory of the `bigdir` image through rustfsd's dispatch
-//! (NtQueryDirectoryFile in 64 KiB buffers, in the NT model with the verifier on) against the
-//! same work done by the ext4 layer alone (a `DirReader` over the image in memory, plus an inode
-//! read per entry for the classes that carry metadata), measured side by side in one run.
-//!
-//! The figures are printed (run with `--nocapture`) and quoted in docs/performance.md. The
-//! issue's goal is one half of the layer's rate for what `dir` asks
-//! (FileIdBothDirectoryInformation); the test fails below 0.4 there (a margin for the noise of
-//! a shared 2-core machine), and below 0.07 for FileNamesInformation, where the layer alone
-//! does no more than walk the entries while the driver converts and encodes every name.
+//! `cargo bench --bench dir`: enumerating the 100 000-entry directory of the `bigdir` image
+//! through rustfsd's dispatch (NtQueryDirectoryFile in 64 KiB buffers, in the NT model with the
+//! verifier on) against the same work done by the ext4 layer alone (a `DirReader` over the image
+//! in memory, plus an inode read per entry for the classes that carry metadata), side by side in
+//! one run. Prints a markdown table and writes it to `<target>/dir-bench.md` (copied into
+//! docs/performance.md). The goal (dispatch ≥ 0.5× the layer for what `dir` asks,
+//! FileIdBothDirectoryInformation) is read from the table, not asserted: timings on a shared
+//! machine are not a test.
 
+#[path = "../support/mod.rs"]
 mod support;
+
+use std::fmt::Write as _;
 
 use std::time::{Duration, Instant};
 
@@ -30,8 +31,7 @@ fn best_of(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
     (best, count)
 }
 
-#[test]
-fn enumeration_through_dispatch_keeps_up_with_the_ext4_layer() {
+fn main() {
     let image = support::image("bigdir");
     let mut s = machine(&image);
     s.set_trace_enabled(false);
@@ -42,9 +42,9 @@ fn enumeration_through_dispatch_keeps_up_with_the_ext4_layer() {
     let big = volume
         .inode(volume.lookup(&root, b"big").unwrap().ino)
         .unwrap();
-    println!("| class | ext4 layer alone | through dispatch | ratio |");
-    println!("|---|---:|---:|---:|");
-    let mut ratios = Vec::new(); // (class, ratio, floor)
+    let mut table = String::from(
+        "| class | ext4 layer alone | through dispatch | ratio |\n|---|---:|---:|---:|\n",
+    );
     for class in [NAMES, ID_BOTH_DIRECTORY] {
         let with_inodes = class != NAMES;
         let layer = |volume: &rustfsd::ext4::Volume<rustfsd::ext4::MemDevice<Vec<u8>>>| {
@@ -95,7 +95,8 @@ fn enumeration_through_dispatch_keeps_up_with_the_ext4_layer() {
         assert!(layer_best.1 >= support::BIGDIR_ENTRIES);
         let rate = |(t, n): (Duration, usize)| n as f64 / t.as_secs_f64();
         let ratio = rate(dispatch_best) / rate(layer_best);
-        println!(
+        let _ = writeln!(
+            table,
             "| {} | {:.0} entries/s | {:.0} entries/s | {ratio:.2} |",
             if with_inodes {
                 "FileIdBothDirectoryInformation"
@@ -105,13 +106,10 @@ fn enumeration_through_dispatch_keeps_up_with_the_ext4_layer() {
             rate(layer_best),
             rate(dispatch_best),
         );
-        ratios.push((class, ratio, if with_inodes { 0.4 } else { 0.07 }));
     }
     finish(s);
-    for (class, ratio, floor) in ratios {
-        assert!(
-            ratio >= floor,
-            "class {class}: dispatch at {ratio:.2} of the layer alone"
-        );
-    }
+    print!("{table}");
+    let out = support::cache_dir().join("../dir-bench.md");
+    std::fs::write(&out, &table).unwrap();
+    println!("written to {}", out.display());
 }
