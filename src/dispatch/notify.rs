@@ -1,7 +1,9 @@
 //! IRP_MN_NOTIFY_CHANGE_DIRECTORY: FsRtl keeps the IRP until the handle's CLEANUP (which
 //! completes it with STATUS_NOTIFY_CLEANUP) or a cancel. A read-only volume never changes, so
 //! nothing else completes it. As FastFAT's FatNotifyChangeDirectory: only a directory open may
-//! ask; the answer is always STATUS_PENDING once FsRtl has the IRP.
+//! ask; the answer is always STATUS_PENDING once FsRtl has the IRP. If FsRtl cannot allocate
+//! the open's notify structure it raises before taking the IRP, and the IRP completes with
+//! that status (FastFAT's exception handler does the same).
 
 use crate::fcb::FcbKind;
 use crate::kernel::{DeviceRef, Irp, IrpParameters, NtStatus};
@@ -24,10 +26,14 @@ pub fn notify_change_directory(device: DeviceRef, irp: Irp) -> NtStatus {
     if let Err(status) = control::check_mounted(device) {
         return irp.complete(status);
     }
-    device
-        .with_extension(|vcb: &Vcb| {
-            vcb.notify()
-                .watch(&file_object, name, watch_tree, filter, irp)
-        })
-        .unwrap_or(NtStatus::INVALID_DEVICE_REQUEST)
+    let watched = device.with_extension(|vcb: &Vcb| {
+        vcb.notify()
+            .watch(&file_object, name, watch_tree, filter, irp)
+    });
+    match watched {
+        Some(Ok(status)) => status,
+        // FsRtl raised before taking the IRP (no pool for the open's notify structure).
+        Some(Err((irp, status))) => irp.complete(status),
+        None => NtStatus::INVALID_DEVICE_REQUEST,
+    }
 }

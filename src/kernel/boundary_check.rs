@@ -429,8 +429,9 @@ fn ex_ke() {
 
 fn change_notification() {
     let _: fn() -> Result<NotifyList, NtStatus> = NotifyList::try_new;
-    let _: fn(&NotifyList, &FileObject, &NotifyName, bool, u32, Irp) -> NtStatus =
-        NotifyList::watch;
+    /// A watch answers STATUS_PENDING, or hands the IRP back with the status FsRtl raised.
+    type Watched = Result<NtStatus, (Irp, NtStatus)>;
+    let _: fn(&NotifyList, &FileObject, &NotifyName, bool, u32, Irp) -> Watched = NotifyList::watch;
     let _: fn(&NotifyList, &FileObject) = NotifyList::cleanup;
     let _: fn(&[u16]) -> Result<NotifyName, NtStatus> = NotifyName::try_new;
 }

@@ -16,10 +16,12 @@ use super::state::{State, with_state};
 use super::verifier::FindingKind;
 use crate::kernel::NtStatus;
 
-/// The IRPs one notify list holds: (IRP, the FILE_OBJECT of the open it watches for).
+/// The IRPs one notify list holds: (IRP, the FILE_OBJECT of the open it watches for), and
+/// the opens that have a notify structure (allocated at their first watch, freed at cleanup).
 #[derive(Default)]
 pub struct NotifyListEntry {
     pending: Vec<(ObjId, ObjId)>,
+    watchers: Vec<ObjId>,
 }
 
 /// The name FsRtl keeps for a watched directory (a pool string in `nt`).
@@ -51,7 +53,8 @@ impl NotifyList {
         Ok(NotifyList { id })
     }
 
-    /// FsRtlNotifyFullChangeDirectory: takes `irp`; returns STATUS_PENDING.
+    /// FsRtlNotifyFullChangeDirectory: takes `irp` and returns STATUS_PENDING, or hands it back
+    /// with the status FsRtl raised (the open's first watch allocates its notify structure).
     pub fn watch(
         &self,
         file_object: &FileObject,
@@ -59,19 +62,38 @@ impl NotifyList {
         _watch_tree: bool,
         _filter: u32,
         mut irp: Irp,
-    ) -> NtStatus {
-        irp.mark_pending();
+    ) -> Result<NtStatus, (Irp, NtStatus)> {
         let Some(list) = self.id else {
+            irp.mark_pending();
             irp.complete(NtStatus::NOTIFY_CLEANUP);
-            return NtStatus::PENDING;
+            return Ok(NtStatus::PENDING);
         };
         if file_object.flags() & FO_CLEANUP_COMPLETE != 0 {
+            irp.mark_pending();
             irp.complete(NtStatus::NOTIFY_CLEANUP);
-            return NtStatus::PENDING;
+            return Ok(NtStatus::PENDING);
         }
+        let fo = file_object.id;
+        let watching = with_state(|state| {
+            state
+                .notify_lists
+                .get(list)
+                .is_some_and(|entry| entry.watchers.contains(&fo))
+        })
+        .unwrap_or(false);
+        if !watching {
+            if let Err(status) = super::pool::allocate() {
+                return Err((irp, status));
+            }
+            with_state(|state| {
+                if let Some(entry) = state.notify_lists.get_mut(list) {
+                    entry.watchers.push(fo);
+                }
+            });
+        }
+        irp.mark_pending();
         let irp_id = irp.id;
         core::mem::forget(irp);
-        let fo = file_object.id;
         with_state(|state| {
             if let Some(entry) = state.notify_lists.get_mut(list) {
                 entry.pending.push((irp_id, fo));
@@ -80,14 +102,20 @@ impl NotifyList {
                 entry.cancel_notify = Some(list);
             }
         });
-        NtStatus::PENDING
+        Ok(NtStatus::PENDING)
     }
 
     /// FsRtlNotifyCleanup: the open's IRPs complete with STATUS_NOTIFY_CLEANUP.
     pub fn cleanup(&self, file_object: &FileObject) {
         let Some(list) = self.id else { return };
         let fo = file_object.id;
-        let taken = with_state(|state| take(state, list, |(_, f)| *f == fo)).unwrap_or_default();
+        let taken = with_state(|state| {
+            if let Some(entry) = state.notify_lists.get_mut(list) {
+                entry.watchers.retain(|watcher| *watcher != fo);
+            }
+            take(state, list, |(_, f)| *f == fo)
+        })
+        .unwrap_or_default();
         for irp in taken {
             Irp { id: irp }.complete(NtStatus::NOTIFY_CLEANUP);
         }

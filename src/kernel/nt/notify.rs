@@ -6,6 +6,8 @@
 use alloc::vec::Vec;
 use core::ptr::null_mut;
 
+use core::ffi::c_void;
+
 use wdk_sys::{LIST_ENTRY, PNOTIFY_SYNC, PSTRING, UNICODE_STRING};
 
 use super::file_object::FileObject;
@@ -14,6 +16,22 @@ use super::pool::{PoolBox, PoolTag};
 use crate::kernel::NtStatus;
 
 const NOTIFY_TAG: PoolTag = PoolTag(*b"RfNt");
+
+unsafe extern "C" {
+    /// `c/seh.c`: FsRtlNotifyInitializeSync under `__try` (it raises when pool is short).
+    fn rustfsd_fsrtl_notify_initialize_sync(sync: *mut PNOTIFY_SYNC) -> i32;
+    /// `c/seh.c`: FsRtlNotifyFullChangeDirectory under `__try`; a raise comes before FsRtl
+    /// takes the IRP.
+    fn rustfsd_fsrtl_notify_full_change_directory(
+        sync: PNOTIFY_SYNC,
+        list: *mut LIST_ENTRY,
+        fs_context: *mut c_void,
+        name: PSTRING,
+        watch_tree: u8,
+        filter: u32,
+        irp: wdk_sys::PIRP,
+    ) -> i32;
+}
 
 /// The name FsRtl keeps for a watched directory, alive as long as the open's CCB.
 pub struct NotifyName {
@@ -77,8 +95,12 @@ impl NotifyList {
         )?;
         let mut sync: PNOTIFY_SYNC = null_mut();
         // SAFETY: `sync` is a valid out-pointer; FsRtlNotifyInitializeSync allocates the
-        // structure (it raises on failure only in old versions; PASSIVE_LEVEL here).
-        unsafe { wdk_sys::ntddk::FsRtlNotifyInitializeSync(&mut sync) };
+        // structure and raises when it cannot, which the guard turns into a status
+        // (PASSIVE_LEVEL here).
+        let status = unsafe { rustfsd_fsrtl_notify_initialize_sync(&mut sync) };
+        if status < 0 {
+            return Err(NtStatus(status));
+        }
         if sync.is_null() {
             return Err(NtStatus::INSUFFICIENT_RESOURCES);
         }
@@ -99,7 +121,8 @@ impl NotifyList {
 
     /// FsRtlNotifyFullChangeDirectory: FsRtl takes `irp` (pending, with its cancel routine)
     /// and completes it at the open's cleanup, at a cancel, or at once with
-    /// STATUS_NOTIFY_CLEANUP if the open has already been cleaned up. Returns STATUS_PENDING.
+    /// STATUS_NOTIFY_CLEANUP if the open has already been cleaned up: STATUS_PENDING. If FsRtl
+    /// raises (no pool for the open's notify structure) the IRP comes back with that status.
     pub fn watch(
         &self,
         file_object: &FileObject,
@@ -107,27 +130,28 @@ impl NotifyList {
         watch_tree: bool,
         filter: u32,
         irp: Irp,
-    ) -> NtStatus {
-        let raw_irp = irp.raw();
-        core::mem::forget(irp);
+    ) -> Result<NtStatus, (Irp, NtStatus)> {
+        let raw_irp = irp.into_raw();
         // SAFETY: the sync and list are ours and initialized; FsContext2 (the CCB) is the
         // unique per-open key; `name` lives with the CCB, which outlives the open's cleanup
         // (after which FsRtl no longer holds it); the IRP is live and given to FsRtl here.
-        unsafe {
-            wdk_sys::ntddk::FsRtlNotifyFullChangeDirectory(
+        let status = unsafe {
+            rustfsd_fsrtl_notify_full_change_directory(
                 self.sync,
                 self.head_ptr(),
                 (*file_object.raw()).FsContext2,
                 name.as_pstring(),
                 u8::from(watch_tree),
-                0,
                 filter,
                 raw_irp,
-                None,
-                null_mut(),
-            );
+            )
+        };
+        if status < 0 {
+            // SAFETY: FsRtl raised before queuing or completing the IRP, so it is still the
+            // one being dispatched, owned by us again.
+            return Err((unsafe { Irp::from_raw(raw_irp) }, NtStatus(status)));
         }
-        NtStatus::PENDING
+        Ok(NtStatus::PENDING)
     }
 
     /// FsRtlNotifyCleanup: completes the open's pended notifications with

@@ -141,3 +141,41 @@ NTSTATUS rustfsd_capture_user_input(unsigned char *dest, const volatile unsigned
     }
     return status;
 }
+
+/* FsRtl's notify package allocates with FsRtlAllocatePoolWithTag, which raises
+ * STATUS_INSUFFICIENT_RESOURCES when pool is short (Learn, FsRtlNotifyInitializeSync). */
+__declspec(dllimport) void FsRtlNotifyInitializeSync(PVOID *NotifySync);
+__declspec(dllimport) void FsRtlNotifyFullChangeDirectory(PVOID NotifySync, PVOID NotifyList,
+                                                          PVOID FsContext,
+                                                          PVOID FullDirectoryName,
+                                                          BOOLEAN WatchTree,
+                                                          BOOLEAN IgnoreBuffer,
+                                                          ULONG CompletionFilter, PVOID NotifyIrp,
+                                                          PVOID TraverseCallback,
+                                                          PVOID SubjectContext);
+
+/* FsRtlNotifyInitializeSync; STATUS_SUCCESS, or the status it raised. */
+NTSTATUS rustfsd_fsrtl_notify_initialize_sync(PVOID *sync)
+{
+    __try {
+        FsRtlNotifyInitializeSync(sync);
+    } __except (expected(_exception_code())) {
+        return (NTSTATUS)_exception_code();
+    }
+    return STATUS_SUCCESS;
+}
+
+/* FsRtlNotifyFullChangeDirectory (no traverse callback, no subject context); STATUS_SUCCESS
+ * once FsRtl owns the IRP, or the status it raised before taking it. */
+NTSTATUS rustfsd_fsrtl_notify_full_change_directory(PVOID sync, PVOID list, PVOID fs_context,
+                                                    PVOID name, BOOLEAN watch_tree, ULONG filter,
+                                                    PVOID irp)
+{
+    __try {
+        FsRtlNotifyFullChangeDirectory(sync, list, fs_context, name, watch_tree, 0, filter, irp, 0,
+                                       0);
+    } __except (expected(_exception_code())) {
+        return (NTSTATUS)_exception_code();
+    }
+    return STATUS_SUCCESS;
+}
