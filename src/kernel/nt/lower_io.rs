@@ -243,7 +243,9 @@ fn read_aligned(
 }
 
 /// One IRP_MJ_READ of `len` bytes at the sector-aligned `offset` into the pages `mdl`
-/// describes (at least `len` bytes).
+/// describes (at least `len` bytes). Inlined into its callers: a frame of its own would sit
+/// below theirs on CREATE's path walk, which has no stack to spare (`cargo xtask stack-depth`).
+#[inline(always)]
 fn read_into_mdl(
     target: PDEVICE_OBJECT,
     offset: u64,
