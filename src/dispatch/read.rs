@@ -25,8 +25,6 @@
 //! - a read that finds less stack left than its own frames and the disk stack below it need
 //!   runs on an expanded stack (`stack.rs`).
 
-use alloc::vec::Vec;
-
 use super::stack;
 use crate::cache;
 use crate::ext4::{self, BlockDevice};
@@ -38,10 +36,6 @@ use crate::kernel::{
 };
 use crate::volume::Vcb;
 use crate::volume::disk::status_of;
-
-/// The most bytes moved through the bounce buffer per step (the disk reads below it are split
-/// further by the target's maximum transfer in `kernel`).
-const CHUNK: usize = 64 * 1024;
 
 /// What the request asks for.
 struct Request<'a> {
@@ -146,8 +140,8 @@ fn read_here(device: DeviceRef, mut irp: Irp) -> NtStatus {
                 }
                 FcbKind::Symlink => Err(NtStatus::END_OF_FILE),
                 FcbKind::Volume if path == Path::CachedMdl => Err(NtStatus::INVALID_PARAMETER),
-                FcbKind::Volume => read_volume(vcb, &request),
-                FcbKind::File => read_file(vcb, &fcb, &file_object, &request, &irp),
+                FcbKind::Volume => read_volume(vcb, &request, &mut irp),
+                FcbKind::File => read_file(vcb, &fcb, &file_object, &request, &mut irp),
             }
         })
         .unwrap_or(Err(NtStatus::INVALID_DEVICE_REQUEST));
@@ -171,14 +165,9 @@ fn sector_aligned(vcb: &Vcb, offset: u64, length: u32) -> bool {
 }
 
 /// A read of a volume opened as a whole (DASD): sector-aligned, never past the volume's end,
-/// straight from the target device.
-fn read_volume(vcb: &Vcb, request: &Request) -> Result<usize, NtStatus> {
-    let Request {
-        offset,
-        length,
-        buffer,
-        ..
-    } = *request;
+/// straight from the target device into the request's buffer.
+fn read_volume(vcb: &Vcb, request: &Request, irp: &mut Irp) -> Result<usize, NtStatus> {
+    let Request { offset, length, .. } = *request;
     if !sector_aligned(vcb, offset, length) {
         return Err(NtStatus::INVALID_PARAMETER);
     }
@@ -187,12 +176,12 @@ fn read_volume(vcb: &Vcb, request: &Request) -> Result<usize, NtStatus> {
         return Err(NtStatus::END_OF_FILE);
     }
     let count = size.saturating_sub(offset).min(u64::from(length)) as usize;
-    copy_out(buffer, count, |at, chunk| {
-        vcb.volume()
-            .device()
-            .read_at(offset.saturating_add(at as u64), chunk)
-            .map_err(|error| status_of(&error))
-    })?;
+    let mut mapped = irp.map_output()?;
+    let out = mapped.get_mut(..count).ok_or(NtStatus::BUFFER_TOO_SMALL)?;
+    vcb.volume()
+        .device()
+        .read_at(offset, out)
+        .map_err(|error| status_of(&error))?;
     Ok(count)
 }
 
@@ -202,7 +191,7 @@ fn read_file(
     fcb: &crate::fcb::FcbRef,
     file_object: &FileObject,
     request: &Request,
-    irp: &Irp,
+    irp: &mut Irp,
 ) -> Result<usize, NtStatus> {
     let Request {
         path,
@@ -229,90 +218,36 @@ fn read_file(
             cache::mdl_read(file_object, offset, count, irp)
         }
         Path::NonCached => {
-            read_disk(vcb, inode, offset, count, buffer)?;
+            let mut mapped = irp.map_output()?;
+            let out = mapped.get_mut(..count).ok_or(NtStatus::BUFFER_TOO_SMALL)?;
+            read_disk(vcb, inode, offset, out)?;
             Ok(count)
         }
         Path::Paging => {
             // Mm and Cc read whole pages: the part past end of file must read as zeros.
-            read_disk(vcb, inode, offset, count, buffer)?;
             let whole = length as usize;
-            if whole > count {
-                zero(buffer, count, whole - count)?;
-            }
+            let mut mapped = irp.map_output()?;
+            let out = mapped.get_mut(..whole).ok_or(NtStatus::BUFFER_TOO_SMALL)?;
+            let (data, tail) = out.split_at_mut(count.min(whole));
+            read_disk(vcb, inode, offset, data)?;
+            tail.fill(0);
             Ok(whole)
         }
     }
 }
 
-/// `count` bytes of the file at `offset` into `buffer`, through the ext4 block map (holes and
-/// unwritten extents read as zeros, nothing past i_size).
-fn read_disk(
-    vcb: &Vcb,
-    inode: &ext4::Inode,
-    offset: u64,
-    count: usize,
-    buffer: &OutputBuffer,
-) -> Result<(), NtStatus> {
+/// The file's bytes at `offset` into all of `out`, through the ext4 block map (holes and
+/// unwritten extents read as zeros, nothing past i_size), straight into the request's buffer:
+/// no bounce buffer (the target device's reads land in it; in `nt` the lower IRP describes
+/// its pages).
+fn read_disk(vcb: &Vcb, inode: &ext4::Inode, offset: u64, out: &mut [u8]) -> Result<(), NtStatus> {
     let mut reader = ext4::FileReader::new(inode.try_clone().map_err(|error| status_of(&error))?);
-    copy_out(buffer, count, |at, chunk| {
-        let done = reader
-            .read_at(vcb.volume(), offset.saturating_add(at as u64), chunk)
-            .map_err(|error| status_of(&error))?;
-        if done == chunk.len() {
-            Ok(())
-        } else {
-            Err(NtStatus::FILE_CORRUPT_ERROR)
-        }
-    })
-}
-
-/// Fills `count` bytes of `buffer` from `fill(position, chunk)`, one bounce buffer at a time.
-fn copy_out(
-    buffer: &OutputBuffer,
-    count: usize,
-    mut fill: impl FnMut(usize, &mut [u8]) -> Result<(), NtStatus>,
-) -> Result<(), NtStatus> {
-    let mut bounce = bounce_buffer(count)?;
-    let mut done = 0;
-    while done < count {
-        let step = (count - done).min(bounce.len());
-        let chunk = bounce.get_mut(..step).ok_or(NtStatus::INVALID_PARAMETER)?;
-        fill(done, chunk)?;
-        write(buffer, done, chunk)?;
-        done += step;
-    }
-    Ok(())
-}
-
-fn bounce_buffer(count: usize) -> Result<Vec<u8>, NtStatus> {
-    let size = count.clamp(1, CHUNK);
-    let mut bounce = Vec::new();
-    bounce
-        .try_reserve_exact(size)
-        .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
-    bounce.resize(size, 0);
-    Ok(bounce)
-}
-
-/// Zeroes `count` bytes of `buffer` at `at`.
-fn zero(buffer: &OutputBuffer, at: usize, count: usize) -> Result<(), NtStatus> {
-    let zeros = bounce_buffer(count)?;
-    let mut done = 0;
-    while done < count {
-        let step = (count - done).min(zeros.len());
-        write(buffer, at + done, zeros.get(..step).unwrap_or(&[]))?;
-        done += step;
-    }
-    Ok(())
-}
-
-/// Copies into the request's buffer: the MDL's system address or the system buffer. A user
-/// address is never written (no SEH in Rust): the volume device is DO_DIRECT_IO, so a read
-/// always comes with an MDL.
-fn write(buffer: &OutputBuffer, at: usize, data: &[u8]) -> Result<(), NtStatus> {
-    match buffer {
-        OutputBuffer::Mdl(mdl) => mdl.write(at, data),
-        OutputBuffer::System(system) => system.write(at, data),
-        OutputBuffer::User(_) | OutputBuffer::None => Err(NtStatus::INVALID_USER_BUFFER),
+    let done = reader
+        .read_at(vcb.volume(), offset, out)
+        .map_err(|error| status_of(&error))?;
+    if done == out.len() {
+        Ok(())
+    } else {
+        Err(NtStatus::FILE_CORRUPT_ERROR)
     }
 }

@@ -26,9 +26,9 @@ use crate::kernel::{
     FO_SYNCHRONOUS_IO, FastIoPossible, FastLock, FastMutex, FastMutexGuard, FcbArc, FileAccess,
     FileObject, FileSizes, FileSystemRegion, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST,
     IRP_MN_VERIFY_VOLUME, IoStatus, Irp, IrpMajor, IrpParameters, IrqlGuard, Locked, LockedGuard,
-    MAXIMUM_EXPANSION_SIZE, Mdl, MmFlushType, MountRequest, NotifyList, NotifyName, NtStatus,
-    Oplock, OplockCheck, OplockResume, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag,
-    Process, Resource, ResourceGuard, ShareAccess, SpareVpb, StackFrame, StreamFileObject,
+    MAXIMUM_EXPANSION_SIZE, MappedBuffer, Mdl, MmFlushType, MountRequest, NotifyList, NotifyName,
+    NtStatus, Oplock, OplockCheck, OplockResume, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox,
+    PoolTag, Process, Resource, ResourceGuard, ShareAccess, SpareVpb, StackFrame, StreamFileObject,
     SystemBuffer, TargetDevice, TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem,
     cc_copy_read, cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete,
     cc_purge_cache_section, cc_uninitialize_cache_map, charge_stack_frame, current_irql,
@@ -139,6 +139,7 @@ fn irp() {
     let _: fn(&Irp) -> OutputBuffer = Irp::output_buffer;
     let _: fn(&mut Irp) = Irp::mark_pending;
     let _: fn(&mut Irp, u32) -> Result<(), NtStatus> = Irp::lock_user_buffer;
+    let _: fn(&mut Irp) -> Result<MappedBuffer<'_>, NtStatus> = Irp::map_output;
     let _: fn(Irp, NtStatus) -> NtStatus = Irp::complete;
     let _: fn(Irp, u32, &[u8]) -> NtStatus = Irp::complete_reparse;
     let _: fn(&Irp) -> Option<MountRequest> = Irp::verify_request;
@@ -511,4 +512,9 @@ fn irql_and_stack() -> Result<u32, NtStatus> {
     let _: usize = MAXIMUM_EXPANSION_SIZE;
     let _: [u8; 3] = [PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL];
     expand_stack_and_callout(0x1000usize, || 7u32)
+}
+
+/// A mapped output buffer is the IRP's bytes, writable in place.
+fn mapped_bytes<'a>(mapped: &'a mut MappedBuffer<'_>) -> &'a mut [u8] {
+    mapped
 }

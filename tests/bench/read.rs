@@ -5,7 +5,8 @@
 //!
 //! Environment:
 //! - `RUSTFSD_BENCH_LARGE_MIB` (default 1024): size of the large file.
-//! - `RUSTFSD_BENCH_QUICK=1`: one pass instead of three.
+//! - `RUSTFSD_BENCH_QUICK=1`: one pass instead of three; `RUSTFSD_BENCH_PASSES=N`: N passes.
+//! - `RUSTFSD_BENCH_ONLY=cached|noncached|random`: that measurement alone (for profiling).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -67,60 +68,10 @@ fn through_pread(raw: &File, chunks: &[Vec<(u64, usize)>], buf: &mut [u8]) -> u6
     total
 }
 
-fn mib_per_s(bytes: u64, d: Duration) -> f64 {
-    bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
-}
-
-fn main() {
-    let big_mib: u64 = std::env::var("RUSTFSD_BENCH_LARGE_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
-    let passes = if std::env::var_os("RUSTFSD_BENCH_QUICK").is_some() {
-        1
-    } else {
-        3
-    };
-    let image = support::bench_image(big_mib);
-    let vol = rustfsd::ext4::Volume::mount(support::FileDevice::open(&image)).unwrap();
-    let inode = vol.resolve_path(b"/filebig").unwrap();
-    let raw = File::open(&image).unwrap();
-    // Stream the image once so that pread and the model's disk read the same warm pages.
-    let _ = std::fs::read(&image).map(|d| black_box(d.len()));
-    let mut s = machine(&image);
-    s.set_trace_enabled(false);
-
-    let mut table = String::from(
-        "| measurement | rustfsd dispatch + Cc model | raw pread | ratio |\n|---|---:|---:|---:|\n",
-    );
-    for (label, chunk, non_cached) in [
-        ("64 KiB sequential cached reads", 64usize << 10, false),
-        ("1 MiB sequential non-cached reads", 1 << 20, true),
-    ] {
-        let chunks = support::physical_chunks(&vol, &inode, chunk);
-        let mut buf = vec![0u8; chunk];
-        let (mut ours, mut theirs) = (Duration::MAX, Duration::MAX);
-        let mut bytes = 0;
-        for _ in 0..passes {
-            let t = Instant::now();
-            bytes = through_dispatch(&mut s, "\\filebig", chunk as u32, non_cached);
-            ours = ours.min(t.elapsed());
-            let t = Instant::now();
-            let raw_bytes = through_pread(&raw, &chunks, &mut buf);
-            theirs = theirs.min(t.elapsed());
-            assert_eq!(raw_bytes, bytes);
-        }
-        let (a, b) = (mib_per_s(bytes, ours), mib_per_s(bytes, theirs));
-        let line = format!(
-            "| {label} of a {big_mib} MiB file | {a:.0} MiB/s | {b:.0} MiB/s | {:.2}× |",
-            a / b
-        );
-        eprintln!("{line}");
-        writeln!(table, "{line}").unwrap();
-    }
-    // 4 KiB non-cached reads at random page-aligned offsets in the first and the last MiB of
-    // the file, through one handle: the median per read near 0 against near the end.
-    let size = inode.size();
+/// 4 KiB non-cached reads at random page-aligned offsets in the first and the last MiB of the
+/// file, through one handle: the table line comparing the median per read near the end with
+/// the one near 0.
+fn random_reads(s: &mut Session, size: u64, big_mib: u64) -> String {
     let pid = s.initial_process();
     let mut request =
         rustfsd::kernel::model::harness::session::CreateRequest::open(&format!("{DISK}\\filebig"));
@@ -149,9 +100,81 @@ fn main() {
         near_zero.as_secs_f64() * 1e6,
         near_end.as_secs_f64() / near_zero.as_secs_f64()
     );
-    eprintln!("{line}");
-    writeln!(table, "{line}").unwrap();
     s.close_handle(handle);
+    line
+}
+
+fn mib_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
+}
+
+fn main() {
+    let big_mib: u64 = std::env::var("RUSTFSD_BENCH_LARGE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let passes = match std::env::var("RUSTFSD_BENCH_PASSES") {
+        Ok(n) => n.parse().expect("RUSTFSD_BENCH_PASSES"),
+        Err(_) if std::env::var_os("RUSTFSD_BENCH_QUICK").is_some() => 1,
+        Err(_) => 3,
+    };
+    let only = std::env::var("RUSTFSD_BENCH_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|only| only == name);
+    let image = support::bench_image(big_mib);
+    let vol = rustfsd::ext4::Volume::mount(support::FileDevice::open(&image)).unwrap();
+    let inode = vol.resolve_path(b"/filebig").unwrap();
+    let raw = File::open(&image).unwrap();
+    // Stream the image once so that pread and the model's disk read the same warm pages.
+    let _ = std::fs::read(&image).map(|d| black_box(d.len()));
+    let mut s = machine(&image);
+    s.set_trace_enabled(false);
+
+    let mut table = String::from(
+        "| measurement | rustfsd dispatch + Cc model | raw pread | ratio |\n|---|---:|---:|---:|\n",
+    );
+    for (name, label, chunk, non_cached) in [
+        (
+            "cached",
+            "64 KiB sequential cached reads",
+            64usize << 10,
+            false,
+        ),
+        (
+            "noncached",
+            "1 MiB sequential non-cached reads",
+            1 << 20,
+            true,
+        ),
+    ] {
+        if !wanted(name) {
+            continue;
+        }
+        let chunks = support::physical_chunks(&vol, &inode, chunk);
+        let mut buf = vec![0u8; chunk];
+        let (mut ours, mut theirs) = (Duration::MAX, Duration::MAX);
+        let mut bytes = 0;
+        for _ in 0..passes {
+            let t = Instant::now();
+            bytes = through_dispatch(&mut s, "\\filebig", chunk as u32, non_cached);
+            ours = ours.min(t.elapsed());
+            let t = Instant::now();
+            let raw_bytes = through_pread(&raw, &chunks, &mut buf);
+            theirs = theirs.min(t.elapsed());
+            assert_eq!(raw_bytes, bytes);
+        }
+        let (a, b) = (mib_per_s(bytes, ours), mib_per_s(bytes, theirs));
+        let line = format!(
+            "| {label} of a {big_mib} MiB file | {a:.0} MiB/s | {b:.0} MiB/s | {:.2}× |",
+            a / b
+        );
+        eprintln!("{line}");
+        writeln!(table, "{line}").unwrap();
+    }
+    if wanted("random") {
+        let line = random_reads(&mut s, inode.size(), big_mib);
+        eprintln!("{line}");
+        writeln!(table, "{line}").unwrap();
+    }
     let findings = s.findings();
     assert!(findings.is_empty(), "verifier findings: {findings:#?}");
     print!("{table}");

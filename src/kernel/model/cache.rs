@@ -43,8 +43,13 @@ use crate::kernel::{FileSizes, IrpMajor, NtStatus};
 pub const PAGE_SIZE: u64 = 4096;
 /// How many pages one paging read brings in at most (Mm's fault clustering).
 const CLUSTER_PAGES: u64 = 16;
-/// What a page frame holds before a paging read fills it: stale data from its last use.
+/// What a page frame holds before a paging read fills it: stale data from its last use, and
+/// this byte at both ends of every sector and over the part past end of file.
 const STALE_BYTE: u8 = 0xA5;
+/// How often the stale marks recur in a recycled frame.
+const STALE_MARK_STRIDE: usize = 512;
+/// Page frames kept for reuse (runs the working set dropped), at most.
+const FREE_FRAMES: usize = 64;
 /// The most bytes of cached pages kept, over all shared maps.
 const WORKING_SET_LIMIT: usize = 64 << 20;
 
@@ -83,6 +88,9 @@ pub struct CacheState {
     /// working set the trim takes the oldest from.
     pub working_set: VecDeque<(ObjId, u64)>,
     pub working_set_bytes: usize,
+    /// Page frames of dropped runs, for the next paging reads: the pages of a page-in are
+    /// taken for it and only the read fills them (ReactOS `mm/section.c` MmMakeSegmentResident).
+    pub free_frames: Vec<Vec<u8>>,
 }
 
 impl CacheState {
@@ -107,8 +115,40 @@ impl CacheState {
                 .and_then(|m| m.pages.remove(&page));
             if let Some(run) = dropped {
                 self.working_set_bytes = self.working_set_bytes.saturating_sub(run.len());
+                self.free_frame(run);
             }
         }
+    }
+
+    /// Keeps the pages of a dropped run for a later paging read, if nothing else holds them.
+    fn free_frame(&mut self, run: Arc<Vec<u8>>) {
+        if self.free_frames.len() < FREE_FRAMES
+            && let Ok(frame) = Arc::try_unwrap(run)
+        {
+            self.free_frames.push(frame);
+        }
+    }
+
+    /// `length` bytes of page frames holding stale data: a recycled frame (its old contents,
+    /// marked with STALE_BYTE at both ends of every sector) or a new one full of STALE_BYTE;
+    /// past `valid` bytes (end of file), STALE_BYTE throughout, so a tail left unzeroed shows.
+    fn stale_frame(&mut self, length: usize, valid: usize) -> Vec<u8> {
+        let Some(at) = self.free_frames.iter().position(|f| f.len() == length) else {
+            return std::vec![STALE_BYTE; length];
+        };
+        let mut frame = self.free_frames.swap_remove(at);
+        for sector in frame.chunks_mut(STALE_MARK_STRIDE) {
+            if let Some(first) = sector.first_mut() {
+                *first = STALE_BYTE;
+            }
+            if let Some(last) = sector.last_mut() {
+                *last = STALE_BYTE;
+            }
+        }
+        if let Some(tail) = frame.get_mut(valid..) {
+            tail.fill(STALE_BYTE);
+        }
+        frame
     }
 
     /// Forgets the pages of a map that goes or is purged.
@@ -427,7 +467,8 @@ pub(crate) fn paging_read(
     request.flags = IRP_PAGING_IO | IRP_NOCACHE | IRP_SYNCHRONOUS_PAGING_IO;
     request.buffer_kind = BufferKind::Mdl;
     request.buffer_len = length;
-    request.fill = STALE_BYTE;
+    let valid = file_size.saturating_sub(offset).min(length as u64) as usize;
+    request.pages = Some(kernel.lock().cache.stale_frame(length, valid));
     // Mm resolves a fault, and sends its paging read, at APC_LEVEL (Learn, "Dispatch Routine
     // IRQL and Thread Context": paging reads may arrive at APC_LEVEL; ReactOS
     // MiResolveMappedFileFault / IoPageRead run under the working-set lock).
@@ -450,7 +491,6 @@ pub(crate) fn paging_read(
         return Err(outcome.status);
     }
     // Mm maps whole pages: what lies past end of file must have been zeroed by the driver.
-    let valid = file_size.saturating_sub(offset).min(length as u64) as usize;
     if outcome
         .data
         .get(valid..)

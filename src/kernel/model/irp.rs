@@ -58,6 +58,9 @@ pub struct IrpEntry {
     pub requestor: u32,
     /// Irp->MdlAddress as an MDL chain of cache pages (IRP_MN_MDL / IRP_MN_COMPLETE_MDL).
     pub mdl_chain: Option<u64>,
+    /// The driver holds the output buffer's system mapping (`Irp::map_output`): `buffer` is
+    /// with the mapping meanwhile, and a write through `Mdl`/`SystemBuffer` is a finding.
+    pub mapped: bool,
 }
 
 pub struct MdlEntry {
@@ -114,6 +117,18 @@ fn with_irp<R>(id: ObjId, f: impl FnOnce(&mut IrpEntry) -> R) -> Option<R> {
 }
 
 fn write_buffer(irp: ObjId, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
+    let mapped = with_state(|state| {
+        let mapped = state.irps.get(irp).is_some_and(|entry| entry.mapped);
+        if mapped {
+            state.report(FindingKind::Other(std::format!(
+                "IRP {irp}'s buffer written through its MDL while the driver holds its mapping"
+            )));
+        }
+        mapped
+    });
+    if mapped == Some(true) {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
     with_irp(irp, |entry| {
         let end = offset
             .checked_add(data.len())
@@ -200,6 +215,55 @@ impl Irp {
             },
         })
         .unwrap_or(OutputBuffer::None)
+    }
+
+    /// The output buffer as bytes the driver writes in place: MmGetSystemAddressForMdlSafe
+    /// (NormalPagePriority | MdlMappingNoExecute) over Irp->MdlAddress, or the system buffer
+    /// of a buffered request
+    /// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe>).
+    /// A null mapping (the model never fails one) is STATUS_INSUFFICIENT_RESOURCES; a user
+    /// address is never mapped (STATUS_INVALID_USER_BUFFER, nothing touched). The IRP stays
+    /// borrowed while mapped, so it cannot be completed (and its MDL unlocked) under the
+    /// mapping; writing it meanwhile through a copied `Mdl`/`SystemBuffer` is a finding.
+    /// IRQL <= DISPATCH_LEVEL.
+    pub fn map_output(&mut self) -> Result<MappedBuffer<'_>, NtStatus> {
+        let id = self.id;
+        with_state(|state| {
+            state.require_irql("MmGetSystemAddressForMdlSafe", 2);
+            let Some(entry) = state.irps.get_mut(id).filter(|e| e.completed.is_none()) else {
+                state.report(FindingKind::UseAfterFree {
+                    kind: ObjectKind::Irp,
+                    id,
+                });
+                return Err(NtStatus::INVALID_PARAMETER);
+            };
+            let len = match (entry.buffer_kind, entry.mdl) {
+                (BufferKind::System, _) => entry.buffer.len(),
+                (BufferKind::Mdl | BufferKind::User, Some(mdl)) => {
+                    state.mdls.get(mdl).map_or(0, |m| m.length)
+                }
+                _ => return Err(NtStatus::INVALID_USER_BUFFER),
+            };
+            let Some(entry) = state.irps.get_mut(id) else {
+                return Err(NtStatus::INVALID_PARAMETER);
+            };
+            if entry.mapped {
+                state.report(FindingKind::Other(std::format!(
+                    "IRP {id}'s buffer mapped twice at once"
+                )));
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            entry.mapped = true;
+            let bytes = core::mem::take(&mut entry.buffer);
+            let len = len.min(bytes.len());
+            Ok(MappedBuffer {
+                irp: id,
+                bytes,
+                len,
+                _irp: core::marker::PhantomData,
+            })
+        })
+        .unwrap_or(Err(NtStatus::INSUFFICIENT_RESOURCES))
     }
 
     /// Locks a neither-I/O request's user buffer (Irp->UserBuffer, `length` bytes) for writing,
@@ -354,6 +418,47 @@ impl Drop for Irp {
     }
 }
 
+/// An IRP's output buffer mapped for the driver (`Irp::map_output`): its bytes, written in
+/// place. The model lends the IRP's buffer to the mapping and takes it back on drop.
+pub struct MappedBuffer<'a> {
+    irp: ObjId,
+    bytes: Vec<u8>,
+    /// MmGetMdlByteCount (a locked user buffer's MDL may be shorter than the buffer).
+    len: usize,
+    _irp: core::marker::PhantomData<&'a mut Irp>,
+}
+
+impl core::ops::Deref for MappedBuffer<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl core::ops::DerefMut for MappedBuffer<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        self.bytes.get_mut(..len).unwrap_or_default()
+    }
+}
+
+impl Drop for MappedBuffer<'_> {
+    fn drop(&mut self) {
+        let id = self.irp;
+        let bytes = core::mem::take(&mut self.bytes);
+        with_state(|state| match state.irps.get_mut(id) {
+            Some(entry) if entry.mapped => {
+                entry.mapped = false;
+                entry.buffer = bytes;
+            }
+            _ => state.report(FindingKind::UseAfterFree {
+                kind: ObjectKind::Mdl,
+                id,
+            }),
+        });
+    }
+}
+
 impl Mdl {
     /// MmGetSystemAddressForMdlSafe + a copy into the described buffer at `offset`.
     pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), NtStatus> {
@@ -417,11 +522,20 @@ impl UserBuffer {
     }
 }
 
-/// Name for a major code, for traces.
-pub fn major_name(major: u8) -> String {
-    match IrpMajor::from_code(major) {
-        Some(major) => std::format!("IRP_MJ_{major:?}"),
-        None => std::format!("IRP_MJ_{major:#x}"),
+/// Name for a major code, for traces (formatted where it is printed: no string of its own).
+pub fn major_name(major: u8) -> MajorName {
+    MajorName(major)
+}
+
+/// A major code that displays as IRP_MJ_<name>.
+pub struct MajorName(u8);
+
+impl core::fmt::Display for MajorName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match IrpMajor::from_code(self.0) {
+            Some(major) => write!(f, "IRP_MJ_{major:?}"),
+            None => write!(f, "IRP_MJ_{:#x}", self.0),
+        }
     }
 }
 

@@ -145,6 +145,15 @@ unsafe extern "C" {
     fn rustfsd_capture_user_input(dest: *mut u8, source: *const u8, length: u32) -> i32;
 }
 
+/// MmProbeAndLockPages under `__try` (`c/seh.c`), for the lower-device reads of `lower_io`.
+///
+/// # Safety
+/// `mdl` is an unlocked MDL of ours describing memory valid for `operation` in `mode`.
+pub(super) unsafe fn probe_and_lock_pages(mdl: *mut MDL, mode: i8, operation: i32) -> i32 {
+    // SAFETY: the caller's promise.
+    unsafe { rustfsd_probe_and_lock_pages(mdl, mode, operation) }
+}
+
 /// METHOD_NEITHER, the low two bits of an FSCTL code.
 const METHOD_NEITHER: u32 = 3;
 
@@ -472,6 +481,31 @@ impl Irp {
         OutputBuffer::None
     }
 
+    /// The output buffer as bytes the driver writes in place: MmGetSystemAddressForMdlSafe
+    /// (NormalPagePriority | MdlMappingNoExecute) over Irp->MdlAddress, or the system buffer
+    /// of a buffered request
+    /// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe>).
+    /// A null mapping is STATUS_INSUFFICIENT_RESOURCES; a user address is never mapped
+    /// (STATUS_INVALID_USER_BUFFER). The IRP stays borrowed while mapped, so it cannot be
+    /// completed (and its MDL unlocked, which tears the mapping down) under the slice.
+    /// IRQL <= DISPATCH_LEVEL.
+    pub fn map_output(&mut self) -> Result<MappedBuffer<'_>, NtStatus> {
+        let (start, len) = match self.output_buffer() {
+            OutputBuffer::Mdl(mdl) => (mdl.system_address()?, mdl.len()),
+            OutputBuffer::System(system) => (system.start(), system.len()),
+            OutputBuffer::User(_) | OutputBuffer::None => {
+                return Err(NtStatus::INVALID_USER_BUFFER);
+            }
+        };
+        // SAFETY: `start` maps `len` bytes of the IRP's locked (MDL) or I/O-manager-allocated
+        // (system) buffer, valid until completion; the slice borrows the IRP token mutably,
+        // so completion cannot happen while it lives, and no other `&mut` to these bytes is
+        // made (the driver does not write through `Mdl`/`SystemBuffer` while mapped; the model
+        // reports it if it does).
+        let bytes = unsafe { core::slice::from_raw_parts_mut(start.as_ptr(), len) };
+        Ok(MappedBuffer { bytes })
+    }
+
     /// Locks a neither-I/O request's user buffer (Irp->UserBuffer, `length` bytes) for writing,
     /// as FastFAT's FatLockUserBuffer (deviosup.c): IoAllocateMdl charged to the IRP (so
     /// Irp->MdlAddress, which the I/O manager unlocks and frees at completion), then
@@ -600,6 +634,25 @@ unsafe fn write_checked(
     // caller promises are writable and which cannot overlap `data` (a buffer of ours).
     unsafe { ptr::copy_nonoverlapping(data.as_ptr(), start.add(offset), data.len()) };
     Ok(())
+}
+
+/// An IRP's output buffer mapped for the driver (`Irp::map_output`): its bytes, written in
+/// place.
+pub struct MappedBuffer<'a> {
+    bytes: &'a mut [u8],
+}
+
+impl core::ops::Deref for MappedBuffer<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl core::ops::DerefMut for MappedBuffer<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.bytes
+    }
 }
 
 impl Mdl {

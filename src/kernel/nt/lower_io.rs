@@ -2,10 +2,13 @@
 //!
 //! Every IRP and MDL here is an owned value that frees itself on every path (DESIGN.md
 //! invariant 5): `OwnedIrp` (IoAllocateIrp / IoFreeIrp), `OwnedMdl` (IoAllocateMdl over our own
-//! nonpaged buffer + MmBuildMdlForNonPagedPool / IoFreeMdl), `PoolBuffer` (the bounce buffer).
-//! The IRP's completion routine signals a stack KEVENT and returns
+//! nonpaged buffer + MmBuildMdlForNonPagedPool / IoFreeMdl), `LockedMdl` (IoAllocateMdl over
+//! the caller's slice + MmProbeAndLockPages / MmUnlockPages + IoFreeMdl), `PoolBuffer` (the
+//! bounce buffer). The IRP's completion routine signals a stack KEVENT and returns
 //! STATUS_MORE_PROCESSING_REQUIRED, so the I/O manager never frees the IRP: we do, on drop.
-//! Data always lands in a pool buffer we own; the caller's slice is never described by an MDL.
+//! Whole sectors at a sector-aligned offset land straight in the caller's slice (the lower
+//! IRP's MDL describes its pages: the mapped pages of a read request's own MDL, or our pool);
+//! only a partial sector at either end goes through the bounce buffer.
 
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
@@ -85,6 +88,52 @@ impl Drop for OwnedMdl {
         unsafe { wdk_sys::ntddk::IoFreeMdl(self.raw.as_ptr()) }
     }
 }
+
+/// An MDL describing a slice of the caller's (kernel-mode) memory, locked for writing: the
+/// pages the disk fills. MmProbeAndLockPages(KernelMode, IoWriteAccess) under `__try`; a page
+/// that several MDLs describe may be locked by each
+/// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmprobeandlockpages>),
+/// so the mapped pages of a request's locked MDL can be described again. (FastFAT's
+/// FatMultipleAsync builds a partial MDL of Irp->MdlAddress with IoBuildPartialMdl instead;
+/// the ext4 reader hands the device a byte slice, not the request's MDL.)
+struct LockedMdl {
+    raw: NonNull<MDL>,
+}
+
+impl LockedMdl {
+    fn lock(buf: &mut [u8]) -> Result<LockedMdl, NtStatus> {
+        let len = u32::try_from(buf.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+        // SAFETY: IoAllocateMdl only records the kernel address and length; no IRP is passed.
+        let raw = unsafe {
+            wdk_sys::ntddk::IoAllocateMdl(buf.as_mut_ptr().cast(), len, 0, 0, ptr::null_mut())
+        };
+        let raw = NonNull::new(raw).ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
+        // SAFETY: the MDL describes `buf`, kernel memory the caller holds mutably for the
+        // whole read; a failure raises inside the C helper's `__try` and leaves it unlocked.
+        let status = unsafe {
+            super::irp::probe_and_lock_pages(raw.as_ptr(), _MODE::KernelMode as i8, LOCK_FOR_WRITE)
+        };
+        if status < 0 {
+            // SAFETY: ours, not locked, not attached to any IRP.
+            unsafe { wdk_sys::ntddk::IoFreeMdl(raw.as_ptr()) };
+            return Err(NtStatus(status));
+        }
+        Ok(LockedMdl { raw })
+    }
+}
+
+impl Drop for LockedMdl {
+    fn drop(&mut self) {
+        // SAFETY: locked by `lock`, and the IRP that carried it is freed or detached first.
+        unsafe {
+            wdk_sys::ntddk::MmUnlockPages(self.raw.as_ptr());
+            wdk_sys::ntddk::IoFreeMdl(self.raw.as_ptr());
+        }
+    }
+}
+
+/// LOCK_OPERATION IoWriteAccess: the disk writes the pages.
+const LOCK_FOR_WRITE: i32 = wdk_sys::_LOCK_OPERATION::IoWriteAccess as i32;
 
 /// An IRP we allocated for the device below; freed on drop, never completed to the I/O manager.
 struct OwnedIrp {
@@ -189,16 +238,30 @@ fn read_aligned(
     len: usize,
     override_verify: bool,
 ) -> Result<usize, NtStatus> {
+    let mdl = OwnedMdl::describe(buffer, len)?;
+    read_into_mdl(target, offset, mdl.raw, len, override_verify)
+}
+
+/// One IRP_MJ_READ of `len` bytes at the sector-aligned `offset` into the pages `mdl`
+/// describes (at least `len` bytes). Inlined into its callers: a frame of its own would sit
+/// below theirs on CREATE's path walk, which has no stack to spare (`cargo xtask stack-depth`).
+#[inline(always)]
+fn read_into_mdl(
+    target: PDEVICE_OBJECT,
+    offset: u64,
+    mdl: NonNull<MDL>,
+    len: usize,
+    override_verify: bool,
+) -> Result<usize, NtStatus> {
     let length = u32::try_from(len).map_err(|_| NtStatus::INVALID_PARAMETER)?;
     let byte_offset = i64::try_from(offset).map_err(|_| NtStatus::INVALID_PARAMETER)?;
-    let mdl = OwnedMdl::describe(buffer, len)?;
     let mut irp = OwnedIrp::allocate(target)?;
     let stack = irp.next_stack();
     // SAFETY: `irp` is ours, not yet sent; `stack` is the location the target will read.
     // The MDL outlives the IRP (declared before it) and is detached when the IRP drops.
     unsafe {
         let raw = irp.raw.as_ptr();
-        (*raw).MdlAddress = mdl.raw.as_ptr();
+        (*raw).MdlAddress = mdl.as_ptr();
         (*raw).Flags = IRP_NOCACHE;
         (*stack).MajorFunction = IRP_MJ_READ as u8;
         // Only a mount's or a verify's reads may reach a medium the disk wants verified.
@@ -212,8 +275,10 @@ fn read_aligned(
     Ok(read.min(len))
 }
 
-/// Reads any byte range: whole sectors of at most MAX_TRANSFER bytes into a bounce buffer,
-/// copied out to `buf`. Stops early at a short read (the end of the device).
+/// Reads any byte range. From a sector-aligned offset, the whole sectors go straight into
+/// `buf` (MAX_TRANSFER bytes per IRP, when `buf` meets the device's AlignmentRequirement);
+/// the rest goes through a bounce buffer and is copied out. Stops early at a short read (the
+/// end of the device).
 pub(super) fn read(
     target: PDEVICE_OBJECT,
     sector_size: u32,
@@ -228,6 +293,66 @@ pub(super) fn read(
     if !sector.is_power_of_two() {
         return Err(NtStatus::INVALID_PARAMETER);
     }
+    let direct = read_direct(target, sector, offset, buf, override_verify)?;
+    let rest = buf.get_mut(direct.done..).unwrap_or_default();
+    if direct.short || rest.is_empty() {
+        return Ok(direct.done);
+    }
+    let offset = offset
+        .checked_add(direct.done as u64)
+        .ok_or(NtStatus::INVALID_PARAMETER)?;
+    Ok(direct.done + read_bounced(target, sector, offset, rest, override_verify)?)
+}
+
+/// What `read_direct` did: bytes read, and whether the device ended first.
+struct Direct {
+    done: usize,
+    short: bool,
+}
+
+/// The whole sectors at the start of `buf`, read straight into it when `offset` is
+/// sector-aligned and `buf` meets the target's AlignmentRequirement; nothing otherwise.
+fn read_direct(
+    target: PDEVICE_OBJECT,
+    sector: usize,
+    offset: u64,
+    buf: &mut [u8],
+    override_verify: bool,
+) -> Result<Direct, NtStatus> {
+    // SAFETY: `target` is a live device object (the callers' invariant).
+    let alignment = unsafe { (*target).AlignmentRequirement } as usize;
+    let whole = buf.len() & !(sector - 1);
+    let aligned = offset.is_multiple_of(sector as u64)
+        && (buf.as_ptr() as usize) & alignment == 0
+        && MAX_TRANSFER.is_multiple_of(sector);
+    let mut done = 0usize;
+    while aligned && done < whole {
+        let span = (whole - done).min(MAX_TRANSFER);
+        let position = offset
+            .checked_add(done as u64)
+            .ok_or(NtStatus::INVALID_PARAMETER)?;
+        let chunk = buf
+            .get_mut(done..done + span)
+            .ok_or(NtStatus::INVALID_PARAMETER)?;
+        let mdl = LockedMdl::lock(chunk)?;
+        let got = read_into_mdl(target, position, mdl.raw, span, override_verify)?;
+        done += got.min(span);
+        if got < span {
+            return Ok(Direct { done, short: true });
+        }
+    }
+    Ok(Direct { done, short: false })
+}
+
+/// Any byte range through a bounce buffer: whole sectors of at most MAX_TRANSFER bytes, the
+/// wanted part copied out to `buf`.
+fn read_bounced(
+    target: PDEVICE_OBJECT,
+    sector: usize,
+    offset: u64,
+    buf: &mut [u8],
+    override_verify: bool,
+) -> Result<usize, NtStatus> {
     let chunk = MAX_TRANSFER.max(sector);
     let bounce = PoolBuffer::allocate(chunk)?;
     let mut done = 0usize;

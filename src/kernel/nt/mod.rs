@@ -50,7 +50,7 @@ pub use file_object::{
     FileObject,
 };
 pub use fsrtl::{FileSystemRegion, enter_file_system};
-pub use irp::{Irp, Mdl, OutputBuffer, SystemBuffer, TopLevelIrp, UserBuffer};
+pub use irp::{Irp, MappedBuffer, Mdl, OutputBuffer, SystemBuffer, TopLevelIrp, UserBuffer};
 pub use irql::{
     APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,

@@ -37,6 +37,9 @@ pub struct IrpRequest {
     /// What the buffer holds before the driver writes it (stale page contents for a paging
     /// read, so an unzeroed tail shows).
     pub fill: u8,
+    /// The buffer as it is, instead of `buffer_len` bytes of `fill`: the page frames a paging
+    /// read fills, with whatever they held before.
+    pub pages: Option<Vec<u8>>,
     /// Sent on a handle opened without FILE_SYNCHRONOUS_IO_*: if the driver pends it, the
     /// caller gets STATUS_PENDING at once instead of waiting.
     pub asynchronous: bool,
@@ -59,6 +62,7 @@ impl IrpRequest {
             buffer_len: 0,
             flags: 0,
             fill: 0,
+            pages: None,
             asynchronous: false,
             user_buffer_invalid: false,
             requestor: 0,
@@ -126,7 +130,9 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             pending: false,
             information: 0,
             buffer_kind: request.buffer_kind,
-            buffer: vec![request.fill; request.buffer_len],
+            buffer: request
+                .pages
+                .unwrap_or_else(|| vec![request.fill; request.buffer_len]),
             mdl: None,
             abandoned: false,
             reparse: None,
@@ -137,6 +143,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             user_buffer_invalid: request.user_buffer_invalid,
             requestor: request.requestor,
             mdl_chain: request.mdl_chain,
+            mapped: false,
         });
         if request.buffer_kind == BufferKind::Mdl {
             let mdl = state.mdls.insert(MdlEntry {
@@ -161,7 +168,10 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             &mut state.context,
             format!("{} {} on device {device}", major_name(major), id),
         );
-        state.push_trace(format!("t{thread}: {} -> {}", major_name(major), id));
+        // Formatted only for a trace that is kept (the hot path of every request).
+        if !state.trace_off {
+            state.push_trace(format!("t{thread}: {} -> {}", major_name(major), id));
+        }
         (
             descriptor,
             id,
@@ -267,11 +277,15 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
     state.context = previous;
     let thread = state.current_thread;
     let Some(entry) = entry else {
-        state.push_trace(format!("t{thread}: {} <- pending", major_name(major)));
+        if !state.trace_off {
+            state.push_trace(format!("t{thread}: {} <- pending", major_name(major)));
+        }
         return IrpOutcome::status(NtStatus::PENDING);
     };
     let status = entry.completed.unwrap_or(NtStatus::UNSUCCESSFUL);
-    state.push_trace(format!("t{thread}: {} <- {status:?}", major_name(major)));
+    if !state.trace_off {
+        state.push_trace(format!("t{thread}: {} <- {status:?}", major_name(major)));
+    }
     let mut mdl_chain = entry.mdl_chain;
     if let Some(chain) = mdl_chain
         && (status.is_error() || request_minor & IRP_MN_COMPLETE != 0)
