@@ -52,9 +52,13 @@ const WORKING_SET_LIMIT: usize = 64 << 20;
 pub struct SharedCacheMap {
     /// The FILE_OBJECT the section was created with; referenced while the map lives.
     pub file_object: ObjId,
+    /// The LazyWriteContext the callbacks get: the FsContext (FCB) of that FILE_OBJECT.
+    pub context: Option<ObjId>,
     pub file_size: u64,
-    /// Private cache maps (FILE_OBJECTs) still open on it.
+    /// Private cache maps (FILE_OBJECTs) still open on it, plus read-aheads in flight.
     pub open_count: u32,
+    /// Read-aheads queued or running, each holding one of `open_count` (`read_ahead.rs`).
+    pub read_aheads: u32,
     /// Cached pages: runs of whole pages as one paging read brought them in, by first page.
     /// Shared, so a copy out of them needs no lock and no intermediate buffer.
     pub pages: BTreeMap<u64, Arc<Vec<u8>>>,
@@ -64,12 +68,32 @@ pub struct SharedCacheMap {
     pub delete_queued: bool,
 }
 
+impl SharedCacheMap {
+    /// The cached run holding `page`: its first page and bytes.
+    fn run_of(&self, page: u64) -> Option<(u64, &Arc<Vec<u8>>)> {
+        self.pages
+            .range(..=page)
+            .next_back()
+            .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE)
+            .map(|(first, bytes)| (*first, bytes))
+    }
+
+    /// True if `page` is cached.
+    pub(crate) fn is_cached(&self, page: u64) -> bool {
+        self.run_of(page).is_some()
+    }
+}
+
 #[derive(Default)]
 pub struct CacheState {
     /// By SECTION_OBJECT_POINTERS (the FCB block's id).
     pub shared: BTreeMap<ObjId, SharedCacheMap>,
     /// FILE_OBJECT -> its SECTION_OBJECT_POINTERS, for FILE_OBJECTs with a private map.
     pub private: BTreeMap<ObjId, ObjId>,
+    /// Each private map's read history and read-ahead flag (`read_ahead.rs`).
+    pub history: BTreeMap<ObjId, super::read_ahead::ReadHistory>,
+    /// Read-ahead counters, for tests.
+    pub read_ahead: super::read_ahead::ReadAheadCounters,
     /// Paging reads sent, for tests.
     pub paging_reads: u64,
     /// Shared maps deleted inside CcUninitializeCacheMap / by the lazy writer.
@@ -156,6 +180,11 @@ pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Resul
     }
     let thread = state.current_thread;
     let created = !state.cache.shared.contains_key(&section);
+    let context = state
+        .file_objects
+        .get(id)
+        .and_then(|entry| entry.fs_context)
+        .map(|fcb| fcb.id);
     if created {
         // The section holds a reference on the FILE_OBJECT it was created with.
         if let Some(entry) = state.file_objects.get_mut(id) {
@@ -165,8 +194,10 @@ pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Resul
             section,
             SharedCacheMap {
                 file_object: id,
+                context,
                 file_size: sizes.file_size,
                 open_count: 0,
+                read_aheads: 0,
                 pages: BTreeMap::new(),
                 waiters: Vec::new(),
                 delete_queued: false,
@@ -181,6 +212,10 @@ pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Resul
         map.file_size = sizes.file_size;
     }
     state.cache.private.insert(id, section);
+    state
+        .cache
+        .history
+        .insert(id, super::read_ahead::ReadHistory::default());
     state.push_trace(format!(
         "t{thread}: CcInitializeCacheMap FO {id} section {section}{}",
         if created { " (shared map created)" } else { "" }
@@ -264,11 +299,8 @@ fn copy_cached(
                 return Err(NtStatus::FILE_CLOSED);
             };
             let page = position / PAGE_SIZE;
-            map.pages
-                .range(..=page)
-                .next_back()
-                .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE)
-                .map(|(first, bytes)| (*first, bytes.clone()))
+            map.run_of(page)
+                .map(|(first, bytes)| (first, bytes.clone()))
                 .ok_or(page)
         };
         match found {
@@ -284,6 +316,7 @@ fn copy_cached(
             Err(page) => fault_in(&kernel, section, page, (end - 1) / PAGE_SIZE)?,
         }
     }
+    super::read_ahead::after_read(&kernel, id, section, offset, end);
     Ok(())
 }
 
@@ -366,7 +399,12 @@ pub(crate) fn report_mdl_chain_leaks(state: &mut State) {
 
 /// A page fault on `page` of the section: one paging read of up to CLUSTER_PAGES pages (not
 /// past `last`, nor past the last page of the file, nor over pages already cached).
-fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Result<(), NtStatus> {
+pub(crate) fn fault_in(
+    kernel: &Arc<Kernel>,
+    section: ObjId,
+    page: u64,
+    last: u64,
+) -> Result<(), NtStatus> {
     let (file_object, device, file_size, count) = {
         let mut state = kernel.lock();
         let Some(map) = state.cache.shared.get(&section) else {
@@ -497,13 +535,15 @@ fn uninitialize_with_event(file_object: &FileObject, event: &Event) -> bool {
             set(event);
             return false;
         };
+        state.cache.history.remove(&id);
         let inline = state.choose(2) == 0;
+        let privates_left = state.cache.private.values().any(|s| *s == section);
         let Some(map) = state.cache.shared.get_mut(&section) else {
             set(event);
             return true;
         };
-        map.open_count = map.open_count.saturating_sub(1);
-        if map.open_count > 0 {
+        if privates_left {
+            map.open_count = map.open_count.saturating_sub(1);
             state.push_trace(format!(
                 "t{thread}: CcUninitializeCacheMap FO {id}: other private maps remain, event set"
             ));
@@ -511,25 +551,13 @@ fn uninitialize_with_event(file_object: &FileObject, event: &Event) -> bool {
             return true;
         }
         map.waiters.push(event.clone());
-        if inline {
-            state.push_trace(format!(
-                "t{thread}: CcUninitializeCacheMap FO {id}: last private map, shared map \
-                 deleted now"
-            ));
-            Some(section)
-        } else {
-            map.delete_queued = true;
-            state.push_trace(format!(
-                "t{thread}: CcUninitializeCacheMap FO {id}: last private map, deletion left \
-                 to the lazy writer"
-            ));
-            let owner = kernel.clone();
-            state.work_queue.push_back((
-                format!("lazy writer: delete shared cache map {section}"),
-                std::boxed::Box::new(move || delete_shared_map(&owner, section, true)),
-            ));
-            None
-        }
+        drop_open_count(
+            &kernel,
+            &mut state,
+            section,
+            inline,
+            &format!("FO {id}: last private map"),
+        )
     };
     if let Some(section) = now {
         delete_shared_map(&kernel, section, false);
@@ -537,10 +565,49 @@ fn uninitialize_with_event(file_object: &FileObject, event: &Event) -> bool {
     true
 }
 
+/// One open count of the shared map of `section` goes (a private map's, or a read-ahead's
+/// hold). At zero the map is deleted: now (`Some(section)` back, for the caller to delete
+/// once it has let go of the state) or by the lazy writer (queued here), as `inline` says.
+/// The map's uninitialize events are set only by that deletion.
+pub(crate) fn drop_open_count(
+    kernel: &Arc<Kernel>,
+    state: &mut State,
+    section: ObjId,
+    inline: bool,
+    why: &str,
+) -> Option<ObjId> {
+    let thread = state.current_thread;
+    let map = state.cache.shared.get_mut(&section)?;
+    map.open_count = map.open_count.saturating_sub(1);
+    if map.open_count > 0 {
+        let count = map.open_count;
+        state.push_trace(format!(
+            "t{thread}: Cc: {why}; shared map {section} still open ({count})"
+        ));
+        return None;
+    }
+    if inline {
+        state.push_trace(format!(
+            "t{thread}: Cc: {why}; shared map {section} deleted now"
+        ));
+        return Some(section);
+    }
+    map.delete_queued = true;
+    state.push_trace(format!(
+        "t{thread}: Cc: {why}; deletion of shared map {section} left to the lazy writer"
+    ));
+    let owner = kernel.clone();
+    state.work_queue.push_back((
+        format!("lazy writer: delete shared cache map {section}"),
+        std::boxed::Box::new(move || delete_shared_map(&owner, section, true)),
+    ));
+    None
+}
+
 /// Deletes the shared map of `section` if no private map was opened on it again: the section's
 /// FILE_OBJECT reference goes (IRP_MJ_CLOSE may follow right here), then the waiters' events
 /// are set.
-fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
+pub(crate) fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
     let map = {
         let mut state = kernel.lock();
         let still_unused = state
@@ -580,4 +647,31 @@ pub(crate) fn purge_pages(state: &mut State, section: ObjId) {
 /// Shared maps still alive (each holds a FILE_OBJECT reference).
 pub fn live_shared_maps(state: &State) -> usize {
     state.cache.shared.len()
+}
+
+/// FSRTL_CACHE_TOP_LEVEL_IRP: what IoGetTopLevelIrp returns on a Cc thread inside the file
+/// system's AcquireForReadAhead / AcquireForLazyWrite.
+pub const FSRTL_CACHE_TOP_LEVEL_IRP: u64 = 1;
+
+/// IoSetTopLevelIrp(FSRTL_CACHE_TOP_LEVEL_IRP) if the thread has none. True if it was set.
+pub fn enter_cache_top_level() -> bool {
+    super::state::with_state(|state| {
+        let thread = state.thread();
+        if thread.top_level_irp != 0 {
+            return false;
+        }
+        thread.top_level_irp = FSRTL_CACHE_TOP_LEVEL_IRP;
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// IoSetTopLevelIrp(NULL) if the thread's top-level IRP is FSRTL_CACHE_TOP_LEVEL_IRP.
+pub fn leave_cache_top_level() {
+    super::state::with_state(|state| {
+        let thread = state.thread();
+        if thread.top_level_irp == FSRTL_CACHE_TOP_LEVEL_IRP {
+            thread.top_level_irp = 0;
+        }
+    });
 }
