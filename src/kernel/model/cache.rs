@@ -10,6 +10,8 @@
 //!   later by the lazy writer (a work item): the seeded choice produces both. Deleting it
 //!   drops the FILE_OBJECT reference, so IRP_MJ_CLOSE may come inside CcUninitializeCacheMap
 //!   or later on the worker thread, and the uninitialize event is set only then.
+//! - Cached pages are the stream's data section, one per SECTION_OBJECT_POINTERS, shared with
+//!   Mm's data segment (`data_pages`): a page either brought in is resident for the other.
 //! - CcCopyRead copies from cached pages; a page not cached yet is read with a paging read
 //!   IRP (IRP_PAGING_IO | IRP_NOCACHE | IRP_SYNCHRONOUS_PAGING_IO, an MDL, page-aligned
 //!   offset and length, possibly past end of file within the last page) sent to the driver
@@ -59,30 +61,17 @@ pub struct SharedCacheMap {
     pub open_count: u32,
     /// Read-aheads queued or running, each holding one of `open_count` (`read_ahead.rs`).
     pub read_aheads: u32,
-    /// Cached pages: runs of whole pages as one paging read brought them in, by first page.
-    /// Shared, so a copy out of them needs no lock and no intermediate buffer.
-    pub pages: BTreeMap<u64, Arc<Vec<u8>>>,
     /// Uninitialize events to set when the map is really deleted.
     pub waiters: Vec<Event>,
     /// Deletion was queued to the lazy writer.
     pub delete_queued: bool,
 }
 
-impl SharedCacheMap {
-    /// The cached run holding `page`: its first page and bytes.
-    fn run_of(&self, page: u64) -> Option<(u64, &Arc<Vec<u8>>)> {
-        self.pages
-            .range(..=page)
-            .next_back()
-            .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE)
-            .map(|(first, bytes)| (*first, bytes))
-    }
-
-    /// True if `page` is cached.
-    pub(crate) fn is_cached(&self, page: u64) -> bool {
-        self.run_of(page).is_some()
-    }
-}
+/// The resident pages of one stream's data section, which Cc's views and Mm's data segment
+/// share (one section per stream, as on Windows): runs of whole pages as one paging read
+/// brought them in, by first page. Shared, so a copy out of them needs no lock and no
+/// intermediate buffer.
+pub type DataPages = BTreeMap<u64, Arc<Vec<u8>>>;
 
 #[derive(Default)]
 pub struct CacheState {
@@ -103,21 +92,45 @@ pub struct CacheState {
     /// (what Irp->MdlAddress names).
     pub mdl_chains: BTreeMap<u64, MdlChain>,
     pub next_mdl_chain: u64,
-    /// Cached runs in the order they came in (section, first page), and their bytes: the
+    /// The resident pages of each stream's data section, by SECTION_OBJECT_POINTERS: kept while
+    /// the shared cache map or the data segment lives, dropped by a purge.
+    pub data_pages: BTreeMap<ObjId, DataPages>,
+    /// Resident runs in the order they came in (section, first page), and their bytes: the
     /// working set the trim takes the oldest from.
     pub working_set: VecDeque<(ObjId, u64)>,
     pub working_set_bytes: usize,
 }
 
 impl CacheState {
-    /// Caches a run of pages that a paging read brought in, trimming the oldest runs past
-    /// WORKING_SET_LIMIT.
-    fn insert_run(&mut self, section: ObjId, page: u64, bytes: Vec<u8>) {
-        let Some(map) = self.shared.get_mut(&section) else {
-            return;
-        };
+    /// The resident run holding `page` of the data section `section`: its first page and bytes.
+    pub(crate) fn run_of(&self, section: ObjId, page: u64) -> Option<(u64, Arc<Vec<u8>>)> {
+        self.data_pages
+            .get(&section)?
+            .range(..=page)
+            .next_back()
+            .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE)
+            .map(|(first, bytes)| (*first, bytes.clone()))
+    }
+
+    /// True if `page` of the data section is resident.
+    pub(crate) fn is_resident(&self, section: ObjId, page: u64) -> bool {
+        self.run_of(section, page).is_some()
+    }
+
+    /// The first resident page after `page` (u64::MAX if none).
+    pub(crate) fn next_resident_after(&self, section: ObjId, page: u64) -> u64 {
+        self.data_pages
+            .get(&section)
+            .and_then(|pages| pages.range(page + 1..).next())
+            .map_or(u64::MAX, |(first, _)| *first)
+    }
+
+    /// Makes a run of pages that a paging read brought in resident, trimming the oldest runs
+    /// past WORKING_SET_LIMIT.
+    pub(crate) fn insert_run(&mut self, section: ObjId, page: u64, bytes: Vec<u8>) {
         self.working_set_bytes += bytes.len();
-        if let Some(old) = map.pages.insert(page, Arc::new(bytes)) {
+        let pages = self.data_pages.entry(section).or_default();
+        if let Some(old) = pages.insert(page, Arc::new(bytes)) {
             self.working_set_bytes = self.working_set_bytes.saturating_sub(old.len());
         }
         self.working_set.push_back((section, page));
@@ -126,17 +139,20 @@ impl CacheState {
                 break;
             };
             let dropped = self
-                .shared
+                .data_pages
                 .get_mut(&section)
-                .and_then(|m| m.pages.remove(&page));
+                .and_then(|pages| pages.remove(&page));
             if let Some(run) = dropped {
                 self.working_set_bytes = self.working_set_bytes.saturating_sub(run.len());
             }
         }
     }
 
-    /// Forgets the pages of a map that goes or is purged.
-    fn drop_runs(&mut self, runs: &BTreeMap<u64, Arc<Vec<u8>>>) {
+    /// Forgets the resident pages of a data section that is purged or gone.
+    pub(crate) fn drop_data_pages(&mut self, section: ObjId) {
+        let Some(runs) = self.data_pages.remove(&section) else {
+            return;
+        };
         let bytes: usize = runs.values().map(|run| run.len()).sum();
         self.working_set_bytes = self.working_set_bytes.saturating_sub(bytes);
     }
@@ -198,7 +214,6 @@ pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Resul
                 file_size: sizes.file_size,
                 open_count: 0,
                 read_aheads: 0,
-                pages: BTreeMap::new(),
                 waiters: Vec::new(),
                 delete_queued: false,
             },
@@ -295,13 +310,11 @@ fn copy_cached(
         // The cached run holding `position`, or the first page that is not cached.
         let found = {
             let state = kernel.lock();
-            let Some(map) = state.cache.shared.get(&section) else {
+            if !state.cache.shared.contains_key(&section) {
                 return Err(NtStatus::FILE_CLOSED);
-            };
+            }
             let page = position / PAGE_SIZE;
-            map.run_of(page)
-                .map(|(first, bytes)| (first, bytes.clone()))
-                .ok_or(page)
+            state.cache.run_of(section, page).ok_or(page)
         };
         match found {
             Ok((first, bytes)) => {
@@ -411,12 +424,8 @@ pub(crate) fn fault_in(
             return Err(NtStatus::FILE_CLOSED);
         };
         let file_pages = map.file_size.div_ceil(PAGE_SIZE);
-        // Up to the next cached run, the end of the request, the cluster, the end of file.
-        let next_cached = map
-            .pages
-            .range(page + 1..)
-            .next()
-            .map_or(u64::MAX, |(first, _)| *first);
+        // Up to the next resident run, the end of the request, the cluster, the end of file.
+        let next_cached = state.cache.next_resident_after(section, page);
         let count = CLUSTER_PAGES
             .min(last.saturating_sub(page) + 1)
             .min(file_pages.saturating_sub(page).max(1))
@@ -624,8 +633,9 @@ pub(crate) fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool
             state.cache.deleted_inline += 1;
         }
         let map = state.cache.shared.remove(&section);
-        if let Some(map) = &map {
-            state.cache.drop_runs(&map.pages);
+        // The pages stay resident while Mm's data segment of the stream lives.
+        if !super::section::has_data_segment(&state, section) {
+            state.cache.drop_data_pages(section);
         }
         map
     };
@@ -636,12 +646,10 @@ pub(crate) fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool
     }
 }
 
-/// CcPurgeCacheSection's part in Cc: the cached pages of `section` go (the shared map stays).
+/// CcPurgeCacheSection's part in Cc: the resident pages of the data section `section` go (the
+/// shared map stays).
 pub(crate) fn purge_pages(state: &mut State, section: ObjId) {
-    if let Some(map) = state.cache.shared.get_mut(&section) {
-        let runs = core::mem::take(&mut map.pages);
-        state.cache.drop_runs(&runs);
-    }
+    state.cache.drop_data_pages(section);
 }
 
 /// Shared maps still alive (each holds a FILE_OBJECT reference).

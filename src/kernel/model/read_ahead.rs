@@ -104,7 +104,7 @@ pub(crate) fn after_read(
         return;
     }
     let (first, last) = (end / PAGE_SIZE, (ahead_end - 1) / PAGE_SIZE);
-    if (first..=last).all(|page| map.is_cached(page)) {
+    if (first..=last).all(|page| state.cache.is_resident(section, page)) {
         return;
     }
     if let Some(history) = state.cache.history.get_mut(&file_object) {
@@ -210,11 +210,7 @@ fn read_granule(
         for page in first..=last {
             let missing = {
                 let state = kernel.lock();
-                state
-                    .cache
-                    .shared
-                    .get(&section)
-                    .is_some_and(|map| !map.is_cached(page))
+                state.cache.shared.contains_key(&section) && !state.cache.is_resident(section, page)
             };
             if !missing {
                 continue;
