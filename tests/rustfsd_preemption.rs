@@ -1,7 +1,8 @@
 //! Random threaded scripts under the preempting scheduler: two or three threads open, read,
 //! list, query, close, lock and unlock the volume and byte ranges, ask for change
 //! notifications and cancel them, request, break, acknowledge and cancel oplocks, dismount,
-//! and pull the disk, each request preempted
+//! and pull the disk, while the cache manager's read-ahead (scheduled by their sequential
+//! cached reads) runs on the worker whenever the scheduler lets it, each request preempted
 //! inside the driver wherever the seed decides (docs/nt-model.md, "Preemption"). Every run
 //! must end with everything closed, the driver unloaded and no verifier finding.
 //!
@@ -64,8 +65,14 @@ fn script(rng: &mut Rng) -> String {
                 }
                 4 | 5 if !mine.is_empty() => {
                     let name = &mine[rng.below(mine.len())];
-                    let offset = rng.below(8) * 512;
-                    format!("read {name} offset={offset} len=4096 => any")
+                    if rng.below(2) == 0 {
+                        // Sequential cached reads: the cache manager schedules read-ahead.
+                        lines.push(format!("@t{thread} read {name} offset=0 len=4096 => any"));
+                        format!("read {name} offset=4096 len=4096 => any")
+                    } else {
+                        let offset = rng.below(8) * 512;
+                        format!("read {name} offset={offset} len=4096 => any")
+                    }
                 }
                 6 if !mine.is_empty() => {
                     let name = &mine[rng.below(mine.len())];
@@ -156,6 +163,10 @@ struct Tally {
     oplocks: usize,
     /// Acknowledgements of a break (not required often: most oplocks are cancelled unbroken).
     acknowledged: usize,
+    /// Read-aheads the cache manager scheduled, and those that ran rustfsd's
+    /// AcquireForReadAhead and read.
+    read_aheads_scheduled: usize,
+    read_aheads_performed: usize,
 }
 
 fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
@@ -180,6 +191,9 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
             .any(|l| l.ends_with("waits for a resource")),
     );
     tally.fast_io_answered += session.fast_io_counters().1 as usize;
+    let read_ahead = session.read_ahead_counters();
+    tally.read_aheads_scheduled += read_ahead.scheduled as usize;
+    tally.read_aheads_performed += read_ahead.performed as usize;
     Ok(())
 }
 
@@ -204,6 +218,8 @@ fn random_threaded_scripts_end_clean_under_preemption() {
         ("runs with the disk pulled", tally.pulled),
         ("fast I/O calls answered", tally.fast_io_answered),
         ("oplocks granted", tally.oplocks),
+        ("read-aheads scheduled", tally.read_aheads_scheduled),
+        ("read-aheads performed", tally.read_aheads_performed),
     ];
     support::seeds::require_often(&counts, count as usize / 20, &tally);
 }

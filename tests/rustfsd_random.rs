@@ -5,7 +5,9 @@
 //! removals (query-remove, vetoed or followed by a cancel or a remove; surprise removal) of the
 //! disk under open files, reads, directory listings and file and volume queries, byte-range
 //! locks and unlocks, security descriptor and EA queries (reads, queries and locks through
-//! the fast I/O table or the IRP, as each seed decides; MDL reads and their completion), on a
+//! the fast I/O table or the IRP, as each seed decides; MDL reads and their completion; the
+//! cache manager's read-ahead after sequential cached reads, run by the worker steps, inside
+//! CLEANUP's wait or at the end, calling rustfsd's AcquireForReadAhead), on a
 //! small mke2fs tree, each ending with everything closed and the driver unloaded. After every
 //! step the verifier must have found nothing; at the end no pool block may be left.
 //!
@@ -755,6 +757,11 @@ struct Tally {
     /// Fast I/O calls (reads, queries, locks) the file system answered instead of an IRP.
     fast_io_answered: usize,
     mdl_chains_returned: usize,
+    /// Read-aheads the cache manager scheduled; those that ran (rustfsd's AcquireForReadAhead
+    /// called, or the FILE_OBJECT's private map found gone); those that read under it.
+    read_aheads_scheduled: usize,
+    read_aheads_ran: usize,
+    read_aheads_performed: usize,
 }
 
 impl Tally {
@@ -810,6 +817,11 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     tally.add(&log);
     tally.fast_io_answered += schedule.session.fast_io_counters().1 as usize;
     let result = result.and_then(|()| schedule.finish());
+    let read_ahead = schedule.session.read_ahead_counters();
+    tally.read_aheads_scheduled += read_ahead.scheduled as usize;
+    tally.read_aheads_ran +=
+        (read_ahead.performed + read_ahead.refused + read_ahead.abandoned) as usize;
+    tally.read_aheads_performed += read_ahead.performed as usize;
     let trace = if traced {
         format!(
             "\n  trace:\n    {}",
@@ -868,7 +880,13 @@ fn ten_thousand_random_schedules_end_clean() {
             "MDL chains handed out and given back",
             tally.mdl_chains_returned,
         ),
+        ("read-aheads scheduled", tally.read_aheads_scheduled),
+        ("read-aheads run", tally.read_aheads_ran),
     ];
     support::seeds::require_often(&counts, count as usize / 100, &tally);
+    assert!(
+        tally.read_aheads_performed > 0 || count < 1000,
+        "no read-ahead ever called AcquireForReadAhead: {tally:?}"
+    );
     assert_eq!(support::machine::image_digest(&image_path), before);
 }

@@ -354,3 +354,47 @@ fn mapped_data_view_refuses_lock_volume() {
     s.close_handle(volume);
     finish(s);
 }
+
+/// Cc and Mm share the stream's one data section: pages a cached read brought in are resident
+/// for a mapped view (touching them sends no paging read), and pages a view faulted in serve a
+/// cached read without one.
+#[test]
+fn cached_reads_and_mapped_views_share_the_data_section_pages() {
+    let image = support::sections_image();
+    let expected = dump(&image, "/notepad.txt");
+    let mut s = machine(&image);
+    // A cached read of the first 16 KiB, then a view: its first four pages are resident.
+    let reader = open_ok(&mut s, "\\notepad.txt");
+    let io = s.read_file(reader, Some(0), 16 * 1024);
+    assert_eq!(io.status, NtStatus::SUCCESS);
+    assert!(io.data == expected[..16 * 1024]);
+    assert_eq!(
+        s.create_section("s", reader, SectionKind::Data),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(s.map_view("v", "s"), NtStatus::SUCCESS);
+    let faults = s.section_counters().0;
+    for page in 0..4u64 {
+        let bytes = s.touch("v", page).expect("touch");
+        let at = page as usize * PAGE;
+        assert!(bytes == expected[at..at + PAGE], "page {page}");
+    }
+    assert_eq!(
+        s.section_counters().0,
+        faults,
+        "a cached page faulted again"
+    );
+    // The view faults the last page in; a cached read of it then sends no paging read.
+    let last = (expected.len() - 1) / PAGE;
+    let bytes = s.touch("v", last as u64).expect("touch");
+    assert!(bytes[..expected.len() - last * PAGE] == expected[last * PAGE..]);
+    let (paging, ..) = s.cache_counters();
+    let io = s.read_file(reader, Some((last * PAGE) as u64), PAGE as u32);
+    assert_eq!(io.status, NtStatus::SUCCESS);
+    assert!(io.data == expected[last * PAGE..]);
+    assert_eq!(s.cache_counters().0, paging, "a mapped page read again");
+    assert_eq!(s.unmap_view("v"), NtStatus::SUCCESS);
+    assert_eq!(s.close_section("s"), NtStatus::SUCCESS);
+    assert_eq!(s.close_handle(reader), NtStatus::SUCCESS);
+    finish(s);
+}

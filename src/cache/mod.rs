@@ -6,6 +6,7 @@
 //! the cache manager's section references: its CLOSE comes only once the shared cache map is
 //! deleted, which may be inside CcUninitializeCacheMap or later on the lazy writer's thread.
 
+pub mod callbacks;
 pub mod section_sync;
 pub mod teardown;
 

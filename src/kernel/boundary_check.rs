@@ -32,8 +32,9 @@ use crate::kernel::{
     SystemBuffer, TargetDevice, TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem,
     cc_copy_read, cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete,
     cc_purge_cache_section, cc_uninitialize_cache_map, charge_stack_frame, current_irql,
-    current_process, debug_print, enter_file_system, expand_stack_and_callout, file_id_from_name,
-    has_private_cache_map, mm_flush_image_section, queue_work_item, raise_irql, remaining_stack,
+    current_process, debug_print, enter_cache_top_level, enter_file_system,
+    expand_stack_and_callout, file_id_from_name, has_private_cache_map, leave_cache_top_level,
+    mm_flush_image_section, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -278,6 +279,8 @@ fn file_object() {
     let _: fn(&FileObject, u64, usize, &Irp) -> Result<usize, NtStatus> = cc_mdl_read;
     let _: fn(&FileObject, &Irp) = cc_mdl_read_complete;
     let _: fn(&FileObject) -> bool = cc_uninitialize_cache_map;
+    let _: fn() -> bool = enter_cache_top_level;
+    let _: fn() = leave_cache_top_level;
     let _: fn(&FcbArc<Probe>) -> bool = cc_purge_cache_section::<Probe>;
     let _: fn(&FcbArc<Probe>, MmFlushType) -> bool = mm_flush_image_section::<Probe>;
     match MmFlushType::ForDelete {
@@ -418,6 +421,12 @@ fn ex_ke() {
             guard.hand_to_fsrtl();
         }
     };
+    let _: fn(Option<ResourceGuard<'_>>) = |guard| {
+        if let Some(guard) = guard {
+            guard.hand_to_cache_manager();
+        }
+    };
+    let _: fn(&Resource) = Resource::release_for_cache_manager;
     let _: fn() -> Result<FastMutex, NtStatus> = FastMutex::try_new;
     let _: fn(&FastMutex) -> Option<FastMutexGuard<'_>> = FastMutex::acquire;
     let _: fn(bool) -> Result<Event, NtStatus> = Event::try_notification;

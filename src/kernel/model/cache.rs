@@ -10,6 +10,8 @@
 //!   later by the lazy writer (a work item): the seeded choice produces both. Deleting it
 //!   drops the FILE_OBJECT reference, so IRP_MJ_CLOSE may come inside CcUninitializeCacheMap
 //!   or later on the worker thread, and the uninitialize event is set only then.
+//! - Cached pages are the stream's data section, one per SECTION_OBJECT_POINTERS, shared with
+//!   Mm's data segment (`data_pages`): a page either brought in is resident for the other.
 //! - CcCopyRead copies from cached pages; a page not cached yet is read with a paging read
 //!   IRP (IRP_PAGING_IO | IRP_NOCACHE | IRP_SYNCHRONOUS_PAGING_IO, an MDL, page-aligned
 //!   offset and length, possibly past end of file within the last page) sent to the driver
@@ -57,17 +59,24 @@ const WORKING_SET_LIMIT: usize = 64 << 20;
 pub struct SharedCacheMap {
     /// The FILE_OBJECT the section was created with; referenced while the map lives.
     pub file_object: ObjId,
+    /// The LazyWriteContext the callbacks get: the FsContext (FCB) of that FILE_OBJECT.
+    pub context: Option<ObjId>,
     pub file_size: u64,
-    /// Private cache maps (FILE_OBJECTs) still open on it.
+    /// Private cache maps (FILE_OBJECTs) still open on it, plus read-aheads in flight.
     pub open_count: u32,
-    /// Cached pages: runs of whole pages as one paging read brought them in, by first page.
-    /// Shared, so a copy out of them needs no lock and no intermediate buffer.
-    pub pages: BTreeMap<u64, Arc<Vec<u8>>>,
+    /// Read-aheads queued or running, each holding one of `open_count` (`read_ahead.rs`).
+    pub read_aheads: u32,
     /// Uninitialize events to set when the map is really deleted.
     pub waiters: Vec<Event>,
     /// Deletion was queued to the lazy writer.
     pub delete_queued: bool,
 }
+
+/// The resident pages of one stream's data section, which Cc's views and Mm's data segment
+/// share (one section per stream, as on Windows): runs of whole pages as one paging read
+/// brought them in, by first page. Shared, so a copy out of them needs no lock and no
+/// intermediate buffer.
+pub type DataPages = BTreeMap<u64, Arc<Vec<u8>>>;
 
 #[derive(Default)]
 pub struct CacheState {
@@ -75,6 +84,10 @@ pub struct CacheState {
     pub shared: BTreeMap<ObjId, SharedCacheMap>,
     /// FILE_OBJECT -> its SECTION_OBJECT_POINTERS, for FILE_OBJECTs with a private map.
     pub private: BTreeMap<ObjId, ObjId>,
+    /// Each private map's read history and read-ahead flag (`read_ahead.rs`).
+    pub history: BTreeMap<ObjId, super::read_ahead::ReadHistory>,
+    /// Read-ahead counters, for tests.
+    pub read_ahead: super::read_ahead::ReadAheadCounters,
     /// Paging reads sent, for tests.
     pub paging_reads: u64,
     /// Shared maps deleted inside CcUninitializeCacheMap / by the lazy writer.
@@ -84,7 +97,10 @@ pub struct CacheState {
     /// (what Irp->MdlAddress names).
     pub mdl_chains: BTreeMap<u64, MdlChain>,
     pub next_mdl_chain: u64,
-    /// Cached runs in the order they came in (section, first page), and their bytes: the
+    /// The resident pages of each stream's data section, by SECTION_OBJECT_POINTERS: kept while
+    /// the shared cache map or the data segment lives, dropped by a purge.
+    pub data_pages: BTreeMap<ObjId, DataPages>,
+    /// Resident runs in the order they came in (section, first page), and their bytes: the
     /// working set the trim takes the oldest from.
     pub working_set: VecDeque<(ObjId, u64)>,
     pub working_set_bytes: usize,
@@ -94,14 +110,35 @@ pub struct CacheState {
 }
 
 impl CacheState {
-    /// Caches a run of pages that a paging read brought in, trimming the oldest runs past
-    /// WORKING_SET_LIMIT.
-    fn insert_run(&mut self, section: ObjId, page: u64, bytes: Vec<u8>) {
-        let Some(map) = self.shared.get_mut(&section) else {
-            return;
-        };
+    /// The resident run holding `page` of the data section `section`: its first page and bytes.
+    pub(crate) fn run_of(&self, section: ObjId, page: u64) -> Option<(u64, Arc<Vec<u8>>)> {
+        self.data_pages
+            .get(&section)?
+            .range(..=page)
+            .next_back()
+            .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE)
+            .map(|(first, bytes)| (*first, bytes.clone()))
+    }
+
+    /// True if `page` of the data section is resident.
+    pub(crate) fn is_resident(&self, section: ObjId, page: u64) -> bool {
+        self.run_of(section, page).is_some()
+    }
+
+    /// The first resident page after `page` (u64::MAX if none).
+    pub(crate) fn next_resident_after(&self, section: ObjId, page: u64) -> u64 {
+        self.data_pages
+            .get(&section)
+            .and_then(|pages| pages.range(page + 1..).next())
+            .map_or(u64::MAX, |(first, _)| *first)
+    }
+
+    /// Makes a run of pages that a paging read brought in resident, trimming the oldest runs
+    /// past WORKING_SET_LIMIT.
+    pub(crate) fn insert_run(&mut self, section: ObjId, page: u64, bytes: Vec<u8>) {
         self.working_set_bytes += bytes.len();
-        if let Some(old) = map.pages.insert(page, Arc::new(bytes)) {
+        let pages = self.data_pages.entry(section).or_default();
+        if let Some(old) = pages.insert(page, Arc::new(bytes)) {
             self.working_set_bytes = self.working_set_bytes.saturating_sub(old.len());
         }
         self.working_set.push_back((section, page));
@@ -110,9 +147,9 @@ impl CacheState {
                 break;
             };
             let dropped = self
-                .shared
+                .data_pages
                 .get_mut(&section)
-                .and_then(|m| m.pages.remove(&page));
+                .and_then(|pages| pages.remove(&page));
             if let Some(run) = dropped {
                 self.working_set_bytes = self.working_set_bytes.saturating_sub(run.len());
                 self.free_frame(run);
@@ -151,8 +188,11 @@ impl CacheState {
         frame
     }
 
-    /// Forgets the pages of a map that goes or is purged.
-    fn drop_runs(&mut self, runs: &BTreeMap<u64, Arc<Vec<u8>>>) {
+    /// Forgets the resident pages of a data section that is purged or gone.
+    pub(crate) fn drop_data_pages(&mut self, section: ObjId) {
+        let Some(runs) = self.data_pages.remove(&section) else {
+            return;
+        };
         let bytes: usize = runs.values().map(|run| run.len()).sum();
         self.working_set_bytes = self.working_set_bytes.saturating_sub(bytes);
     }
@@ -196,6 +236,11 @@ pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Resul
     }
     let thread = state.current_thread;
     let created = !state.cache.shared.contains_key(&section);
+    let context = state
+        .file_objects
+        .get(id)
+        .and_then(|entry| entry.fs_context)
+        .map(|fcb| fcb.id);
     if created {
         // The section holds a reference on the FILE_OBJECT it was created with.
         if let Some(entry) = state.file_objects.get_mut(id) {
@@ -205,9 +250,10 @@ pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Resul
             section,
             SharedCacheMap {
                 file_object: id,
+                context,
                 file_size: sizes.file_size,
                 open_count: 0,
-                pages: BTreeMap::new(),
+                read_aheads: 0,
                 waiters: Vec::new(),
                 delete_queued: false,
             },
@@ -221,6 +267,10 @@ pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Resul
         map.file_size = sizes.file_size;
     }
     state.cache.private.insert(id, section);
+    state
+        .cache
+        .history
+        .insert(id, super::read_ahead::ReadHistory::default());
     state.push_trace(format!(
         "t{thread}: CcInitializeCacheMap FO {id} section {section}{}",
         if created { " (shared map created)" } else { "" }
@@ -300,16 +350,11 @@ fn copy_cached(
         // The cached run holding `position`, or the first page that is not cached.
         let found = {
             let state = kernel.lock();
-            let Some(map) = state.cache.shared.get(&section) else {
+            if !state.cache.shared.contains_key(&section) {
                 return Err(NtStatus::FILE_CLOSED);
-            };
+            }
             let page = position / PAGE_SIZE;
-            map.pages
-                .range(..=page)
-                .next_back()
-                .filter(|(first, bytes)| (page - **first) < bytes.len() as u64 / PAGE_SIZE)
-                .map(|(first, bytes)| (*first, bytes.clone()))
-                .ok_or(page)
+            state.cache.run_of(section, page).ok_or(page)
         };
         match found {
             Ok((first, bytes)) => {
@@ -324,6 +369,7 @@ fn copy_cached(
             Err(page) => fault_in(&kernel, section, page, (end - 1) / PAGE_SIZE)?,
         }
     }
+    super::read_ahead::after_read(&kernel, id, section, offset, end);
     Ok(())
 }
 
@@ -406,19 +452,20 @@ pub(crate) fn report_mdl_chain_leaks(state: &mut State) {
 
 /// A page fault on `page` of the section: one paging read of up to CLUSTER_PAGES pages (not
 /// past `last`, nor past the last page of the file, nor over pages already cached).
-fn fault_in(kernel: &Arc<Kernel>, section: ObjId, page: u64, last: u64) -> Result<(), NtStatus> {
+pub(crate) fn fault_in(
+    kernel: &Arc<Kernel>,
+    section: ObjId,
+    page: u64,
+    last: u64,
+) -> Result<(), NtStatus> {
     let (file_object, device, file_size, count) = {
         let mut state = kernel.lock();
         let Some(map) = state.cache.shared.get(&section) else {
             return Err(NtStatus::FILE_CLOSED);
         };
         let file_pages = map.file_size.div_ceil(PAGE_SIZE);
-        // Up to the next cached run, the end of the request, the cluster, the end of file.
-        let next_cached = map
-            .pages
-            .range(page + 1..)
-            .next()
-            .map_or(u64::MAX, |(first, _)| *first);
+        // Up to the next resident run, the end of the request, the cluster, the end of file.
+        let next_cached = state.cache.next_resident_after(section, page);
         let count = CLUSTER_PAGES
             .min(last.saturating_sub(page) + 1)
             .min(file_pages.saturating_sub(page).max(1))
@@ -537,13 +584,15 @@ fn uninitialize_with_event(file_object: &FileObject, event: &Event) -> bool {
             set(event);
             return false;
         };
+        state.cache.history.remove(&id);
         let inline = state.choose(2) == 0;
+        let privates_left = state.cache.private.values().any(|s| *s == section);
         let Some(map) = state.cache.shared.get_mut(&section) else {
             set(event);
             return true;
         };
-        map.open_count = map.open_count.saturating_sub(1);
-        if map.open_count > 0 {
+        if privates_left {
+            map.open_count = map.open_count.saturating_sub(1);
             state.push_trace(format!(
                 "t{thread}: CcUninitializeCacheMap FO {id}: other private maps remain, event set"
             ));
@@ -551,25 +600,13 @@ fn uninitialize_with_event(file_object: &FileObject, event: &Event) -> bool {
             return true;
         }
         map.waiters.push(event.clone());
-        if inline {
-            state.push_trace(format!(
-                "t{thread}: CcUninitializeCacheMap FO {id}: last private map, shared map \
-                 deleted now"
-            ));
-            Some(section)
-        } else {
-            map.delete_queued = true;
-            state.push_trace(format!(
-                "t{thread}: CcUninitializeCacheMap FO {id}: last private map, deletion left \
-                 to the lazy writer"
-            ));
-            let owner = kernel.clone();
-            state.work_queue.push_back((
-                format!("lazy writer: delete shared cache map {section}"),
-                std::boxed::Box::new(move || delete_shared_map(&owner, section, true)),
-            ));
-            None
-        }
+        drop_open_count(
+            &kernel,
+            &mut state,
+            section,
+            inline,
+            &format!("FO {id}: last private map"),
+        )
     };
     if let Some(section) = now {
         delete_shared_map(&kernel, section, false);
@@ -577,10 +614,49 @@ fn uninitialize_with_event(file_object: &FileObject, event: &Event) -> bool {
     true
 }
 
+/// One open count of the shared map of `section` goes (a private map's, or a read-ahead's
+/// hold). At zero the map is deleted: now (`Some(section)` back, for the caller to delete
+/// once it has let go of the state) or by the lazy writer (queued here), as `inline` says.
+/// The map's uninitialize events are set only by that deletion.
+pub(crate) fn drop_open_count(
+    kernel: &Arc<Kernel>,
+    state: &mut State,
+    section: ObjId,
+    inline: bool,
+    why: &str,
+) -> Option<ObjId> {
+    let thread = state.current_thread;
+    let map = state.cache.shared.get_mut(&section)?;
+    map.open_count = map.open_count.saturating_sub(1);
+    if map.open_count > 0 {
+        let count = map.open_count;
+        state.push_trace(format!(
+            "t{thread}: Cc: {why}; shared map {section} still open ({count})"
+        ));
+        return None;
+    }
+    if inline {
+        state.push_trace(format!(
+            "t{thread}: Cc: {why}; shared map {section} deleted now"
+        ));
+        return Some(section);
+    }
+    map.delete_queued = true;
+    state.push_trace(format!(
+        "t{thread}: Cc: {why}; deletion of shared map {section} left to the lazy writer"
+    ));
+    let owner = kernel.clone();
+    state.work_queue.push_back((
+        format!("lazy writer: delete shared cache map {section}"),
+        std::boxed::Box::new(move || delete_shared_map(&owner, section, true)),
+    ));
+    None
+}
+
 /// Deletes the shared map of `section` if no private map was opened on it again: the section's
 /// FILE_OBJECT reference goes (IRP_MJ_CLOSE may follow right here), then the waiters' events
 /// are set.
-fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
+pub(crate) fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
     let map = {
         let mut state = kernel.lock();
         let still_unused = state
@@ -597,8 +673,9 @@ fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
             state.cache.deleted_inline += 1;
         }
         let map = state.cache.shared.remove(&section);
-        if let Some(map) = &map {
-            state.cache.drop_runs(&map.pages);
+        // The pages stay resident while Mm's data segment of the stream lives.
+        if !super::section::has_data_segment(&state, section) {
+            state.cache.drop_data_pages(section);
         }
         map
     };
@@ -609,15 +686,40 @@ fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool) {
     }
 }
 
-/// CcPurgeCacheSection's part in Cc: the cached pages of `section` go (the shared map stays).
+/// CcPurgeCacheSection's part in Cc: the resident pages of the data section `section` go (the
+/// shared map stays).
 pub(crate) fn purge_pages(state: &mut State, section: ObjId) {
-    if let Some(map) = state.cache.shared.get_mut(&section) {
-        let runs = core::mem::take(&mut map.pages);
-        state.cache.drop_runs(&runs);
-    }
+    state.cache.drop_data_pages(section);
 }
 
 /// Shared maps still alive (each holds a FILE_OBJECT reference).
 pub fn live_shared_maps(state: &State) -> usize {
     state.cache.shared.len()
+}
+
+/// FSRTL_CACHE_TOP_LEVEL_IRP: what IoGetTopLevelIrp returns on a Cc thread inside the file
+/// system's AcquireForReadAhead / AcquireForLazyWrite.
+pub const FSRTL_CACHE_TOP_LEVEL_IRP: u64 = 1;
+
+/// IoSetTopLevelIrp(FSRTL_CACHE_TOP_LEVEL_IRP) if the thread has none. True if it was set.
+pub fn enter_cache_top_level() -> bool {
+    super::state::with_state(|state| {
+        let thread = state.thread();
+        if thread.top_level_irp != 0 {
+            return false;
+        }
+        thread.top_level_irp = FSRTL_CACHE_TOP_LEVEL_IRP;
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// IoSetTopLevelIrp(NULL) if the thread's top-level IRP is FSRTL_CACHE_TOP_LEVEL_IRP.
+pub fn leave_cache_top_level() {
+    super::state::with_state(|state| {
+        let thread = state.thread();
+        if thread.top_level_irp == FSRTL_CACHE_TOP_LEVEL_IRP {
+            thread.top_level_irp = 0;
+        }
+    });
 }

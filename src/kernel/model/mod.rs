@@ -28,6 +28,7 @@ mod notify;
 mod oplock;
 mod pool;
 pub mod preempt;
+pub mod read_ahead;
 mod resource;
 pub mod section;
 mod share_access;
@@ -41,9 +42,10 @@ pub mod harness;
 pub mod verifier;
 
 pub use cache::{
-    copy_read as cc_copy_read, has_private_cache_map,
-    initialize_cache_map as cc_initialize_cache_map, mdl_read as cc_mdl_read,
-    mdl_read_complete as cc_mdl_read_complete, uninitialize_cache_map as cc_uninitialize_cache_map,
+    copy_read as cc_copy_read, enter_cache_top_level, has_private_cache_map,
+    initialize_cache_map as cc_initialize_cache_map, leave_cache_top_level,
+    mdl_read as cc_mdl_read, mdl_read_complete as cc_mdl_read_complete,
+    uninitialize_cache_map as cc_uninitialize_cache_map,
 };
 pub use debug_print::debug_print;
 pub use device::{

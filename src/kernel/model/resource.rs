@@ -212,6 +212,25 @@ impl Resource {
         self.acquire(AcquireMode::SharedWaitForExclusive, wait)
     }
 
+    /// ExReleaseResourceLite of a hold a guard left with `hand_to_cache_manager`, by the thread
+    /// that took it. A release by a thread that holds nothing is a finding.
+    pub fn release_for_cache_manager(&self) {
+        self.release_by_current_thread();
+    }
+
+    /// ExReleaseResourceLite by the current thread.
+    fn release_by_current_thread(&self) {
+        let Some(id) = self.id else { return };
+        with_state(|state| {
+            let thread = state.current_thread;
+            let released = state.resources.get_mut(id).map(|r| r.release(thread));
+            if released != Some(true) {
+                state.report(FindingKind::UnbalancedRelease { resource: id });
+            }
+        });
+        preempt::point();
+    }
+
     /// The model's id of the ERESOURCE (`None` outside any modelled kernel).
     pub(crate) fn id(&self) -> Option<ObjId> {
         self.id
@@ -282,19 +301,18 @@ impl ResourceGuard<'_> {
     pub fn hand_to_fsrtl(self) {
         core::mem::forget(self);
     }
+
+    /// Leaves the resource held for the cache manager's callback pair: AcquireForReadAhead
+    /// (or AcquireForLazyWrite) returns with it held and ReleaseFromReadAhead releases it with
+    /// `Resource::release_for_cache_manager`, on the same Cc thread (`src/cache/callbacks.rs`).
+    pub fn hand_to_cache_manager(self) {
+        core::mem::forget(self);
+    }
 }
 
 impl Drop for ResourceGuard<'_> {
     fn drop(&mut self) {
-        let Some(id) = self.resource.id else { return };
-        with_state(|state| {
-            let thread = state.current_thread;
-            let released = state.resources.get_mut(id).map(|r| r.release(thread));
-            if released != Some(true) {
-                state.report(FindingKind::UnbalancedRelease { resource: id });
-            }
-        });
-        preempt::point();
+        self.resource.release_by_current_thread();
     }
 }
 

@@ -13,7 +13,8 @@
 //!   FILE_OBJECT's IRP_MJ_CLOSE comes then, on whichever thread deleted the segment.
 //! - Touching a page not yet resident is a page fault: a paging read IRP to the driver
 //!   (`cache::paging_read`), clustered up to CLUSTER_PAGES pages, never past the file's last
-//!   page.
+//!   page. A data segment's pages are the stream's one data section, shared with Cc
+//!   (`CacheState::data_pages`): what a cached read brought in is resident for a view.
 
 use std::collections::BTreeMap;
 use std::format;
@@ -64,7 +65,8 @@ struct Segment {
     file_object: ObjId,
     device: ObjId,
     file_size: u64,
-    /// Resident pages, by page number.
+    /// An image segment's resident pages, by page number. A data segment's are the stream's
+    /// data section pages, shared with Cc (`CacheState::data_pages`).
     pages: BTreeMap<u64, Vec<u8>>,
     sections: u32,
     views: u32,
@@ -95,6 +97,14 @@ pub struct SectionState {
 /// Segments alive (each holds a FILE_OBJECT reference).
 pub fn live_segments(state: &State) -> usize {
     state.sections.segments.len()
+}
+
+/// True if the stream `sop` has a data segment (its pages stay resident while it does).
+pub(crate) fn has_data_segment(state: &State, sop: ObjId) -> bool {
+    state
+        .sections
+        .segments
+        .contains_key(&(sop, SectionKind::Data))
 }
 
 /// NtCreateSection(PAGE_READONLY or PAGE_EXECUTE, SEC_COMMIT or SEC_IMAGE) on `file_object`,
@@ -430,6 +440,10 @@ fn delete_segment(kernel: &Arc<Kernel>, key: SegmentKey, queued: bool) -> bool {
         let Some(segment) = state.sections.segments.remove(&key) else {
             return false;
         };
+        // A data segment's pages stay resident while Cc's shared map of the stream lives.
+        if key.1 == SectionKind::Data && !state.cache.shared.contains_key(&key.0) {
+            state.cache.drop_data_pages(key.0);
+        }
         state.sections.segments_deleted += 1;
         let thread = state.current_thread;
         state.push_trace(format!(
@@ -483,14 +497,24 @@ pub fn touch(kernel: &Arc<Kernel>, view: &str, page: u64) -> Result<Vec<u8>, NtS
         if page >= last {
             return Err(NtStatus::ACCESS_VIOLATION);
         }
-        if let Some(bytes) = segment.pages.get(&page) {
-            return Ok(bytes.clone());
+        let data = key.1 == SectionKind::Data;
+        let (resident, next_resident) = if data {
+            let resident = state.cache.run_of(key.0, page).and_then(|(first, run)| {
+                let at = ((page - first) * PAGE_SIZE) as usize;
+                run.get(at..at + PAGE_SIZE as usize).map(<[u8]>::to_vec)
+            });
+            (resident, state.cache.next_resident_after(key.0, page))
+        } else {
+            let next = segment
+                .pages
+                .range(page + 1..)
+                .next()
+                .map_or(u64::MAX, |(first, _)| *first);
+            (segment.pages.get(&page).cloned(), next)
+        };
+        if let Some(bytes) = resident {
+            return Ok(bytes);
         }
-        let next_resident = segment
-            .pages
-            .range(page + 1..)
-            .next()
-            .map_or(u64::MAX, |(first, _)| *first);
         let count = CLUSTER_PAGES.min(last - page).min(next_resident - page);
         let found = (
             segment.file_object,
@@ -511,14 +535,22 @@ pub fn touch(kernel: &Arc<Kernel>, view: &str, page: u64) -> Result<Vec<u8>, NtS
         (count * PAGE_SIZE) as usize,
         file_size,
     )?;
+    let first_page = bytes.get(..PAGE_SIZE as usize).unwrap_or(&[]).to_vec();
     let mut state = kernel.lock();
+    if key.1 == SectionKind::Data {
+        if !state.sections.segments.contains_key(&key) {
+            return Err(NtStatus::FILE_CLOSED);
+        }
+        state.cache.insert_run(key.0, page, bytes);
+        return Ok(first_page);
+    }
     let Some(segment) = state.sections.segments.get_mut(&key) else {
         return Err(NtStatus::FILE_CLOSED);
     };
     for (index, chunk) in bytes.chunks(PAGE_SIZE as usize).enumerate() {
         segment.pages.insert(page + index as u64, chunk.to_vec());
     }
-    Ok(bytes.get(..PAGE_SIZE as usize).unwrap_or(&[]).to_vec())
+    Ok(first_page)
 }
 
 /// CcPurgeCacheSection(SectionObjectPointer, NULL, 0, FALSE) on the FCB `sop`

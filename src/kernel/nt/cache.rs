@@ -1,5 +1,5 @@
 //! The cache manager: CcInitializeCacheMap, CcCopyRead and CcUninitializeCacheMap with its
-//! completion event, and the cache manager callbacks.
+//! completion event, and the cache manager callbacks (forwarded to `src/cache/callbacks.rs`).
 //!
 //! CcInitializeCacheMap and CcCopyRead report failures by raising an exception (ExRaiseStatus:
 //! no memory, or the failed paging read's status). Rust has no SEH, so both are called through
@@ -7,21 +7,25 @@
 //! accepts into its status. Unexpected exceptions are not caught.
 
 use core::ffi::c_void;
-use core::ptr;
+use core::ptr::{self, NonNull};
 
 use wdk_sys::{
     _EVENT_TYPE, _KWAIT_REASON, _MODE, BOOLEAN, CACHE_MANAGER_CALLBACKS, CACHE_UNINITIALIZE_EVENT,
     CC_FILE_SIZES, FSRTL_CACHE_TOP_LEVEL_IRP, IO_STATUS_BLOCK, LARGE_INTEGER, PIRP, PVOID,
 };
 
+use super::fcb::FcbArc;
 use super::file_object::FileObject;
+use crate::cache::callbacks;
+use crate::fcb::{Fcb, FcbRef};
 
 unsafe extern "C" {
-    /// `c/seh.c`: CcInitializeCacheMap(PinAccess = FALSE, context NULL) under `__try`.
+    /// `c/seh.c`: CcInitializeCacheMap(PinAccess = FALSE) under `__try`.
     fn rustfsd_cc_initialize_cache_map(
         file_object: wdk_sys::PFILE_OBJECT,
         sizes: *mut CC_FILE_SIZES,
         callbacks: *mut CACHE_MANAGER_CALLBACKS,
+        context: PVOID,
     ) -> i32;
     /// `c/seh.c`: CcCopyRead(Wait = TRUE) under `__try`; its result in `done`.
     fn rustfsd_cc_copy_read(
@@ -44,30 +48,57 @@ unsafe extern "C" {
 use super::irp::{Irp, OutputBuffer};
 use crate::kernel::{FileSizes, NtStatus};
 
-/// The lazy writer and read-ahead thread call these around their work on one of our files.
-/// A read-only file system has nothing for the lazy writer to write and takes no lock for
-/// reads, so they only mark the thread as the cache manager's (IoSetTopLevelIrp with
-/// FSRTL_CACHE_TOP_LEVEL_IRP), which lets a paging read tell it was not sent by a user.
+/// The cache manager's callbacks: each forwards to the portable one (`src/cache/callbacks.rs`)
+/// with the FCB that CcInitializeCacheMap was given as the context.
 static CALLBACKS: CACHE_MANAGER_CALLBACKS = CACHE_MANAGER_CALLBACKS {
-    AcquireForLazyWrite: Some(acquire_for_cache_work),
-    ReleaseFromLazyWrite: Some(release_from_cache_work),
-    AcquireForReadAhead: Some(acquire_for_cache_work),
-    ReleaseFromReadAhead: Some(release_from_cache_work),
+    AcquireForLazyWrite: Some(acquire_for_cache),
+    ReleaseFromLazyWrite: Some(release_from_cache),
+    AcquireForReadAhead: Some(acquire_for_cache),
+    ReleaseFromReadAhead: Some(release_from_cache),
 };
 
-unsafe extern "C" fn acquire_for_cache_work(_context: PVOID, _wait: BOOLEAN) -> BOOLEAN {
-    // SAFETY: the top-level IRP is thread-local state; Cc calls us on its own thread, with
-    // nothing of ours above it.
-    unsafe {
-        if wdk_sys::ntddk::IoGetTopLevelIrp().is_null() {
-            wdk_sys::ntddk::IoSetTopLevelIrp(FSRTL_CACHE_TOP_LEVEL_IRP as usize as PIRP);
-        }
-    }
-    1
+/// The FCB the context names, with a counted reference of its own for the call.
+///
+/// # Safety
+/// `context` is the FsContext CcInitializeCacheMap was given (`cc_initialize_cache_map`): an
+/// FCB block kept alive by the FILE_OBJECT the shared cache map references.
+unsafe fn context_fcb(context: PVOID) -> Option<FcbRef> {
+    // SAFETY: as the caller promises; the block keeps its own counts.
+    unsafe { FcbArc::<Fcb>::clone_raw(NonNull::new(context)?) }
 }
 
-unsafe extern "C" fn release_from_cache_work(_context: PVOID) {
-    // SAFETY: as in acquire: only our own marker is taken back.
+unsafe extern "C" fn acquire_for_cache(context: PVOID, wait: BOOLEAN) -> BOOLEAN {
+    // SAFETY: Cc passes back the context of our CcInitializeCacheMap while its shared cache
+    // map, and so the FILE_OBJECT holding the FCB, lives.
+    let Some(fcb) = (unsafe { context_fcb(context) }) else {
+        return 0;
+    };
+    u8::from(callbacks::acquire_for_cache(&fcb, wait != 0))
+}
+
+unsafe extern "C" fn release_from_cache(context: PVOID) {
+    // SAFETY: as in acquire_for_cache.
+    if let Some(fcb) = unsafe { context_fcb(context) } {
+        callbacks::release_from_cache(&fcb);
+    }
+}
+
+/// IoSetTopLevelIrp(FSRTL_CACHE_TOP_LEVEL_IRP) if the thread has no top-level IRP (the cache
+/// manager's threads never have one when they call us). True if it was set.
+pub fn enter_cache_top_level() -> bool {
+    // SAFETY: the top-level IRP is this thread's own state; a marker value is stored.
+    unsafe {
+        if !wdk_sys::ntddk::IoGetTopLevelIrp().is_null() {
+            return false;
+        }
+        wdk_sys::ntddk::IoSetTopLevelIrp(FSRTL_CACHE_TOP_LEVEL_IRP as usize as PIRP);
+    }
+    true
+}
+
+/// IoSetTopLevelIrp(NULL) if the thread's top-level IRP is FSRTL_CACHE_TOP_LEVEL_IRP.
+pub fn leave_cache_top_level() {
+    // SAFETY: as in enter_cache_top_level: only our own marker is taken back.
     unsafe {
         if wdk_sys::ntddk::IoGetTopLevelIrp() == FSRTL_CACHE_TOP_LEVEL_IRP as usize as PIRP {
             wdk_sys::ntddk::IoSetTopLevelIrp(ptr::null_mut());
@@ -88,7 +119,9 @@ pub fn has_private_cache_map(file_object: &FileObject) -> bool {
     unsafe { !(*file_object.raw()).PrivateCacheMap.is_null() }
 }
 
-/// CcInitializeCacheMap(file_object, sizes, PinAccess = FALSE, our callbacks, context NULL).
+/// CcInitializeCacheMap(file_object, sizes, PinAccess = FALSE, our callbacks, the FCB as the
+/// LazyWriteContext). Cc keeps the context of the call that creates the shared cache map;
+/// every FILE_OBJECT of a stream names the same FCB.
 pub fn cc_initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Result<(), NtStatus> {
     let mut sizes = CC_FILE_SIZES {
         AllocationSize: large(sizes.allocation_size),
@@ -96,12 +129,15 @@ pub fn cc_initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Re
         ValidDataLength: large(sizes.valid_data_length),
     };
     // SAFETY: the FILE_OBJECT is live with SectionObjectPointer set to its FCB's (attach_fcb);
-    // Cc copies the sizes; the callbacks table is static and never written by Cc.
+    // Cc copies the sizes; the callbacks table is static and never written by Cc; the context
+    // is the FsContext FCB, alive while the shared map references this or another
+    // FILE_OBJECT of the stream (`src/cache/callbacks.rs`).
     let status = unsafe {
         rustfsd_cc_initialize_cache_map(
             file_object.raw(),
             &mut sizes,
             (&raw const CALLBACKS).cast_mut(),
+            (*file_object.raw()).FsContext,
         )
     };
     if status < 0 {

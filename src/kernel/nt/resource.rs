@@ -102,6 +102,15 @@ impl Resource {
         // SAFETY: the resource is initialized and alive while `self` is.
         unsafe { wdk_sys::ntddk::ExIsResourceAcquiredExclusiveLite(self.raw.as_ptr()) != 0 }
     }
+
+    /// ExReleaseResourceLite of a hold a guard left with `hand_to_cache_manager`, on the
+    /// thread that took it (the cache manager calls its release callback on the thread that
+    /// called the acquire callback).
+    pub fn release_for_cache_manager(&self) {
+        // SAFETY: the resource is initialized and alive while `self` is; the caller's thread
+        // holds it (the callbacks' pairing, `src/cache/callbacks.rs`).
+        unsafe { wdk_sys::ntddk::ExReleaseResourceLite(self.raw.as_ptr()) };
+    }
 }
 
 impl ResourceGuard<'_> {
@@ -114,6 +123,15 @@ impl ResourceGuard<'_> {
         // none of ours (its own region is still entered).
         unsafe { wdk_sys::ntddk::KeLeaveCriticalRegion() };
         core::mem::forget(self);
+    }
+
+    /// Leaves the resource held for the cache manager's callback pair: AcquireForReadAhead
+    /// returns with it held and ReleaseFromReadAhead releases it with
+    /// `Resource::release_for_cache_manager`, on the same Cc system thread. As CDFS's
+    /// CdAcquireForCache, the hold keeps no critical region of ours: the region `acquire`
+    /// entered is left here.
+    pub fn hand_to_cache_manager(self) {
+        self.hand_to_fsrtl();
     }
 }
 

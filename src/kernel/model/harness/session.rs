@@ -206,6 +206,11 @@ impl Session {
         )
     }
 
+    /// What the cache manager's read-ahead did (`model::read_ahead`).
+    pub fn read_ahead_counters(&self) -> crate::kernel::model::read_ahead::ReadAheadCounters {
+        self.kernel.lock().cache.read_ahead
+    }
+
     /// Runs the following operations on modelled thread `thread`.
     pub fn set_thread(&self, thread: u32) {
         let mut state = self.kernel.lock();

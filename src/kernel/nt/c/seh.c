@@ -51,10 +51,11 @@ static int expected(unsigned long code)
 }
 
 /* CcInitializeCacheMap; STATUS_SUCCESS, or the status it raised. */
-NTSTATUS rustfsd_cc_initialize_cache_map(PVOID file_object, PVOID sizes, PVOID callbacks)
+NTSTATUS rustfsd_cc_initialize_cache_map(PVOID file_object, PVOID sizes, PVOID callbacks,
+                                         PVOID context)
 {
     __try {
-        CcInitializeCacheMap(file_object, sizes, 0, callbacks, 0);
+        CcInitializeCacheMap(file_object, sizes, 0, callbacks, context);
     } __except (expected(_exception_code())) {
         return (NTSTATUS)_exception_code();
     }
