@@ -46,8 +46,9 @@ unload rustfsd                            => any
 
 /// The second session: what the first leaves out of the answers the driver builds — every
 /// volume information class, every file information class on a file, a directory and a
-/// symlink, security descriptors, EAs (a scan, by name, by index, a set), and listings in every
-/// directory class, with a pattern and restarts.
+/// symlink, security descriptors, EAs (a scan, by name, by index, a set), listings in every
+/// directory class, with a pattern and restarts, answers cut by a short buffer, and the FSCTLs
+/// that return data (a reparse point, retrieval pointers, the volume bitmap).
 const INFO_SCRIPT: &str = r"
 load rustfsd                              => any
 open vol \Device\Disk0                    => any
@@ -102,6 +103,11 @@ open l \Device\Disk0\slow-link options=0x200000 => any
 query-info l class=35 len=4096            => any
 query-info l class=18 len=4096            => any
 query-ea l len=4096                       => any
+fsctl l code=0x900A8 len=4096             => any
+fsctl f code=0x90073 len=4096 in=0000000000000000 => any
+fsctl vol code=0x9006F len=4096 in=0000000000000000 => any
+query-info f class=18 len=108             => any
+query-dir d class=37 len=120 restart      => any
 close l                                   => any
 close d                                   => any
 close f                                   => any
@@ -337,6 +343,10 @@ fn heap_sweep_of(script: &str, seeds: u64, what: &str) {
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
     for seed in 0..seeds {
         let clean = run((&image, script, seed), Fault::None);
+        // ALLOC_CLEAN=1 prints what each step of the clean run answered.
+        if std::env::var_os("ALLOC_CLEAN").is_some() {
+            eprintln!("{}", clean.reports.join("\n"));
+        }
         assert!(clean.findings.is_empty(), "{:?}", clean.findings);
         assert!(clean.unloaded, "{}", clean.reports.join("\n"));
         assert!(
