@@ -25,3 +25,11 @@ pub fn copy_of<T: Copy>(items: &[T]) -> Result<Vec<T>, NtStatus> {
     v.extend_from_slice(items);
     Ok(v)
 }
+
+/// `text` in UTF-16.
+pub fn utf16_of(text: &str) -> Result<Vec<u16>, NtStatus> {
+    let mut v = Vec::new();
+    reserve(&mut v, text.len())?;
+    v.extend(text.encode_utf16());
+    Ok(v)
+}

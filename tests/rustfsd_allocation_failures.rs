@@ -7,7 +7,10 @@
 //! leak, no use after free, no IRP lost), with a clean status wherever the failure landed, and
 //! with the driver unloaded unless its own load was what failed. (A volume open that failed
 //! leaves no handle to dismount with: while the unload answers DEVICE_BUSY, the test opens the
-//! volume, dismounts and tries again, with no failure left to inject.)
+//! volume, dismounts and tries again, with no failure left to inject.) The heap sweep also
+//! runs over a second session (every answer the driver encodes: volume and file information,
+//! security, EAs, listings) and a third (the I/O paths, fast ones included, and a dismount
+//! whose purge re-enters CLOSE), the third under several seeds.
 
 mod support;
 
@@ -35,6 +38,125 @@ close d                                   => any
 close f                                   => any
 dismount vol                              => any
 close vol                                 => any
+run-worker                                => any
+trim                                      => any
+run-worker                                => any
+unload rustfsd                            => any
+";
+
+/// The second session: what the first leaves out of the answers the driver builds — every
+/// volume information class, every file information class on a file, a directory and a
+/// symlink, security descriptors, EAs (a scan, by name, by index, a set), listings in every
+/// directory class, with a pattern and restarts, answers cut by a short buffer, and the FSCTLs
+/// that return data (a reparse point, retrieval pointers, the volume bitmap).
+const INFO_SCRIPT: &str = r"
+load rustfsd                              => any
+open vol \Device\Disk0                    => any
+query-volume vol class=1 len=4096         => any
+query-volume vol class=3 len=4096         => any
+query-volume vol class=4 len=4096         => any
+query-volume vol class=5 len=4096         => any
+query-volume vol class=7 len=4096         => any
+query-volume vol class=11 len=4096        => any
+open f \Device\Disk0\hello.txt            => any
+query-info f class=4 len=4096             => any
+query-info f class=5 len=4096             => any
+query-info f class=6 len=4096             => any
+query-info f class=7 len=4096             => any
+query-info f class=8 len=4096             => any
+query-info f class=9 len=4096             => any
+query-info f class=14 len=4096            => any
+query-info f class=16 len=4096            => any
+query-info f class=17 len=4096            => any
+query-info f class=18 len=4096            => any
+query-info f class=21 len=4096            => any
+query-info f class=22 len=4096            => any
+query-info f class=34 len=4096            => any
+query-info f class=35 len=4096            => any
+query-info f class=46 len=4096            => any
+query-info f class=48 len=4096            => any
+query-info f class=55 len=4096            => any
+query-info f class=59 len=4096            => any
+query-info f class=68 len=4096            => any
+query-info f class=70 len=4096            => any
+query-info f class=71 len=4096            => any
+query-security f info=7 len=4096         => any
+query-ea f len=4096                       => any
+query-ea f len=4096 names=$LXUID,$LXMOD   => any
+query-ea f len=4096 index=2 single        => any
+set-ea f                                  => any
+open d \Device\Disk0\dir options=0x1      => any
+query-info d class=18 len=4096            => any
+query-info d class=9 len=4096             => any
+query-info d class=70 len=4096            => any
+query-security d info=7 len=4096         => any
+query-dir d class=1 len=4096              => any
+query-dir d class=2 len=4096 restart      => any
+query-dir d class=12 len=4096 restart     => any
+query-dir d class=37 len=4096 restart     => any
+query-dir d class=38 len=4096 restart     => any
+query-dir d class=60 len=4096 restart     => any
+query-dir d class=63 len=4096 restart     => any
+query-dir d class=3 len=4096 pattern=f1* restart => any
+query-dir d class=3 len=200 restart single => any
+open l \Device\Disk0\slow-link options=0x200000 => any
+query-info l class=35 len=4096            => any
+query-info l class=18 len=4096            => any
+query-ea l len=4096                       => any
+fsctl l code=0x900A8 len=4096             => any
+fsctl f code=0x90073 len=4096 in=0000000000000000 => any
+fsctl vol code=0x9006F len=4096 in=0000000000000000 => any
+query-info f class=18 len=108             => any
+query-dir d class=37 len=120 restart      => any
+close l                                   => any
+close d                                   => any
+close f                                   => any
+dismount vol                              => any
+close vol                                 => any
+run-worker                                => any
+unload rustfsd                            => any
+";
+
+/// The third session: the I/O paths — reads cached (tried fast or by IRP as the seed decides)
+/// and non-cached, a kernel caller's read that cannot wait and its MDL reads given back,
+/// sparse and fragmented files, a mapped file with faults, a lock, and a dismount with a
+/// section still open, whose purge re-enters CLOSE and posts it to the volume's close queue.
+const IO_SCRIPT: &str = r"
+param rustfsd DelayedCloseLimit=0
+load rustfsd                              => any
+filter-contexts on
+open vol \Device\Disk0                    => any
+open f \Device\Disk0\data                 => any
+read f offset=0 len=4096                  => any
+read f offset=4096 len=8192               => any
+read f len=100                            => any
+read-nowait f offset=0 len=3000           => any
+read-nowait f offset=12000 len=8000       => any
+mdl-read f c1 offset=0 len=5000           => any
+mdl-read f c2 offset=10000 len=20000      => any
+mdl-read-complete f c2                    => any
+mdl-read-complete f c1                    => any
+query-info f class=4 len=40               => any
+query-info f class=34 len=56              => any
+lock f offset=0 len=8                     => any
+read f offset=0 len=16                    => any
+unlock f offset=0 len=8                   => any
+open n \Device\Disk0rag options=0x28    => any
+read n offset=0 len=65536                 => any
+read n offset=131072 len=65536            => any
+open p \Device\Disk0\sparse               => any
+read p offset=28672 len=8192              => any
+create-section s p                        => any
+map-view v s                              => any
+touch v page=7                            => any
+touch v page=9                            => any
+close-section s                           => any
+close p                                   => any
+close n                                   => any
+close f                                   => any
+dismount vol                              => any
+close vol                                 => any
+unmap-view v                              => any
 run-worker                                => any
 trim                                      => any
 run-worker                                => any
@@ -74,8 +196,9 @@ struct Run {
     loaded: bool,
 }
 
-fn run(image: &[u8], fault: Fault) -> Run {
+fn run((image, script, seed): (&[u8], &str, u64), fault: Fault) -> Run {
     let mut session = Session::new();
+    session.set_choice_seed(seed);
     session.add_disk("Disk0", DiskModel::from_bytes(image.to_vec()));
     let disk = session.disk("Disk0").unwrap();
     let fail_at = match fault {
@@ -97,7 +220,7 @@ fn run(image: &[u8], fault: Fault) -> Run {
         session.fail_nth_allocation(n);
     }
     let mut runner = scenario::Runner::new(session, vec![DriverDescriptor::rustfsd()]);
-    let steps = scenario::parse(SCRIPT).unwrap();
+    let steps = scenario::parse(script).unwrap();
     let mut reports = Vec::new();
     heap_faults::arm(heap_fail_at);
     for step in &steps {
@@ -141,10 +264,15 @@ fn run(image: &[u8], fault: Fault) -> Run {
 }
 
 /// Runs the session once per fault `fault(n)`, n = 1..=total, and checks each run.
-fn sweep(image: &[u8], total: u64, fault: impl Fn(u64) -> Fault, what: &str) -> usize {
+fn sweep(
+    (image, script, seed): (&[u8], &str, u64),
+    total: u64,
+    fault: impl Fn(u64) -> Fault,
+    what: &str,
+) -> usize {
     let mut answered = 0;
     for n in 1..=total {
-        let run = run(image, fault(n));
+        let run = run((image, script, seed), fault(n));
         let context = || format!("{what} {n} of {total} failed:\n{}", run.reports.join("\n"));
         assert!(run.findings.is_empty(), "{:?}\n{}", run.findings, context());
         assert!(run.unloaded || !run.loaded, "{}", context());
@@ -165,12 +293,12 @@ fn sweep(image: &[u8], total: u64, fault: impl Fn(u64) -> Fault, what: &str) -> 
 #[test]
 fn every_allocation_of_a_session_can_fail_cleanly() {
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
-    let clean = run(&image, Fault::None);
+    let clean = run((&image, SCRIPT, 0), Fault::None);
     assert!(clean.findings.is_empty(), "{:?}", clean.findings);
     assert!(clean.unloaded, "{}", clean.reports.join("\n"));
     let total = clean.allocations;
     assert!(total > 20, "only {total} allocations");
-    let answered = sweep(&image, total, Fault::Allocation, "allocation");
+    let answered = sweep((&image, SCRIPT, 0), total, Fault::Allocation, "allocation");
     eprintln!(
         "allocation sweep: {total} allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere"
     );
@@ -180,10 +308,15 @@ fn every_allocation_of_a_session_can_fail_cleanly() {
 #[test]
 fn every_heap_allocation_of_the_driver_can_fail_cleanly() {
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
-    let clean = run(&image, Fault::None);
+    let clean = run((&image, SCRIPT, 0), Fault::None);
     let total = clean.heap_allocations;
     assert!(total > 20, "only {total} heap allocations");
-    let answered = sweep(&image, total, Fault::HeapAllocation, "heap allocation");
+    let answered = sweep(
+        (&image, SCRIPT, 0),
+        total,
+        Fault::HeapAllocation,
+        "heap allocation",
+    );
     eprintln!(
         "heap allocation sweep: {total} allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere"
     );
@@ -193,12 +326,53 @@ fn every_heap_allocation_of_the_driver_can_fail_cleanly() {
 #[test]
 fn every_disk_read_of_a_session_can_fail_cleanly() {
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
-    let clean = run(&image, Fault::None);
+    let clean = run((&image, SCRIPT, 0), Fault::None);
     let total = clean.disk_reads;
     assert!(total > 5, "only {total} disk reads");
-    let answered = sweep(&image, total, Fault::DiskRead, "disk read");
+    let answered = sweep((&image, SCRIPT, 0), total, Fault::DiskRead, "disk read");
     eprintln!(
         "disk read sweep: {total} reads, each failed once; {answered} runs answered DEVICE_DATA_ERROR somewhere"
     );
     assert!(answered > 0);
+}
+
+/// The heap sweep over the second and third sessions: each of their driver heap allocations
+/// fails once (N from 1 to the session's count), under each of `seeds` (which decide, among
+/// other things, whether the I/O manager and the kernel callers try the fast paths).
+fn heap_sweep_of(script: &str, seeds: u64, what: &str) {
+    let image = std::fs::read(support::image("tiny-ext4")).unwrap();
+    for seed in 0..seeds {
+        let clean = run((&image, script, seed), Fault::None);
+        // ALLOC_CLEAN=1 prints what each step of the clean run answered.
+        if std::env::var_os("ALLOC_CLEAN").is_some() {
+            eprintln!("{}", clean.reports.join("\n"));
+        }
+        assert!(clean.findings.is_empty(), "{:?}", clean.findings);
+        assert!(clean.unloaded, "{}", clean.reports.join("\n"));
+        assert!(
+            !clean
+                .reports
+                .iter()
+                .any(|r| r.contains(" ERROR ") || r.contains("INSUFFICIENT_RESOURCES")),
+            "seed {seed}: with nothing injected:\n{}",
+            clean.reports.join("\n")
+        );
+        let total = clean.heap_allocations;
+        assert!(total > 20, "only {total} heap allocations");
+        let answered = sweep((&image, script, seed), total, Fault::HeapAllocation, what);
+        eprintln!(
+            "{what}, seed {seed}: {total} heap allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere"
+        );
+        assert!(answered as u64 >= total / 2);
+    }
+}
+
+#[test]
+fn every_heap_allocation_of_the_information_session_can_fail_cleanly() {
+    heap_sweep_of(INFO_SCRIPT, 1, "information session heap sweep");
+}
+
+#[test]
+fn every_heap_allocation_of_the_io_session_can_fail_cleanly() {
+    heap_sweep_of(IO_SCRIPT, 8, "I/O session heap sweep");
 }

@@ -9,13 +9,17 @@
 
 mod support;
 
-use rustfsd::kernel::model::harness::FindingKind;
 use rustfsd::kernel::model::harness::locks::LockRequest;
+use rustfsd::kernel::model::harness::{FindingKind, Session};
 use rustfsd::kernel::{FastIoPossible, NtStatus};
-use support::machine::{DISK_NAME, dismount, finish, machine, open_file, open_ok, read_all};
+use support::machine::{
+    DISK_NAME, dismount, finish, machine, open_file, open_ok, read_all, run_scheduled,
+};
 use support::walk::dumped_files_of;
 
 const SEEDS: u64 = 24;
+/// Seeds for the tests that run on both block sizes.
+const FEWER_SEEDS: u64 = 12;
 
 /// A file of `name` of at least `min` bytes, and its dump.
 fn file_over(name: &str, min: usize) -> (String, Vec<u8>) {
@@ -321,4 +325,245 @@ fn mdl_chains_not_given_back_exactly_once_are_findings() {
             .any(|f| matches!(f.kind, FindingKind::MdlChainLeak { chain, .. } if chain == leaked)),
         "{findings:#?}"
     );
+}
+
+/// How many fast I/O calls answered TRUE so far.
+fn fast_taken(s: &Session) -> u64 {
+    s.fast_io_counters().1
+}
+
+/// FsRtlMdlRead's caller (the SMB server, AFD's TransmitFile): the fast MdlRead
+/// (FsRtlMdlReadDev) or IRP_MN_MDL as the seed decides, the chain given back by the fast
+/// MdlReadComplete (FsRtlMdlReadCompleteDev) or IRP_MN_COMPLETE_MDL, in every combination over
+/// the seeds. The bytes the chains describe are debugfs's dump.
+#[test]
+fn kernel_mdl_reads_fast_or_by_irp_return_the_dump_and_every_chain_goes_back() {
+    for name in ["ext4", "ext4-1k"] {
+        let (path, expected) = file_over(name, 100_000);
+        let image = support::image(name);
+        let (mut fast_reads, mut irp_reads, mut fast_backs, mut irp_backs) = (0, 0, 0, 0);
+        for seed in 0..FEWER_SEEDS {
+            let mut s = machine(&image);
+            s.set_choice_seed(seed);
+            let h = open_file(&mut s, &path, false);
+            let mut chains = Vec::new();
+            for (offset, length) in [(0u64, 4096u32), (5000, 70_000), (90_000, 1 << 20), (1, 1)] {
+                let before = fast_taken(&s);
+                let io = s.mdl_read_any(h, offset, length);
+                let fast = fast_taken(&s) > before;
+                (fast_reads, irp_reads) =
+                    (fast_reads + u32::from(fast), irp_reads + u32::from(!fast));
+                assert_eq!(
+                    io.status,
+                    NtStatus::SUCCESS,
+                    "{name} seed {seed} at {offset}"
+                );
+                let end = (offset as usize + length as usize).min(expected.len());
+                assert!(
+                    io.data == expected[offset as usize..end],
+                    "{name} seed {seed}: MDL read at {offset} differs (fast: {fast})"
+                );
+                assert_eq!(io.information, end - offset as usize);
+                chains.push(io.mdl_chain.expect("a chain"));
+            }
+            let past = s.mdl_read_any(h, expected.len() as u64, 10);
+            assert_eq!((past.status, past.mdl_chain), (NtStatus::END_OF_FILE, None));
+            assert_eq!(s.mdl_chains_outstanding(), chains.len());
+            for chain in chains.into_iter().rev() {
+                let before = fast_taken(&s);
+                assert_eq!(s.mdl_read_complete_any(h, chain), NtStatus::SUCCESS);
+                let fast = fast_taken(&s) > before;
+                (fast_backs, irp_backs) =
+                    (fast_backs + u32::from(fast), irp_backs + u32::from(!fast));
+            }
+            assert_eq!(s.mdl_chains_outstanding(), 0);
+            s.close_handle(h);
+            finish(s);
+        }
+        assert!(
+            fast_reads > 0 && irp_reads > 0 && fast_backs > 0 && irp_backs > 0,
+            "{name}: reads {fast_reads} fast, {irp_reads} IRP; back {fast_backs} fast, {irp_backs} IRP"
+        );
+    }
+}
+
+/// The fast MDL read follows Header.IsFastIoPossible as FsRtlCopyRead does: FALSE while a lock
+/// conflicts (the IRP then answers FILE_LOCK_CONFLICT), FALSE after a dismount (the IRP answers
+/// VOLUME_DISMOUNTED); a chain handed out before either still goes back.
+#[test]
+fn kernel_mdl_reads_respect_locks_and_the_dismount() {
+    let (path, expected) = file_over("ext4", 3 * 4096);
+    let image = support::image("ext4");
+    for seed in 0..SEEDS {
+        let mut s = machine(&image);
+        s.set_choice_seed(seed);
+        let locker = open_file(&mut s, &path, false);
+        let reader = open_file(&mut s, &path, false);
+        let early = s.mdl_read_any(reader, 0, 100);
+        assert_eq!(early.data, expected[..100], "seed {seed}");
+        assert_eq!(
+            s.lock_file(locker, LockRequest::exclusive(0, 4096)),
+            NtStatus::SUCCESS
+        );
+        let blocked = s.mdl_read_any(reader, 100, 100);
+        assert_eq!(blocked.status, NtStatus::FILE_LOCK_CONFLICT, "seed {seed}");
+        assert_eq!(blocked.mdl_chain, None);
+        let free = s.mdl_read_any(reader, 8192, 100);
+        assert_eq!(free.data, expected[8192..8292], "seed {seed}");
+        assert_eq!(s.unlock_file(locker, 0, 4096, 0), NtStatus::SUCCESS);
+        let volume = open_ok(&mut s, "");
+        assert_eq!(s.dismount(volume), NtStatus::SUCCESS);
+        let gone = s.mdl_read_any(reader, 0, 100);
+        assert_eq!(gone.status, NtStatus::VOLUME_DISMOUNTED, "seed {seed}");
+        for chain in [early.mdl_chain.unwrap(), free.mdl_chain.unwrap()] {
+            assert_eq!(s.mdl_read_complete_any(reader, chain), NtStatus::SUCCESS);
+        }
+        assert_eq!(s.mdl_chains_outstanding(), 0);
+        for h in [locker, reader, volume] {
+            s.close_handle(h);
+        }
+        finish(s);
+    }
+}
+
+/// The verifier covers the fast chains too: one the fast MdlReadComplete gives back twice is
+/// MdlChainNotOutstanding at once, one never given back MdlChainLeak at unload.
+#[test]
+fn fast_mdl_chains_not_given_back_exactly_once_are_findings() {
+    let (path, _) = file_over("ext4", 10_000);
+    let image = support::image("ext4");
+    let (mut doubled, mut leaked) = (0, 0);
+    for seed in 0..SEEDS {
+        let mut s = machine(&image);
+        s.set_choice_seed(seed);
+        let h = open_file(&mut s, &path, false);
+        // Cached first, so that the fast MdlRead can answer.
+        assert_eq!(s.read_file(h, Some(0), 10).status, NtStatus::SUCCESS);
+        let before = fast_taken(&s);
+        let chain = s.mdl_read_any(h, 0, 8192).mdl_chain.unwrap();
+        let fast_read = fast_taken(&s) > before;
+        assert_eq!(s.mdl_read_complete_any(h, chain), NtStatus::SUCCESS);
+        let before = fast_taken(&s);
+        assert_eq!(s.mdl_read_complete_any(h, chain), NtStatus::SUCCESS);
+        let fast_back = fast_taken(&s) > before;
+        let findings = s.take_findings();
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.kind == FindingKind::MdlChainNotOutstanding { chain: Some(chain) }),
+            "seed {seed}: {findings:#?}"
+        );
+        doubled += u32::from(fast_back);
+        let before = fast_taken(&s);
+        let kept = s.mdl_read_any(h, 100, 100).mdl_chain.unwrap();
+        leaked += u32::from(fast_taken(&s) > before && fast_read);
+        s.close_handle(h);
+        dismount(&mut s);
+        s.run_worker();
+        assert_eq!(s.stop_file_system("rustfsd"), NtStatus::SUCCESS);
+        let findings = s.findings();
+        assert!(
+            findings.iter().any(
+                |f| matches!(f.kind, FindingKind::MdlChainLeak { chain, .. } if chain == kept)
+            ),
+            "seed {seed}: {findings:#?}"
+        );
+    }
+    assert!(
+        doubled > 0 && leaked > 0,
+        "{doubled} fast doubles, {leaked} fast leaks"
+    );
+}
+
+/// A kernel caller that cannot block: FastIoRead with Wait FALSE answers only from resident
+/// pages (FALSE for pages not cached yet, or out of the working set as the seed says), and the
+/// caller then sends the IRP; both answers come up, and every read returns the dumped bytes.
+#[test]
+fn reads_that_cannot_wait_take_the_irp_when_a_page_is_not_resident() {
+    for name in ["ext4", "ext4-1k"] {
+        let (path, expected) = file_over(name, 200_000);
+        let image = support::image(name);
+        let (mut fast, mut refused) = (0, 0);
+        for seed in 0..FEWER_SEEDS {
+            let mut s = machine(&image);
+            s.set_choice_seed(seed);
+            let h = open_file(&mut s, &path, false);
+            // The first read caches the start (one cluster of pages); the rest is not resident.
+            assert_eq!(s.read_file(h, Some(0), 100).status, NtStatus::SUCCESS);
+            for offset in [0u64, 10, 4000, 150_000, 150_100, 60_000, 0, 199_000] {
+                let (calls, taken, _) = s.fast_io_counters();
+                let io = s.read_no_wait(h, offset, 3000);
+                let (calls_after, taken_after, _) = s.fast_io_counters();
+                fast += taken_after - taken;
+                refused += (calls_after - calls) - (taken_after - taken);
+                let start = offset as usize;
+                let end = (start + 3000).min(expected.len());
+                assert_eq!(
+                    io.status,
+                    NtStatus::SUCCESS,
+                    "{name} seed {seed} at {offset}"
+                );
+                assert!(
+                    io.data == expected[start..end],
+                    "{name} seed {seed}: read at {offset} differs"
+                );
+            }
+            let eof = s.read_no_wait(h, expected.len() as u64, 10);
+            assert_eq!(eof.status, NtStatus::END_OF_FILE);
+            s.close_handle(h);
+            finish(s);
+        }
+        assert!(
+            fast > 0 && refused > 0,
+            "{name}: {fast} fast, {refused} refused"
+        );
+    }
+}
+
+/// The scenario verbs (`read-nowait`, `mdl-read`, `mdl-read-complete`), with the data checked
+/// by SHA-256 against debugfs's dump, over many seeds and both block sizes, verifier on.
+#[test]
+fn kernel_read_verbs_check_the_dumped_bytes_in_scripts() {
+    use rustfsd::kernel::model::harness::scenario::sha256_hex;
+    for name in ["ext4", "ext4-1k"] {
+        let (path, expected) = file_over(name, 100_000);
+        let hash = |from: usize, len: usize| {
+            let end = (from + len).min(expected.len());
+            format!(
+                "info={} sha256={}",
+                end - from,
+                &sha256_hex(&expected[from..end])[..16]
+            )
+        };
+        let script = format!(
+            "load rustfsd => SUCCESS\n\
+             open f \\Device\\Disk0{path} => SUCCESS\n\
+             read-nowait f offset=0 len=5000 => SUCCESS {}\n\
+             mdl-read f a offset=0 len=70000 => SUCCESS {}\n\
+             mdl-read f b offset=65536 len=1048576 => SUCCESS {}\n\
+             read-nowait f offset=30000 len=40000 => SUCCESS {}\n\
+             mdl-read f c offset={} len=10 => END_OF_FILE info=0\n\
+             mdl-read-complete f b => SUCCESS\n\
+             mdl-read-complete f c => INVALID_PARAMETER\n\
+             mdl-read-complete f a => SUCCESS\n\
+             close f => SUCCESS\n\
+             open v \\Device\\Disk0 => SUCCESS\n\
+             dismount v => SUCCESS\n\
+             close v => SUCCESS\n\
+             run-worker => SUCCESS\n\
+             unload rustfsd => SUCCESS\n\
+             expect-findings 0\n",
+            hash(0, 5000),
+            hash(0, 70_000),
+            hash(65_536, 1 << 20),
+            hash(30_000, 40_000),
+            expected.len(),
+        );
+        let bytes = std::fs::read(support::image(name)).unwrap();
+        for seed in 0..FEWER_SEEDS {
+            if let Err(failure) = run_scheduled(&script, &bytes, seed) {
+                panic!("{name} seed {seed}:\n{failure}");
+            }
+        }
+    }
 }

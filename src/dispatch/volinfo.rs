@@ -94,7 +94,7 @@ fn encode(vcb: &Vcb, class: u32, out: &mut Vec<u8>) -> Result<usize, NtStatus> {
             Ok(l::FS_DEVICE_SIZE)
         }
         l::FILE_FS_ATTRIBUTE_INFORMATION => {
-            let name: Vec<u16> = file_system_name(&info).encode_utf16().collect();
+            let name = crate::fallible::utf16_of(file_system_name(&info))?;
             l::fs_attribute(VOLUME_ATTRIBUTES, MAX_COMPONENT, &name, out)?;
             Ok(l::FS_ATTRIBUTE_BASE)
         }

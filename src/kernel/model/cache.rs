@@ -295,7 +295,7 @@ pub fn copy_read(
     buffer_offset: usize,
 ) -> Result<usize, NtStatus> {
     let _model = super::heap_faults::Scope::model();
-    copy_cached(file_object, offset, length, |at, data| match buffer {
+    copy_cached(file_object, offset, length, true, |at, data| match buffer {
         OutputBuffer::Mdl(mdl) => mdl.write(buffer_offset + at, data),
         OutputBuffer::System(system) => system.write(buffer_offset + at, data),
         // Cc copies into whatever address it is given; a user address is touched.
@@ -312,24 +312,51 @@ pub(crate) fn copy_bytes(
     offset: u64,
     length: usize,
 ) -> Result<Vec<u8>, NtStatus> {
+    copy_bytes_waiting(file_object, offset, length, true)?.ok_or(NtStatus::UNSUCCESSFUL)
+}
+
+/// CcCopyRead with Wait = FALSE into a new buffer (for FsRtlCopyRead called with Wait FALSE):
+/// `None` (FALSE) if a page of the range is not resident, with nothing copied (see
+/// `copy_cached`).
+pub(crate) fn copy_bytes_no_wait(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+) -> Result<Option<Vec<u8>>, NtStatus> {
+    copy_bytes_waiting(file_object, offset, length, false)
+}
+
+fn copy_bytes_waiting(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+    wait: bool,
+) -> Result<Option<Vec<u8>>, NtStatus> {
     let mut data = Vec::new();
     data.try_reserve_exact(length)
         .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
-    copy_cached(file_object, offset, length, |_, bytes| {
+    let copied = copy_cached(file_object, offset, length, wait, |_, bytes| {
         data.extend_from_slice(bytes);
         Ok(())
     })?;
-    Ok(data)
+    Ok(copied.then_some(data))
 }
 
 /// Hands `write(position from offset, bytes)` the cached bytes of `length` at `offset`, in
-/// order, straight from the cached runs (no lock held while writing), faulting missing pages in.
+/// order, straight from the cached runs (no lock held while writing), faulting missing pages in
+/// if `wait`. Without `wait` (CcCopyRead's Wait FALSE) it returns `Ok(false)`, before writing
+/// anything, if a page of the range is not resident: not cached, or (the seeded choice) cached
+/// but out of the system cache's working set, on the standby list, where touching it would be
+/// a fault (Learn, CcCopyRead: with Wait FALSE it "returns FALSE if the required pages of the
+/// cached file are not already resident"; ReactOS `ntoskrnl/cc/view.c`
+/// CcRosEnsureVacbResident: MmArePagesResident, FALSE without Wait).
 fn copy_cached(
     file_object: &FileObject,
     offset: u64,
     length: usize,
+    wait: bool,
     mut write: impl FnMut(usize, &[u8]) -> Result<(), NtStatus>,
-) -> Result<(), NtStatus> {
+) -> Result<bool, NtStatus> {
     let id = file_object.id;
     let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
     let section = {
@@ -345,6 +372,9 @@ fn copy_cached(
     let end = offset
         .checked_add(length as u64)
         .ok_or(NtStatus::INVALID_PARAMETER)?;
+    if !wait && !resident(&kernel, section, offset, end) {
+        return Ok(false);
+    }
     let mut position = offset;
     while position < end {
         // The cached run holding `position`, or the first page that is not cached.
@@ -370,7 +400,23 @@ fn copy_cached(
         }
     }
     super::read_ahead::after_read(&kernel, id, section, offset, end);
-    Ok(())
+    Ok(true)
+}
+
+/// True if every page of `offset..end` of the section is cached and, as the seeded choice says
+/// for each cached run, still valid in the working set (MmArePagesResident).
+fn resident(kernel: &Arc<Kernel>, section: ObjId, offset: u64, end: u64) -> bool {
+    let mut state = kernel.lock();
+    let mut runs = 0;
+    let mut page = offset / PAGE_SIZE;
+    while page * PAGE_SIZE < end {
+        let Some((first, bytes)) = state.cache.run_of(section, page) else {
+            return false;
+        };
+        runs += 1;
+        page = first + bytes.len() as u64 / PAGE_SIZE;
+    }
+    (0..runs).all(|_| state.choose(4) != 0)
 }
 
 /// CcMdlRead(file_object, offset, length, &Irp->MdlAddress, &Irp->IoStatus): the cache pages of
@@ -402,20 +448,40 @@ pub fn mdl_read(
         )));
     }
     let count = bytes.len();
+    hand_out(&mut state, file_object.id, offset, bytes);
+    Ok(count)
+}
+
+/// CcMdlRead(file_object, offset, length, MdlChain, IoStatus) for FsRtlMdlReadDev, whose
+/// caller's MdlChain is no IRP's: the chain (what `*MdlChain` names) and how many bytes it
+/// describes.
+pub(crate) fn mdl_read_chain(
+    file_object: &FileObject,
+    offset: u64,
+    length: usize,
+) -> Result<(u64, usize), NtStatus> {
+    let bytes = copy_bytes(file_object, offset, length)?;
+    let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
+    let mut state = kernel.lock();
+    state.require_irql("CcMdlRead", 1);
+    let count = bytes.len();
+    Ok((hand_out(&mut state, file_object.id, offset, bytes), count))
+}
+
+/// Records a chain CcMdlRead hands out, until CcMdlReadComplete takes it back.
+fn hand_out(state: &mut State, file_object: ObjId, offset: u64, bytes: Vec<u8>) -> u64 {
+    let chain = state.cache.next_mdl_chain + 1;
+    let count = bytes.len();
     state.cache.next_mdl_chain = chain;
-    state.cache.mdl_chains.insert(
-        chain,
-        MdlChain {
-            file_object: file_object.id,
-            bytes,
-        },
-    );
+    state
+        .cache
+        .mdl_chains
+        .insert(chain, MdlChain { file_object, bytes });
     let thread = state.current_thread;
     state.push_trace(format!(
-        "t{thread}: CcMdlRead FO {} at {offset} len {count}: chain {chain}",
-        file_object.id
+        "t{thread}: CcMdlRead FO {file_object} at {offset} len {count}: chain {chain}"
     ));
-    Ok(count)
+    chain
 }
 
 /// CcMdlReadComplete(file_object, Irp->MdlAddress), then Irp->MdlAddress = NULL: the chain's
@@ -423,8 +489,20 @@ pub fn mdl_read(
 pub fn mdl_read_complete(file_object: &FileObject, irp: &Irp) {
     let Some(kernel) = current() else { return };
     let mut state = kernel.lock();
-    state.require_irql("CcMdlReadComplete", 1);
     let chain = state.irps.get_mut(irp.id).and_then(|e| e.mdl_chain.take());
+    give_back(&mut state, file_object.id, chain);
+}
+
+/// CcMdlReadComplete2(file_object, MdlChain), as FsRtlMdlReadCompleteDev calls it (ReactOS
+/// `ntoskrnl/fsrtl/fastio.c`): the chain's pages are unlocked and the chain freed.
+pub(crate) fn mdl_read_complete_chain(file_object: ObjId, chain: u64) {
+    let Some(kernel) = current() else { return };
+    give_back(&mut kernel.lock(), file_object, Some(chain));
+}
+
+/// Takes back a chain (`None`: MdlAddress was NULL); one not outstanding is a finding.
+fn give_back(state: &mut State, file_object: ObjId, chain: Option<u64>) {
+    state.require_irql("CcMdlReadComplete", 1);
     let returned = chain.and_then(|chain| state.cache.mdl_chains.remove(&chain));
     if returned.is_none() {
         state.report(FindingKind::MdlChainNotOutstanding { chain });
@@ -432,8 +510,7 @@ pub fn mdl_read_complete(file_object: &FileObject, irp: &Irp) {
     }
     let thread = state.current_thread;
     state.push_trace(format!(
-        "t{thread}: CcMdlReadComplete FO {} chain {chain:?}",
-        file_object.id
+        "t{thread}: CcMdlReadComplete FO {file_object} chain {chain:?}"
     ));
 }
 

@@ -20,13 +20,16 @@
 //! stack, and checked on return as a dispatch routine is (`io::check_return_to_caller`).
 
 use std::format;
+use std::string::String;
 use std::sync::Arc;
 use std::vec::Vec;
 
 use super::driver::FastIoRoutines;
 use super::io::{self, IrpOutcome, check_return_to_caller};
 use super::session::{Handle, Session};
-use crate::kernel::model::fast_io::{Process, fs_rtl_copy_read};
+use crate::kernel::model::fast_io::{
+    Process, fs_rtl_copy_read, fs_rtl_mdl_read_complete_dev, fs_rtl_mdl_read_dev,
+};
 use crate::kernel::model::file_object::FO_SYNCHRONOUS_IO;
 use crate::kernel::model::preempt;
 use crate::kernel::model::resource::held_by_current;
@@ -98,29 +101,32 @@ pub(super) fn call<R>(
     answer
 }
 
-/// FastIoRead = FsRtlCopyRead, with the file system's FastIoCheckIfPossible when the header is
-/// questionable: the IO_STATUS_BLOCK and the bytes, or `None` (FALSE).
-pub(super) fn read(
-    kernel: &Arc<Kernel>,
-    device: ObjId,
+/// The file system's FastIoCheckIfPossible(file_object, offset, length, Wait TRUE, key,
+/// CheckForReadOperation TRUE), as FsRtl's fast reads ask it.
+fn check_read(
+    table: &FastIoRoutines,
+    device: DeviceRef,
     file_object: ObjId,
-    pid: u32,
     (offset, length, key): (u64, u32, u32),
-) -> Option<(IoStatus, Vec<u8>)> {
-    call(kernel, device, pid, "FastIoRead", |table, device| {
-        fs_rtl_copy_read(kernel, file_object, offset, length, || {
-            (table.check_if_possible)(
-                device,
-                &FileObject { id: file_object },
-                offset,
-                length,
-                true,
-                key,
-                true,
-            )
-        })
-    })
+) -> bool {
+    (table.check_if_possible)(
+        device,
+        &FileObject { id: file_object },
+        offset,
+        length,
+        true,
+        key,
+        true,
+    )
 }
+
+/// The statuses with which a caller keeps a fast read's answer (NtReadFile's; Learn,
+/// FsRtlCopyRead: a failure status in IoStatus means the caller sends the IRP instead).
+const FAST_READ_KEPT: [NtStatus; 3] = [
+    NtStatus::SUCCESS,
+    NtStatus::BUFFER_OVERFLOW,
+    NtStatus::END_OF_FILE,
+];
 
 impl Session {
     /// Header.IsFastIoPossible of the FCB behind `handle` (what FsRtl reads), for tests.
@@ -140,71 +146,155 @@ impl Session {
         Some((entry.device, synchronous, cached))
     }
 
-    /// NtReadFile's fast path (see the module's notes), holding the FILE_OBJECT referenced
-    /// across the call as NtReadFile does. `None`: the IRP must be sent.
+    /// Calls the fast I/O routine `name` for `handle` as every caller here does: only if the
+    /// FILE_OBJECT is `eligible` (given whether it is synchronous and has a private cache map)
+    /// and the seeded choice tries the fast path; noting `what`, with the FILE_OBJECT
+    /// referenced across the call as for an IRP. `None`: not called, or FALSE.
+    fn fast_call<R>(
+        &mut self,
+        handle: Handle,
+        (name, what): (&'static str, String),
+        eligible: impl FnOnce(bool, bool) -> bool,
+        routine: impl FnOnce(&Arc<Kernel>, &FastIoRoutines, DeviceRef, ObjId) -> Option<R>,
+    ) -> Option<R> {
+        let file_object = self.file_object(handle).ok()?;
+        let (device, synchronous, cached) = self.fast_target(file_object)?;
+        if !(eligible(synchronous, cached) && try_fast(&self.kernel, device)) {
+            return None;
+        }
+        self.note(format!("{what} {:#x}", handle.value));
+        let kernel = self.kernel.clone();
+        if !io::reference(&kernel, file_object) {
+            return None;
+        }
+        let answer = call(&kernel, device, handle.pid, name, |table, device| {
+            routine(&kernel, table, device, file_object)
+        });
+        io::dereference(&kernel, file_object);
+        answer
+    }
+
+    /// FastIoRead (FsRtlCopyRead) with `wait`, kept only with a status a caller keeps.
+    fn fast_copy_read(
+        &mut self,
+        handle: Handle,
+        (offset, length, wait): (u64, u32, bool),
+        eligible: impl FnOnce(bool, bool) -> bool,
+    ) -> Option<IrpOutcome> {
+        let what = format!("FastIoRead at {offset} len {length} Wait {wait} on");
+        let (status, data) = self.fast_call(
+            handle,
+            ("FastIoRead", what),
+            eligible,
+            |kernel, table, device, file_object| {
+                fs_rtl_copy_read(kernel, file_object, (offset, length, wait), || {
+                    check_read(table, device, file_object, (offset, length, 0))
+                })
+            },
+        )?;
+        FAST_READ_KEPT
+            .contains(&status.status)
+            .then(|| outcome(status, data))
+    }
+
+    /// NtReadFile's fast path (see the module's notes): a synchronous, cached FILE_OBJECT,
+    /// Wait TRUE. `None`: the IRP must be sent.
     pub(super) fn fast_read(
         &mut self,
         handle: Handle,
         offset: u64,
         length: u32,
     ) -> Option<IrpOutcome> {
-        let file_object = self.file_object(handle).ok()?;
-        let (device, synchronous, cached) = self.fast_target(file_object)?;
-        if !(synchronous && cached && try_fast(&self.kernel, device)) {
-            return None;
+        self.fast_copy_read(handle, (offset, length, true), |synchronous, cached| {
+            synchronous && cached
+        })
+    }
+
+    /// A kernel caller that must not block reads `length` bytes at `offset`: FastIoRead with
+    /// Wait FALSE on a cached FILE_OBJECT (Learn, FsRtlIncrementCcFastReadNoWait: FsRtlCopyRead
+    /// "called with the Wait parameter set to FALSE"), which is FALSE when the header's
+    /// resource is busy or a page is not resident; then, or on a failure status, it sends the
+    /// read IRP as FsRtlCopyRead's page says the caller must. Whether the fast call is tried at
+    /// all is the seeded choice, as for NtReadFile.
+    pub fn read_no_wait(&mut self, handle: Handle, offset: u64, length: u32) -> IrpOutcome {
+        match self.fast_copy_read(handle, (offset, length, false), |_, cached| cached) {
+            Some(answer) => answer,
+            None => self.read_irp(handle, offset, length),
         }
-        self.note(format!(
-            "NtReadFile {:#x} at {offset} len {length} (fast I/O)",
-            handle.value
-        ));
-        if !io::reference(&self.kernel, file_object) {
-            return None;
-        }
-        let answer = read(
-            &self.kernel,
-            device,
-            file_object,
-            handle.pid,
-            (offset, length, 0),
+    }
+
+    /// FsRtlMdlRead as the SMB server and AFD's TransmitFile call it: the file system's MdlRead
+    /// (rustfsd's is FsRtlMdlReadDev) unless the seeded choice says a filter in between has
+    /// none; if it answers FALSE, or is not called, IRP_MJ_READ / IRP_MN_MDL (ReactOS
+    /// `ntoskrnl/fsrtl/fastio.c` FsRtlMdlRead; the fast routine fails on a file not cached
+    /// yet, the IRP caches it). The outcome's data is what the chain describes, `mdl_chain`
+    /// the chain to give back.
+    pub fn mdl_read_any(&mut self, handle: Handle, offset: u64, length: u32) -> IrpOutcome {
+        let what = format!("FastIoMdlRead at {offset} len {length} on");
+        let answer = self.fast_call(
+            handle,
+            ("FastIoMdlRead", what),
+            |_, _| true,
+            |kernel, table, device, file_object| {
+                fs_rtl_mdl_read_dev(kernel, file_object, (offset, length), || {
+                    check_read(table, device, file_object, (offset, length, 0))
+                })
+            },
         );
-        io::dereference(&self.kernel, file_object);
-        let (status, data) = answer?;
-        let accepted = [
-            NtStatus::SUCCESS,
-            NtStatus::BUFFER_OVERFLOW,
-            NtStatus::END_OF_FILE,
-        ];
-        accepted
-            .contains(&status.status)
-            .then(|| outcome(status, data))
+        let Some((status, chain)) = answer else {
+            return self.mdl_read(handle, offset, length);
+        };
+        let state = self.kernel.lock();
+        let data = chain
+            .and_then(|chain| state.cache.mdl_chains.get(&chain))
+            .map(|c| c.bytes.clone())
+            .unwrap_or_default();
+        IrpOutcome {
+            status: status.status,
+            information: status.information,
+            data,
+            reparse: None,
+            mdl_chain: chain,
+        }
+    }
+
+    /// FsRtlMdlReadComplete: the file system's MdlReadComplete (FsRtlMdlReadCompleteDev) unless
+    /// the seeded choice says a filter in between has none or answers FALSE; then
+    /// IRP_MJ_READ / IRP_MN_COMPLETE_MDL (Learn, FLT_PARAMETERS for IRP_MJ_MDL_READ_COMPLETE:
+    /// a failed fast MdlReadComplete is reissued as IRP_MJ_READ + IRP_MN_COMPLETE_MDL). A chain
+    /// from either kind of MDL read may go back either way.
+    pub fn mdl_read_complete_any(&mut self, handle: Handle, chain: u64) -> NtStatus {
+        let what = format!("FastIoMdlReadComplete chain {chain} on");
+        let answer = self.fast_call(
+            handle,
+            ("FastIoMdlReadComplete", what),
+            |_, _| true,
+            |_, _, _, file_object| fs_rtl_mdl_read_complete_dev(file_object, chain),
+        );
+        match answer {
+            Some(()) => NtStatus::SUCCESS,
+            None => self.mdl_read_complete(handle, chain),
+        }
     }
 
     /// NtQueryInformationFile's fast path for FileBasicInformation, FileStandardInformation
     /// and FileNetworkOpenInformation on a synchronous FILE_OBJECT.
     pub(super) fn fast_query(&mut self, handle: Handle, class: u32) -> Option<IrpOutcome> {
         let which = FastQuery::of_class(class)?;
-        let file_object = self.file_object(handle).ok()?;
-        let (device, synchronous, _) = self.fast_target(file_object)?;
-        if !synchronous || !try_fast(&self.kernel, device) {
-            return None;
-        }
-        self.note(format!(
-            "NtQueryInformationFile {:#x} class {class} (fast I/O)",
-            handle.value
-        ));
-        if !io::reference(&self.kernel, file_object) {
-            return None;
-        }
         let name = match which {
             FastQuery::Basic => "FastIoQueryBasicInfo",
             FastQuery::Standard => "FastIoQueryStandardInfo",
             FastQuery::NetworkOpen => "FastIoQueryNetworkOpenInfo",
         };
-        let answer = call(&self.kernel, device, handle.pid, name, |table, device| {
-            (table.query)(device, &FileObject { id: file_object }, true, which)
-        });
-        io::dereference(&self.kernel, file_object);
-        let (status, data) = answer?;
+        let what = format!("NtQueryInformationFile class {class} (fast I/O) on");
+        let (status, data) = self.fast_call(
+            handle,
+            (name, what),
+            |synchronous, _| synchronous,
+            |_, table, device, file_object| {
+                (table.query)(device, &FileObject { id: file_object }, true, which)
+            },
+        )?;
         Some(outcome(status, data))
     }
 
@@ -215,25 +305,20 @@ impl Session {
         name: &'static str,
         routine: impl FnOnce(&FastIoRoutines, DeviceRef, &FileObject, Process) -> Option<IoStatus>,
     ) -> Option<NtStatus> {
-        let file_object = self.file_object(handle).ok()?;
-        let (device, _, _) = self.fast_target(file_object)?;
-        if !try_fast(&self.kernel, device) {
-            return None;
-        }
-        self.note(format!("{name} {:#x}", handle.value));
-        if !io::reference(&self.kernel, file_object) {
-            return None;
-        }
         let pid = handle.pid;
-        let answer = call(&self.kernel, device, pid, name, |table, device| {
-            routine(
-                table,
-                device,
-                &FileObject { id: file_object },
-                Process { pid },
-            )
-        });
-        io::dereference(&self.kernel, file_object);
+        let answer = self.fast_call(
+            handle,
+            (name, String::from(name)),
+            |_, _| true,
+            |_, table, device, file_object| {
+                routine(
+                    table,
+                    device,
+                    &FileObject { id: file_object },
+                    Process { pid },
+                )
+            },
+        );
         answer.map(|status| status.status)
     }
 }

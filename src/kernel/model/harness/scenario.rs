@@ -199,6 +199,9 @@ pub const VERBS: &[&str] = &[
     "touch",
     "trim",
     "purge",
+    "read-nowait",
+    "mdl-read",
+    "mdl-read-complete",
 ];
 
 /// The FSCTL an `oplock H level=1|2|batch|filter|notify` or `ack H [no2|close-pending]`
@@ -398,6 +401,8 @@ pub struct Runner {
     held: BTreeMap<String, super::session::PendingCreate>,
     /// The FILE_OBJECT each `notify` was sent on, by handle name, for `await`.
     notified: BTreeMap<String, crate::kernel::model::slab::ObjId>,
+    /// MDL chains `mdl-read` handed out, by name, for `mdl-read-complete`.
+    chains: BTreeMap<String, u64>,
 }
 
 pub fn key_values(args: &[Arg]) -> (Vec<&str>, BTreeMap<&str, &str>) {
@@ -433,6 +438,7 @@ impl Runner {
             system_refs: BTreeMap::new(),
             held: BTreeMap::new(),
             notified: BTreeMap::new(),
+            chains: BTreeMap::new(),
         }
     }
 
@@ -886,6 +892,9 @@ impl Runner {
             }
             "create-section" | "close-section" | "map-view" | "unmap-view" | "touch" | "trim"
             | "purge" => self.execute_mapping(step.verb.as_str(), &positional, &named)?,
+            "read-nowait" | "mdl-read" | "mdl-read-complete" => {
+                self.execute_kernel_read(step.verb.as_str(), &positional, &named)?
+            }
             other => return Err(format!("unknown verb {other}")),
         };
         Ok(outcome)
@@ -947,6 +956,52 @@ impl Runner {
             }
         };
         Ok(outcome)
+    }
+
+    /// The reads a kernel caller makes (docs/scenarios.md, "Kernel callers' reads"): FastIoRead
+    /// with Wait FALSE, and MDL reads given back later, fast or by IRP as the seed decides.
+    fn execute_kernel_read(
+        &mut self,
+        verb: &str,
+        positional: &[&str],
+        named: &BTreeMap<&str, &str>,
+    ) -> Result<Outcome, String> {
+        let handle = self.handle_arg(positional, 0)?;
+        let offset = Self::number(named, "offset", 0)?;
+        let length = Self::number(named, "len", 512)? as u32;
+        let chain_name = || {
+            positional
+                .get(1)
+                .copied()
+                .ok_or(format!("{verb} needs a chain name after the handle"))
+        };
+        let io = match verb {
+            "read-nowait" => self.session.read_no_wait(handle, offset, length),
+            "mdl-read" => {
+                let name = chain_name()?;
+                let io = self.session.mdl_read_any(handle, offset, length);
+                match io.mdl_chain {
+                    Some(chain) => self.chains.insert(String::from(name), chain),
+                    None => self.chains.remove(name),
+                };
+                io
+            }
+            _ => {
+                let name = chain_name()?;
+                // A name whose read handed out no chain has nothing to give back.
+                let Some(chain) = self.chains.remove(name) else {
+                    return Ok(Outcome::status(NtStatus::INVALID_PARAMETER));
+                };
+                return Ok(Outcome::status(
+                    self.session.mdl_read_complete_any(handle, chain),
+                ));
+            }
+        };
+        Ok(Outcome {
+            status: io.status,
+            information: Some(io.information),
+            data: Some(io.data),
+        })
     }
 
     /// Runs one step: executes it, checks the expectation, and describes what happened.

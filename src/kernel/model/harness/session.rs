@@ -875,9 +875,19 @@ impl Session {
         if let Some(outcome) = self.fast_read(handle, offset, length) {
             return outcome;
         }
+        self.read_irp(handle, offset, length)
+    }
+
+    /// The read IRP NtReadFile sends when no fast path answered.
+    pub(super) fn read_irp(&mut self, handle: Handle, offset: u64, length: u32) -> IrpOutcome {
         let mut request = IrpRequest::new(IrpMajor::Read, None);
         request.parameters = IrpParameters::Read { offset, length };
         // NtReadFile: a FILE_OBJECT opened without intermediate buffering reads non-cached.
+        let flags = self
+            .file_object(handle)
+            .ok()
+            .and_then(|id| self.kernel.lock().file_objects.get(id).map(|f| f.flags))
+            .unwrap_or(0);
         if flags & FO_NO_INTERMEDIATE_BUFFERING != 0 {
             request.flags |= crate::kernel::request::IRP_NOCACHE;
         }
