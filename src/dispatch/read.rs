@@ -190,7 +190,7 @@ fn read_volume(vcb: &Vcb, request: &Request) -> Result<usize, NtStatus> {
     copy_out(buffer, count, |at, chunk| {
         vcb.volume()
             .device()
-            .read_at(offset.saturating_add(at as u64), chunk)
+            .read_raw(offset.saturating_add(at as u64), chunk)
             .map_err(|error| status_of(&error))
     })?;
     Ok(count)
@@ -230,6 +230,7 @@ fn read_file(
         }
         Path::NonCached => {
             read_disk(vcb, inode, offset, count, buffer)?;
+            vcb.statistics().user_file_read(count);
             Ok(count)
         }
         Path::Paging => {
@@ -239,6 +240,7 @@ fn read_file(
             if whole > count {
                 zero(buffer, count, whole - count)?;
             }
+            vcb.statistics().user_file_read(whole);
             Ok(whole)
         }
     }

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use super::bytes::{le16, le32};
 use super::crc::{crc16, crc32c};
-use super::device::BlockDevice;
+use super::device::{BlockDevice, DataReads};
 use super::error::{ChecksumKind, Error, Result, Unsupported, zeroed_vec};
 use super::inode::{FileType, I_BLOCK_LEN, Inode, Stat, flags, max_file_size};
 use super::journal::{self, Overlay, Replay};
@@ -183,6 +183,11 @@ impl<D: BlockDevice> Volume<D> {
     /// Every read of volume content goes through here (and so through the replay overlay).
     pub(crate) fn read_bytes(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.overlay.read(&self.dev, offset, buf)
+    }
+
+    /// The same, for a user's file contents (`BlockDevice::read_data_at`).
+    pub(crate) fn read_data_bytes(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.overlay.read(&DataReads(&self.dev), offset, buf)
     }
 
     /// Checks that blocks `start .. start + len` lie inside the volume.
@@ -648,7 +653,11 @@ impl FileReader {
                 RunKind::Hole | RunKind::Unwritten(_) => out.fill(0),
                 RunKind::Mapped(phys) => {
                     let blk = phys + (lblk - run.logical);
-                    vol.read_bytes(blk * bs + in_blk, out)?;
+                    if self.inode.holds_user_data() {
+                        vol.read_data_bytes(blk * bs + in_blk, out)?;
+                    } else {
+                        vol.read_bytes(blk * bs + in_blk, out)?;
+                    }
                 }
             }
             done += n;

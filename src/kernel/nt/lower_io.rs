@@ -212,6 +212,21 @@ fn read_aligned(
     Ok(read.min(len))
 }
 
+/// How many IRPs `read` sends for `length` bytes at `offset`: one per MAX_TRANSFER window,
+/// the first shortened by the offset's place in its sector (the same steps as `read`, assuming
+/// no short read).
+pub(super) fn transfers(sector_size: u32, offset: u64, length: usize) -> u32 {
+    let sector = usize::try_from(sector_size).unwrap_or(1).max(1);
+    if length == 0 || !sector.is_power_of_two() {
+        return 0;
+    }
+    let chunk = MAX_TRANSFER.max(sector);
+    let skip = (offset % sector as u64) as usize;
+    let first = length.min(chunk - skip.min(chunk - 1));
+    let rest = (length - first).div_ceil(chunk);
+    u32::try_from(rest).map_or(u32::MAX, |rest| rest.saturating_add(1))
+}
+
 /// Reads any byte range: whole sectors of at most MAX_TRANSFER bytes into a bounce buffer,
 /// copied out to `buf`. Stops early at a short read (the end of the device).
 pub(super) fn read(
