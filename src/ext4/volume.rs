@@ -505,6 +505,25 @@ impl<D: BlockDevice> Volume<D> {
 
     // ----- paths -----------------------------------------------------------------------
 
+    /// The first name (in directory order, `.` and `..` aside) under which directory `dir`
+    /// lists inode `ino`, if any: one scan of `dir`.
+    pub fn name_in(&self, dir: &Inode, ino: u32) -> Result<Option<Vec<u8>>> {
+        let mut entries = self.read_dir(dir, 0)?;
+        while let Some(entry) = entries.next_entry()? {
+            if entry.ino == ino && entry.name != b"." && entry.name != b".." {
+                let mut name = Vec::new();
+                name.try_reserve_exact(entry.name.len())
+                    .map_err(|_| Error::NoMemory)?;
+                name.extend_from_slice(entry.name);
+                return Ok(Some(name));
+            }
+        }
+        match entries.damage() {
+            Some(error) => Err(error),
+            None => Ok(None),
+        }
+    }
+
     /// Where directory `dir` is named: its parent (from its `..` entry) and the name of the
     /// parent's entry for it; `None` for the root. A directory has exactly one such entry;
     /// other inodes have no pointer back to their names. Costs a scan of the parent.
@@ -526,15 +545,8 @@ impl<D: BlockDevice> Volume<D> {
         let parent_ino =
             parent_ino.ok_or(Error::corrupt("directory without ..", dir.ino().into()))?;
         let parent = self.inode(parent_ino)?;
-        let mut entries = self.read_dir(&parent, 0)?;
-        while let Some(entry) = entries.next_entry()? {
-            if entry.ino == dir.ino() && entry.name != b"." && entry.name != b".." {
-                let mut name = Vec::new();
-                name.try_reserve_exact(entry.name.len())
-                    .map_err(|_| Error::NoMemory)?;
-                name.extend_from_slice(entry.name);
-                return Ok(Some((parent, name)));
-            }
+        if let Some(name) = self.name_in(&parent, dir.ino())? {
+            return Ok(Some((parent, name)));
         }
         Err(Error::corrupt(
             "directory not named in its parent",
