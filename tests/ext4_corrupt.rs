@@ -116,6 +116,25 @@ impl Drop for Scratch {
     }
 }
 
+/// The names of a FileNamesInformation answer, as UTF-8 (the test names are ASCII).
+fn file_names(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut names = Vec::new();
+    let mut at = 0;
+    loop {
+        let next = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        let length = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        let units: Vec<u16> = data[at + 12..at + 12 + length]
+            .chunks_exact(2)
+            .map(|u| u16::from_le_bytes([u[0], u[1]]))
+            .collect();
+        names.push(String::from_utf16(&units).unwrap().into_bytes());
+        if next == 0 {
+            return names;
+        }
+        at += next;
+    }
+}
+
 fn inspect(img: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rustfsd-inspect"));
     cmd.arg(args[0]).arg(img).args(&args[1..]);
@@ -954,6 +973,63 @@ fn damaged_directory_block_is_skipped_and_the_rest_listed() {
     assert_eq!(damaged.status, NtStatus::FILE_CORRUPT_ERROR);
     let elsewhere = support::machine::open_ok(&mut machine, &upper(&by_block[victim + 1][0]));
     machine.close_handle(elsewhere);
+    // A listing through the driver (FileNamesInformation, 1 KiB buffers): the entries before
+    // the damaged block, then STATUS_FILE_CORRUPT_ERROR once, then the rest, then
+    // NO_MORE_FILES; a restart lists again up to the damage. Before, the block was skipped
+    // silently: the listing ended with NO_MORE_FILES and no error.
+    let many = support::machine::open_ok(&mut machine, "\\many");
+    let not_dots = |n: &&Vec<u8>| n.as_slice() != b"." && n.as_slice() != b"..";
+    let before: Vec<Vec<u8>> = by_block[..victim]
+        .iter()
+        .flatten()
+        .filter(not_dots)
+        .cloned()
+        .collect();
+    let after: Vec<Vec<u8>> = by_block[victim + 1..]
+        .iter()
+        .flatten()
+        .filter(not_dots)
+        .cloned()
+        .collect();
+    for _ in 0..2 {
+        let mut answers = Vec::new();
+        let mut restart = true;
+        loop {
+            let io = machine.query_directory_file(many, 12, 1024, None, restart, false);
+            restart = false;
+            if io.status == NtStatus::NO_MORE_FILES {
+                break;
+            }
+            assert!(answers.len() < 10_000, "the listing does not end");
+            let names = if io.status == NtStatus::SUCCESS {
+                file_names(&io.data[..io.information])
+            } else {
+                assert_eq!(io.information, 0);
+                Vec::new()
+            };
+            answers.push((io.status, names));
+        }
+        let damage = answers
+            .iter()
+            .position(|(status, _)| *status != NtStatus::SUCCESS)
+            .expect("the damage is reported");
+        assert_eq!(answers[damage].0, NtStatus::FILE_CORRUPT_ERROR);
+        let listed = |range: &[(NtStatus, Vec<Vec<u8>>)]| -> Vec<Vec<u8>> {
+            range
+                .iter()
+                .flat_map(|(_, names)| names.iter().cloned())
+                .filter(|n| n != b"." && n != b"..")
+                .collect()
+        };
+        assert_eq!(listed(&answers[..damage]), before);
+        assert_eq!(listed(&answers[damage + 1..]), after);
+        assert!(
+            answers[damage + 1..]
+                .iter()
+                .all(|(s, _)| *s == NtStatus::SUCCESS)
+        );
+    }
+    machine.close_handle(many);
     support::machine::finish(machine);
     let lost: Vec<String> = by_block[victim]
         .iter()

@@ -1149,10 +1149,45 @@ fn names_of_relative_and_by_id_opens() {
         name_of(&mut s, root_by_id),
         (NtStatus::SUCCESS, "\\".to_string())
     );
-    // A file has no pointer back to its names: unknown.
+    // A file has no pointer back to its names: unknown, unless the volume reached it through
+    // a directory before and still remembers it (its FCB's parent, here held by an open by
+    // path). Before, a file opened by ID was INVALID_PARAMETER whatever came before.
     let file_by_id = by_id_open(&mut s, "/hello.txt");
     assert_eq!(name_of(&mut s, file_by_id).0, NtStatus::INVALID_PARAMETER);
-    for h in [nested, root_by_id, file_by_id] {
+    s.close_handle(file_by_id);
+    let by_path = open_ok(&mut s, "\\smalldir");
+    let by_path_file = open_ok(&mut s, "\\SMALLDIR\\S0");
+    let file_by_id = by_id_open(&mut s, "/smalldir/s0");
+    assert_eq!(
+        name_of(&mut s, file_by_id),
+        (NtStatus::SUCCESS, "\\smalldir\\s0".to_string())
+    );
+    let links = s.query_information_file(file_by_id, 46, 1024); // FileHardLinkInformation
+    assert_eq!(links.status, NtStatus::SUCCESS);
+    // hello.txt's FCB, made by the open by ID above, remembers no directory while it lives.
+    let unnamed = open_ok(&mut s, "\\hello.txt");
+    let still_unnamed = by_id_open(&mut s, "/hello.txt");
+    assert_eq!(
+        name_of(&mut s, still_unnamed).0,
+        NtStatus::INVALID_PARAMETER
+    );
+    s.close_handle(still_unnamed);
+    s.close_handle(unnamed);
+    let root_file = open_ok(&mut s, "\\one");
+    let root_file_by_id = by_id_open(&mut s, "/one");
+    assert_eq!(
+        name_of(&mut s, root_file_by_id),
+        (NtStatus::SUCCESS, "\\one".to_string())
+    );
+    for h in [
+        nested,
+        root_by_id,
+        file_by_id,
+        by_path,
+        by_path_file,
+        root_file,
+        root_file_by_id,
+    ] {
         s.close_handle(h);
     }
     for h in [root, deep, level, again, by_id, under] {

@@ -138,7 +138,18 @@ fn query_directory(
         let (raw, ino): (&[u8], u32) = if cursor == DOT {
             (b".", dir.ino())
         } else {
-            (b"..", parent_ino(vcb, dir)?)
+            match parent_ino(vcb, dir) {
+                Ok(ino) => (b"..", ino),
+                // `..` cannot be read: what came before it is returned; alone, the damage
+                // is reported and the cursor moves past `..`.
+                Err(status) if status == NtStatus::FILE_CORRUPT_ERROR => {
+                    if enumeration.last_entry.is_some() {
+                        break;
+                    }
+                    return damaged(ccb, FIRST_ENTRY);
+                }
+                Err(status) => return Err(status),
+            }
         };
         match enumeration.offer(vcb, raw, ino, cursor)? {
             Offer::Skipped | Offer::Added => cursor += 1,
@@ -160,28 +171,50 @@ fn query_directory(
             .volume()
             .read_dir(dir, cursor - FIRST_ENTRY)
             .map_err(status_of_ext4)?;
-        while let Some(entry) = reader.next_entry().map_err(status_of_ext4)? {
-            let here = entry.offset.saturating_add(FIRST_ENTRY);
-            let next = entry.next.saturating_add(FIRST_ENTRY);
-            if entry.name == b"." || entry.name == b".." {
-                cursor = next;
-                continue;
-            }
-            match enumeration.offer(vcb, entry.name, entry.ino, here)? {
-                Offer::Skipped | Offer::Added => cursor = next,
-                Offer::Cut => {
-                    cursor = next;
-                    status = NtStatus::BUFFER_OVERFLOW;
-                    break;
+        loop {
+            let before = reader.position().saturating_add(FIRST_ENTRY);
+            // The reader skips a damaged block (between `before` and the entry it returns,
+            // or the end). Entries already in the buffer are returned and the damage waits
+            // for the next query; alone, it is reported, and the cursor moves past the block,
+            // so that a caller that goes on gets the rest of the directory.
+            let past_damage = match reader.next_entry().map_err(status_of_ext4)? {
+                Some(entry) if entry.after_damage => Some(entry.offset),
+                Some(entry) => {
+                    let here = entry.offset.saturating_add(FIRST_ENTRY);
+                    let next = entry.next.saturating_add(FIRST_ENTRY);
+                    if entry.name == b"." || entry.name == b".." {
+                        cursor = next;
+                        continue;
+                    }
+                    match enumeration.offer(vcb, entry.name, entry.ino, here)? {
+                        Offer::Skipped | Offer::Added => cursor = next,
+                        Offer::Cut => {
+                            cursor = next;
+                            status = NtStatus::BUFFER_OVERFLOW;
+                            break;
+                        }
+                        Offer::Full => {
+                            cursor = here;
+                            break;
+                        }
+                    }
+                    if single {
+                        break;
+                    }
+                    continue;
                 }
-                Offer::Full => {
-                    cursor = here;
-                    break;
-                }
-            }
-            if single {
+                None => None,
+            };
+            let past = match past_damage {
+                Some(past) => past,
+                None if reader.damage().is_some() => reader.position(),
+                None => break,
+            };
+            if enumeration.last_entry.is_some() {
+                cursor = before;
                 break;
             }
+            return damaged(ccb, past.saturating_add(FIRST_ENTRY));
         }
         if enumeration.last_entry.is_none() && status == NtStatus::SUCCESS {
             // The end, with nothing returned: the cursor stays at the end.
@@ -197,6 +230,15 @@ fn query_directory(
     }
     ccb.directory_cursor.store(cursor, Ordering::Release);
     Ok((status, enumeration.information))
+}
+
+/// A query that met a damaged directory block (or a `..` it cannot read) before returning
+/// anything: STATUS_FILE_CORRUPT_ERROR, as FastFAT raises for a corrupt directory
+/// (`fastfat/dirsup.c`, FatRaiseStatus(STATUS_FILE_CORRUPT_ERROR)) and NTFS answers for a
+/// damaged index; the handle's cursor moves to `past`, after the damage.
+fn damaged(ccb: &PoolArc<Ccb>, past: u64) -> Result<(NtStatus, usize), NtStatus> {
+    ccb.directory_cursor.store(past, Ordering::Release);
+    Err(NtStatus::FILE_CORRUPT_ERROR)
 }
 
 /// The handle's search expression, fixed by its first query (`*` if that query gave none);
@@ -241,10 +283,18 @@ fn after(vcb: &Vcb, dir: &ext4::Inode, index: u64) -> Result<u64, NtStatus> {
         .volume()
         .read_dir(dir, index - FIRST_ENTRY)
         .map_err(status)?;
-    Ok(match reader.next_entry().map_err(status)? {
-        Some(entry) => entry.next.saturating_add(FIRST_ENTRY),
-        None => reader.position().saturating_add(FIRST_ENTRY),
-    })
+    // A damaged block at `index`: the query starts there and reports it.
+    let next = match reader.next_entry().map_err(status)? {
+        Some(entry) if entry.after_damage => return Ok(index),
+        Some(entry) => Some(entry.next),
+        None => None,
+    };
+    let next = match next {
+        Some(next) => next,
+        None if reader.damage().is_some() => return Ok(index),
+        None => reader.position(),
+    };
+    Ok(next.saturating_add(FIRST_ENTRY))
 }
 
 /// The inode `..` names in `dir`: the directory reader yields it among the first entries

@@ -215,9 +215,12 @@ fn encode(vcb: &Vcb, open: &Open<'_>, class: u32, out: &mut Vec<u8>) -> Result<u
 
 /// The open's path and the key of the directory that holds its name. A directory opened by
 /// file ID (or relative to such an open) has exactly one name, found by walking up its `..`
-/// entries, as NTFS finds a name from the file record; any other open whose path is unknown is
-/// INVALID_PARAMETER (an ext4 inode has no pointer back to its names, and a search of the
-/// whole volume is not bounded).
+/// entries, as NTFS finds a name from the file record. Any other inode opened by ID is named
+/// through the directory it was last reached by on this volume, if its FCB remembers one (an
+/// earlier open by path that is still open or in the delayed-close list): that directory's
+/// path and its first entry for the inode. Otherwise its name is unknown, INVALID_PARAMETER:
+/// an ext4 inode has no pointer back to its names, and a search of the whole volume is not
+/// bounded.
 fn known_path<'a>(
     vcb: &Vcb,
     open: &'a Open<'_>,
@@ -227,11 +230,27 @@ fn known_path<'a>(
         let parent = open.fcb.parent_key().unwrap_or(open.fcb.key());
         return Ok((Cow::Borrowed(&open.ccb.path), parent));
     }
-    if !inode.is_dir() {
-        return Err(NtStatus::INVALID_PARAMETER);
+    if inode.is_dir() {
+        let (path, parent) = directory_path(vcb.volume(), inode)?;
+        return Ok((Cow::Owned(path), parent));
     }
-    let (path, parent) = directory_path(vcb.volume(), inode)?;
-    Ok((Cow::Owned(path), parent))
+    let parent_key = open.fcb.parent_key().ok_or(NtStatus::INVALID_PARAMETER)?;
+    let volume = vcb.volume();
+    let status = |error: ext4::Error| status_of(&error);
+    let parent_ino = u32::try_from(parent_key).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+    let parent = volume.inode(parent_ino).map_err(status)?;
+    let name = volume
+        .name_in(&parent, inode.ino())
+        .map_err(status)?
+        .ok_or(NtStatus::INVALID_PARAMETER)?;
+    let (mut path, _) = directory_path(volume, &parent)?;
+    if path.len() > 1 {
+        path.try_reserve(1)
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+        path.push(u16::from(b'\\'));
+    }
+    name::to_windows(&name, &mut path).map_err(|error| error.status())?;
+    Ok((Cow::Owned(path), parent_key))
 }
 
 /// `\a\b` for directory `b`, from its `..` entries up to the root (`\` for the root itself),

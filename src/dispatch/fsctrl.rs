@@ -1,11 +1,12 @@
 //! IRP_MJ_FILE_SYSTEM_CONTROL: mount requests, FSCTL_PREPARE_UNLOAD and FSCTL_SET_IRP_TRACE on
 //! the control device; verify requests, the volume FSCTLs, FSCTL_GET_REPARSE_POINT,
-//! FSCTL_GET_RETRIEVAL_POINTERS, FSCTL_GET_VOLUME_BITMAP, FSCTL_QUERY_PERSISTENT_VOLUME_STATE
-//! and the oplock FSCTLs (`oplock.rs`) on a volume device.
+//! FSCTL_GET_RETRIEVAL_POINTERS, FSCTL_GET_VOLUME_BITMAP, FSCTL_QUERY_PERSISTENT_VOLUME_STATE,
+//! FSCTL_FILESYSTEM_GET_STATISTICS and the oplock FSCTLs (`oplock.rs`) on a volume device.
 
 use super::oplock;
 use super::reparse_point::{FSCTL_GET_REPARSE_POINT, get_reparse_point};
 use super::retrieval_pointers::{FSCTL_GET_RETRIEVAL_POINTERS, get_retrieval_pointers};
+use super::statistics::{FSCTL_FILESYSTEM_GET_STATISTICS, get_statistics};
 use super::volume_bitmap::{FSCTL_GET_VOLUME_BITMAP, get_volume_bitmap};
 use super::volume_state::{FSCTL_QUERY_PERSISTENT_VOLUME_STATE, query_persistent_volume_state};
 use crate::driver::{FSCTL_PREPARE_UNLOAD, FSCTL_SET_IRP_TRACE, prepare_unload};
@@ -54,6 +55,10 @@ pub fn file_system_control(device: DeviceRef, irp: Irp) -> NtStatus {
                 code: FSCTL_QUERY_PERSISTENT_VOLUME_STATE,
                 ..
             } => on_mounted_volume(device, irp, query_persistent_volume_state),
+            IrpParameters::FileSystemControl {
+                code: FSCTL_FILESYSTEM_GET_STATISTICS,
+                ..
+            } => on_mounted_volume(device, irp, get_statistics),
             _ => control::user_request(device, irp),
         },
         _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST),

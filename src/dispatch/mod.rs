@@ -20,6 +20,7 @@ mod retrieval_pointers;
 mod security;
 mod shutdown;
 mod stack;
+mod statistics;
 mod trace;
 mod volinfo;
 mod volume_bitmap;

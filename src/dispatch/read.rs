@@ -180,7 +180,7 @@ fn read_volume(vcb: &Vcb, request: &Request, irp: &mut Irp) -> Result<usize, NtS
     let out = mapped.get_mut(..count).ok_or(NtStatus::BUFFER_TOO_SMALL)?;
     vcb.volume()
         .device()
-        .read_at(offset, out)
+        .read_raw(offset, out)
         .map_err(|error| status_of(&error))?;
     Ok(count)
 }
@@ -221,6 +221,7 @@ fn read_file(
             let mut mapped = irp.map_output()?;
             let out = mapped.get_mut(..count).ok_or(NtStatus::BUFFER_TOO_SMALL)?;
             read_disk(vcb, inode, offset, out)?;
+            vcb.statistics().user_file_read(count);
             Ok(count)
         }
         Path::Paging => {
@@ -231,6 +232,7 @@ fn read_file(
             let (data, tail) = out.split_at_mut(count.min(whole));
             read_disk(vcb, inode, offset, data)?;
             tail.fill(0);
+            vcb.statistics().user_file_read(whole);
             Ok(whole)
         }
     }

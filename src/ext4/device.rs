@@ -15,6 +15,13 @@ pub trait BlockDevice {
     /// sector alignment requirements aligns them itself.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
 
+    /// The same read, of a user's file contents (`Inode::holds_user_data`) rather than of the
+    /// file system's own structures. A device that tells the two apart (the FSD's statistics)
+    /// overrides it.
+    fn read_data_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_at(offset, buf)
+    }
+
     /// The size of the device in bytes, when known. Used to refuse truncated volumes at mount.
     fn size(&self) -> Option<u64> {
         None
@@ -24,6 +31,9 @@ pub trait BlockDevice {
 impl<T: BlockDevice + ?Sized> BlockDevice for &T {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
+    }
+    fn read_data_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_data_at(offset, buf)
     }
     fn size(&self) -> Option<u64> {
         (**self).size()
@@ -52,5 +62,18 @@ impl<B: AsRef<[u8]>> BlockDevice for MemDevice<B> {
     }
     fn size(&self) -> Option<u64> {
         Some(self.0.as_ref().len() as u64)
+    }
+}
+
+/// A device whose every read is a data read (`BlockDevice::read_data_at`), for the journal
+/// overlay's reads of file contents.
+pub(crate) struct DataReads<'a, D: BlockDevice>(pub &'a D);
+
+impl<D: BlockDevice> BlockDevice for DataReads<'_, D> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.0.read_data_at(offset, buf)
+    }
+    fn size(&self) -> Option<u64> {
+        self.0.size()
     }
 }

@@ -32,6 +32,9 @@ pub struct DirEntry<'a> {
     pub offset: u64,
     /// Cursor of the entry after this one.
     pub next: u64,
+    /// The reader skipped a damaged block (see [`DirReader::damage`]) since the entry before
+    /// this one: the listing has a gap just before it.
+    pub after_damage: bool,
 }
 
 /// The result of a successful lookup.
@@ -209,6 +212,7 @@ impl<D: BlockDevice> Volume<D> {
             inline: dir.has_inline_data(),
             limit: size,
             damage: None,
+            skipped: false,
         };
         if r.inline {
             r.buf = self.inline_dir_image(dir)?;
@@ -492,6 +496,8 @@ pub struct DirReader<'v, D> {
     inline: bool,
     limit: u64,
     damage: Option<Error>,
+    /// A damaged block was skipped since the last entry returned.
+    skipped: bool,
 }
 
 impl<D: BlockDevice> DirReader<'_, D> {
@@ -513,6 +519,7 @@ impl<D: BlockDevice> DirReader<'_, D> {
             return Err(error);
         }
         self.damage.get_or_insert(error);
+        self.skipped = true;
         self.buf_block = None;
         self.pos = lblk
             .saturating_add(1)
@@ -611,6 +618,7 @@ impl<D: BlockDevice> DirReader<'_, D> {
                 file_type: FileType::from_dirent_code(e.file_type),
                 offset: here,
                 next: self.pos,
+                after_damage: core::mem::take(&mut self.skipped),
             }));
         }
     }

@@ -213,6 +213,11 @@ impl Inode {
     pub fn flags(&self) -> u32 {
         le32(&self.raw, 0x20)
     }
+    /// The inode's blocks are a user's file contents: a regular file that is not an inode
+    /// holding a large xattr value. Everything else read from disk is the file system's own.
+    pub fn holds_user_data(&self) -> bool {
+        self.file_type() == Some(FileType::Regular) && self.flags() & flags::EA_INODE == 0
+    }
     pub fn links_count(&self) -> u16 {
         le16(&self.raw, 0x1A)
     }

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use super::bytes::{le16, le32};
 use super::crc::{crc16, crc32c};
-use super::device::BlockDevice;
+use super::device::{BlockDevice, DataReads};
 use super::error::{ChecksumKind, Error, Result, Unsupported, zeroed_vec};
 use super::inode::{FileType, I_BLOCK_LEN, Inode, Stat, flags, max_file_size};
 use super::journal::{self, Overlay, Replay};
@@ -183,6 +183,11 @@ impl<D: BlockDevice> Volume<D> {
     /// Every read of volume content goes through here (and so through the replay overlay).
     pub(crate) fn read_bytes(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.overlay.read(&self.dev, offset, buf)
+    }
+
+    /// The same, for a user's file contents (`BlockDevice::read_data_at`).
+    pub(crate) fn read_data_bytes(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.overlay.read(&DataReads(&self.dev), offset, buf)
     }
 
     /// Checks that blocks `start .. start + len` lie inside the volume.
@@ -500,6 +505,25 @@ impl<D: BlockDevice> Volume<D> {
 
     // ----- paths -----------------------------------------------------------------------
 
+    /// The first name (in directory order, `.` and `..` aside) under which directory `dir`
+    /// lists inode `ino`, if any: one scan of `dir`.
+    pub fn name_in(&self, dir: &Inode, ino: u32) -> Result<Option<Vec<u8>>> {
+        let mut entries = self.read_dir(dir, 0)?;
+        while let Some(entry) = entries.next_entry()? {
+            if entry.ino == ino && entry.name != b"." && entry.name != b".." {
+                let mut name = Vec::new();
+                name.try_reserve_exact(entry.name.len())
+                    .map_err(|_| Error::NoMemory)?;
+                name.extend_from_slice(entry.name);
+                return Ok(Some(name));
+            }
+        }
+        match entries.damage() {
+            Some(error) => Err(error),
+            None => Ok(None),
+        }
+    }
+
     /// Where directory `dir` is named: its parent (from its `..` entry) and the name of the
     /// parent's entry for it; `None` for the root. A directory has exactly one such entry;
     /// other inodes have no pointer back to their names. Costs a scan of the parent.
@@ -521,15 +545,8 @@ impl<D: BlockDevice> Volume<D> {
         let parent_ino =
             parent_ino.ok_or(Error::corrupt("directory without ..", dir.ino().into()))?;
         let parent = self.inode(parent_ino)?;
-        let mut entries = self.read_dir(&parent, 0)?;
-        while let Some(entry) = entries.next_entry()? {
-            if entry.ino == dir.ino() && entry.name != b"." && entry.name != b".." {
-                let mut name = Vec::new();
-                name.try_reserve_exact(entry.name.len())
-                    .map_err(|_| Error::NoMemory)?;
-                name.extend_from_slice(entry.name);
-                return Ok(Some((parent, name)));
-            }
+        if let Some(name) = self.name_in(&parent, dir.ino())? {
+            return Ok(Some((parent, name)));
         }
         Err(Error::corrupt(
             "directory not named in its parent",
@@ -648,7 +665,11 @@ impl FileReader {
                 RunKind::Hole | RunKind::Unwritten(_) => out.fill(0),
                 RunKind::Mapped(phys) => {
                     let blk = phys + (lblk - run.logical);
-                    vol.read_bytes(blk * bs + in_blk, out)?;
+                    if self.inode.holds_user_data() {
+                        vol.read_data_bytes(blk * bs + in_blk, out)?;
+                    } else {
+                        vol.read_bytes(blk * bs + in_blk, out)?;
+                    }
                 }
             }
             done += n;

@@ -32,9 +32,9 @@ use crate::kernel::{
     SystemBuffer, TargetDevice, TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem,
     cc_copy_read, cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete,
     cc_purge_cache_section, cc_uninitialize_cache_map, charge_stack_frame, current_irql,
-    current_process, debug_print, enter_cache_top_level, enter_file_system,
+    current_process, current_processor, debug_print, enter_cache_top_level, enter_file_system,
     expand_stack_and_callout, file_id_from_name, has_private_cache_map, leave_cache_top_level,
-    mm_flush_image_section, queue_work_item, raise_irql, remaining_stack,
+    mm_flush_image_section, processor_count, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -104,6 +104,7 @@ fn driver_and_devices() {
     let _: fn(&VolumeDevice, u32, &[u16]) = VolumeDevice::set_vpb_identity;
     let _: fn(&VolumeDevice, bool) = VolumeDevice::set_vpb_locked;
     let _: fn(&TargetDevice, u64, &mut [u8]) -> Result<usize, NtStatus> = TargetDevice::read;
+    let _: fn(&TargetDevice, u64, usize) -> u32 = TargetDevice::transfers;
     let _: fn(&TargetDevice) -> u64 = TargetDevice::length;
     let _: fn(&TargetDevice) -> u32 = TargetDevice::sector_size;
     let _: fn(&TargetDevice) = TargetDevice::clear_verify_required;
@@ -515,6 +516,8 @@ fn fsrtl() {
 
 fn irql_and_stack() -> Result<u32, NtStatus> {
     let _: fn() -> u8 = current_irql;
+    let _: fn() -> u32 = processor_count;
+    let _: fn() -> u32 = current_processor;
     let _: fn(u8) -> IrqlGuard = raise_irql;
     let _: fn() -> usize = remaining_stack;
     let _: fn(usize) -> StackFrame = charge_stack_frame;

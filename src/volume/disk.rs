@@ -2,6 +2,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use super::statistics::Statistics;
 use crate::ext4::{self, BlockDevice};
 use crate::kernel::{NtStatus, TargetDevice};
 
@@ -16,16 +17,24 @@ pub struct DiskReader {
     target: TargetDevice,
     length: u64,
     mounting: AtomicBool,
+    /// Every read is counted here, as file contents or as metadata.
+    statistics: Statistics,
 }
 
 impl DiskReader {
     /// A reader for a mount or a verify.
-    pub fn for_mount(target: TargetDevice) -> DiskReader {
+    pub fn for_mount(target: TargetDevice, statistics: Statistics) -> DiskReader {
         DiskReader {
             target,
             length: target.with_verify_override().length(),
             mounting: AtomicBool::new(true),
+            statistics,
         }
+    }
+
+    /// The volume's performance counters.
+    pub fn statistics(&self) -> &Statistics {
+        &self.statistics
     }
 
     /// The volume is mounted: its reads respect DO_VERIFY_VOLUME from now on.
@@ -38,8 +47,10 @@ impl DiskReader {
     }
 }
 
-impl BlockDevice for DiskReader {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ext4::Result<()> {
+impl DiskReader {
+    /// A read of the volume's bytes that is neither file contents nor metadata (a volume
+    /// open's DASD read): counted nowhere, as FastFAT counts those only in its FAT_STATISTICS.
+    pub fn read_raw(&self, offset: u64, buf: &mut [u8]) -> ext4::Result<()> {
         let io_error = |status: NtStatus| ext4::Error::Io {
             offset,
             code: i64::from(status.0),
@@ -55,6 +66,20 @@ impl BlockDevice for DiskReader {
             Ok(_) => Err(io_error(NtStatus::END_OF_FILE)),
             Err(status) => Err(io_error(status)),
         }
+    }
+}
+
+impl BlockDevice for DiskReader {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ext4::Result<()> {
+        let disk_reads = self.target.transfers(offset, buf.len());
+        self.statistics.metadata_read(buf.len(), disk_reads);
+        self.read_raw(offset, buf)
+    }
+
+    fn read_data_at(&self, offset: u64, buf: &mut [u8]) -> ext4::Result<()> {
+        self.statistics
+            .user_disk_reads(self.target.transfers(offset, buf.len()));
+        self.read_raw(offset, buf)
     }
 
     fn size(&self) -> Option<u64> {

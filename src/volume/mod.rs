@@ -8,6 +8,7 @@ pub mod disk;
 pub mod lifetime;
 pub mod mount;
 pub mod recognize;
+pub mod statistics;
 pub mod vcb;
 
 pub use vcb::{Dismounted, Vcb, VcbInner};

@@ -8,13 +8,14 @@ use alloc::vec::Vec;
 use super::disk::{DiskReader, status_of};
 use super::lifetime;
 use super::recognize;
+use super::statistics::Statistics;
 use super::vcb::Vcb;
 use crate::ext4;
 use crate::fcb::Fcb;
 use crate::kernel::debug_output::{DPFLTR_ERROR_LEVEL, DPFLTR_IHVDRIVER_ID, DebugLine};
 use crate::kernel::{
     DeviceRef, Irp, NtStatus, SpareVpb, StreamFileObject, TargetDevice, VolumeDevice, VolumeEvent,
-    debug_print,
+    debug_print, processor_count,
 };
 use crate::name;
 
@@ -28,7 +29,11 @@ pub fn mount(control: DeviceRef, irp: Irp) -> NtStatus {
     if recognize::has_foreign_boot_sector(request.target.with_verify_override()) {
         return irp.complete(NtStatus::UNRECOGNIZED_VOLUME);
     }
-    let (volume, info) = match read_volume(request.target) {
+    let statistics = match Statistics::try_new(processor_count()) {
+        Ok(statistics) => statistics,
+        Err(status) => return irp.complete(status),
+    };
+    let (volume, info) = match read_volume(request.target, statistics) {
         Ok(found) => found,
         Err(error) => return irp.complete(refusal_status(&error, request.target)),
     };
@@ -121,8 +126,11 @@ pub fn serial_number(uuid: &[u8; 16]) -> u32 {
     u32::from_be_bytes([uuid[0], uuid[1], uuid[2], uuid[3]])
 }
 
-fn read_volume(target: TargetDevice) -> ext4::Result<(ext4::Volume<DiskReader>, ext4::VolumeInfo)> {
-    let volume = ext4::Volume::mount(DiskReader::for_mount(target))?;
+fn read_volume(
+    target: TargetDevice,
+    statistics: Statistics,
+) -> ext4::Result<(ext4::Volume<DiskReader>, ext4::VolumeInfo)> {
+    let volume = ext4::Volume::mount(DiskReader::for_mount(target, statistics))?;
     let info = volume.info()?;
     Ok((volume, info))
 }

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::disk::DiskReader;
+use super::statistics::Statistics;
 use crate::ext4;
 use crate::fcb::close::CloseQueue;
 use crate::fcb::{FcbRef, FcbTable};
@@ -117,6 +118,11 @@ impl Vcb {
 
     pub fn volume(&self) -> &ext4::Volume<DiskReader> {
         &self.volume
+    }
+
+    /// The volume's performance counters (kept by its disk reader, which sees every read).
+    pub fn statistics(&self) -> &Statistics {
+        self.volume.device().statistics()
     }
 
     /// The device the volume is mounted on (Vpb->RealDevice's stack), where requests that are

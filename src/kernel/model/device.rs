@@ -682,6 +682,12 @@ impl TargetDevice {
         512
     }
 
+    /// How many read IRPs `read` of `length` bytes at `offset` sends to the disk: one (the
+    /// model's disk takes any length; the `nt` twin splits at its maximum transfer).
+    pub fn transfers(&self, _offset: u64, _length: usize) -> u32 {
+        1
+    }
+
     /// The same device, with SL_OVERRIDE_VERIFY_VOLUME on its reads: for a mount's and a
     /// verify's reads, which must reach the medium whatever DO_VERIFY_VOLUME says.
     pub fn with_verify_override(self) -> TargetDevice {

@@ -141,6 +141,10 @@ pub struct State {
     pub fast_io_calls: u64,
     pub fast_io_taken: u64,
     pub fast_read_raised: u64,
+    /// Processors of the machine (`processor.rs`), and the seeded sequence that picks the one
+    /// a thread runs on (apart from `choice_seed`, so that asking changes no other choice).
+    pub processors: u32,
+    pub processor_seed: u64,
 }
 
 impl State {
@@ -157,16 +161,22 @@ impl State {
             top_level_irp: 0,
         });
         state.add_thread("worker");
+        state.processors = super::processor::DEFAULT_PROCESSORS;
         state
+    }
+
+    /// The processor the current thread runs on at this moment (`processor::current_processor`).
+    pub fn choose_processor(&mut self) -> u32 {
+        self.processor_seed = xorshift(self.processor_seed);
+        let picked = self.processor_seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            % u64::from(self.processors.max(1));
+        picked as u32
     }
 
     /// Picks one of `n` outcomes Windows allows, from the seeded sequence (xorshift64*), so a
     /// seed replays the same choices and many seeds cover every outcome.
     pub fn choose(&mut self, n: u64) -> u64 {
-        let mut x = self.choice_seed ^ 0x2545_F491_4F6C_DD1D;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
+        let x = xorshift(self.choice_seed);
         self.choice_seed = x;
         if n == 0 {
             0
@@ -348,6 +358,15 @@ pub fn current() -> Option<Arc<Kernel>> {
 
 /// Runs `f` on the current kernel's state. Outside any kernel (plain unit tests of portable
 /// code) there is nothing to record and `None` comes back.
+/// One step of the xorshift64 sequences behind `State::choose` and `State::choose_processor`.
+fn xorshift(seed: u64) -> u64 {
+    let mut x = seed ^ 0x2545_F491_4F6C_DD1D;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    x
+}
+
 pub fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
     let kernel = current()?;
     let mut state = kernel.lock();

@@ -667,6 +667,11 @@ impl TargetDevice {
         )
     }
 
+    /// How many read IRPs `read` of `length` bytes at `offset` sends to the device.
+    pub fn transfers(&self, offset: u64, length: usize) -> u32 {
+        lower_io::transfers(self.sector_size, offset, length)
+    }
+
     /// The same device, with SL_OVERRIDE_VERIFY_VOLUME on its reads: for a mount's and a
     /// verify's reads, which must reach the medium whatever DO_VERIFY_VOLUME says.
     pub fn with_verify_override(self) -> TargetDevice {

@@ -275,6 +275,27 @@ fn read_into_mdl(
     Ok(read.min(len))
 }
 
+/// How many IRPs `read` sends for `length` bytes at `offset`, assuming no short read and a
+/// buffer that meets the device's AlignmentRequirement: from a sector-aligned offset one per
+/// MAX_TRANSFER of whole sectors plus one for a partial last sector; otherwise one per
+/// bounced MAX_TRANSFER window, the first shortened by the offset's place in its sector.
+pub(super) fn transfers(sector_size: u32, offset: u64, length: usize) -> u32 {
+    let sector = usize::try_from(sector_size).unwrap_or(1).max(1);
+    if length == 0 || !sector.is_power_of_two() {
+        return 0;
+    }
+    let count = if offset.is_multiple_of(sector as u64) && MAX_TRANSFER.is_multiple_of(sector) {
+        let whole = length & !(sector - 1);
+        whole.div_ceil(MAX_TRANSFER) + usize::from(length > whole)
+    } else {
+        let chunk = MAX_TRANSFER.max(sector);
+        let skip = (offset % sector as u64) as usize;
+        let first = length.min(chunk - skip.min(chunk - 1));
+        1 + (length - first).div_ceil(chunk)
+    };
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
 /// Reads any byte range. From a sector-aligned offset, the whole sectors go straight into
 /// `buf` (MAX_TRANSFER bytes per IRP, when `buf` meets the device's AlignmentRequirement);
 /// the rest goes through a bounce buffer and is copied out. Stops early at a short read (the

@@ -190,7 +190,15 @@ impl Session {
     /// CcUninitializeCacheMap deletes the shared cache map at once or leaves it to the lazy
     /// writer).
     pub fn set_choice_seed(&self, seed: u64) {
-        self.kernel.lock().choice_seed = seed;
+        let mut state = self.kernel.lock();
+        state.choice_seed = seed;
+        state.processor_seed = seed;
+    }
+
+    /// The machine's active processors from now on (at least 1): before a mount, what the
+    /// volume sizes its per-processor counters by; after it, a processor added or removed.
+    pub fn set_processor_count(&self, processors: u32) {
+        self.kernel.lock().processors = processors.max(1);
     }
 
     /// Cache manager counters: (paging reads sent, shared maps deleted inside

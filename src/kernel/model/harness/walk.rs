@@ -30,6 +30,10 @@ use crate::walk_listing::{self, ContentHash, Listing};
 
 const DISK_NAME: &str = "Disk0";
 const VOLUME: &str = "\\Device\\Disk0";
+/// FILE_CORRUPT_ERROR answers one directory's listing goes on past (each one a damaged block
+/// the driver moved past); more, and the listing stops there (a driver that does not move).
+const MAX_DAMAGED_BLOCKS: usize = 4096;
+
 /// The buffer of each NtQueryDirectoryFile: several queries for most directories, and still
 /// room for the longest name (255 units) after FILE_NAMES_INFORMATION's 12 bytes.
 const LIST_BUFFER: u32 = 1024;
@@ -171,20 +175,33 @@ impl Walker {
         Ok(())
     }
 
-    /// The names in directory `dir` (without `.` and `..`), in the order listed; a failed
-    /// query is reported as damage of `path` and ends the listing with what came before.
+    /// The names in directory `dir` (without `.` and `..`), in the order listed. A damaged
+    /// directory block (STATUS_FILE_CORRUPT_ERROR: the driver moves past it) is reported once
+    /// as damage of `path` and the listing goes on, as `rustfsd-inspect walk` lists the other
+    /// blocks; any other failed query is reported and ends the listing with what came before.
     fn list(&mut self, dir: Handle, path: &[u8]) -> Vec<Vec<u16>> {
         let mut names: Vec<Vec<u16>> = Vec::new();
         let mut first: Option<Vec<u16>> = None;
         let mut restart = true;
+        let mut damaged_blocks = 0;
         loop {
             let answer = self.query_names(dir, restart, false);
             restart = false;
             if answer.status == NtStatus::NO_MORE_FILES || answer.status == NtStatus::NO_SUCH_FILE {
                 break;
             }
+            if answer.status == NtStatus::FILE_CORRUPT_ERROR && damaged_blocks < MAX_DAMAGED_BLOCKS
+            {
+                if damaged_blocks == 0 {
+                    self.listing.damage(path, status_name(answer.status));
+                }
+                damaged_blocks += 1;
+                continue;
+            }
             if answer.status != NtStatus::SUCCESS {
-                self.listing.damage(path, status_name(answer.status));
+                if damaged_blocks == 0 {
+                    self.listing.damage(path, status_name(answer.status));
+                }
                 return names;
             }
             let Some(batch) = parse_names(&answer.data) else {
@@ -206,7 +223,10 @@ impl Walker {
         if let Some(first) = first {
             let again = self.query_names(dir, true, true);
             let entry = parse_names(&again.data).and_then(|mut e| e.pop());
-            if again.status != NtStatus::SUCCESS || entry.as_ref() != Some(&first) {
+            let damage_first = damaged_blocks > 0 && again.status == NtStatus::FILE_CORRUPT_ERROR;
+            if !damage_first
+                && (again.status != NtStatus::SUCCESS || entry.as_ref() != Some(&first))
+            {
                 self.listing.damage(
                     path,
                     format!(
