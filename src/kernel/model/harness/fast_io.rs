@@ -251,6 +251,7 @@ fn outcome(status: IoStatus, mut data: Vec<u8>) -> IrpOutcome {
         data,
         reparse: None,
         mdl_chain: None,
+        granted_access: 0,
     }
 }
 

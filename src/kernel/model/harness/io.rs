@@ -18,6 +18,7 @@ use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{
     BASE_STACK_CHARGE, IRP_FRAME_CHARGE, Kernel, State, current, enter, with_state,
 };
+use crate::kernel::model::token::Token;
 use crate::kernel::model::verifier::{FindingKind, ObjectKind};
 use crate::kernel::model::vpb;
 use crate::kernel::model::{DeviceRef, Irp};
@@ -46,6 +47,8 @@ pub struct IrpRequest {
     pub requestor: u32,
     /// Irp->MdlAddress when it names an MDL chain (IRP_MN_COMPLETE_MDL gives one back).
     pub mdl_chain: Option<u64>,
+    /// A CREATE's subject context (`IrpEntry::subject`); None: a kernel-mode requestor.
+    pub subject: Option<Token>,
 }
 
 impl IrpRequest {
@@ -63,6 +66,7 @@ impl IrpRequest {
             user_buffer_invalid: false,
             requestor: 0,
             mdl_chain: None,
+            subject: None,
         }
     }
 }
@@ -77,6 +81,9 @@ pub struct IrpOutcome {
     pub reparse: Option<Vec<u8>>,
     /// Irp->MdlAddress at completion, when it names an MDL chain (IRP_MN_MDL).
     pub mdl_chain: Option<u64>,
+    /// A CREATE's ACCESS_STATE at completion: RemainingDesiredAccess | PreviouslyGrantedAccess
+    /// without MAXIMUM_ALLOWED, the access ObpCreateHandle gives the handle; 0 otherwise.
+    pub granted_access: u32,
 }
 
 impl IrpOutcome {
@@ -87,6 +94,7 @@ impl IrpOutcome {
             data: Vec::new(),
             reparse: None,
             mdl_chain: None,
+            granted_access: 0,
         }
     }
 }
@@ -137,6 +145,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             user_buffer_invalid: request.user_buffer_invalid,
             requestor: request.requestor,
             mdl_chain: request.mdl_chain,
+            subject: request.subject,
         });
         if request.buffer_kind == BufferKind::Mdl {
             let mdl = state.mdls.insert(MdlEntry {
@@ -284,12 +293,20 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
         }
         mdl_chain = None;
     }
+    let granted_access = match &entry.parameters {
+        IrpParameters::Create(create) => {
+            (create.remaining_desired_access | create.previously_granted_access)
+                & !crate::kernel::MAXIMUM_ALLOWED
+        }
+        _ => 0,
+    };
     IrpOutcome {
         status,
         information: entry.information,
         data: entry.buffer,
         reparse: entry.reparse,
         mdl_chain,
+        granted_access,
     }
 }
 
@@ -699,6 +716,7 @@ pub fn await_completion(kernel: &Arc<Kernel>, file_object: ObjId) -> IrpOutcome 
                     data: Vec::new(),
                     reparse: None,
                     mdl_chain: None,
+                    granted_access: 0,
                 };
             }
             state
