@@ -1,6 +1,7 @@
 //! The IRP being dispatched, its typed parameters and its buffers (system buffer, MDL, user
 //! buffer), plus the model's records of IRPs and MDLs.
 
+use std::boxed::Box;
 use std::string::String;
 use std::vec::Vec;
 
@@ -61,7 +62,7 @@ pub struct IrpEntry {
     pub mdl_chain: Option<u64>,
     /// A CREATE's ACCESS_STATE.SubjectSecurityContext: the caller's token; None for a
     /// kernel-mode requestor (its checks grant everything).
-    pub subject: Option<Token>,
+    pub subject: Option<Box<Token>>,
 }
 
 pub struct MdlEntry {
@@ -169,7 +170,7 @@ impl Irp {
         let token = with_irp(self.id, |e| e.subject.clone()).ok_or(NtStatus::INVALID_PARAMETER)?;
         super::access_check::se_access_check(
             descriptor,
-            token.as_ref(),
+            token.as_deref(),
             desired,
             previously_granted,
         )

@@ -1,6 +1,7 @@
 //! The I/O manager: builds IRPs, calls dispatch routines and applies the completion rules,
 //! mounts volumes, and turns handle and reference drops into CLEANUP and CLOSE.
 
+use std::boxed::Box;
 use std::format;
 use std::string::String;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ pub struct IrpRequest {
     /// Irp->MdlAddress when it names an MDL chain (IRP_MN_COMPLETE_MDL gives one back).
     pub mdl_chain: Option<u64>,
     /// A CREATE's subject context (`IrpEntry::subject`); None: a kernel-mode requestor.
-    pub subject: Option<Token>,
+    pub subject: Option<Box<Token>>,
 }
 
 impl IrpRequest {

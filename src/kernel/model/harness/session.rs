@@ -1,6 +1,7 @@
 //! The FileTest-style session API: what a user-mode program does through ntdll, turned into the
 //! object manager and I/O manager work the model does for it.
 
+use std::boxed::Box;
 use std::collections::BTreeMap;
 use std::format;
 use std::string::String;
@@ -108,7 +109,7 @@ pub struct PendingCreate {
     related: Option<ObjId>,
     request: CreateRequest,
     /// The caller's token, captured for the ACCESS_STATE (SeCaptureSubjectContext).
-    subject: Token,
+    subject: Box<Token>,
     /// How many times this open was parsed again after an IO_REMOUNT answer.
     remounts: u32,
 }
@@ -580,10 +581,11 @@ impl Session {
             access: Default::default(),
             lock_operation: false,
         });
-        let subject = self
-            .processes
-            .get(&pid)
-            .map_or_else(Token::ordinary_user, |p| p.token.clone());
+        let subject = Box::new(
+            self.processes
+                .get(&pid)
+                .map_or_else(Token::ordinary_user, |p| p.token.clone()),
+        );
         Ok(PendingCreate {
             pid,
             file_object,
