@@ -35,6 +35,10 @@ pub const HIDE_DOT_FILES_PARAMETER: &str = "HideDotFiles";
 /// IO_REPARSE_TAG_LX_SYMLINK instead of IO_REPARSE_TAG_SYMLINK when non-zero. Off by default.
 pub const LX_SYMLINKS_PARAMETER: &str = "LxSymlinks";
 
+/// The service key value (under `Parameters`) that turns the access checks at CREATE off
+/// when 0 (every open is granted what it asks). On by default.
+pub const CHECK_ACCESS_PARAMETER: &str = "CheckAccess";
+
 /// How many FCBs no FILE_OBJECT uses each volume keeps for a quick reopen, by default.
 pub const DEFAULT_DELAYED_CLOSE_LIMIT: u32 = 64;
 
@@ -148,6 +152,7 @@ pub fn entry(driver: &mut DriverObject) -> Result<(), NtStatus> {
         lx_symlinks: driver
             .parameter_u32(LX_SYMLINKS_PARAMETER)
             .is_some_and(|value| value != 0),
+        ignore_access: driver.parameter_u32(CHECK_ACCESS_PARAMETER) == Some(0),
     };
     let globals = DriverGlobals::try_new(limit)?.with_attribute_options(options);
     globals.set_trace_irps(driver.parameter_u32(TRACE_IRPS_PARAMETER).unwrap_or(0) != 0);

@@ -68,6 +68,7 @@ fn rustfsd_lifecycle_and_seed_scripts_run_clean_on_every_generated_ext_image() {
             "rustfsd_read.fts",
             "rustfsd_explorer.fts",
             "rustfsd_security_locks_eas.fts",
+            "rustfsd_access.fts",
         ];
         let (ok, text) = filetest(&support::image(name), &scripts, &[]);
         assert!(ok, "{name}: {text}");
@@ -184,7 +185,7 @@ fn pairs(pairs: &[(&str, &str)]) -> std::collections::BTreeSet<(String, String)>
 
 #[test]
 fn an_open_racing_a_dismount_either_succeeds_and_closes_or_fails_and_closes_nothing() {
-    let outcomes = race_outcomes("rustfsd_dismount_race.fts", 1..=8, (8, 9));
+    let outcomes = race_outcomes("rustfsd_dismount_race.fts", 1..=8, (9, 10));
     let expected = pairs(&[
         ("SUCCESS", "SUCCESS"),
         ("VOLUME_DISMOUNTED", "INVALID_HANDLE"),
@@ -197,7 +198,7 @@ fn an_open_racing_a_volume_lock_never_both_succeed() {
     // The CREATE is preempted inside the driver (model `preempt`), so without the VCB resource
     // the lock can run between its "is the volume locked?" check and the open it then
     // completes: both succeed.
-    let outcomes = race_outcomes("rustfsd_lock_race.fts", 1..=24, (9, 10));
+    let outcomes = race_outcomes("rustfsd_lock_race.fts", 1..=24, (10, 11));
     let expected = pairs(&[("SUCCESS", "ACCESS_DENIED"), ("ACCESS_DENIED", "SUCCESS")]);
     assert_eq!(outcomes, expected);
 }
@@ -206,7 +207,7 @@ fn an_open_racing_a_volume_lock_never_both_succeed() {
 fn a_handle_closed_during_its_query_is_closed_after_the_query() {
     // Before the model referenced the FILE_OBJECT for the IRP's life, seed 98 freed it (CLOSE)
     // while the query was inside the driver: a FileObjectFreedUnderIrp finding.
-    let outcomes = race_outcomes("rustfsd_close_during_read.fts", 1..=200, (8, 10));
+    let outcomes = race_outcomes("rustfsd_close_during_read.fts", 1..=200, (9, 11));
     let expected = pairs(&[("SUCCESS", "SUCCESS"), ("INVALID_HANDLE", "SUCCESS")]);
     assert_eq!(outcomes, expected);
 }

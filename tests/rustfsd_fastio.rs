@@ -13,7 +13,8 @@ use rustfsd::kernel::model::harness::locks::LockRequest;
 use rustfsd::kernel::model::harness::{FindingKind, Session};
 use rustfsd::kernel::{FastIoPossible, NtStatus};
 use support::machine::{
-    DISK_NAME, dismount, finish, machine, open_file, open_ok, read_all, run_scheduled,
+    DISK_NAME, as_backup_operator, dismount, finish, machine, open_file, open_ok, read_all,
+    run_scheduled,
 };
 use support::walk::dumped_files_of;
 
@@ -35,6 +36,8 @@ fn fast_reads_equal_the_dump(name: &str) {
     let files = dumped_files_of(name);
     let mut s = machine(&image);
     s.set_trace_enabled(false);
+    // Every file, `mode-600` included: read as a backup program reads.
+    as_backup_operator(&mut s);
     for (seed, (path, expected)) in files.iter().enumerate() {
         s.set_choice_seed(seed as u64 + 1);
         let h = open_file(&mut s, path, false);

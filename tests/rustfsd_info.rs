@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::testing::set_volume_device_io_method;
 use rustfsd::kernel::model::harness::{Handle, Session};
-use support::machine::{dismount, finish, machine, open, open_ok, open_relative, open_with};
+use support::machine::{
+    as_backup_operator, dismount, finish, machine, open, open_ok, open_relative, open_with,
+};
 
 // Information classes.
 const DIRECTORY: u32 = 1;
@@ -210,7 +212,8 @@ fn open_relative_as_itself(
 ) -> rustfsd::kernel::model::harness::session::CreateResult {
     let mut request = rustfsd::kernel::model::harness::session::CreateRequest::open(name);
     request.root = Some(dir);
-    request.options |= FILE_OPEN_REPARSE_POINT;
+    // FILE_OPEN_FOR_BACKUP_INTENT too, as every helper's open (support::machine).
+    request.options |= FILE_OPEN_REPARSE_POINT | 0x4000;
     s.nt_create_file(dir.pid, &request)
 }
 
@@ -372,6 +375,8 @@ fn dir_s_of_every_generated_image_matches_debugfs() {
             "{image_name}: too small a tree to prove anything"
         );
         let mut s = machine(&image);
+        // Every directory, lost+found (0700) included: as a backup program lists them.
+        as_backup_operator(&mut s);
         // Small buffers (several queries per directory) and a large one.
         for (class, length) in [(ID_BOTH_DIRECTORY, 700), (ID_EXTD_DIRECTORY, 65536)] {
             let started = std::time::Instant::now();
@@ -1224,6 +1229,8 @@ fn every_file_listed_and_read_through_the_driver_matches_the_inspect_walk() {
             .collect();
 
         let mut s = machine(&image);
+        // Every file, whatever its mode: as `rustfsd-inspect walk` reads them.
+        as_backup_operator(&mut s);
         let mut ours: BTreeMap<String, String> = BTreeMap::new();
         let root = open_ok(&mut s, "\\");
         let mut stack = vec![(root, Vec::<u8>::new())];

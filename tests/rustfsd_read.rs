@@ -10,7 +10,9 @@ use std::fs;
 
 use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::Session;
-use support::machine::{finish, machine, open_file, open_ok, open_with, read_all, read_options};
+use support::machine::{
+    as_backup_operator, finish, machine, open_file, open_ok, open_with, read_all, read_options,
+};
 use support::walk::{dumped_files, dumped_files_of};
 
 /// What a read may get while its volume is dismounted and its disk pulled (the disk's own
@@ -23,6 +25,8 @@ fn every_file_reads_as_debugfs_dumps_it(name: &str) {
     assert!(files.len() > 5, "{name}: only {} files", files.len());
     let mut s = machine(&image);
     s.set_trace_enabled(false);
+    // Every file, `mode-600` included: read as a backup program reads.
+    as_backup_operator(&mut s);
     let mut bytes = 0;
     for (path, expected) in &files {
         let cached = open_file(&mut s, path, false);

@@ -5,6 +5,7 @@
 
 use alloc::vec::Vec;
 
+use super::access::Caller;
 use crate::ext4;
 use crate::fcb::{CCB_TAG, Ccb, Fcb, FcbKind, FcbRef, VOLUME_KEY};
 use crate::kernel::{
@@ -173,13 +174,22 @@ fn open(
     if control::is_locked(vcb)? {
         return Err(NtStatus::ACCESS_DENIED);
     }
-    let (fcb, by_id, path) = match resolve(vcb, file_object, parameters)? {
-        Target::Reparse(tag, buffer) => return Ok(Some((tag, buffer))),
-        Target::Fcb { fcb, by_id, path } => (fcb, by_id, path),
+    let (fcb, by_id, path, granted) = {
+        let irp = request.irp.as_ref().ok_or(NtStatus::INVALID_PARAMETER)?;
+        let caller = Caller::new(irp, parameters, vcb);
+        let (fcb, by_id, path) = match resolve(vcb, file_object, parameters, &caller)? {
+            Target::Reparse(tag, buffer) => return Ok(Some((tag, buffer))),
+            Target::Fcb { fcb, by_id, path } => (fcb, by_id, path),
+        };
+        check_kind(&fcb, parameters.options)?;
+        let granted = caller.open(vcb, &fcb)?;
+        (fcb, by_id, path, granted)
     };
-    check_kind(&fcb, parameters.options)?;
+    // As file systems update the ACCESS_STATE: the handle gets what was granted.
+    if let Some(irp) = request.irp.as_mut() {
+        irp.grant_access(granted);
+    }
     let case_insensitive = parameters.stack_flags & SL_CASE_SENSITIVE == 0;
-    let granted = granted_access(parameters.desired_access);
     let ccb = PoolArc::try_new(
         CCB_TAG,
         Ccb::try_new(
@@ -285,25 +295,6 @@ fn check_read_only(parameters: &CreateParameters) -> Result<(), NtStatus> {
     Ok(())
 }
 
-/// The access an open is granted: what it asked for, generic rights mapped to the file rights
-/// (IoFileObjectType's generic mapping) and MAXIMUM_ALLOWED to all that a read-only volume
-/// allows. Write rights never get here (`check_read_only`).
-fn granted_access(desired: u32) -> u32 {
-    const GENERIC_READ: u32 = 0x8000_0000;
-    const GENERIC_EXECUTE: u32 = 0x2000_0000;
-    const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
-    const FILE_GENERIC_READ: u32 = 0x0012_0089;
-    const FILE_GENERIC_EXECUTE: u32 = 0x0012_00A0;
-    let mut granted = desired & !(GENERIC_READ | GENERIC_EXECUTE | MAXIMUM_ALLOWED);
-    if desired & (GENERIC_READ | MAXIMUM_ALLOWED) != 0 {
-        granted |= FILE_GENERIC_READ;
-    }
-    if desired & (GENERIC_EXECUTE | MAXIMUM_ALLOWED) != 0 {
-        granted |= FILE_GENERIC_EXECUTE;
-    }
-    granted
-}
-
 /// FILE_DIRECTORY_FILE / FILE_NON_DIRECTORY_FILE against what was found.
 fn check_kind(fcb: &FcbRef, options: u32) -> Result<(), NtStatus> {
     let directory = fcb.kind() == FcbKind::Directory;
@@ -320,12 +311,14 @@ fn resolve(
     vcb: &Vcb,
     file_object: &FileObject,
     parameters: &CreateParameters,
+    caller: &Caller,
 ) -> Result<Target, NtStatus> {
     let file_name = file_object.file_name();
     let open_reparse_point = parameters.options & FILE_OPEN_REPARSE_POINT != 0;
     if parameters.open_by_file_id() {
         let id = file_id_from_name(&file_name).ok_or(NtStatus::INVALID_PARAMETER)?;
         let fcb = by_file_id(vcb, id)?;
+        caller.open_by_id()?;
         if !open_reparse_point && let Some(reparse) = reparse(vcb, &fcb, 0)? {
             return Ok(reparse);
         }
@@ -389,6 +382,7 @@ fn resolve(
         if current.kind() != FcbKind::Directory {
             return Err(NtStatus::OBJECT_PATH_NOT_FOUND);
         }
+        caller.traverse(vcb, &current)?;
         let Some(ino) = lookup(vcb, &current, component.name, case_insensitive, &mut path)? else {
             return Err(match (last, parameters.disposition) {
                 (false, _) => NtStatus::OBJECT_PATH_NOT_FOUND,

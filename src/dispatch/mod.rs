@@ -1,6 +1,7 @@
 //! IRP dispatch: one file per IRP_MJ_* handled. This module routes a request to its handler;
 //! every major without one completes with STATUS_INVALID_DEVICE_REQUEST.
 
+mod access;
 mod cleanup;
 mod close;
 mod create;

@@ -30,6 +30,9 @@ pub struct AttributeOptions {
     /// Give symlinks WSL's IO_REPARSE_TAG_LX_SYMLINK (a UTF-8 target only WSL follows)
     /// instead of IO_REPARSE_TAG_SYMLINK (which Windows follows). Off by default.
     pub lx_symlinks: bool,
+    /// Grant every open what it asks instead of checking the descriptor derived from the mode
+    /// (dispatch/access.rs). Off by default: access is checked.
+    pub ignore_access: bool,
 }
 
 /// Everything the information classes report about one inode.

@@ -21,20 +21,23 @@ use crate::kernel::debug_output::DebugLine;
 use crate::kernel::{
     APC_LEVEL, ControlDevice, CreateParameters, DELETE, DISPATCH_LEVEL, DO_BUFFERED_IO,
     DO_DIRECT_IO, DeviceRef, DriverObject, Event, FILE_APPEND_DATA, FILE_EXECUTE,
-    FILE_OPEN_BY_FILE_ID, FILE_READ_DATA, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
-    FILE_WRITE_DATA, FO_CLEANUP_COMPLETE, FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE,
-    FO_SYNCHRONOUS_IO, FastIoPossible, FastLock, FastMutex, FastMutexGuard, FcbArc, FileAccess,
-    FileObject, FileSizes, FileSystemRegion, IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST,
-    IRP_MN_VERIFY_VOLUME, IoStatus, Irp, IrpMajor, IrpParameters, IrqlGuard, Locked, LockedGuard,
-    MAXIMUM_EXPANSION_SIZE, MappedBuffer, Mdl, MmFlushType, MountRequest, NotifyList, NotifyName,
-    NtStatus, Oplock, OplockCheck, OplockResume, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox,
-    PoolTag, Process, Resource, ResourceGuard, ShareAccess, SpareVpb, StackFrame, StreamFileObject,
-    SystemBuffer, TargetDevice, TargetReference, UserBuffer, VolumeDevice, VolumeEvent, WorkItem,
-    cc_copy_read, cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete,
-    cc_purge_cache_section, cc_uninitialize_cache_map, charge_stack_frame, current_irql,
-    current_process, current_processor, debug_print, enter_cache_top_level, enter_file_system,
-    expand_stack_and_callout, file_id_from_name, has_private_cache_map, leave_cache_top_level,
-    mm_flush_image_section, processor_count, queue_work_item, raise_irql, remaining_stack,
+    FILE_OPEN_BY_FILE_ID, FILE_OPEN_FOR_BACKUP_INTENT, FILE_READ_DATA, FILE_SHARE_DELETE,
+    FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_WRITE_DATA, FO_CLEANUP_COMPLETE,
+    FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FastIoPossible, FastLock,
+    FastMutex, FastMutexGuard, FcbArc, FileAccess, FileObject, FileSizes, FileSystemRegion,
+    IRP_MN_MOUNT_VOLUME, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, IoStatus, Irp, IrpMajor,
+    IrpParameters, IrqlGuard, Locked, LockedGuard, MAXIMUM_ALLOWED, MAXIMUM_EXPANSION_SIZE,
+    MappedBuffer, Mdl, MmFlushType, MountRequest, NotifyList, NotifyName, NtStatus, Oplock,
+    OplockCheck, OplockResume, OutputBuffer, PASSIVE_LEVEL, PoolArc, PoolBox, PoolTag, Process,
+    Resource, ResourceGuard, SE_BACKUP_PRIVILEGES_CHECKED, ShareAccess, SpareVpb, StackFrame,
+    StreamFileObject, SystemBuffer, TOKEN_HAS_BACKUP_PRIVILEGE, TOKEN_HAS_RESTORE_PRIVILEGE,
+    TOKEN_HAS_TRAVERSE_PRIVILEGE, TargetDevice, TargetReference, UserBuffer, VolumeDevice,
+    VolumeEvent, WorkItem, cc_copy_read, cc_initialize_cache_map, cc_mdl_read,
+    cc_mdl_read_complete, cc_purge_cache_section, cc_uninitialize_cache_map, charge_stack_frame,
+    current_irql, current_process, current_processor, debug_print, enter_cache_top_level,
+    enter_file_system, expand_stack_and_callout, file_id_from_name, has_private_cache_map,
+    leave_cache_top_level, mm_flush_image_section, processor_count, queue_work_item, raise_irql,
+    remaining_stack,
 };
 
 /// A value for the generic items.
@@ -147,6 +150,16 @@ fn irp() {
     let _: fn(&Irp) -> Option<MountRequest> = Irp::verify_request;
     let _: fn(IrpParameters) -> Option<MountRequest> = IrpParameters::into_verify;
     let _: fn(&CreateParameters) -> bool = CreateParameters::open_by_file_id;
+    let _: fn(&Irp, &[u8], u32, u32) -> Result<u32, NtStatus> = Irp::check_access;
+    let _: fn(&mut Irp, u32) = Irp::grant_access;
+    let _: [u32; 6] = [
+        TOKEN_HAS_TRAVERSE_PRIVILEGE,
+        TOKEN_HAS_BACKUP_PRIVILEGE,
+        TOKEN_HAS_RESTORE_PRIVILEGE,
+        SE_BACKUP_PRIVILEGES_CHECKED,
+        FILE_OPEN_FOR_BACKUP_INTENT,
+        MAXIMUM_ALLOWED,
+    ];
     let _: fn(&[u16]) -> Option<u64> = file_id_from_name;
     let _: fn(&Mdl, usize, &[u8]) -> Result<(), NtStatus> = Mdl::write;
     let _: fn(&Mdl) -> usize = Mdl::len;
@@ -172,6 +185,9 @@ fn create_parameters() -> CreateParameters {
         allocation_size: 0u64,
         ea_length: 0u32,
         stack_flags: 0u8,
+        remaining_desired_access: 0u32,
+        previously_granted_access: 0u32,
+        access_flags: 0u32,
     }
 }
 

@@ -76,6 +76,20 @@ pub const FILE_NO_INTERMEDIATE_BUFFERING: u32 = 0x0000_0008;
 /// FILE_OPEN_BY_FILE_ID (create option).
 pub const FILE_OPEN_BY_FILE_ID: u32 = 0x0000_2000;
 
+/// ACCESS_STATE.Flags (ntifs.h): the caller may pass through directories without
+/// FILE_TRAVERSE (SeChangeNotifyPrivilege).
+pub const TOKEN_HAS_TRAVERSE_PRIVILEGE: u32 = 0x0001;
+/// ACCESS_STATE.Flags: the I/O manager granted read access through SeBackupPrivilege.
+pub const TOKEN_HAS_BACKUP_PRIVILEGE: u32 = 0x0002;
+/// ACCESS_STATE.Flags: the I/O manager granted write access through SeRestorePrivilege.
+pub const TOKEN_HAS_RESTORE_PRIVILEGE: u32 = 0x0004;
+/// ACCESS_STATE.Flags: IopCheckBackupRestorePrivilege has run.
+pub const SE_BACKUP_PRIVILEGES_CHECKED: u32 = 0x0100;
+/// FILE_OPEN_FOR_BACKUP_INTENT (create option).
+pub const FILE_OPEN_FOR_BACKUP_INTENT: u32 = 0x0000_4000;
+/// MAXIMUM_ALLOWED (an access mask bit).
+pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+
 /// IRP_MJ_CREATE's parameters (IO_STACK_LOCATION.Parameters.Create plus the FILE_OBJECT's).
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct CreateParameters {
@@ -92,6 +106,14 @@ pub struct CreateParameters {
     pub ea_length: u32,
     /// SL_* flags of the stack location (SL_CASE_SENSITIVE, SL_OPEN_TARGET_DIRECTORY, ...).
     pub stack_flags: u8,
+    /// ACCESS_STATE.RemainingDesiredAccess: what no check has granted yet (generic rights
+    /// already mapped by the I/O manager).
+    pub remaining_desired_access: u32,
+    /// ACCESS_STATE.PreviouslyGrantedAccess: what the I/O manager granted already (backup or
+    /// restore privilege with FILE_OPEN_FOR_BACKUP_INTENT).
+    pub previously_granted_access: u32,
+    /// ACCESS_STATE.Flags (TOKEN_HAS_TRAVERSE_PRIVILEGE, TOKEN_HAS_BACKUP_PRIVILEGE, ...).
+    pub access_flags: u32,
 }
 
 impl CreateParameters {

@@ -8,6 +8,7 @@ use rustfsd::kernel::model::harness::session::{CreateRequest, CreateResult};
 use rustfsd::kernel::model::harness::{
     DiskModel, DriverDescriptor, Handle, Pid, Session, scenario,
 };
+use rustfsd::kernel::model::token::{Privilege, Token};
 
 /// Where the image is attached.
 pub const DISK_NAME: &str = "Disk0";
@@ -63,6 +64,23 @@ pub fn live_fcbs(session: &Session) -> usize {
         .map_or(0, |(_, count)| *count)
 }
 
+/// FILE_OPEN_FOR_BACKUP_INTENT: every open the helpers below make carries it, as a backup
+/// program's do; the I/O manager takes it away unless the caller enabled SeBackupPrivilege
+/// (`as_backup_operator`), so for anyone else it changes nothing.
+const FILE_OPEN_FOR_BACKUP_INTENT: u32 = 0x0000_4000;
+
+/// The initial process becomes a backup operator: an administrator with SeBackupPrivilege
+/// enabled, whose opens through the helpers below read files of any mode and owner (as
+/// `robocopy /B`). Without it the initial process is an ordinary user (the "other" bits).
+pub fn as_backup_operator(session: &mut Session) {
+    let pid = session.initial_process();
+    session.set_token(pid, Token::administrator());
+    assert_eq!(
+        session.enable_privilege(pid, Privilege::Backup),
+        NtStatus::SUCCESS
+    );
+}
+
 /// NtCreateFile of `path` (on the volume, e.g. `\hello.txt`; empty = the volume) for read.
 pub fn open(session: &mut Session, path: &str) -> CreateResult {
     open_with(session, path, |_| {})
@@ -76,6 +94,7 @@ pub fn open_with(
 ) -> CreateResult {
     let mut request = CreateRequest::open(&format!("{DISK}{path}"));
     adjust(&mut request);
+    request.options |= FILE_OPEN_FOR_BACKUP_INTENT;
     let pid = session.initial_process();
     session.nt_create_file(pid, &request)
 }
@@ -85,6 +104,7 @@ pub fn open_with(
 pub fn open_relative(session: &mut Session, root: Handle, name: &str) -> CreateResult {
     let mut request = CreateRequest::open(name);
     request.root = Some(root);
+    request.options |= FILE_OPEN_FOR_BACKUP_INTENT;
     session.nt_create_file(root.pid, &request)
 }
 

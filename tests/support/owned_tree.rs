@@ -8,11 +8,14 @@ use std::process::Command;
 
 use rustfsd::kernel::NtStatus;
 use rustfsd::kernel::model::harness::{Handle, Session};
+use rustfsd::kernel::model::token::{Privilege, Token};
 
 use super::machine::open_with;
 
 /// FILE_OPEN_REPARSE_POINT: a symlink opens as itself.
 const FILE_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+/// FILE_OPEN_FOR_BACKUP_INTENT.
+const FILE_OPEN_FOR_BACKUP_INTENT: u32 = 0x0000_4000;
 
 /// Sets the owner and permission bits of `path` (not following a symlink for the owner).
 pub fn own(path: &Path, uid: u32, gid: u32, mode: u32) {
@@ -41,10 +44,19 @@ pub fn image_of(name: &str, fill: impl FnOnce(&Path)) -> PathBuf {
     image
 }
 
-/// Opens `\name` on the volume, a symlink as itself; the open must succeed.
+/// Opens `\name` on the volume, a symlink as itself, as a backup operator (the initial
+/// process becomes an administrator with SeBackupPrivilege enabled, and the open has
+/// FILE_OPEN_FOR_BACKUP_INTENT), so that files of any mode and owner open for read; the open
+/// must succeed.
 pub fn open_entry(session: &mut Session, name: &str) -> Handle {
+    let pid = session.initial_process();
+    session.set_token(pid, Token::administrator());
+    assert_eq!(
+        session.enable_privilege(pid, Privilege::Backup),
+        NtStatus::SUCCESS
+    );
     let result = open_with(session, &format!("\\{name}"), |request| {
-        request.options |= FILE_OPEN_REPARSE_POINT;
+        request.options |= FILE_OPEN_REPARSE_POINT | FILE_OPEN_FOR_BACKUP_INTENT;
     });
     assert_eq!(result.status, NtStatus::SUCCESS, "open {name}");
     result.handle.unwrap()

@@ -28,6 +28,8 @@ const FILE_MODE_INFORMATION: u32 = 16;
 const SYNCHRONOUS_IO: u32 = 0x30;
 /// FILE_OPEN_BY_FILE_ID (wdm.h).
 const FILE_OPEN_BY_FILE_ID: u32 = 0x2000;
+/// FILE_OPEN_FOR_BACKUP_INTENT (wdm.h).
+const FILE_OPEN_FOR_BACKUP_INTENT: u32 = 0x4000;
 /// FILE_READ_ATTRIBUTES | SYNCHRONIZE: the volume handle an open by ID goes through.
 const ID_ROOT_ACCESS: u32 = 0x0010_0080;
 
@@ -131,7 +133,7 @@ impl NtRunner {
             "load" | "unload" | "nt-unload" | "process" | "terminate" | "create" | "open"
             | "close" | "dup" | "read" | "query-info" | "query-dir" | "query-volume" | "fsctl"
             | "dismount" | "create-section" | "close-section" | "map-view" | "unmap-view"
-            | "touch" | "notify" | "cancel" | "await" => None,
+            | "touch" | "notify" | "cancel" | "await" | "privilege" => None,
             _ => Some("model only"),
         }
     }
@@ -230,6 +232,17 @@ impl NtRunner {
                 Outcome::status(child.terminate())
             }
             "create" | "open" => self.open(&positional, &named)?,
+            "privilege" => {
+                if positional.first() != Some(&"p0") {
+                    return Err(String::from("privilege: only p0's token here (model only)"));
+                }
+                let restore = match positional.get(1).copied() {
+                    Some("backup") => false,
+                    Some("restore") => true,
+                    _ => return Err(String::from("privilege needs backup or restore")),
+                };
+                Outcome::status(ntdll::enable_backup_privilege(restore))
+            }
             "close" => {
                 let name = handle_name(0)?;
                 let slot = self
@@ -436,6 +449,9 @@ impl NtRunner {
         let path = disk_map::map(positional.get(1).copied().unwrap_or(""), &self.disks);
         let pid = self.pid(named)?;
         let mut options = number(named, "options", 0x20)? as u32;
+        if positional.contains(&"backup") {
+            options |= FILE_OPEN_FOR_BACKUP_INTENT;
+        }
         let file_id = match named.get("id") {
             Some(id) => {
                 options |= FILE_OPEN_BY_FILE_ID;

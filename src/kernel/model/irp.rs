@@ -1,6 +1,7 @@
 //! The IRP being dispatched, its typed parameters and its buffers (system buffer, MDL, user
 //! buffer), plus the model's records of IRPs and MDLs.
 
+use std::boxed::Box;
 use std::string::String;
 use std::vec::Vec;
 
@@ -8,6 +9,7 @@ use super::device::{DeviceRef, MountRequest};
 use super::file_object::FileObject;
 use super::slab::ObjId;
 use super::state::with_state;
+use super::token::Token;
 use super::verifier::{FindingKind, ObjectKind};
 use crate::kernel::request::{CreateParameters, IrpParameters};
 use crate::kernel::{IrpMajor, NtStatus};
@@ -61,6 +63,9 @@ pub struct IrpEntry {
     /// The driver holds the output buffer's system mapping (`Irp::map_output`): `buffer` is
     /// with the mapping meanwhile, and a write through `Mdl`/`SystemBuffer` is a finding.
     pub mapped: bool,
+    /// A CREATE's ACCESS_STATE.SubjectSecurityContext: the caller's token; None for a
+    /// kernel-mode requestor (its checks grant everything).
+    pub subject: Option<Box<Token>>,
 }
 
 pub struct MdlEntry {
@@ -164,6 +169,38 @@ impl Irp {
 
     pub fn create_parameters(&self) -> Option<CreateParameters> {
         self.parameters().into_create()
+    }
+
+    /// SeAccessCheck of the self-relative `descriptor` for `desired` access against this
+    /// CREATE's subject context (locked around the check, SeLockSubjectContext), with the
+    /// file object type's generic mapping, in the requestor's mode: the access granted (with
+    /// `previously_granted`), or why not. The model's own oracle (`access_check.rs`).
+    pub fn check_access(
+        &self,
+        descriptor: &[u8],
+        desired: u32,
+        previously_granted: u32,
+    ) -> Result<u32, NtStatus> {
+        with_state(|state| state.require_irql("SeAccessCheck", super::irql::PASSIVE_LEVEL));
+        let token = with_irp(self.id, |e| e.subject.clone()).ok_or(NtStatus::INVALID_PARAMETER)?;
+        super::access_check::se_access_check(
+            descriptor,
+            token.as_deref(),
+            desired,
+            previously_granted,
+        )
+    }
+
+    /// What a file system does with the ACCESS_STATE of a CREATE it granted `granted` to:
+    /// PreviouslyGrantedAccess gains it, and RemainingDesiredAccess loses it and
+    /// MAXIMUM_ALLOWED. The handle gets both (ObpCreateHandle).
+    pub fn grant_access(&mut self, granted: u32) {
+        with_irp(self.id, |e| {
+            if let IrpParameters::Create(create) = &mut e.parameters {
+                create.previously_granted_access |= granted;
+                create.remaining_desired_access &= !(granted | crate::kernel::MAXIMUM_ALLOWED);
+            }
+        });
     }
 
     /// IRP_MN_MOUNT_VOLUME's VPB and target device.

@@ -10,6 +10,7 @@
 //! The model never touches freed memory: every kernel object is named by a generation-checked id
 //! (`slab`), and every misuse becomes a `verifier::Finding`. See docs/nt-model.md.
 
+pub mod access_check;
 pub mod cache;
 mod debug_print;
 mod device;
@@ -36,6 +37,7 @@ mod share_access;
 mod slab;
 mod state;
 mod stream_file;
+pub mod token;
 mod vpb;
 mod work_item;
 

@@ -5,9 +5,10 @@ use alloc::vec::Vec;
 use core::ptr::{self, NonNull};
 
 use wdk_sys::{
-    _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, IO_STACK_LOCATION,
-    IRP_BUFFERED_IO, IRP_MN_KERNEL_CALL, IRP_MN_QUERY_DIRECTORY, MDL, MDL_MAPPED_TO_SYSTEM_VA,
-    MDL_SOURCE_IS_NONPAGED_POOL, PIRP, SL_PENDING_RETURNED, UNICODE_STRING,
+    _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, ACCESS_STATE, IO_NO_INCREMENT,
+    IO_SECURITY_CONTEXT, IO_STACK_LOCATION, IRP_BUFFERED_IO, IRP_MN_KERNEL_CALL,
+    IRP_MN_QUERY_DIRECTORY, MDL, MDL_MAPPED_TO_SYSTEM_VA, MDL_SOURCE_IS_NONPAGED_POOL, PIRP,
+    PPRIVILEGE_SET, SL_FORCE_ACCESS_CHECK, SL_PENDING_RETURNED, UNICODE_STRING,
 };
 
 use super::device::{DeviceRef, MountRequest};
@@ -18,7 +19,14 @@ use crate::kernel::request::{
     IRP_MN_UNLOCK_SINGLE, IRP_MN_USER_FS_REQUEST, IRP_MN_VERIFY_VOLUME, IrpParameters,
     SL_WATCH_TREE,
 };
-use crate::kernel::{IrpMajor, NtStatus};
+use crate::kernel::{IrpMajor, MAXIMUM_ALLOWED, NtStatus};
+
+/// Parameters.Create.SecurityContext of a CREATE's stack location.
+fn unsafe_create_context(stack: &IO_STACK_LOCATION) -> *mut IO_SECURITY_CONTEXT {
+    // SAFETY: only called for IRP_MJ_CREATE, whose stack location's Parameters union holds
+    // Create; reading a pointer field copies it.
+    unsafe { stack.Parameters.Create.SecurityContext }
+}
 
 /// The tag of a reparse buffer handed to the I/O manager (which frees it).
 const REPARSE_TAG: PoolTag = PoolTag(*b"RfRp");
@@ -224,6 +232,18 @@ impl Irp {
                     } else {
                         (*context).DesiredAccess
                     };
+                    let state = self.access_state();
+                    let (remaining, previously_granted, access_flags) = match state {
+                        Some(state) => {
+                            let state = state.as_ptr();
+                            (
+                                (*state).RemainingDesiredAccess,
+                                (*state).PreviouslyGrantedAccess,
+                                (*state).Flags,
+                            )
+                        }
+                        None => (desired_access, 0, 0),
+                    };
                     IrpParameters::Create(CreateParameters {
                         desired_access,
                         share_access: create.ShareAccess,
@@ -233,6 +253,9 @@ impl Irp {
                         allocation_size: (*self.raw).Overlay.AllocationSize.QuadPart as u64,
                         ea_length: create.EaLength,
                         stack_flags: stack.Flags,
+                        remaining_desired_access: remaining,
+                        previously_granted_access: previously_granted,
+                        access_flags,
                     })
                 }
                 Some(IrpMajor::Read) => IrpParameters::Read {
@@ -379,6 +402,90 @@ impl Irp {
 
     pub fn create_parameters(&self) -> Option<CreateParameters> {
         self.parameters().into_create()
+    }
+
+    /// A CREATE's ACCESS_STATE (Parameters.Create.SecurityContext->AccessState).
+    fn access_state(&self) -> Option<NonNull<ACCESS_STATE>> {
+        if self.major() != Some(IrpMajor::Create) {
+            return None;
+        }
+        let context = unsafe_create_context(self.stack());
+        // SAFETY: the I/O manager's IO_SECURITY_CONTEXT of a CREATE in dispatch is valid
+        // until completion (IopParseDevice keeps it on its stack).
+        NonNull::new(context)
+            .and_then(|context| NonNull::new(unsafe { (*context.as_ptr()).AccessState }))
+    }
+
+    /// SeAccessCheck of the self-relative `descriptor` for `desired` access against this
+    /// CREATE's subject context (locked around the check), with IoFileObjectType's generic
+    /// mapping, in the requestor's mode (UserMode also when SL_FORCE_ACCESS_CHECK is set):
+    /// the access granted (with `previously_granted`), or the status of the refusal.
+    /// Privileges the check used are appended to the ACCESS_STATE.
+    pub fn check_access(
+        &self,
+        descriptor: &[u8],
+        desired: u32,
+        previously_granted: u32,
+    ) -> Result<u32, NtStatus> {
+        let state = self.access_state().ok_or(NtStatus::INVALID_PARAMETER)?;
+        let forced = u32::from(self.stack().Flags) & SL_FORCE_ACCESS_CHECK != 0;
+        // SAFETY: `raw` is a live IRP in dispatch (type invariant).
+        let requestor = unsafe { (*self.raw).RequestorMode };
+        let mode = if forced || requestor != _MODE::KernelMode as i8 {
+            _MODE::UserMode as i8
+        } else {
+            _MODE::KernelMode as i8
+        };
+        let mut granted: u32 = 0;
+        let mut status: i32 = 0;
+        let mut privileges: PPRIVILEGE_SET = ptr::null_mut();
+        let state = state.as_ptr();
+        // SAFETY: `state` is the CREATE's ACCESS_STATE, valid until completion; the subject
+        // context is locked around SeAccessCheck as it requires (SubjectContextLocked TRUE);
+        // `descriptor` is a self-relative descriptor in pool memory (16-byte aligned), which
+        // SeAccessCheck only reads; the out-pointers are locals; `privileges`, when set, is
+        // appended and then freed with SeFreePrivileges, as its contract asks.
+        let allowed = unsafe {
+            let subject = ptr::addr_of_mut!((*state).SubjectSecurityContext);
+            wdk_sys::ntddk::SeLockSubjectContext(subject);
+            let allowed = wdk_sys::ntddk::SeAccessCheck(
+                descriptor.as_ptr().cast_mut().cast(),
+                subject,
+                1,
+                desired,
+                previously_granted,
+                &mut privileges,
+                wdk_sys::ntddk::IoGetFileObjectGenericMapping(),
+                mode,
+                &mut granted,
+                &mut status,
+            );
+            if !privileges.is_null() {
+                let _ = wdk_sys::ntddk::SeAppendPrivileges(state, privileges);
+                wdk_sys::ntddk::SeFreePrivileges(privileges);
+            }
+            wdk_sys::ntddk::SeUnlockSubjectContext(subject);
+            allowed
+        };
+        if allowed != 0 {
+            Ok(granted)
+        } else {
+            Err(NtStatus(status))
+        }
+    }
+
+    /// What a file system does with the ACCESS_STATE of a CREATE it granted `granted` to:
+    /// PreviouslyGrantedAccess gains it, RemainingDesiredAccess loses it and MAXIMUM_ALLOWED.
+    pub fn grant_access(&mut self, granted: u32) {
+        if let Some(state) = self.access_state() {
+            let state = state.as_ptr();
+            // SAFETY: the CREATE's ACCESS_STATE, valid until completion; the file system
+            // owns these fields while it processes the CREATE.
+            unsafe {
+                (*state).PreviouslyGrantedAccess |= granted;
+                (*state).RemainingDesiredAccess &= !(granted | MAXIMUM_ALLOWED);
+            }
+        }
     }
 
     /// IRP_MN_MOUNT_VOLUME's VPB and target device.

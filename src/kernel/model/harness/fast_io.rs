@@ -255,6 +255,7 @@ impl Session {
             data,
             reparse: None,
             mdl_chain: chain,
+            granted_access: 0,
         }
     }
 
@@ -336,6 +337,7 @@ fn outcome(status: IoStatus, mut data: Vec<u8>) -> IrpOutcome {
         data,
         reparse: None,
         mdl_chain: None,
+        granted_access: 0,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The I/O manager: builds IRPs, calls dispatch routines and applies the completion rules,
 //! mounts volumes, and turns handle and reference drops into CLEANUP and CLOSE.
 
+use std::boxed::Box;
 use std::format;
 use std::string::String;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{
     BASE_STACK_CHARGE, IRP_FRAME_CHARGE, Kernel, State, current, enter, with_state,
 };
+use crate::kernel::model::token::Token;
 use crate::kernel::model::verifier::{FindingKind, ObjectKind};
 use crate::kernel::model::vpb;
 use crate::kernel::model::{DeviceRef, Irp};
@@ -49,6 +51,8 @@ pub struct IrpRequest {
     pub requestor: u32,
     /// Irp->MdlAddress when it names an MDL chain (IRP_MN_COMPLETE_MDL gives one back).
     pub mdl_chain: Option<u64>,
+    /// A CREATE's subject context (`IrpEntry::subject`); None: a kernel-mode requestor.
+    pub subject: Option<Box<Token>>,
 }
 
 impl IrpRequest {
@@ -67,6 +71,7 @@ impl IrpRequest {
             user_buffer_invalid: false,
             requestor: 0,
             mdl_chain: None,
+            subject: None,
         }
     }
 }
@@ -81,6 +86,9 @@ pub struct IrpOutcome {
     pub reparse: Option<Vec<u8>>,
     /// Irp->MdlAddress at completion, when it names an MDL chain (IRP_MN_MDL).
     pub mdl_chain: Option<u64>,
+    /// A CREATE's ACCESS_STATE at completion: RemainingDesiredAccess | PreviouslyGrantedAccess
+    /// without MAXIMUM_ALLOWED, the access ObpCreateHandle gives the handle; 0 otherwise.
+    pub granted_access: u32,
 }
 
 impl IrpOutcome {
@@ -91,6 +99,7 @@ impl IrpOutcome {
             data: Vec::new(),
             reparse: None,
             mdl_chain: None,
+            granted_access: 0,
         }
     }
 }
@@ -144,6 +153,7 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
             requestor: request.requestor,
             mdl_chain: request.mdl_chain,
             mapped: false,
+            subject: request.subject,
         });
         if request.buffer_kind == BufferKind::Mdl {
             let mdl = state.mdls.insert(MdlEntry {
@@ -298,12 +308,20 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
         }
         mdl_chain = None;
     }
+    let granted_access = match &entry.parameters {
+        IrpParameters::Create(create) => {
+            (create.remaining_desired_access | create.previously_granted_access)
+                & !crate::kernel::MAXIMUM_ALLOWED
+        }
+        _ => 0,
+    };
     IrpOutcome {
         status,
         information: entry.information,
         data: entry.buffer,
         reparse: entry.reparse,
         mdl_chain,
+        granted_access,
     }
 }
 
@@ -713,6 +731,7 @@ pub fn await_completion(kernel: &Arc<Kernel>, file_object: ObjId) -> IrpOutcome 
                     data: Vec::new(),
                     reparse: None,
                     mdl_chain: None,
+                    granted_access: 0,
                 };
             }
             state

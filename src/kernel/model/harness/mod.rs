@@ -15,6 +15,7 @@
 //!   file system for exercising the model; `testing`: escape hatches for verifier self-tests;
 //! - `walk`: `filetest --walk`, the whole tree of an image through dispatch.
 
+pub mod access_state;
 pub mod disk;
 pub mod driver;
 pub mod ea;

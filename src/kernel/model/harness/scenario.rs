@@ -156,6 +156,8 @@ pub const VERBS: &[&str] = &[
     "unload",
     "nt-unload",
     "process",
+    "token",
+    "privilege",
     "terminate",
     "create",
     "open",
@@ -482,6 +484,9 @@ impl Runner {
         request.file_attributes = Self::number(named, "attributes", 0)? as u16;
         request.allocation_size = Self::number(named, "alloc", 0)?;
         request.case_insensitive = !positional.contains(&"case-sensitive");
+        if positional.contains(&"backup") {
+            request.options |= crate::kernel::FILE_OPEN_FOR_BACKUP_INTENT;
+        }
         if let Some(id) = named.get("id") {
             request.file_id = Some(parse_number(id).ok_or(format!("bad id={id}"))?);
             request.options |= crate::kernel::FILE_OPEN_BY_FILE_ID;
@@ -523,6 +528,22 @@ impl Runner {
                 let pid = s.create_process();
                 self.pids.insert(String::from(*name), pid);
                 Outcome::status(NtStatus::SUCCESS)
+            }
+            "token" | "privilege" => {
+                let name = positional.first().ok_or("token needs a process name")?;
+                let pid = *self
+                    .pids
+                    .get(*name)
+                    .ok_or(format!("unknown process {name}"))?;
+                let words = positional.get(1..).unwrap_or_default();
+                let status = if step.verb == "token" {
+                    let token = super::security::script_token(words, &named)?;
+                    self.session.set_token(pid, token)
+                } else {
+                    let privilege = super::security::script_privilege(words)?;
+                    self.session.enable_privilege(pid, privilege)
+                };
+                Outcome::status(status)
             }
             "terminate" => {
                 let name = positional.first().ok_or("terminate needs a process name")?;

@@ -12,12 +12,15 @@
 //! - STATUS_BUFFER_OVERFLOW becomes STATUS_BUFFER_TOO_SMALL ("callers usually expect the
 //!   normalized form"), and the caller's length is IoStatus.Information either way.
 
+use std::collections::BTreeMap;
 use std::format;
+use std::string::String;
 use std::vec::Vec;
 
 use super::io::{IrpOutcome, IrpRequest};
-use super::session::{Handle, Session};
+use super::session::{Handle, Pid, Session};
 use crate::kernel::model::irp::BufferKind;
+use crate::kernel::model::token::{Privilege, Token};
 use crate::kernel::request::IrpParameters;
 use crate::kernel::{IrpMajor, NtStatus};
 
@@ -30,6 +33,41 @@ const SACL: u32 = 0x8;
 const WORLD_SID: [u8; 12] = [1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
 
 impl Session {
+    /// The process's token becomes `token` (the identity its later opens are checked
+    /// against, docs/nt-model.md "Security").
+    pub fn set_token(&mut self, pid: Pid, token: Token) -> NtStatus {
+        match self.processes.get_mut(&pid) {
+            Some(process) => {
+                process.token = token;
+                NtStatus::SUCCESS
+            }
+            None => NtStatus::INVALID_PARAMETER,
+        }
+    }
+
+    /// RtlAdjustPrivilege(privilege, TRUE, FALSE) in the process: enables it in the process's
+    /// token; STATUS_PRIVILEGE_NOT_HELD if the token does not hold it (NtAdjustPrivilegesToken's
+    /// STATUS_NOT_ALL_ASSIGNED, as RtlAdjustPrivilege reports it: ReactOS `sdk/lib/rtl/priv.c`).
+    pub fn enable_privilege(&mut self, pid: Pid, privilege: Privilege) -> NtStatus {
+        match self
+            .processes
+            .get_mut(&pid)
+            .map(|p| p.token.enable(privilege))
+        {
+            Some(true) => NtStatus::SUCCESS,
+            Some(false) => NtStatus(0xC000_0061_u32 as i32), // STATUS_PRIVILEGE_NOT_HELD
+            None => NtStatus::INVALID_PARAMETER,
+        }
+    }
+
+    /// The access a handle was granted (ObpCreateHandle: the ACCESS_STATE's remaining and
+    /// previously granted access after the CREATE).
+    pub fn granted_access(&self, handle: Handle) -> Option<u32> {
+        self.processes
+            .get(&handle.pid)?
+            .granted_access(handle.value)
+    }
+
     /// NtQuerySecurityObject(`information`) into a caller buffer of `length` bytes.
     /// `bad_buffer`: the buffer address is one the caller cannot write (freed or read-only),
     /// which the file system only learns by probing it.
@@ -101,6 +139,43 @@ impl Session {
     }
 }
 
+/// The token of a script's `token P KIND ...` step: `user` (an ordinary Windows user),
+/// `unix uid=N [gids=A,B]` (S-1-22-1-N with those Unix groups), `admin`; `no-traverse` takes
+/// SeChangeNotifyPrivilege away.
+pub fn script_token(words: &[&str], named: &BTreeMap<&str, &str>) -> Result<Token, String> {
+    let number =
+        |text: &str| super::scenario::parse_number(text).and_then(|n| u32::try_from(n).ok());
+    let token = match words.first().copied() {
+        Some("user") => Token::ordinary_user(),
+        Some("admin") => Token::administrator(),
+        Some("unix") => {
+            let uid = named.get("uid").ok_or("token unix needs uid=N")?;
+            let uid = number(uid).ok_or(format!("bad uid={uid}"))?;
+            let gids = named.get("gids").map_or(Ok(Vec::new()), |list| {
+                list.split(',')
+                    .map(|gid| number(gid).ok_or(format!("bad gid {gid}")))
+                    .collect::<Result<Vec<u32>, String>>()
+            })?;
+            Token::unix_user(uid, &gids)
+        }
+        _ => return Err(String::from("token needs user, unix or admin")),
+    };
+    Ok(if words.contains(&"no-traverse") {
+        token.without(Privilege::ChangeNotify)
+    } else {
+        token
+    })
+}
+
+/// The privilege a script's `privilege P NAME` step enables: `backup` or `restore`.
+pub fn script_privilege(words: &[&str]) -> Result<Privilege, String> {
+    match words.first().copied() {
+        Some("backup") => Ok(Privilege::Backup),
+        Some("restore") => Ok(Privilege::Restore),
+        _ => Err(String::from("privilege needs backup or restore")),
+    }
+}
+
 /// SeSetWorldSecurityDescriptor (ReactOS ntoskrnl/se/sd.c): a self-relative descriptor whose
 /// owner and group, if asked, are Everyone, with a NULL DACL and SACL marked present if asked;
 /// STATUS_BUFFER_TOO_SMALL with the length needed if it does not fit.
@@ -141,5 +216,6 @@ fn world_descriptor(information: u32, length: u32) -> IrpOutcome {
         data,
         reparse: None,
         mdl_chain: None,
+        granted_access: 0,
     }
 }

@@ -1,6 +1,7 @@
 //! The FileTest-style session API: what a user-mode program does through ntdll, turned into the
 //! object manager and I/O manager work the model does for it.
 
+use std::boxed::Box;
 use std::collections::BTreeMap;
 use std::format;
 use std::string::String;
@@ -19,6 +20,7 @@ use crate::kernel::model::file_object::{
 use crate::kernel::model::irp::BufferKind;
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, enter};
+use crate::kernel::model::token::Token;
 use crate::kernel::model::verifier::{Finding, FindingKind};
 use crate::kernel::model::vpb;
 use crate::kernel::request::{
@@ -106,6 +108,8 @@ pub struct PendingCreate {
     vpb: Option<ObjId>,
     related: Option<ObjId>,
     request: CreateRequest,
+    /// The caller's token, captured for the ACCESS_STATE (SeCaptureSubjectContext).
+    subject: Box<Token>,
     /// How many times this open was parsed again after an IO_REMOUNT answer.
     remounts: u32,
 }
@@ -590,6 +594,11 @@ impl Session {
             access: Default::default(),
             lock_operation: false,
         });
+        let subject = Box::new(
+            self.processes
+                .get(&pid)
+                .map_or_else(Token::ordinary_user, |p| p.token.clone()),
+        );
         Ok(PendingCreate {
             pid,
             file_object,
@@ -597,6 +606,7 @@ impl Session {
             vpb,
             related,
             request: request.clone(),
+            subject,
             remounts: 0,
         })
     }
@@ -620,6 +630,7 @@ impl Session {
             vpb,
             related,
             request,
+            subject: _,
             remounts,
         } = pending;
         let mut state = self.kernel.lock();
@@ -699,7 +710,7 @@ impl Session {
                 reparse: None,
             };
         };
-        let value = process.insert(file_object);
+        let value = process.insert(file_object, outcome.granted_access);
         CreateResult {
             status: outcome.status,
             handle: Some(Handle { pid, value }),
@@ -780,10 +791,11 @@ impl Session {
             entry.handle_count += 1;
             entry.pointer_count += 1;
         }
+        let access = self.granted_access(handle).unwrap_or(0);
         let value = self
             .processes
             .get_mut(&target)
-            .map_or(0, |p| p.insert(file_object));
+            .map_or(0, |p| p.insert(file_object, access));
         self.note(format!(
             "DuplicateHandle {:#x} -> pid {target} handle {value:#x}",
             handle.value
@@ -863,11 +875,20 @@ impl Session {
         }
     }
 
-    /// NtReadFile at `offset`, or at the current position (FO_SYNCHRONOUS_IO files only).
+    /// NtReadFile at `offset`, or at the current position (FO_SYNCHRONOUS_IO files only). A
+    /// handle not granted FILE_READ_DATA is refused before any IRP or fast I/O
+    /// (ObReferenceObjectByHandle for FILE_READ_DATA: ReactOS `ntoskrnl/io/iomgr/iofunc.c`
+    /// NtReadFile).
     pub fn read_file(&mut self, handle: Handle, offset: Option<u64>, length: u32) -> IrpOutcome {
         let Ok(file_object) = self.file_object(handle) else {
             return IrpOutcome::status(NtStatus(0xC000_0008_u32 as i32));
         };
+        if self
+            .granted_access(handle)
+            .is_some_and(|access| access & crate::kernel::FILE_READ_DATA == 0)
+        {
+            return IrpOutcome::status(NtStatus::ACCESS_DENIED);
+        }
         let (flags, position) = {
             let state = self.kernel.lock();
             match state.file_objects.get(file_object) {
@@ -1177,16 +1198,27 @@ impl Session {
 pub fn create_irp(pending: &PendingCreate) -> (ObjId, IrpRequest) {
     let request = &pending.request;
     let mut irp = IrpRequest::new(IrpMajor::Create, Some(pending.file_object));
+    let mut options = request.options & 0x00FF_FFFF;
+    let access = super::access_state::create_access_state(
+        &pending.subject,
+        request.desired_access,
+        &mut options,
+        request.disposition,
+    );
     irp.parameters = IrpParameters::Create(CreateParameters {
-        desired_access: request.desired_access,
+        desired_access: access.desired_access,
         share_access: request.share_access,
         disposition: request.disposition,
-        options: request.options & 0x00FF_FFFF,
+        options,
         file_attributes: request.file_attributes,
         allocation_size: request.allocation_size,
         ea_length: request.ea.len() as u32,
         stack_flags: if request.case_insensitive { 0 } else { 0x80 },
+        remaining_desired_access: access.remaining_desired_access,
+        previously_granted_access: access.previously_granted_access,
+        access_flags: access.flags,
     });
+    irp.subject = Some(pending.subject.clone());
     (pending.device, irp)
 }
 

@@ -12,6 +12,10 @@
 //! `rustfsd-inspect walk`'s (a stack of directories, entries in directory order), so both name
 //! the same path of a directory met twice. At the end the volume is dismounted and rustfsd
 //! stopped and unloaded: a verifier finding (a leak included) is an error of the walk.
+//!
+//! The walk runs as a backup operator, as `robocopy /B` does: an administrator whose
+//! SeBackupPrivilege is enabled opens everything with FILE_OPEN_FOR_BACKUP_INTENT, so that the
+//! read access the I/O manager grants it reaches files whatever their mode (0000 included).
 
 use std::collections::HashSet;
 use std::format;
@@ -24,7 +28,8 @@ use super::session::CreateRequest;
 use super::{DiskModel, DriverDescriptor, Handle, Session};
 use crate::ext4::FileType;
 use crate::info::layout::{FILE_NAMES_INFORMATION, FILE_STAT_LX_INFORMATION, STAT_LX_SIZE};
-use crate::kernel::NtStatus;
+use crate::kernel::model::token::{Privilege, Token};
+use crate::kernel::{FILE_OPEN_FOR_BACKUP_INTENT, NtStatus};
 use crate::name;
 use crate::walk_listing::{self, ContentHash, Listing};
 
@@ -42,10 +47,10 @@ const READ_CHUNK: u32 = 64 * 1024;
 const FSCTL_GET_REPARSE_POINT: u32 = 0x0009_00A8;
 /// MAXIMUM_REPARSE_DATA_BUFFER_SIZE.
 const REPARSE_BUFFER: u32 = 16 * 1024;
-/// FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_REPARSE_POINT.
-const OPEN_OPTIONS: u32 = 0x0000_0020 | 0x0020_0000;
-/// FILE_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT.
-const ROOT_OPTIONS: u32 = 0x0000_0001 | 0x0000_0020;
+/// FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_REPARSE_POINT | FILE_OPEN_FOR_BACKUP_INTENT.
+const OPEN_OPTIONS: u32 = 0x0000_0020 | 0x0020_0000 | FILE_OPEN_FOR_BACKUP_INTENT;
+/// FILE_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_FOR_BACKUP_INTENT.
+const ROOT_OPTIONS: u32 = 0x0000_0001 | 0x0000_0020 | FILE_OPEN_FOR_BACKUP_INTENT;
 const IO_REPARSE_TAG_SYMLINK: u32 = 0xA000_000C;
 const IO_REPARSE_TAG_LX_SYMLINK: u32 = 0xA000_001D;
 /// SYMLINK_FLAG_RELATIVE.
@@ -78,6 +83,9 @@ pub fn walk(disk: DiskModel) -> WalkOutcome {
     // WSL's symlink data carries the target's exact bytes; the NT form loses repeated and
     // trailing `/` (docs/names.md).
     session.set_driver_parameter("rustfsd", "LxSymlinks", 1);
+    let pid = session.initial_process();
+    session.set_token(pid, Token::administrator());
+    session.enable_privilege(pid, Privilege::Backup);
     let mut walker = Walker {
         session,
         listing: Listing::default(),

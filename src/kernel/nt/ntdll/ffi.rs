@@ -36,6 +36,9 @@ pub const OBJ_CASE_INSENSITIVE: u32 = 0x40;
 pub const DUPLICATE_CLOSE_SOURCE: u32 = 1;
 pub const DUPLICATE_SAME_ACCESS: u32 = 2;
 pub const SE_LOAD_DRIVER_PRIVILEGE: u32 = 10;
+/// SE_BACKUP_PRIVILEGE and SE_RESTORE_PRIVILEGE (wdm.h).
+pub const SE_BACKUP_PRIVILEGE: u32 = 17;
+pub const SE_RESTORE_PRIVILEGE: u32 = 18;
 /// Section access (wdm.h): query and map for reading.
 pub const SECTION_QUERY: u32 = 0x0001;
 pub const SECTION_MAP_READ: u32 = 0x0004;

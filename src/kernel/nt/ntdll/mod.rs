@@ -455,6 +455,19 @@ fn service_key(name: &str) -> Vec<u16> {
     utf16(&key)
 }
 
+/// RtlAdjustPrivilege: enables SeBackupPrivilege (`restore` false) or SeRestorePrivilege in
+/// this process's token; STATUS_PRIVILEGE_NOT_HELD if the token does not hold it.
+pub fn enable_backup_privilege(restore: bool) -> NtStatus {
+    let privilege = if restore {
+        ffi::SE_RESTORE_PRIVILEGE
+    } else {
+        ffi::SE_BACKUP_PRIVILEGE
+    };
+    let mut was_enabled = 0u8;
+    // SAFETY: `was_enabled` is a live local; the call only adjusts this process's token.
+    status(unsafe { ffi::RtlAdjustPrivilege(privilege, 1, 0, &mut was_enabled) })
+}
+
 /// Enables SeLoadDriverPrivilege (an administrator's token has it, disabled) and calls
 /// NtLoadDriver (`load`) or NtUnloadDriver on the service `name`.
 pub fn load_driver(name: &str, load: bool) -> NtStatus {
