@@ -75,6 +75,9 @@ impl<'a> Caller<'a> {
         self.check(vcb, fcb, self.remaining, self.previously_granted)
     }
 
+    /// A frame of its own: the descriptor and SeAccessCheck's locals stay off the path walk's
+    /// stack (`cargo xtask stack-depth`, CREATE's budget).
+    #[inline(never)]
     fn check(&self, vcb: &Vcb, fcb: &FcbRef, desired: u32, granted: u32) -> Result<u32, NtStatus> {
         let inode = fcb.inode().ok_or(NtStatus::FILE_CORRUPT_ERROR)?;
         let stat = vcb.volume().stat(inode);

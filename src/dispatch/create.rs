@@ -494,6 +494,21 @@ fn lookup(
     if !case_insensitive {
         return Ok(None);
     }
+    match spelled_ignoring_case(vcb, inode, component)? {
+        Some((shown, ino)) => found(path, &shown, ino),
+        None => Ok(None),
+    }
+}
+
+/// The entry of the directory `inode` whose Windows name equals `component` ignoring case:
+/// its name as shown and its inode. A frame of its own, so the directory reader stays off the
+/// exact-match path walk's stack (`cargo xtask stack-depth`, CREATE's budget).
+#[inline(never)]
+fn spelled_ignoring_case(
+    vcb: &Vcb,
+    inode: &ext4::Inode,
+    component: &[u16],
+) -> Result<Option<(Vec<u16>, u32)>, NtStatus> {
     let status = |error: ext4::Error| status_of(&error);
     let mut reader = vcb.volume().read_dir(inode, 0).map_err(status)?;
     let mut shown = Vec::new();
@@ -505,7 +520,7 @@ fn lookup(
         if name::to_windows(entry.name, &mut shown).is_ok()
             && name::eq_ignore_case(&shown, component)
         {
-            return found(path, &shown, entry.ino);
+            return Ok(Some((shown, entry.ino)));
         }
     }
     // A damaged block was skipped: the name may be in it.

@@ -13,7 +13,7 @@
 use std::format;
 
 use super::io::{self, IrpRequest};
-use super::session::Session;
+use super::session::{Captured, Session};
 use crate::kernel::model::device::delete_disk_device;
 use crate::kernel::request::{
     IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_REMOVE_DEVICE,
@@ -85,8 +85,8 @@ impl Session {
         let mut request = IrpRequest::new(IrpMajor::Pnp, None);
         request.minor = minor;
         match self.capture(volume, request) {
-            Ok(pending) => pending,
-            Err(request) => io::call_driver(&self.kernel, volume, request).status,
+            Captured::Kept => NtStatus::PENDING,
+            Captured::SendNow(request) => io::call_driver(&self.kernel, volume, request).status,
         }
     }
 }

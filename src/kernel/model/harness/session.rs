@@ -759,16 +759,12 @@ impl Session {
 
     /// Keeps `request` for `take_captured_send` if `capture_next_send` asked for it (the
     /// answer is then STATUS_PENDING); gives it back when it must be sent now.
-    pub(super) fn capture(
-        &mut self,
-        device: ObjId,
-        request: IrpRequest,
-    ) -> Result<NtStatus, IrpRequest> {
+    pub(super) fn capture(&mut self, device: ObjId, request: IrpRequest) -> Captured {
         if !core::mem::take(&mut self.capture_send) {
-            return Err(request);
+            return Captured::SendNow(request);
         }
         self.captured = Some((device, request));
-        Ok(NtStatus::PENDING)
+        Captured::Kept
     }
 
     /// The IRP `capture_next_send` kept, and its device.
@@ -870,8 +866,8 @@ impl Session {
             request.buffer_kind = self.buffer_kind_for_device(device);
         }
         match self.capture(device, request) {
-            Ok(pending) => IrpOutcome::status(pending),
-            Err(request) => send_referenced(&self.kernel, device, request),
+            Captured::Kept => IrpOutcome::status(NtStatus::PENDING),
+            Captured::SendNow(request) => send_referenced(&self.kernel, device, request),
         }
     }
 
@@ -1246,4 +1242,12 @@ fn returned_data(mut outcome: IrpOutcome) -> IrpOutcome {
         outcome.data.truncate(keep);
     }
     outcome
+}
+
+/// What `Session::capture` did with a request.
+pub(super) enum Captured {
+    /// Kept for `take_captured_send`: the caller answers STATUS_PENDING.
+    Kept,
+    /// Not asked for: send it now.
+    SendNow(IrpRequest),
 }
