@@ -429,6 +429,8 @@ pub fn mdl_read(
     length: usize,
     irp: &Irp,
 ) -> Result<usize, NtStatus> {
+    // Cc's copy of the pages into the chain is the kernel's memory, not the driver's heap.
+    let _model = super::heap_faults::Scope::model();
     let bytes = copy_bytes(file_object, offset, length)?;
     let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
     let mut state = kernel.lock();

@@ -181,6 +181,8 @@ impl Irp {
         desired: u32,
         previously_granted: u32,
     ) -> Result<u32, NtStatus> {
+        // The kernel's own work: its allocations are not the driver's heap.
+        let _model = super::heap_faults::Scope::model();
         with_state(|state| state.require_irql("SeAccessCheck", super::irql::PASSIVE_LEVEL));
         let token = with_irp(self.id, |e| e.subject.clone()).ok_or(NtStatus::INVALID_PARAMETER)?;
         super::access_check::se_access_check(
