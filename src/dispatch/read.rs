@@ -220,7 +220,7 @@ fn read_file(
         Path::NonCached => {
             let mut mapped = irp.map_output()?;
             let out = mapped.get_mut(..count).ok_or(NtStatus::BUFFER_TOO_SMALL)?;
-            read_disk(vcb, inode, offset, out)?;
+            read_disk(vcb, fcb, inode, offset, out)?;
             vcb.statistics().user_file_read(count);
             Ok(count)
         }
@@ -230,7 +230,7 @@ fn read_file(
             let mut mapped = irp.map_output()?;
             let out = mapped.get_mut(..whole).ok_or(NtStatus::BUFFER_TOO_SMALL)?;
             let (data, tail) = out.split_at_mut(count.min(whole));
-            read_disk(vcb, inode, offset, data)?;
+            read_disk(vcb, fcb, inode, offset, data)?;
             tail.fill(0);
             vcb.statistics().user_file_read(whole);
             Ok(whole)
@@ -241,12 +241,19 @@ fn read_file(
 /// The file's bytes at `offset` into all of `out`, through the ext4 block map (holes and
 /// unwritten extents read as zeros, nothing past i_size), straight into the request's buffer:
 /// no bounce buffer (the target device's reads land in it; in `nt` the lower IRP describes
-/// its pages).
-fn read_disk(vcb: &Vcb, inode: &ext4::Inode, offset: u64, out: &mut [u8]) -> Result<(), NtStatus> {
-    let mut reader = ext4::FileReader::new(inode.try_clone().map_err(|error| status_of(&error))?);
-    let done = reader
-        .read_at(vcb.volume(), offset, out)
-        .map_err(|error| status_of(&error))?;
+/// its pages). The stream's block map cache (last run, last extent leaf) spares a sequential
+/// reader the walk of the extent tree and the leaf's read and checksum on every request.
+fn read_disk(
+    vcb: &Vcb,
+    fcb: &Fcb,
+    inode: &ext4::Inode,
+    offset: u64,
+    out: &mut [u8],
+) -> Result<(), NtStatus> {
+    let mut cache = fcb.take_map_cache();
+    let read = vcb.volume().read_cached(inode, &mut cache, offset, out);
+    fcb.give_back_map_cache(cache);
+    let done = read.map_err(|error| status_of(&error))?;
     if done == out.len() {
         Ok(())
     } else {

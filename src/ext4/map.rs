@@ -44,6 +44,32 @@ impl Run {
     }
 }
 
+/// A stream's memory of its block map: the last run mapped and the last extent leaf read from
+/// disk (checksum and extents verified once, with the logical range its index entry gives it),
+/// so that reading a file in order maps each run once and reads each leaf once, not once per
+/// request. Belongs to one inode; the volume is read-only, so what was read stays true.
+#[derive(Debug, Default)]
+pub struct MapCache {
+    pub(crate) run: Option<Run>,
+    pub(crate) leaf: Option<Leaf>,
+}
+
+/// An extent leaf block as read and verified, and the logical blocks [lo, hi) it covers.
+#[derive(Debug)]
+pub(crate) struct Leaf {
+    block: Vec<u8>,
+    entries: usize,
+    lo: u64,
+    hi: u64,
+}
+
+impl Leaf {
+    /// The run of this checked leaf holding `lblk` (inside [lo, hi)).
+    fn find(&self, lblk: u64) -> Result<Run> {
+        find_in_leaf(&self.block, self.entries, lblk, (self.lo, self.hi))
+    }
+}
+
 /// Extent trees address at most 2^32 file blocks.
 pub(crate) const EXTENT_LBLK_LIMIT: u64 = 1 << 32;
 /// The deepest extent tree ext4 builds (and accepts).
@@ -52,8 +78,43 @@ const EXTENT_MAGIC: u16 = 0xF30A;
 /// Lengths above this mark an unwritten extent of `len - 32768` blocks.
 const EXT_INIT_MAX_LEN: u16 = 32768;
 
+/// The index of the last of a node's `entries` whose key is at most `lblk`.
+fn last_key_at_or_below(node: &[u8], entries: usize, lblk: u64) -> Option<usize> {
+    let key = |i: usize| u64::from(le32(node, 12 + 12 * i));
+    let (mut a, mut b) = (0usize, entries);
+    while a < b {
+        let m = a + (b - a) / 2;
+        if key(m) <= lblk { a = m + 1 } else { b = m }
+    }
+    a.checked_sub(1)
+}
+
 impl<D: BlockDevice> Volume<D> {
-    pub(crate) fn map_extent(&self, inode: &Inode, lblk: u64) -> Result<Run> {
+    /// Maps `lblk` of an extent-mapped inode through `leaf`, the last leaf read for it, when
+    /// that covers `lblk`; else through the tree, whose leaf then replaces it.
+    pub(crate) fn map_extent_through(
+        &self,
+        inode: &Inode,
+        leaf: &mut Option<Leaf>,
+        lblk: u64,
+    ) -> Result<Run> {
+        match leaf
+            .as_ref()
+            .filter(|leaf| leaf.lo <= lblk && lblk < leaf.hi)
+        {
+            Some(leaf) => leaf.find(lblk),
+            None => self.map_extent(inode, lblk, leaf),
+        }
+    }
+
+    /// Maps `lblk` through the extent tree; the leaf read from disk on the way, if any, goes
+    /// to `leaf_out`.
+    pub(crate) fn map_extent(
+        &self,
+        inode: &Inode,
+        lblk: u64,
+        leaf_out: &mut Option<Leaf>,
+    ) -> Result<Run> {
         let ino = u64::from(inode.ino());
         if lblk >= EXTENT_LBLK_LIMIT {
             return Ok(Run {
@@ -113,17 +174,14 @@ impl<D: BlockDevice> Volume<D> {
                     return Err(Error::corrupt("extent keys out of order or range", k));
                 }
             }
-            // Index of the last entry with key <= lblk.
-            let found = {
-                let (mut a, mut b) = (0usize, entries);
-                while a < b {
-                    let m = a + (b - a) / 2;
-                    if key(m) <= lblk { a = m + 1 } else { b = m }
-                }
-                a.checked_sub(1)
-            };
+            let found = last_key_at_or_below(node, entries, lblk);
             if depth == 0 {
-                return self.leaf_lookup(node, entries, found, lblk, lo, hi);
+                self.check_leaf(node, entries, lo, hi)?;
+                let run = find_in_leaf(node, entries, lblk, (lo, hi))?;
+                if !in_inode {
+                    keep_leaf(leaf_out, core::mem::take(&mut block), entries, lo, hi);
+                }
+                return Ok(run);
             }
             let Some(i) = found else {
                 let end = if entries > 0 { key(0) } else { hi };
@@ -147,35 +205,15 @@ impl<D: BlockDevice> Volume<D> {
         Err(Error::corrupt("extent tree too deep", ino))
     }
 
-    fn leaf_lookup(
-        &self,
-        node: &[u8],
-        entries: usize,
-        found: Option<usize>,
-        lblk: u64,
-        lo: u64,
-        hi: u64,
-    ) -> Result<Run> {
-        let ext = |i: usize| -> Result<(u64, u64, bool, u64)> {
-            let e = 12 + 12 * i;
-            let start = u64::from(le32(node, e));
-            let raw_len = le16(node, e + 4);
-            let (len, unwritten) = if raw_len > EXT_INIT_MAX_LEN {
-                (raw_len - EXT_INIT_MAX_LEN, true)
-            } else {
-                (raw_len, false)
-            };
-            if len == 0 {
-                return Err(Error::corrupt("zero-length extent", start));
-            }
-            let phys = u64::from(le32(node, e + 8)) | (u64::from(le16(node, e + 6)) << 32);
-            Ok((start, u64::from(len), unwritten, phys))
-        };
-        // Validate every extent of the leaf: inside the node's range, not overlapping the next
-        // one, and physically inside the volume.
+    /// Validates every extent of a leaf: inside the node's range [lo, hi), not overlapping the
+    /// next one, and physically inside the volume. A frame of its own, as `find_in_leaf`:
+    /// called after the tree's last disk read, they stay off the deepest chain through
+    /// `map_cached` (CREATE's path walk, `cargo xtask stack-depth`).
+    #[inline(never)]
+    fn check_leaf(&self, node: &[u8], entries: usize, lo: u64, hi: u64) -> Result<()> {
         let mut prev_end = lo;
         for i in 0..entries {
-            let (start, len, _, phys) = ext(i)?;
+            let (start, len, _, phys) = extent(node, i)?;
             if start < prev_end {
                 return Err(Error::corrupt("overlapping extents", start));
             }
@@ -186,34 +224,7 @@ impl<D: BlockDevice> Volume<D> {
             self.check_range(phys, len, "extent outside the volume")?;
             prev_end = end;
         }
-        let (hole_start, hole_end) = match found {
-            Some(i) => {
-                let (start, len, unwritten, phys) = ext(i)?;
-                if lblk < start + len {
-                    let kind = if unwritten {
-                        RunKind::Unwritten(phys)
-                    } else {
-                        RunKind::Mapped(phys)
-                    };
-                    return Ok(Run {
-                        logical: start,
-                        len,
-                        kind,
-                    });
-                }
-                let next = if i + 1 < entries { ext(i + 1)?.0 } else { hi };
-                (start + len, next)
-            }
-            None => (lo, if entries > 0 { ext(0)?.0 } else { hi }),
-        };
-        if !(hole_start <= lblk && lblk < hole_end) {
-            return Err(Error::corrupt("extent lookup outside node range", lblk));
-        }
-        Ok(Run {
-            logical: hole_start,
-            len: hole_end - hole_start,
-            kind: RunKind::Hole,
-        })
+        Ok(())
     }
 
     pub(crate) fn map_indirect(&self, inode: &Inode, lblk: u64) -> Result<Run> {
@@ -311,4 +322,86 @@ impl<D: BlockDevice> Volume<D> {
             kind: RunKind::Mapped(first),
         })
     }
+}
+
+/// Stores a leaf just read in `leaf_out`, freeing the one it held. A frame of its own, called
+/// after the tree's last disk read: the move and the free stay off the deepest chain through
+/// `map_extent` (CREATE's path walk, `cargo xtask stack-depth`).
+#[inline(never)]
+fn keep_leaf(leaf_out: &mut Option<Leaf>, block: Vec<u8>, entries: usize, lo: u64, hi: u64) {
+    *leaf_out = Some(Leaf {
+        block,
+        entries,
+        lo,
+        hi,
+    });
+}
+
+/// The run of a checked leaf of `entries` extents, covering `range`, that holds `lblk`. A frame
+/// of its own (see `check_leaf`).
+#[inline(never)]
+fn find_in_leaf(node: &[u8], entries: usize, lblk: u64, range: (u64, u64)) -> Result<Run> {
+    let found = last_key_at_or_below(node, entries, lblk);
+    leaf_find(node, entries, found, lblk, range.0, range.1)
+}
+
+/// Extent `i` of a leaf: (first logical block, length, unwritten, first physical block).
+fn extent(node: &[u8], i: usize) -> Result<(u64, u64, bool, u64)> {
+    let e = 12 + 12 * i;
+    let start = u64::from(le32(node, e));
+    let raw_len = le16(node, e + 4);
+    let (len, unwritten) = if raw_len > EXT_INIT_MAX_LEN {
+        (raw_len - EXT_INIT_MAX_LEN, true)
+    } else {
+        (raw_len, false)
+    };
+    if len == 0 {
+        return Err(Error::corrupt("zero-length extent", start));
+    }
+    let phys = u64::from(le32(node, e + 8)) | (u64::from(le16(node, e + 6)) << 32);
+    Ok((start, u64::from(len), unwritten, phys))
+}
+
+/// The run of a checked leaf (covering [lo, hi)) holding `lblk`: extent `found` (the last
+/// starting at or before `lblk`) or the hole after it.
+fn leaf_find(
+    node: &[u8],
+    entries: usize,
+    found: Option<usize>,
+    lblk: u64,
+    lo: u64,
+    hi: u64,
+) -> Result<Run> {
+    let (hole_start, hole_end) = match found {
+        Some(i) => {
+            let (start, len, unwritten, phys) = extent(node, i)?;
+            if lblk < start + len {
+                let kind = if unwritten {
+                    RunKind::Unwritten(phys)
+                } else {
+                    RunKind::Mapped(phys)
+                };
+                return Ok(Run {
+                    logical: start,
+                    len,
+                    kind,
+                });
+            }
+            let next = if i + 1 < entries {
+                extent(node, i + 1)?.0
+            } else {
+                hi
+            };
+            (start + len, next)
+        }
+        None => (lo, if entries > 0 { extent(node, 0)?.0 } else { hi }),
+    };
+    if !(hole_start <= lblk && lblk < hole_end) {
+        return Err(Error::corrupt("extent lookup outside node range", lblk));
+    }
+    Ok(Run {
+        logical: hole_start,
+        len: hole_end - hole_start,
+        kind: RunKind::Hole,
+    })
 }

@@ -11,7 +11,7 @@
 //!                     ├─ map_block(inode, lblk) ─ Run { Mapped | Unwritten | Hole }
 //!                     ├─ block_runs(inode) ─ BlockRuns::next_run()   (the whole block map)
 //!                     ├─ block_usage(first, out)   (the block bitmaps, one bit a block)
-//!                     ├─ read_at(inode, off, buf) / FileReader (caches the last run)
+//!                     ├─ read_at(inode, off, buf) / FileReader (caches the last run and leaf)
 //!                     ├─ read_link(inode), resolve_path(path)
 //!                     └─ xattrs(inode, name_index) ─ Xattr { name, value }
 //! ```
@@ -50,7 +50,7 @@ pub use dir::{DirEntry, DirHit, DirReader, MAX_DIR_SIZE, MAX_NAME_LEN};
 pub use error::{ChecksumKind, Error, Result, Unsupported};
 pub use inode::{FileType, Inode, Stat, Timestamp, flags as inode_flags};
 pub use journal::Replay;
-pub use map::{MAX_EXTENT_DEPTH, Run, RunKind};
+pub use map::{MAX_EXTENT_DEPTH, MapCache, Run, RunKind};
 pub use runs::BlockRuns;
 pub use superblock::Superblock;
 pub use volume::{FileReader, MAX_PATH_COMPONENTS, MAX_SYMLINK_LEN, ROOT_INO, Volume, VolumeInfo};

@@ -9,7 +9,7 @@ use super::device::{BlockDevice, DataReads};
 use super::error::{ChecksumKind, Error, Result, Unsupported, zeroed_vec};
 use super::inode::{FileType, I_BLOCK_LEN, Inode, Stat, flags, max_file_size};
 use super::journal::{self, Overlay, Replay};
-use super::map::{Run, RunKind};
+use super::map::{MapCache, Run, RunKind};
 use super::superblock::{
     SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, Superblock, compat, incompat, ro_compat,
 };
@@ -417,6 +417,15 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Maps file block `lblk` of `inode` to the run of blocks that contains it.
     pub fn map_block(&self, inode: &Inode, lblk: u64) -> Result<Run> {
+        self.map_cached(inode, &mut MapCache::default(), lblk)
+    }
+
+    /// [`Volume::map_block`] through `cache`, which belongs to `inode` (always the same one):
+    /// the last run, or the last extent leaf, when they hold `lblk`.
+    pub fn map_cached(&self, inode: &Inode, cache: &mut MapCache, lblk: u64) -> Result<Run> {
+        if let Some(run) = cache.run.filter(|run| run.contains(lblk)) {
+            return Ok(run);
+        }
         self.check_readable(inode)?;
         if inode.has_inline_data() {
             return Err(Error::corrupt(
@@ -424,17 +433,22 @@ impl<D: BlockDevice> Volume<D> {
                 inode.ino().into(),
             ));
         }
-        if inode.uses_extents() {
-            self.map_extent(inode, lblk)
+        let run = if inode.uses_extents() {
+            self.map_extent_through(inode, &mut cache.leaf, lblk)?
         } else {
-            self.map_indirect(inode, lblk)
+            self.map_indirect(inode, lblk)?
+        };
+        if !run.contains(lblk) {
+            return Err(run_without_block(lblk));
         }
+        cache.run = Some(run);
+        Ok(run)
     }
 
     /// Reads up to `buf.len()` bytes at `offset` of the inode's content. Holes and unwritten
     /// extents read as zeros; nothing past `i_size` is returned. Returns the byte count.
     pub fn read_at(&self, inode: &Inode, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        FileReader::new(inode.try_clone()?).read_at(self, offset, buf)
+        self.read_cached(inode, &mut MapCache::default(), offset, buf)
     }
 
     /// The inline-data content of `inode` (the 60 bytes of `i_block` then `system.data`),
@@ -586,22 +600,32 @@ impl<D: BlockDevice> Volume<D> {
     }
 }
 
-/// A per-open reader that remembers the last block run it mapped, so sequential and nearby
-/// reads do not walk the block map again. Cheap to create; not shared between threads (the
-/// FSD keeps one per stream, or creates one per request).
+/// The error of a block map answer that misses its block (cold, a frame of its own).
+#[cold]
+#[inline(never)]
+fn run_without_block(lblk: u64) -> Error {
+    Error::corrupt("block map returned a run without the block", lblk)
+}
+
+/// A per-open reader that remembers its block map (the last run and extent leaf, a
+/// [`MapCache`]), so sequential and nearby reads do not walk the block map again. Cheap to
+/// create; not shared between threads (the FSD keeps a [`MapCache`] per stream instead).
 #[derive(Debug)]
 pub struct FileReader {
     inode: Inode,
-    last: Option<Run>,
+    cache: MapCache,
 }
 
-/// The largest single device read issued by [`FileReader::read_at`] (bounds the work done
+/// The largest single device read issued by [`Volume::read_cached`] (bounds the work done
 /// per loop step; the caller's buffer is filled directly).
 const MAX_READ_CHUNK: u64 = 1 << 30;
 
 impl FileReader {
     pub fn new(inode: Inode) -> Self {
-        FileReader { inode, last: None }
+        FileReader {
+            inode,
+            cache: MapCache::default(),
+        }
     }
 
     pub fn inode(&self) -> &Inode {
@@ -610,18 +634,7 @@ impl FileReader {
 
     /// The run containing `lblk`, from the cache or the block map.
     pub fn map<D: BlockDevice>(&mut self, vol: &Volume<D>, lblk: u64) -> Result<Run> {
-        if let Some(r) = self.last.filter(|r| r.contains(lblk)) {
-            return Ok(r);
-        }
-        let r = vol.map_block(&self.inode, lblk)?;
-        if !r.contains(lblk) {
-            return Err(Error::corrupt(
-                "block map returned a run without the block",
-                lblk,
-            ));
-        }
-        self.last = Some(r);
-        Ok(r)
+        vol.map_cached(&self.inode, &mut self.cache, lblk)
     }
 
     /// See [`Volume::read_at`].
@@ -631,27 +644,40 @@ impl FileReader {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize> {
-        vol.check_readable(&self.inode)?;
-        if self.inode.is_dir() && self.inode.has_inline_data() {
+        vol.read_cached(&self.inode, &mut self.cache, offset, buf)
+    }
+}
+
+impl<D: BlockDevice> Volume<D> {
+    /// [`Volume::read_at`] through `cache`, which belongs to `inode` (always the same one).
+    pub fn read_cached(
+        &self,
+        inode: &Inode,
+        cache: &mut MapCache,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        self.check_readable(inode)?;
+        if inode.is_dir() && inode.has_inline_data() {
             return Err(Error::InvalidArgument(
                 "inline directory content is read with read_dir",
             ));
         }
-        if self.inode.has_inline_data() {
-            return vol.read_inline(&self.inode, offset, buf);
+        if inode.has_inline_data() {
+            return self.read_inline(inode, offset, buf);
         }
-        let size = self.inode.size();
+        let size = inode.size();
         if offset >= size || buf.is_empty() {
             return Ok(0);
         }
         let total = (size - offset).min(buf.len() as u64) as usize;
-        let bs = u64::from(vol.block_size());
+        let bs = u64::from(self.block_size());
         let mut done = 0usize;
         while done < total {
             let pos = offset + done as u64;
             let lblk = pos / bs;
             let in_blk = pos % bs;
-            let run = self.map(vol, lblk)?;
+            let run = self.map_cached(inode, cache, lblk)?;
             let run_end_byte = run.logical.saturating_add(run.len).saturating_mul(bs);
             let avail = run_end_byte.saturating_sub(pos).min(MAX_READ_CHUNK);
             let n = ((total - done) as u64).min(avail) as usize;
@@ -665,10 +691,10 @@ impl FileReader {
                 RunKind::Hole | RunKind::Unwritten(_) => out.fill(0),
                 RunKind::Mapped(phys) => {
                     let blk = phys + (lblk - run.logical);
-                    if self.inode.holds_user_data() {
-                        vol.read_data_bytes(blk * bs + in_blk, out)?;
+                    if inode.holds_user_data() {
+                        self.read_data_bytes(blk * bs + in_blk, out)?;
                     } else {
-                        vol.read_bytes(blk * bs + in_blk, out)?;
+                        self.read_bytes(blk * bs + in_blk, out)?;
                     }
                 }
             }

@@ -3,7 +3,7 @@
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::ext4;
-use crate::kernel::{FcbArc, FileSizes, Locked, NtStatus, PoolTag, ShareAccess};
+use crate::kernel::{FcbArc, FileSizes, Locked, NtStatus, PoolTag, ShareAccess, SpinLocked};
 
 /// Pool tag of FCB blocks.
 pub const FCB_TAG: PoolTag = PoolTag(*b"RfFc");
@@ -38,6 +38,10 @@ pub struct Fcb {
     /// said so): lock, dismount and removal purge it. Never cleared: a purge that succeeded
     /// costs nothing the next time.
     has_section: AtomicBool,
+    /// The stream's block map as its last read left it (last run, last extent leaf): taken out
+    /// for a read and given back after it, never held across a disk read (`dispatch/read.rs`).
+    /// A spin lock: paging reads reach it, and they may take no resource exclusively.
+    map_cache: SpinLocked<ext4::MapCache>,
 }
 
 /// The FCB's mutable part.
@@ -100,6 +104,7 @@ impl Fcb {
                 inode,
                 state,
                 has_section: AtomicBool::new(false),
+                map_cache: SpinLocked::new(ext4::MapCache::default()),
             },
         )?;
         fcb.set_file_sizes(sizes);
@@ -133,6 +138,25 @@ impl Fcb {
     /// True once a section was created for this file.
     pub fn has_section(&self) -> bool {
         self.has_section.load(Ordering::Acquire)
+    }
+
+    /// The stream's block map cache, taken out for one read (a concurrent read of the same
+    /// stream finds it empty and maps from scratch). Held only for the move, at DISPATCH_LEVEL.
+    pub fn take_map_cache(&self) -> ext4::MapCache {
+        self.map_cache
+            .lock()
+            .map(|mut cache| core::mem::take(&mut *cache))
+            .unwrap_or_default()
+    }
+
+    /// Gives back what [`Fcb::take_map_cache`] took, for the next read; what a concurrent read
+    /// gave back meanwhile is freed after the lock is released.
+    pub fn give_back_map_cache(&self, cache: ext4::MapCache) {
+        let previous = self
+            .map_cache
+            .lock()
+            .map(|mut slot| core::mem::replace(&mut *slot, cache));
+        drop(previous);
     }
 
     /// The FCB's mutable state. Lock order: the VCB's table lock, then this one.
