@@ -13,16 +13,23 @@ pub mod teardown;
 use crate::fcb::FcbRef;
 use crate::kernel::{
     FileObject, Irp, NtStatus, OutputBuffer, cc_copy_read, cc_initialize_cache_map, cc_mdl_read,
-    cc_mdl_read_complete, has_private_cache_map,
+    cc_mdl_read_complete, cc_set_read_ahead_granularity, has_private_cache_map,
 };
 
+/// Cc's read-ahead granularity for our files: 64 KiB, as FastFAT's and CDFS's
+/// READ_AHEAD_GRANULARITY (`fastfat/fatdata.h`, `cdfs/read.c`).
+const READ_AHEAD_GRANULARITY: u32 = 0x10000;
+
 /// CcInitializeCacheMap for `file_object` unless it already has its private cache map, with
-/// the FCB header's sizes.
+/// the FCB header's sizes, then CcSetReadAheadGranularity (as FastFAT's FatCommonRead and
+/// CDFS's CdCommonRead do right after it).
 pub fn ensure_cached(fcb: &FcbRef, file_object: &FileObject) -> Result<(), NtStatus> {
     if has_private_cache_map(file_object) {
         return Ok(());
     }
-    cc_initialize_cache_map(file_object, fcb.file_sizes())
+    cc_initialize_cache_map(file_object, fcb.file_sizes())?;
+    cc_set_read_ahead_granularity(file_object, READ_AHEAD_GRANULARITY);
+    Ok(())
 }
 
 /// CcCopyRead (waiting) of `count` bytes at `offset` into the start of `buffer`.

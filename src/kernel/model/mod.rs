@@ -74,6 +74,7 @@ pub use notify::{NotifyList, NotifyName};
 pub use oplock::{Oplock, OplockCheck, OplockResume};
 pub use pool::{PoolArc, PoolBox, PoolTag};
 pub use processor::{current_processor, processor_count};
+pub use read_ahead::set_read_ahead_granularity as cc_set_read_ahead_granularity;
 pub use resource::{FastMutex, FastMutexGuard, Resource, ResourceGuard};
 pub use section::{cc_purge_cache_section, mm_flush_image_section};
 pub use slab::ObjId;

@@ -9,9 +9,11 @@
 //!   (the private map's BeyondLastByte; a fresh map's history is 0, so a first read at 0
 //!   counts); FO_RANDOM_ACCESS turns read-ahead off; one read-ahead per private map at a time
 //!   (PRIVATE_CACHE_MAP_READ_AHEAD_ACTIVE);
-//! - it covers the next granule: the read's length rounded up to the read-ahead granularity
-//!   (PAGE_SIZE, the default), at most MAX_READ_AHEAD, cut at end of file; nothing is queued
-//!   if it is all cached already;
+//! - it covers the next granule: the read's length rounded up to the private map's read-ahead
+//!   granularity (PAGE_SIZE unless CcSetReadAheadGranularity set it; FastFAT and CDFS set 64 KiB
+//!   right after CcInitializeCacheMap), ending on a granularity boundary (CcScheduleReadAhead
+//!   rounds ReadAheadLength up with ReadAheadMask and masks the end offset with it), at most
+//!   MAX_READ_AHEAD, cut at end of file; nothing is queued if it is all cached already;
 //! - scheduling references the FILE_OBJECT (ObReferenceObject in CcScheduleReadAhead, dropped
 //!   when the read-ahead ends: that drop may be the last and send IRP_MJ_CLOSE on the worker)
 //!   and keeps the shared map open (one more OpenCount) until it ends, so a CcUninitializeCacheMap
@@ -47,11 +49,52 @@ const FO_RANDOM_ACCESS: u32 = 0x0010_0000;
 /// The most bytes one read-ahead brings in.
 const MAX_READ_AHEAD: u64 = 256 << 10;
 
-/// A private cache map's read history (BeyondLastByte) and read-ahead flag.
-#[derive(Default, Clone, Copy)]
+/// A private cache map's read history (BeyondLastByte), read-ahead flag and granularity
+/// (ReadAheadMask + 1).
+#[derive(Clone, Copy)]
 pub struct ReadHistory {
     pub beyond_last_byte: u64,
     pub read_ahead_active: bool,
+    pub granularity: u64,
+}
+
+impl Default for ReadHistory {
+    /// A new private map: no history, read-ahead in pages (CcInitializeCacheMap sets
+    /// ReadAheadMask to PAGE_SIZE - 1).
+    fn default() -> ReadHistory {
+        ReadHistory {
+            beyond_last_byte: 0,
+            read_ahead_active: false,
+            granularity: PAGE_SIZE,
+        }
+    }
+}
+
+/// CcSetReadAheadGranularity(file_object, granularity): the read-ahead of this FILE_OBJECT's
+/// private map comes in multiples of `granularity` from now on
+/// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ccsetreadaheadgranularity>:
+/// a power of 2, at least PAGE_SIZE; the FILE_OBJECT must be cached, as ReactOS
+/// `ntoskrnl/cc/copy.c` CcSetReadAheadGranularity writes FileObject->PrivateCacheMap's
+/// ReadAheadMask unchecked). Anything else is a finding and changes nothing.
+pub fn set_read_ahead_granularity(file_object: &super::file_object::FileObject, granularity: u32) {
+    let Some(kernel) = super::state::current() else {
+        return;
+    };
+    let mut state = kernel.lock();
+    let id = file_object.id;
+    let granularity = u64::from(granularity);
+    if !granularity.is_power_of_two() || granularity < PAGE_SIZE {
+        state.report(FindingKind::Other(format!(
+            "CcSetReadAheadGranularity on FO {id}: {granularity} is not a power of 2 >= PAGE_SIZE"
+        )));
+        return;
+    }
+    match state.cache.history.get_mut(&id) {
+        Some(history) => history.granularity = granularity,
+        None => state.report(FindingKind::Other(format!(
+            "CcSetReadAheadGranularity on FO {id}, which has no private cache map"
+        ))),
+    }
 }
 
 /// What read-ahead did, for tests.
@@ -89,17 +132,19 @@ pub(crate) fn after_read(
     };
     let sequential = offset == history.beyond_last_byte;
     history.beyond_last_byte = end;
+    let granularity = history.granularity;
     if random || !sequential || history.read_ahead_active {
         return;
     }
     let Some(map) = state.cache.shared.get(&section) else {
         return;
     };
+    // ReadAheadLength = Length rounded up with ReadAheadMask; the end masked with it.
     let span = (end - offset)
-        .div_ceil(PAGE_SIZE)
-        .saturating_mul(PAGE_SIZE)
+        .div_ceil(granularity)
+        .saturating_mul(granularity)
         .clamp(PAGE_SIZE, MAX_READ_AHEAD);
-    let ahead_end = end.saturating_add(span).min(map.file_size);
+    let ahead_end = (end.saturating_add(span) & !(granularity - 1)).min(map.file_size);
     if ahead_end <= end {
         return;
     }

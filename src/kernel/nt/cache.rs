@@ -146,6 +146,16 @@ pub fn cc_initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Re
     Ok(())
 }
 
+/// CcSetReadAheadGranularity(file_object, granularity): Cc's read-ahead for this FILE_OBJECT
+/// comes in multiples of `granularity` (a power of 2, at least PAGE_SIZE; the FILE_OBJECT must
+/// have its private cache map, which the call writes).
+pub fn cc_set_read_ahead_granularity(file_object: &FileObject, granularity: u32) {
+    // SAFETY: the FILE_OBJECT is live (type invariant) and cached (the caller's rule: it comes
+    // right after cc_initialize_cache_map); CcSetReadAheadGranularity only sets its private
+    // map's read-ahead mask.
+    unsafe { wdk_sys::ntddk::CcSetReadAheadGranularity(file_object.raw(), granularity) }
+}
+
 /// CcCopyRead(Wait = TRUE) of `length` bytes at `offset` into `buffer` at `buffer_offset`:
 /// the MDL's system address or the system buffer, never a user address.
 pub fn cc_copy_read(
