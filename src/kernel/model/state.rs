@@ -141,6 +141,9 @@ pub struct State {
     pub fast_io_calls: u64,
     pub fast_io_taken: u64,
     pub fast_read_raised: u64,
+    /// FsRtlCopyRead calls with Wait FALSE that answered FALSE because Header.Resource could
+    /// not be had shared without waiting (another thread held it exclusive).
+    pub fast_read_busy: u64,
     /// Processors of the machine (`processor.rs`), and the seeded sequence that picks the one
     /// a thread runs on (apart from `choice_seed`, so that asking changes no other choice).
     pub processors: u32,
