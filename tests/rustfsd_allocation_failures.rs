@@ -9,8 +9,11 @@
 //! leaves no handle to dismount with: while the unload answers DEVICE_BUSY, the test opens the
 //! volume, dismounts and tries again, with no failure left to inject.) The heap sweep also
 //! runs over a second session (every answer the driver encodes: volume and file information,
-//! security, EAs, listings) and a third (the I/O paths, fast ones included, and a dismount
-//! whose purge re-enters CLOSE), the third under several seeds.
+//! security, EAs, listings) and a third (the I/O paths, fast ones included, a dismount whose
+//! purge re-enters CLOSE, and a chain of CLOSEs nested until the stack runs low), the third
+//! under several seeds; the allocation and disk read sweeps run over the third too. The third
+//! must reach the async close path (`fcb/close.rs`, CloseQueue::post), counted by the model's
+//! IoQueueWorkItemEx of the volume's preallocated work item.
 
 mod support;
 
@@ -119,9 +122,11 @@ unload rustfsd                            => any
 
 /// The third session: the I/O paths — reads cached (tried fast or by IRP as the seed decides)
 /// and non-cached, a kernel caller's read that cannot wait and its MDL reads given back,
-/// sparse and fragmented files, a mapped file with faults, a lock, and a dismount with a
-/// section still open, whose purge re-enters CLOSE and posts it to the volume's close queue.
-const IO_SCRIPT: &str = r"
+/// sparse and fragmented files, a mapped file with faults, a lock, a dismount with a section
+/// still open, whose purge re-enters CLOSE, and (`held_chain`) CLOSEs that nest until the stack
+/// runs low and post the rest to the volume's close queue (`fcb/close.rs`, the async close
+/// path). Dismounts and unload follow (`IO_SCRIPT_END`).
+const IO_SCRIPT_START: &str = r"
 param rustfsd DelayedCloseLimit=0
 load rustfsd                              => any
 filter-contexts on
@@ -141,7 +146,7 @@ query-info f class=34 len=56              => any
 lock f offset=0 len=8                     => any
 read f offset=0 len=16                    => any
 unlock f offset=0 len=8                   => any
-open n \Device\Disk0rag options=0x28    => any
+open n \Device\Disk0\frag options=0x28    => any
 read n offset=0 len=65536                 => any
 read n offset=131072 len=65536            => any
 open p \Device\Disk0\sparse               => any
@@ -154,7 +159,9 @@ close-section s                           => any
 close p                                   => any
 close n                                   => any
 close f                                   => any
-dismount vol                              => any
+";
+
+const IO_SCRIPT_END: &str = r"
 close vol                                 => any
 unmap-view v                              => any
 run-worker                                => any
@@ -162,6 +169,30 @@ trim                                      => any
 run-worker                                => any
 unload rustfsd                            => any
 ";
+
+/// Files `\dir\f0` .. of a chain: the filter's context on each one's FCB holds the next
+/// one's FILE_OBJECT, and all but the first are closed. After the dismount (the table no longer
+/// lists the FCBs) the first's CLOSE frees its FCB, whose context drops the next FILE_OBJECT:
+/// one CLOSE nested in the other until less than CLOSE_STACK_RESERVE is left, where rustfsd
+/// posts the rest (`tests/rustfsd_nested_close.rs` drives the same chain on its own).
+const CHAIN_LINKS: usize = 16;
+
+/// The I/O session: `IO_SCRIPT_START`, the held chain, the dismount, the chain's release, the end.
+fn io_script() -> String {
+    let mut script = String::from(IO_SCRIPT_START);
+    for i in 0..CHAIN_LINKS {
+        script.push_str(&format!("open k{i} \\Device\\Disk0\\dir\\f{i} => any\n"));
+    }
+    for i in 1..CHAIN_LINKS {
+        script.push_str(&format!("filter-hold k{} k{i} => any\n", i - 1));
+    }
+    for i in 1..CHAIN_LINKS {
+        script.push_str(&format!("close k{i} => any\n"));
+    }
+    script.push_str("dismount vol => any\nclose k0 => any\n");
+    script.push_str(IO_SCRIPT_END);
+    script
+}
 
 /// What the test does while the unload answers DEVICE_BUSY: a volume is still mounted.
 const DISMOUNT_AND_UNLOAD: &str = r"
@@ -192,6 +223,9 @@ struct Run {
     allocations: u64,
     heap_allocations: u64,
     disk_reads: u64,
+    /// Times the volume's close queue was posted to and its work item queued (the async close
+    /// path, `fcb/close.rs` CloseQueue::post).
+    closes_posted: u64,
     unloaded: bool,
     loaded: bool,
 }
@@ -259,8 +293,21 @@ fn run((image, script, seed): (&[u8], &str, u64), fault: Fault) -> Run {
         allocations: runner.session.allocations(),
         heap_allocations,
         disk_reads: disk.read_count(),
+        closes_posted: runner
+            .session
+            .kernel()
+            .lock()
+            .preallocated_work_items_queued,
         reports,
     }
+}
+
+/// What a sweep saw: the runs that answered the injected failure somewhere, and the runs that
+/// took the async close path.
+#[derive(Default)]
+struct Swept {
+    answered: usize,
+    posted_close: usize,
 }
 
 /// Runs the session once per fault `fault(n)`, n = 1..=total, and checks each run.
@@ -269,8 +316,8 @@ fn sweep(
     total: u64,
     fault: impl Fn(u64) -> Fault,
     what: &str,
-) -> usize {
-    let mut answered = 0;
+) -> Swept {
+    let mut swept = Swept::default();
     for n in 1..=total {
         let run = run((image, script, seed), fault(n));
         let context = || format!("{what} {n} of {total} failed:\n{}", run.reports.join("\n"));
@@ -281,13 +328,14 @@ fn sweep(
             "{}",
             context()
         );
-        answered += usize::from(
+        swept.answered += usize::from(
             run.reports
                 .iter()
                 .any(|r| r.contains("INSUFFICIENT_RESOURCES") || r.contains("DEVICE_DATA_ERROR")),
         );
+        swept.posted_close += usize::from(run.closes_posted > 0);
     }
-    answered
+    swept
 }
 
 #[test]
@@ -298,7 +346,7 @@ fn every_allocation_of_a_session_can_fail_cleanly() {
     assert!(clean.unloaded, "{}", clean.reports.join("\n"));
     let total = clean.allocations;
     assert!(total > 20, "only {total} allocations");
-    let answered = sweep((&image, SCRIPT, 0), total, Fault::Allocation, "allocation");
+    let answered = sweep((&image, SCRIPT, 0), total, Fault::Allocation, "allocation").answered;
     eprintln!(
         "allocation sweep: {total} allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere"
     );
@@ -316,7 +364,8 @@ fn every_heap_allocation_of_the_driver_can_fail_cleanly() {
         total,
         Fault::HeapAllocation,
         "heap allocation",
-    );
+    )
+    .answered;
     eprintln!(
         "heap allocation sweep: {total} allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere"
     );
@@ -329,7 +378,7 @@ fn every_disk_read_of_a_session_can_fail_cleanly() {
     let clean = run((&image, SCRIPT, 0), Fault::None);
     let total = clean.disk_reads;
     assert!(total > 5, "only {total} disk reads");
-    let answered = sweep((&image, SCRIPT, 0), total, Fault::DiskRead, "disk read");
+    let answered = sweep((&image, SCRIPT, 0), total, Fault::DiskRead, "disk read").answered;
     eprintln!(
         "disk read sweep: {total} reads, each failed once; {answered} runs answered DEVICE_DATA_ERROR somewhere"
     );
@@ -338,8 +387,10 @@ fn every_disk_read_of_a_session_can_fail_cleanly() {
 
 /// The heap sweep over the second and third sessions: each of their driver heap allocations
 /// fails once (N from 1 to the session's count), under each of `seeds` (which decide, among
-/// other things, whether the I/O manager and the kernel callers try the fast paths).
-fn heap_sweep_of(script: &str, seeds: u64, what: &str) {
+/// other things, whether the I/O manager and the kernel callers try the fast paths). Returns
+/// how many runs, clean ones included, took the async close path.
+fn heap_sweep_of(script: &str, seeds: u64, what: &str) -> usize {
+    let mut posted_close = 0;
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
     for seed in 0..seeds {
         let clean = run((&image, script, seed), Fault::None);
@@ -359,12 +410,16 @@ fn heap_sweep_of(script: &str, seeds: u64, what: &str) {
         );
         let total = clean.heap_allocations;
         assert!(total > 20, "only {total} heap allocations");
-        let answered = sweep((&image, script, seed), total, Fault::HeapAllocation, what);
+        let swept = sweep((&image, script, seed), total, Fault::HeapAllocation, what);
+        let answered = swept.answered;
         eprintln!(
-            "{what}, seed {seed}: {total} heap allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere"
+            "{what}, seed {seed}: {total} heap allocations, each failed once; {answered} runs answered INSUFFICIENT_RESOURCES somewhere; {} (and {} clean) posted a CLOSE",
+            swept.posted_close, clean.closes_posted
         );
         assert!(answered as u64 >= total / 2);
+        posted_close += swept.posted_close + usize::from(clean.closes_posted > 0);
     }
+    posted_close
 }
 
 #[test]
@@ -374,5 +429,42 @@ fn every_heap_allocation_of_the_information_session_can_fail_cleanly() {
 
 #[test]
 fn every_heap_allocation_of_the_io_session_can_fail_cleanly() {
-    heap_sweep_of(IO_SCRIPT, 8, "I/O session heap sweep");
+    let posted_close = heap_sweep_of(&io_script(), 8, "I/O session heap sweep");
+    assert!(
+        posted_close > 0,
+        "no run of the I/O session posted a CLOSE to the volume's close queue"
+    );
+}
+
+/// The pool allocation and disk read sweeps over the I/O session: each of its pool allocations,
+/// then each of its disk reads, fails once; the async close path must be among what they reach.
+#[test]
+fn every_allocation_and_disk_read_of_the_io_session_can_fail_cleanly() {
+    let image = std::fs::read(support::image("tiny-ext4")).unwrap();
+    let script = io_script();
+    let clean = run((&image, &script, 0), Fault::None);
+    assert!(clean.findings.is_empty(), "{:?}", clean.findings);
+    assert!(clean.closes_posted > 0, "{}", clean.reports.join("\n"));
+    let allocations = sweep(
+        (&image, &script, 0),
+        clean.allocations,
+        Fault::Allocation,
+        "I/O session allocation",
+    );
+    let reads = sweep(
+        (&image, &script, 0),
+        clean.disk_reads,
+        Fault::DiskRead,
+        "I/O session disk read",
+    );
+    eprintln!(
+        "I/O session: {} allocations, {} disk reads, each failed once; {} and {} runs answered the failure, {} and {} posted a CLOSE",
+        clean.allocations,
+        clean.disk_reads,
+        allocations.answered,
+        reads.answered,
+        allocations.posted_close,
+        reads.posted_close
+    );
+    assert!(allocations.posted_close > 0 && reads.posted_close > 0);
 }

@@ -13,8 +13,8 @@ use rustfsd::kernel::model::harness::locks::LockRequest;
 use rustfsd::kernel::model::harness::{FindingKind, Session};
 use rustfsd::kernel::{FastIoPossible, NtStatus};
 use support::machine::{
-    DISK_NAME, as_backup_operator, dismount, finish, machine, open_file, open_ok, read_all,
-    run_scheduled,
+    DISK_NAME, SCRIPT_END, as_backup_operator, dismount, finish, machine, open_file, open_ok,
+    read_all, run_scheduled,
 };
 use support::walk::dumped_files_of;
 
@@ -550,12 +550,7 @@ fn kernel_read_verbs_check_the_dumped_bytes_in_scripts() {
              mdl-read-complete f c => INVALID_PARAMETER\n\
              mdl-read-complete f a => SUCCESS\n\
              close f => SUCCESS\n\
-             open v \\Device\\Disk0 => SUCCESS\n\
-             dismount v => SUCCESS\n\
-             close v => SUCCESS\n\
-             run-worker => SUCCESS\n\
-             unload rustfsd => SUCCESS\n\
-             expect-findings 0\n",
+             {SCRIPT_END}",
             hash(0, 5000),
             hash(0, 70_000),
             hash(65_536, 1 << 20),

@@ -5,11 +5,14 @@
 //! removals (query-remove, vetoed or followed by a cancel or a remove; surprise removal) of the
 //! disk under open files, reads, directory listings and file and volume queries, byte-range
 //! locks and unlocks, security descriptor and EA queries (reads, queries and locks through
-//! the fast I/O table or the IRP, as each seed decides; MDL reads and their completion; the
-//! cache manager's read-ahead after sequential cached reads, run by the worker steps, inside
-//! CLEANUP's wait or at the end, calling rustfsd's AcquireForReadAhead), on a
-//! small mke2fs tree, each ending with everything closed and the driver unloaded. After every
-//! step the verifier must have found nothing; at the end no pool block may be left.
+//! the fast I/O table or the IRP, as each seed decides; kernel callers' reads: FastIoRead with
+//! Wait FALSE, MDL reads by IRP or FsRtlMdlRead whose chains are held across later steps and
+//! given back, or now and then dropped by their caller; the cache manager's read-ahead after
+//! sequential cached reads, run by the worker steps, inside CLEANUP's wait or at the end,
+//! calling rustfsd's AcquireForReadAhead), on a small mke2fs tree, each ending with everything
+//! closed and the driver unloaded. After every step the verifier must have found nothing; at
+//! the end no pool block may be left, and the verifier must report exactly the dropped chains
+//! (MdlChainLeak at unload).
 //!
 //! `RUSTFSD_SCHEDULES=N` changes how many seeds run (default 10 000). A failing seed prints
 //! its operations; keep it in `REGRESSION_SEEDS`.
@@ -23,6 +26,7 @@ use rustfsd::kernel::model::harness::scheduler::Rng;
 use rustfsd::kernel::model::harness::session::{CreateRequest, PendingCreate, SystemRef};
 use rustfsd::kernel::model::harness::{DiskModel, Handle, Pid, ReadFault, Session, USER_THREAD};
 use rustfsd::kernel::model::section::SectionKind;
+use rustfsd::kernel::model::verifier::FindingKind;
 use support::machine::{DISK, DISK_NAME, TINY_EXT4_PATHS as PATHS, machine_on};
 
 /// Seeds that once failed, replayed first.
@@ -131,6 +135,10 @@ struct Schedule {
     /// Section objects and mapped views (with the path they map), by name.
     sections: Vec<(String, String)>,
     views: Vec<(String, String)>,
+    /// MDL chains a kernel caller holds, with the handle whose FILE_OBJECT they came from.
+    chains: Vec<(Handle, u64)>,
+    /// Chains their caller dropped without giving them back: the verifier must name each.
+    abandoned: Vec<u64>,
     next_name: usize,
     log: Vec<String>,
     image: Vec<u8>,
@@ -158,6 +166,8 @@ impl Schedule {
             pending: Vec::new(),
             sections: Vec::new(),
             views: Vec::new(),
+            chains: Vec::new(),
+            abandoned: Vec::new(),
             next_name: 0,
             log: Vec::new(),
             image: image.to_vec(),
@@ -300,7 +310,9 @@ impl Schedule {
             0..=6 => self.open()?,
             7..=9 => {
                 if let Some(index) = self.index(self.handles.len()) {
-                    let handle = self.handles.swap_remove(index);
+                    let handle = self.handles[index];
+                    self.release_chains(|h| h == handle)?;
+                    self.handles.swap_remove(index);
                     self.log.push(format!("close {handle:?}"));
                     self.session.close_handle(handle);
                 }
@@ -323,6 +335,7 @@ impl Schedule {
                 if self.processes.len() > 1 {
                     let index = 1 + self.rng.below(self.processes.len() - 1);
                     let pid = self.processes.swap_remove(index);
+                    self.release_chains(|h| h.pid == pid)?;
                     self.log.push(format!("terminate {pid}"));
                     self.session.terminate_process(pid);
                     self.handles.retain(|handle| handle.pid != pid);
@@ -396,44 +409,81 @@ impl Schedule {
         Ok(())
     }
 
-    /// NtReadFile on a random handle: at a random offset or the current one, of a random
-    /// length. Every status must be one a read may give, and bytes read from `\hello.txt`
-    /// must be the file's.
+    /// A read on a random handle, as a user sends it (NtReadFile) or a kernel caller: FastIoRead
+    /// with Wait FALSE, or an MDL read (IRP_MN_MDL, or FsRtlMdlRead's fast routine first) whose
+    /// chain the caller keeps across later steps; or a kept chain given back. Every status must
+    /// be one a read may give, and bytes read from `\hello.txt` must be the file's.
     fn read(&mut self) -> Result<(), String> {
+        if let Some(index) = self.index(self.chains.len())
+            && self.rng.below(3) == 0
+        {
+            return self.give_back(index);
+        }
         let Some(handle) = self.pick(&self.handles.clone()) else {
             return Ok(());
         };
         let offset = [None, Some(0), Some(1), Some(512), Some(5000)][self.rng.below(5)];
         let length = [0u32, 1, 512, 4096, 65536][self.rng.below(5)];
-        let mdl = offset.is_some() && self.rng.below(4) == 0;
-        let io = if mdl {
-            self.session.mdl_read(handle, offset.unwrap_or(0), length)
-        } else {
-            self.session.read_file(handle, offset, length)
+        let kind = match offset.map(|_| self.rng.below(8)) {
+            Some(0 | 1) => "MDL read",
+            Some(2 | 3) => "FsRtlMdlRead",
+            Some(4 | 5) => "read-nowait",
+            _ => "read",
+        };
+        let at = offset.unwrap_or(0);
+        let io = match kind {
+            "MDL read" => self.session.mdl_read(handle, at, length),
+            "FsRtlMdlRead" => self.session.mdl_read_any(handle, at, length),
+            "read-nowait" => self.session.read_no_wait(handle, at, length),
+            _ => self.session.read_file(handle, offset, length),
         };
         self.log.push(format!(
-            "{} {handle:?} at {offset:?} len {length}: {:?} {}",
-            if mdl { "MDL read" } else { "read" },
-            io.status,
-            io.information
+            "{kind} {handle:?} at {offset:?} len {length}: {:?} {}",
+            io.status, io.information
         ));
         if let Some(chain) = io.mdl_chain {
-            // The caller gives the chain back when it is done with the pages.
-            let status = self.session.mdl_read_complete(handle, chain);
-            self.log
-                .push(format!("MDL read complete chain {chain}: {status:?}"));
-            if status != NtStatus::SUCCESS {
-                return Err(format!("MDL read complete: {status:?}"));
-            }
+            // The caller keeps the pages until a later step gives them back.
+            self.log.push(format!("MDL chain {chain} held"));
+            self.chains.push((handle, chain));
         }
         if !READ_STATUSES.contains(&io.status) {
-            return Err(format!("read: unexpected {:?}", io.status));
+            return Err(format!("{kind}: unexpected {:?}", io.status));
         }
         if io.status.is_success() && !io.data.is_empty() && self.path_of(handle) == CONTEXT_OWNER {
-            let start = offset.unwrap_or(0) as usize;
+            let start = at as usize;
             let hello = hello();
             if offset.is_some() && hello.get(start..start + io.data.len()) != Some(&io.data[..]) {
-                return Err(format!("read: wrong bytes from {CONTEXT_OWNER} at {start}"));
+                return Err(format!(
+                    "{kind}: wrong bytes from {CONTEXT_OWNER} at {start}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller of an MDL read gives chain `index` back (FsRtlMdlReadComplete: the fast
+    /// routine, or IRP_MN_COMPLETE_MDL, as the seed decides) on the FILE_OBJECT it came from.
+    fn give_back(&mut self, index: usize) -> Result<(), String> {
+        let (handle, chain) = self.chains.swap_remove(index);
+        let status = self.session.mdl_read_complete_any(handle, chain);
+        self.log
+            .push(format!("MDL read complete chain {chain}: {status:?}"));
+        if status != NtStatus::SUCCESS {
+            return Err(format!("MDL read complete: {status:?}"));
+        }
+        Ok(())
+    }
+
+    /// The chains held through handles about to close: mostly given back first, as their
+    /// caller must; now and then dropped, a caller's leak the verifier must report at unload.
+    fn release_chains(&mut self, closing: impl Fn(Handle) -> bool) -> Result<(), String> {
+        while let Some(index) = self.chains.iter().position(|(h, _)| closing(*h)) {
+            if self.rng.below(3) == 0 {
+                let (_, chain) = self.chains.swap_remove(index);
+                self.log.push(format!("MDL chain {chain} abandoned"));
+                self.abandoned.push(chain);
+            } else {
+                self.give_back(index)?;
             }
         }
         Ok(())
@@ -677,6 +727,7 @@ impl Schedule {
         while !self.pending.is_empty() {
             self.finish_held_open(0)?;
         }
+        self.release_chains(|_| true)?;
         for pid in self.processes.split_off(1) {
             self.session.terminate_process(pid);
         }
@@ -717,7 +768,31 @@ impl Schedule {
                 self.session.live_file_objects()
             ));
         }
-        self.check()
+        self.check_after_unload()
+    }
+
+    /// The verifier's findings after unload: exactly one MdlChainLeak per abandoned chain.
+    fn check_after_unload(&self) -> Result<(), String> {
+        let findings = self.session.findings();
+        let chain_of = |kind: &FindingKind| match kind {
+            FindingKind::MdlChainLeak { chain, .. } => Some(*chain),
+            _ => None,
+        };
+        let mut leaked: Vec<u64> = findings.iter().filter_map(|f| chain_of(&f.kind)).collect();
+        let others: Vec<_> = findings
+            .iter()
+            .filter(|f| chain_of(&f.kind).is_none())
+            .collect();
+        leaked.sort_unstable();
+        let mut abandoned = self.abandoned.clone();
+        abandoned.sort_unstable();
+        if leaked != abandoned || !others.is_empty() {
+            return Err(format!(
+                "verifier: chains abandoned {abandoned:?}, reported leaked {leaked:?}, \
+                 other findings {others:#?}"
+            ));
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), String> {
@@ -757,6 +832,11 @@ struct Tally {
     /// Fast I/O calls (reads, queries, locks) the file system answered instead of an IRP.
     fast_io_answered: usize,
     mdl_chains_returned: usize,
+    /// Chains handed out and held by their caller, and chains their caller dropped.
+    mdl_chains_held: usize,
+    mdl_chains_abandoned: usize,
+    /// Reads with Wait FALSE (FastIoRead, or the IRP after a FALSE) that read something.
+    reads_without_waiting: usize,
     /// Read-aheads the cache manager scheduled; those that ran (rustfsd's AcquireForReadAhead
     /// called, or the FILE_OBJECT's private map found gone); those that read under it.
     read_aheads_scheduled: usize,
@@ -795,6 +875,13 @@ impl Tally {
             self.ea_answers += usize::from(has("query-ea") && answered);
             self.mdl_chains_returned +=
                 usize::from(has("MDL read complete") && has("NtStatus(0x00000000)"));
+            self.mdl_chains_held += usize::from(has("MDL chain") && has("held"));
+            self.mdl_chains_abandoned += usize::from(has("MDL chain") && has("abandoned"));
+            self.reads_without_waiting += usize::from(
+                has("read-nowait")
+                    && has("NtStatus(0x00000000)")
+                    && !has(": NtStatus(0x00000000) 0"),
+            );
         }
     }
 }
@@ -880,6 +967,9 @@ fn ten_thousand_random_schedules_end_clean() {
             "MDL chains handed out and given back",
             tally.mdl_chains_returned,
         ),
+        ("MDL chains held across steps", tally.mdl_chains_held),
+        ("MDL chains abandoned", tally.mdl_chains_abandoned),
+        ("reads without waiting", tally.reads_without_waiting),
         ("read-aheads scheduled", tally.read_aheads_scheduled),
         ("read-aheads run", tally.read_aheads_ran),
     ];

@@ -221,6 +221,15 @@ pub fn read_all(s: &mut Session, handle: Handle, chunk: u32, what: &str) -> Vec<
     }
 }
 
+/// The end of a script whose handles are all closed: the volume dismounted, the driver
+/// unloaded, no verifier finding.
+pub const SCRIPT_END: &str = "open v \\Device\\Disk0 => SUCCESS\n\
+     dismount v => SUCCESS\n\
+     close v => SUCCESS\n\
+     run-worker => SUCCESS\n\
+     unload rustfsd => SUCCESS\n\
+     expect-findings 0\n";
+
 /// Runs a script under the preempting scheduler and `seed`, on a fresh machine with `image` as
 /// \Device\Disk0 (trace off). Ok: the run and the machine after it. Err: the script's
 /// errors, or its reports and the verifier's findings when an expectation failed or something

@@ -147,6 +147,14 @@ fn under_header<R: Default>(
     kernel.lock().thread().apc_disable += 1;
     let outcome = {
         let guard = header.header_resource().acquire_shared(wait);
+        if guard.is_none() {
+            let mut state = kernel.lock();
+            state.fast_read_busy += 1;
+            let thread = state.current_thread;
+            state.push_trace(format!(
+                "t{thread}: FsRtl fast read: Header.Resource busy (Wait {wait}), FALSE"
+            ));
+        }
         let cached = kernel.lock().cache.private.contains_key(&file_object);
         let possible = header.fast_io_possible();
         if guard.is_none()

@@ -141,6 +141,12 @@ pub struct State {
     pub fast_io_calls: u64,
     pub fast_io_taken: u64,
     pub fast_read_raised: u64,
+    /// IoQueueWorkItemEx calls on preallocated work items (`work_item.rs`); rustfsd's only one
+    /// is its volumes' close queue, so this counts the async close path being taken.
+    pub preallocated_work_items_queued: u64,
+    /// FsRtlCopyRead calls with Wait FALSE that answered FALSE because Header.Resource could
+    /// not be had shared without waiting (another thread held it exclusive).
+    pub fast_read_busy: u64,
     /// Processors of the machine (`processor.rs`), and the seeded sequence that picks the one
     /// a thread runs on (apart from `choice_seed`, so that asking changes no other choice).
     pub processors: u32,

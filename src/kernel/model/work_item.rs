@@ -47,6 +47,7 @@ impl WorkItem {
                 )));
                 return;
             }
+            state.preallocated_work_items_queued += 1;
             let thread = state.current_thread;
             state.push_trace(format!("t{thread}: IoQueueWorkItemEx (preallocated)"));
             let run = move || {

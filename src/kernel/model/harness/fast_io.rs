@@ -137,6 +137,11 @@ impl Session {
         Some(state.sections.headers.get(&fcb)?.fast_io_possible())
     }
 
+    /// Wait-FALSE fast reads refused because another thread held Header.Resource, for tests.
+    pub fn fast_read_busy(&self) -> u64 {
+        self.kernel.lock().fast_read_busy
+    }
+
     /// The device of a FILE_OBJECT and whether it is synchronous and has a private cache map.
     fn fast_target(&self, file_object: ObjId) -> Option<(ObjId, bool, bool)> {
         let state = self.kernel.lock();

@@ -105,6 +105,7 @@ fn interleave(
     let mut running: BTreeMap<u32, RunningStep> = BTreeMap::new();
     let mut policy = Priorities::new(queues.keys().copied(), rng);
     loop {
+        report_returned(runner, &mut running, run);
         let mut runnable: Vec<Turn> = Vec::new();
         for (&thread, queue) in &queues {
             match running.get(&thread) {
@@ -233,6 +234,33 @@ enum Turn {
     Resume(u32),
     /// Run one queued work item on the system worker thread.
     Worker,
+}
+
+/// Reports the requests that returned while another thread ran them: a thread that waits on
+/// the main OS thread (the worker in a work item, a step run whole) runs jobs until what it
+/// waits for is free (`preempt::run_jobs_until`), and a job it runs may return there. That
+/// thread's system call is over, as on Windows when its request returns on its own processor
+/// while another thread waits: it must be reported, and the thread may go on with its next step.
+fn report_returned(
+    runner: &mut Runner,
+    running: &mut BTreeMap<u32, RunningStep>,
+    run: &mut ScheduledRun,
+) {
+    let returned: Vec<u32> = running
+        .iter()
+        .filter(|(_, step)| step.job().is_finished())
+        .map(|(&thread, _)| thread)
+        .collect();
+    for thread in returned {
+        if let Some(step) = running.remove(&thread) {
+            run.trace.push(format!(
+                "sched: t{thread} returned while another thread waited"
+            ));
+            let report = runner.finish_step(step);
+            run.ok &= report.ok;
+            run.reports.push(report);
+        }
+    }
 }
 
 /// Runs `thread`'s request to its next preemption point; reports it once it has returned.
