@@ -170,6 +170,9 @@ struct Tally {
     /// Requests that returned while another thread, waiting on the main OS thread, ran them
     /// (rare: not required).
     returned_while_waiting: usize,
+    /// Script steps that started while a work item on the worker thread waited for a
+    /// resource: the worker is a thread like the others, its wait lets them go on.
+    started_while_worker_waited: usize,
 }
 
 fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
@@ -193,6 +196,7 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
         .iter()
         .filter(|l| l.ends_with(" returned while another thread waited"))
         .count();
+    tally.started_while_worker_waited += started_while_worker_waited(&run.trace);
     tally.waited += usize::from(
         run.trace
             .iter()
@@ -203,6 +207,30 @@ fn run(seed: u64, image: &[u8], tally: &mut Tally) -> Result<(), String> {
     tally.read_aheads_scheduled += read_ahead.scheduled as usize;
     tally.read_aheads_performed += read_ahead.performed as usize;
     Ok(())
+}
+
+/// How many scheduler decisions that `counts` took while the worker's work item was blocked.
+fn decisions_while_worker_waited(trace: &[String], counts: impl Fn(&str) -> bool) -> usize {
+    let mut worker_waits = false;
+    let mut taken = 0;
+    for line in trace {
+        let Some(decision) = line.strip_prefix("sched: ") else {
+            continue;
+        };
+        if decision == "worker waits for a resource" {
+            worker_waits = true;
+        } else if decision.starts_with("worker") {
+            worker_waits = false;
+        } else if worker_waits && counts(decision) {
+            taken += 1;
+        }
+    }
+    taken
+}
+
+/// How many `@tN` steps the scheduler started while the worker's work item was blocked.
+fn started_while_worker_waited(trace: &[String]) -> usize {
+    decisions_while_worker_waited(trace, |d| d.starts_with('t') && d.contains(" line "))
 }
 
 #[test]
@@ -230,13 +258,19 @@ fn random_threaded_scripts_end_clean_under_preemption() {
         ("read-aheads performed", tally.read_aheads_performed),
     ];
     support::seeds::require_often(&counts, count as usize / 20, &tally);
+    assert!(
+        tally.started_while_worker_waited > 0,
+        "no step started while a work item waited: {tally:?}"
+    );
 }
 
 /// Seeds 3092 and 3158 of the random test (its scripts at the time, kept as they were): a
 /// thread's request returns while the worker, waiting inside a read-ahead for the FCB
-/// resource that request held, runs it on the main OS thread. The scheduler lost that
-/// thread: its step was never reported and its later steps never ran ("deadlock, line 12
-/// never returns" for 3092, line 17 for 3158).
+/// resource that request held, lets it run. When the worker ran its items whole on the main OS
+/// thread, the scheduler lost that thread: its step was never reported and its later steps
+/// never ran ("deadlock, line 12 never returns" for 3092, line 17 for 3158). The worker is now
+/// a job of its own, blocked there while the scheduler runs the others; both seeds still take
+/// that path (the worker waits while another thread goes on), now without the main OS thread.
 #[test]
 fn a_request_returning_while_the_worker_waits_is_reported() {
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
@@ -249,13 +283,34 @@ fn a_request_returning_while_the_worker_waits_is_reported() {
             steps,
             "seed {seed}: a step was never reported"
         );
-        // If the model changes so that these seeds no longer take that path, pick new ones
-        // from `RUSTFSD_PREEMPT_SCHEDULES` runs: the trace line says which do.
+        // If the model changes so that these seeds no longer take that path, pick new ones:
+        // the trace says which do.
         assert!(
-            run.trace
-                .iter()
-                .any(|line| line.ends_with("returned while another thread waited")),
-            "seed {seed} no longer returns a request while the worker waits"
+            others_went_on_while_worker_waited(&run.trace),
+            "seed {seed} no longer lets a request go on while the worker waits"
+        );
+    }
+}
+
+/// True if another thread went on while the worker's work item was blocked.
+fn others_went_on_while_worker_waited(trace: &[String]) -> bool {
+    decisions_while_worker_waited(trace, |d| d.starts_with('t')) > 0
+}
+
+/// Seeds of the random test whose schedule starts a thread's next step while the worker's
+/// work item (a read-ahead) waits for a resource: the worker is a thread like the others
+/// (learn.microsoft.com, "System Worker Threads"). Before the worker turn was a job, no
+/// script step could start until the item returned.
+#[test]
+fn a_step_starts_while_a_work_item_waits() {
+    let image = std::fs::read(support::image("tiny-ext4")).unwrap();
+    for seed in [3092, 6178, 8003] {
+        let text = script(&mut Rng::new(seed));
+        let (run, _) = support::machine::run_scheduled(&text, &image, seed)
+            .unwrap_or_else(|failure| panic!("seed {seed}:\n{failure}"));
+        assert!(
+            started_while_worker_waited(&run.trace) > 0,
+            "seed {seed}: no step started while the work item waited"
         );
     }
 }

@@ -59,22 +59,35 @@ impl Event {
     }
 
     /// KeWaitForSingleObject with no timeout. True once signaled. The model runs queued work
-    /// items while "blocked" (the worker thread runs while this one waits); if nothing can set
-    /// the event, the wait can never end and is reported as a deadlock.
+    /// items while "blocked" (the worker thread runs while this one waits); while the worker
+    /// runs one as a job of its own, a job waits for it (the main OS thread runs jobs until it
+    /// is set). If nothing can set the event, the wait can never end and is reported as a
+    /// deadlock.
     pub fn wait(&self) -> bool {
         with_state(|state| state.require_irql("KeWaitForSingleObject", 1));
         loop {
             if self.try_consume() {
                 return true;
             }
-            if !run_one_work_item() {
-                with_state(|state| {
-                    state.report(super::verifier::FindingKind::Other(String::from(
-                        "KeWaitForSingleObject on an event nothing will set (deadlock)",
-                    )))
-                });
-                return false;
+            if run_one_work_item() {
+                continue;
             }
+            if super::preempt::worker_item_running() {
+                if super::preempt::on_job() {
+                    super::preempt::block(super::preempt::Wait::Event(self.signaled.clone()));
+                    continue;
+                }
+                let signaled = self.signaled.clone();
+                if super::preempt::run_jobs_until(|_| signaled.load(Ordering::Acquire)) {
+                    continue;
+                }
+            }
+            with_state(|state| {
+                state.report(super::verifier::FindingKind::Other(String::from(
+                    "KeWaitForSingleObject on an event nothing will set (deadlock)",
+                )))
+            });
+            return false;
         }
     }
 

@@ -15,7 +15,7 @@
 
 use std::boxed::Box;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::vec::Vec;
@@ -38,7 +38,7 @@ pub enum JobState {
 }
 
 /// What a blocked job waits for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Wait {
     /// An ERESOURCE (or FAST_MUTEX) grant.
     Resource { resource: ObjId, mode: AcquireMode },
@@ -47,6 +47,8 @@ pub enum Wait {
     /// The last stage of an outstanding IRP's completion on this FILE_OBJECT (a caller
     /// waiting on its event: `harness::io::await_completion`).
     Completion(ObjId),
+    /// A KEVENT another thread (the worker's work item) sets.
+    Event(Arc<AtomicBool>),
 }
 
 struct Baton {
@@ -103,20 +105,21 @@ impl JobCore {
         let baton = self.baton();
         match baton.state {
             JobState::Ready => true,
-            JobState::Blocked => match baton.wait {
+            JobState::Blocked => match &baton.wait {
                 None => true,
                 Some(Wait::Resource { resource, mode }) => state
                     .resources
-                    .get(resource)
-                    .is_none_or(|r| r.would_grant(self.thread, mode)),
+                    .get(*resource)
+                    .is_none_or(|r| r.would_grant(self.thread, *mode)),
                 Some(Wait::Irp(irp)) => state
                     .irps
-                    .get(irp)
+                    .get(*irp)
                     .is_none_or(|entry| entry.completed.is_some()),
                 Some(Wait::Completion(file_object)) => state
                     .async_completions
                     .iter()
-                    .any(|completion| completion.0 == file_object),
+                    .any(|completion| completion.0 == *file_object),
+                Some(Wait::Event(signaled)) => signaled.load(Ordering::Acquire),
             },
             JobState::Running | JobState::Finished => false,
         }
@@ -154,6 +157,18 @@ pub fn block(wait: Wait) {
     if let Some(job) = this_job() {
         job.yield_to_scheduler(JobState::Blocked, Some(wait));
     }
+}
+
+/// True while a work item runs on the system worker thread as a job (the scheduler's worker
+/// turn), not this one, and has not returned: it may still set an event this thread waits for.
+pub fn worker_item_running() -> bool {
+    let me = this_job();
+    current().is_some_and(|kernel| {
+        kernel.jobs().live.iter().any(|job| {
+            job.thread == super::harness::WORKER_THREAD
+                && !me.as_ref().is_some_and(|me| Arc::ptr_eq(me, job))
+        })
+    })
 }
 
 type JobResult<R> = Arc<Mutex<Option<std::thread::Result<R>>>>;

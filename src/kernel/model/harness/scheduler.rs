@@ -1,5 +1,6 @@
 //! A deterministic seeded scheduler. Each modelled user thread runs its script steps in order;
-//! the system worker thread runs queued work items (lazy writer, Mm deferred dereferences).
+//! the system worker thread runs queued work items (lazy writer, Mm deferred dereferences),
+//! each as a job of its own that is preempted and waits like a request.
 //! A request step (open, close, read, queries, FSCTLs) runs inside the driver as a job
 //! (`preempt`) that stops at every preemption point; at each such point, and between steps,
 //! the seed decides which runnable thread goes on: another thread's step may start, a
@@ -12,9 +13,12 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
+use std::boxed::Box;
+
 use super::WORKER_THREAD;
 use super::scenario::{Runner, RunningStep, Step, StepReport};
-use crate::kernel::model::preempt::JobState;
+use crate::kernel::model::event;
+use crate::kernel::model::preempt::{Job, JobState};
 
 /// xorshift64*: small, fast, and the same on every platform.
 pub struct Rng(u64);
@@ -103,9 +107,18 @@ fn interleave(
             .or_insert_with(|| runner.session.add_thread(&format!("user{thread}")));
     }
     let mut running: BTreeMap<u32, RunningStep> = BTreeMap::new();
+    // The work item the system worker thread is running, if it has not returned.
+    let mut worker: Option<Job<bool>> = None;
     let mut policy = Priorities::new(queues.keys().copied(), rng);
     loop {
         report_returned(runner, &mut running, run);
+        if worker.as_ref().is_some_and(Job::is_finished) {
+            // A thread waiting on the main OS thread ran it to its return.
+            run.trace.push(String::from(
+                "sched: worker's item returned while another thread waited",
+            ));
+            worker.take().and_then(Job::finish);
+        }
         let mut runnable: Vec<Turn> = Vec::new();
         for (&thread, queue) in &queues {
             match running.get(&thread) {
@@ -115,8 +128,11 @@ fn interleave(
                 None => {}
             }
         }
-        if runner.session.pending_work() > 0 {
-            runnable.push(Turn::Worker);
+        match &worker {
+            Some(job) if job.can_run() => runnable.push(Turn::Worker),
+            Some(_) => {}
+            None if runner.session.pending_work() > 0 => runnable.push(Turn::Worker),
+            None => {}
         }
         let Some(turn) = policy.pick(&runnable) else {
             if let Some(stuck) = running.values().next() {
@@ -124,6 +140,11 @@ fn interleave(
                 run.trace.push(format!(
                     "sched: deadlock, line {} never returns",
                     stuck.line()
+                ));
+                run.ok = false;
+            } else if worker.is_some() {
+                run.trace.push(String::from(
+                    "sched: deadlock, the worker's item never returns",
                 ));
                 run.ok = false;
             }
@@ -153,9 +174,26 @@ fn interleave(
                 resume(runner, &mut running, thread, run);
             }
             Turn::Worker => {
-                run.trace.push(String::from("sched: worker"));
-                runner.session.set_thread(WORKER_THREAD);
-                runner.session.run_one_work_item();
+                let job = match worker.take() {
+                    Some(job) => {
+                        run.trace.push(String::from("sched: worker resumes"));
+                        job
+                    }
+                    None => {
+                        run.trace.push(String::from("sched: worker"));
+                        let item = Box::new(event::run_one_work_item);
+                        Job::spawn(runner.session.kernel(), WORKER_THREAD, item)
+                    }
+                };
+                match job.resume() {
+                    JobState::Finished => drop(job.finish()),
+                    JobState::Blocked => {
+                        run.trace
+                            .push(String::from("sched: worker waits for a resource"));
+                        worker = Some(job);
+                    }
+                    JobState::Ready | JobState::Running => worker = Some(job),
+                }
             }
         }
     }
@@ -232,7 +270,8 @@ enum Turn {
     Start(u32),
     /// Let this thread's request go on from where it stopped.
     Resume(u32),
-    /// Run one queued work item on the system worker thread.
+    /// Start the oldest queued work item on the system worker thread, or let the one it runs
+    /// go on from where it stopped.
     Worker,
 }
 
