@@ -155,3 +155,42 @@ fn waiting_on_an_event_nobody_sets_is_a_deadlock_finding() {
         "{findings:?}"
     );
 }
+
+/// A work item that waits, in a critical region, for a later work item: Windows runs the later
+/// one on another system worker thread, whose APC count and top-level IRP are its own.
+fn worker_waits_for_worker(_device: DeviceRef, irp: Irp) -> NtStatus {
+    let first_done = Event::try_notification(false).unwrap();
+    let setter = first_done.clone();
+    rustfsd::kernel::model::queue_work_item(move || {
+        let _region = enter_file_system();
+        let second_done = Event::try_notification(false).unwrap();
+        let second = second_done.clone();
+        rustfsd::kernel::model::queue_work_item(move || second.set())
+            .map_err(|(status, _)| status)
+            .unwrap();
+        assert!(second_done.wait(), "the second work item sets the event");
+        setter.set();
+    })
+    .map_err(|(status, _)| status)
+    .unwrap();
+    assert!(first_done.wait(), "the first work item finishes");
+    irp.complete(NtStatus::SUCCESS)
+}
+
+#[test]
+fn a_work_item_waiting_for_another_does_not_lend_it_its_thread() {
+    let mut s = Session::new();
+    s.load_driver(DriverDescriptor::test_driver(
+        "workers",
+        worker_waits_for_worker,
+    ))
+    .unwrap();
+    let pid = s.initial_process();
+    let h = s
+        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
+        .handle
+        .unwrap();
+    s.close_handle(h);
+    assert_eq!(s.unload_driver("workers"), NtStatus::SUCCESS);
+    assert!(s.findings().is_empty(), "{:?}", s.findings());
+}

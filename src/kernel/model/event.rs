@@ -138,9 +138,11 @@ pub fn run_one_work_item() -> bool {
             return false;
         };
         let previous = state.current_thread;
-        state.current_thread = super::harness::WORKER_THREAD;
+        let worker = state.idle_worker();
+        state.current_thread = worker;
+        state.thread().running_item = true;
         state.context = item.0.clone();
-        let line = std::format!("t{}: runs {}", super::harness::WORKER_THREAD, item.0);
+        let line = std::format!("t{worker}: runs {}", item.0);
         state.push_trace(line);
         (item, previous)
     };
@@ -163,6 +165,7 @@ pub fn run_one_work_item() -> bool {
         state.report(super::verifier::FindingKind::TopLevelIrpLeftSet);
         state.thread().top_level_irp = 0;
     }
+    state.thread().running_item = false;
     state.current_thread = previous;
     true
 }

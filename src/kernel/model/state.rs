@@ -48,6 +48,8 @@ pub struct ThreadState {
     /// IoGetTopLevelIrp: what the file system stored with IoSetTopLevelIrp (an IRP id, or a
     /// FSRTL_*_TOP_LEVEL_IRP marker), 0 for none.
     pub top_level_irp: u64,
+    /// A system worker thread inside a work item (`event::run_one_work_item`).
+    pub running_item: bool,
 }
 
 /// A queued work item or deferred system action, run by the system worker thread.
@@ -59,6 +61,8 @@ pub struct State {
     pub trace: Vec<String>,
     pub threads: Vec<ThreadState>,
     pub current_thread: u32,
+    /// The system worker threads made so far (`idle_worker`).
+    pub workers: Vec<u32>,
     /// What is being done, for findings ("CloseHandle h4 -> IRP_MJ_CLOSE").
     pub context: String,
     pub pool: Slab<PoolEntry>,
@@ -165,8 +169,10 @@ impl State {
             overflowed: false,
             paging_io: 0,
             top_level_irp: 0,
+            running_item: false,
         });
-        state.add_thread("worker");
+        let worker = state.add_thread("worker");
+        state.workers.push(worker);
         state.processors = super::processor::DEFAULT_PROCESSORS;
         state
     }
@@ -246,8 +252,27 @@ impl State {
             overflowed: false,
             paging_io: 0,
             top_level_irp: 0,
+            running_item: false,
         });
         (self.threads.len() - 1) as u32
+    }
+
+    /// A system worker thread to run a work item on: the first one not inside an item, or a
+    /// new one when every worker is (Windows keeps a pool of worker threads per queue, so a
+    /// work item that waits for a later one does not lend it its own thread: docs/nt-model.md,
+    /// "Work items").
+    pub fn idle_worker(&mut self) -> u32 {
+        let idle = self.workers.iter().copied().find(|&id| {
+            self.threads
+                .get(id as usize)
+                .is_some_and(|thread| !thread.running_item)
+        });
+        if let Some(id) = idle {
+            return id;
+        }
+        let id = self.add_thread(&std::format!("worker{}", self.workers.len() + 1));
+        self.workers.push(id);
+        id
     }
 
     /// Charges `bytes` of kernel stack on the current thread; reports an overflow once.
