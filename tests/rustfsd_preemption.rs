@@ -271,10 +271,13 @@ fn random_threaded_scripts_end_clean_under_preemption() {
 /// never ran ("deadlock, line 12 never returns" for 3092, line 17 for 3158). The worker is now
 /// a job of its own, blocked there while the scheduler runs the others; both seeds still take
 /// that path (the worker waits while another thread goes on), now without the main OS thread.
+/// The scripts stay; the scheduler seeds are ones that still take that path after the stream's
+/// block map cache changed which allocations and disk reads a read makes (15 and 14, found by
+/// running each script under seeds 0.. and keeping the first whose trace shows it).
 #[test]
 fn a_request_returning_while_the_worker_waits_is_reported() {
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
-    for (seed, text) in [(3092, SEED_3092), (3158, SEED_3158)] {
+    for (seed, text) in [(15, SEED_3092), (14, SEED_3158)] {
         let (run, _) = support::machine::run_scheduled(text, &image, seed)
             .unwrap_or_else(|failure| panic!("seed {seed}:\n{failure}"));
         let steps = text.lines().count();
@@ -304,7 +307,7 @@ fn others_went_on_while_worker_waited(trace: &[String]) -> bool {
 #[test]
 fn a_step_starts_while_a_work_item_waits() {
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
-    for seed in [3092, 6178, 8003] {
+    for seed in [1527, 2934, 4226] {
         let text = script(&mut Rng::new(seed));
         let (run, _) = support::machine::run_scheduled(&text, &image, seed)
             .unwrap_or_else(|failure| panic!("seed {seed}:\n{failure}"));
