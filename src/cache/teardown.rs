@@ -4,7 +4,11 @@
 //! - the sections of a volume's files at lock, dismount and PnP removal: for every FCB the
 //!   memory manager created a section for (`Fcb::has_section`), MmFlushImageSection
 //!   (MmFlushForDelete), then CcPurgeCacheSection, as FastFAT's FatPurgeReferencedFileObjects
-//!   and CDFS's CdPurgeVolume do.
+//!   and CDFS's CdPurgeVolume do;
+//! - before a lock is granted, that purge, then CcWaitForCurrentLazyWriterActivity (the lazy
+//!   writer's pending deletions and lazy closes finish), then the purge again, as FastFAT's
+//!   FatLockVolumeInternal and CDFS's CdLockVolumeInternal do: what the first purge and the
+//!   lazy writer let go of may have brought in more (`release_for_lock`).
 //!
 //! Both are called with **no file system lock held**: CcUninitializeCacheMap may delete the
 //! shared cache map inside the call, and the wait may let the lazy writer delete it meanwhile;
@@ -18,7 +22,7 @@ use alloc::vec::Vec;
 use crate::fcb::FcbRef;
 use crate::kernel::{
     FileObject, MmFlushType, NtStatus, cc_purge_cache_section, cc_uninitialize_cache_map,
-    has_private_cache_map, mm_flush_image_section,
+    cc_wait_for_current_lazy_writer_activity, has_private_cache_map, mm_flush_image_section,
 };
 use crate::volume::Vcb;
 
@@ -42,6 +46,17 @@ pub fn purge_volume_sections(vcb: &Vcb) -> Result<bool, NtStatus> {
     // The FCB references go here, after every purge and with no lock held.
     drop(fcbs);
     Ok(released)
+}
+
+/// Before a lock: purge, wait for the lazy writer's current work, purge again. True if no
+/// section is left in use; the wait's failure (no work queue entry) is its status.
+pub fn release_for_lock(vcb: &Vcb) -> Result<bool, NtStatus> {
+    purge_volume_sections(vcb)?;
+    let waited = cc_wait_for_current_lazy_writer_activity();
+    if !waited.is_success() {
+        return Err(waited);
+    }
+    purge_volume_sections(vcb)
 }
 
 /// MmFlushImageSection(MmFlushForDelete), then CcPurgeCacheSection, on one file. True if both

@@ -33,11 +33,11 @@ use crate::kernel::{
     StreamFileObject, SystemBuffer, TOKEN_HAS_BACKUP_PRIVILEGE, TOKEN_HAS_RESTORE_PRIVILEGE,
     TOKEN_HAS_TRAVERSE_PRIVILEGE, TargetDevice, TargetReference, UserBuffer, VolumeDevice,
     VolumeEvent, WorkItem, cc_copy_read, cc_initialize_cache_map, cc_mdl_read,
-    cc_mdl_read_complete, cc_purge_cache_section, cc_uninitialize_cache_map, charge_stack_frame,
-    current_irql, current_process, current_processor, debug_print, enter_cache_top_level,
-    enter_file_system, expand_stack_and_callout, file_id_from_name, has_private_cache_map,
-    leave_cache_top_level, mm_flush_image_section, processor_count, queue_work_item, raise_irql,
-    remaining_stack,
+    cc_mdl_read_complete, cc_purge_cache_section, cc_uninitialize_cache_map,
+    cc_wait_for_current_lazy_writer_activity, charge_stack_frame, current_irql, current_process,
+    current_processor, debug_print, enter_cache_top_level, enter_file_system,
+    expand_stack_and_callout, file_id_from_name, has_private_cache_map, leave_cache_top_level,
+    mm_flush_image_section, processor_count, queue_work_item, raise_irql, remaining_stack,
 };
 
 /// A value for the generic items.
@@ -296,6 +296,7 @@ fn file_object() {
     let _: fn(&FileObject, u64, usize, &Irp) -> Result<usize, NtStatus> = cc_mdl_read;
     let _: fn(&FileObject, &Irp) = cc_mdl_read_complete;
     let _: fn(&FileObject) -> bool = cc_uninitialize_cache_map;
+    let _: fn() -> NtStatus = cc_wait_for_current_lazy_writer_activity;
     let _: fn() -> bool = enter_cache_top_level;
     let _: fn() = leave_cache_top_level;
     let _: fn(&FcbArc<Probe>) -> bool = cc_purge_cache_section::<Probe>;

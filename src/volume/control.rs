@@ -4,7 +4,7 @@
 
 use super::lifetime;
 use super::vcb::Vcb;
-use crate::cache::teardown::purge_volume_sections;
+use crate::cache::teardown::release_for_lock;
 use crate::fcb::{Fcb, FcbKind};
 use core::mem::size_of;
 
@@ -117,19 +117,25 @@ fn is_volume_open(file_object: &FileObject) -> bool {
 
 /// FSCTL_LOCK_VOLUME: granted only when the caller's handle is the only one open on the
 /// volume. Whoever else holds handles is told first (FSRTL_VOLUME_LOCK), so it can close them.
+/// Before the final check, with no lock held (the CLOSEs of what Mm and the lazy writer let go
+/// of may come inside), the volume's sections are purged around a wait for the lazy writer
+/// (`release_for_lock`, FastFAT FatLockVolumeInternal); a file still mapped, above all an
+/// image section MmFlushImageSection cannot flush, refuses the lock as FastFAT's open-file
+/// count does.
 /// While locked, VPB_LOCKED makes the I/O manager refuse new opens, and ours refuse too.
 fn lock(device: DeviceRef, file_object: FileObject) -> NtStatus {
     file_object.notify_volume_event(VolumeEvent::Lock);
     let status = device
         .with_extension(|vcb: &Vcb| {
-            let _vcb_held = vcb.acquire_exclusive()?;
             // Another handle refuses the lock before anything is purged (FastFAT checks its
             // handle count first too).
-            if vcb.open_handles() != 1 || !released_sections(vcb) {
+            if vcb.open_handles() != 1 {
                 return Err(NtStatus::ACCESS_DENIED);
             }
+            let released = release_for_lock(vcb)?;
+            let _vcb_held = vcb.acquire_exclusive()?;
             let mut inner = vcb.inner()?;
-            if inner.locked_by.is_some() || vcb.open_handles() != 1 {
+            if !released || inner.locked_by.is_some() || vcb.open_handles() != 1 {
                 return Err(NtStatus::ACCESS_DENIED);
             }
             inner.locked_by = Some(file_object);
@@ -191,14 +197,6 @@ pub fn check_mounted(device: DeviceRef) -> Result<(), NtStatus> {
     }
 }
 
-/// Before a lock: Mm lets go of the FILE_OBJECTs of unused sections (their CLOSEs may come
-/// inside; only the VCB resource is held, which CLOSE never takes). A file still mapped, above all an image section that
-/// MmFlushImageSection cannot flush, keeps a FILE_OBJECT open on the volume, which refuses
-/// the lock as FastFAT's open-file count does (FatLockVolumeInternal).
-fn released_sections(vcb: &Vcb) -> bool {
-    purge_volume_sections(vcb).unwrap_or(false)
-}
-
 /// True while some open, or a removal under way, holds the volume lock.
 pub fn is_locked(vcb: &Vcb) -> Result<bool, NtStatus> {
     let inner = vcb.inner()?;
@@ -211,12 +209,17 @@ pub fn is_locked(vcb: &Vcb) -> Result<bool, NtStatus> {
 pub fn lock_for_removal(device: DeviceRef) -> NtStatus {
     device
         .with_extension(|vcb: &Vcb| {
-            let _vcb_held = vcb.acquire_exclusive()?;
-            if vcb.open_handles() != 0 || !released_sections(vcb) {
+            if vcb.open_handles() != 0 {
                 return Err(NtStatus::ACCESS_DENIED);
             }
+            let released = release_for_lock(vcb)?;
+            let _vcb_held = vcb.acquire_exclusive()?;
             let mut inner = vcb.inner()?;
-            if inner.locked_by.is_some() || inner.locked_for_removal || vcb.open_handles() != 0 {
+            if !released
+                || inner.locked_by.is_some()
+                || inner.locked_for_removal
+                || vcb.open_handles() != 0
+            {
                 return Err(NtStatus::ACCESS_DENIED);
             }
             inner.locked_for_removal = true;

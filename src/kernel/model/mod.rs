@@ -24,6 +24,7 @@ mod fsrtl;
 pub mod heap_faults;
 mod irp;
 mod irql;
+mod lazy_writer;
 mod locked;
 mod notify;
 mod oplock;
@@ -69,6 +70,7 @@ pub use irql::{
     APC_LEVEL, DISPATCH_LEVEL, IrqlGuard, MAXIMUM_EXPANSION_SIZE, PASSIVE_LEVEL, StackFrame,
     charge_stack_frame, current_irql, expand_stack_and_callout, raise_irql, remaining_stack,
 };
+pub use lazy_writer::wait_for_current_lazy_writer_activity as cc_wait_for_current_lazy_writer_activity;
 pub use locked::{Locked, LockedGuard};
 pub use notify::{NotifyList, NotifyName};
 pub use oplock::{Oplock, OplockCheck, OplockResume};

@@ -284,3 +284,10 @@ pub fn cc_uninitialize_cache_map(file_object: &FileObject) -> bool {
         had != 0
     }
 }
+
+/// CcWaitForCurrentLazyWriterActivity: waits until the work items now in the lazy writer's
+/// queues have run (their CLOSEs may come through us meanwhile). Call with no lock held.
+pub fn cc_wait_for_current_lazy_writer_activity() -> crate::kernel::NtStatus {
+    // SAFETY: no arguments; called at PASSIVE_LEVEL with no resource held, as Learn asks.
+    crate::kernel::NtStatus(unsafe { wdk_sys::ntddk::CcWaitForCurrentLazyWriterActivity() })
+}

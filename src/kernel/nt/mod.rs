@@ -37,8 +37,9 @@ mod work_item;
 
 pub use cache::{
     cc_copy_read, cc_initialize_cache_map, cc_mdl_read, cc_mdl_read_complete,
-    cc_set_read_ahead_granularity, cc_uninitialize_cache_map, enter_cache_top_level,
-    has_private_cache_map, leave_cache_top_level,
+    cc_set_read_ahead_granularity, cc_uninitialize_cache_map,
+    cc_wait_for_current_lazy_writer_activity, enter_cache_top_level, has_private_cache_map,
+    leave_cache_top_level,
 };
 pub use debug_print::debug_print;
 pub use device::{

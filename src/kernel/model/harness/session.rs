@@ -1159,11 +1159,23 @@ impl Session {
 
     /// The component drops its reference later, on the worker thread (segment deletion, purge).
     pub fn release_later(&mut self, reference: SystemRef) {
+        let label = format!("Mm dereference of FO {}", reference.file_object);
+        self.release_on_worker(reference, label);
+    }
+
+    /// The cache manager lets go of its reference later, on the lazy writer (a lazy close: a
+    /// shared cache map deleted after its last CcUninitializeCacheMap, which nobody waited
+    /// for); CcWaitForCurrentLazyWriterActivity waits for it.
+    pub fn release_by_lazy_writer(&mut self, reference: SystemRef) {
+        let label = format!("lazy writer: lazy close of FO {}", reference.file_object);
+        self.release_on_worker(reference, label);
+    }
+
+    /// Queues the reference's release as the work item `label`.
+    fn release_on_worker(&mut self, reference: SystemRef, label: String) {
         let kernel = self.kernel.clone();
         let file_object = reference.file_object;
-        let mut state = self.kernel.lock();
-        let label = format!("Mm dereference of FO {file_object}");
-        state.work_queue.push_back((
+        self.kernel.lock().work_queue.push_back((
             label,
             std::boxed::Box::new(move || io::dereference(&kernel, file_object)),
         ));
