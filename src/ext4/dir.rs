@@ -289,7 +289,19 @@ impl<D: BlockDevice> Volume<D> {
                 done => return done,
             }
         }
-        let mut r = self.read_dir(dir, 0)?;
+        self.scan_for(dir, same)
+    }
+
+    /// The linear search of `lookup`, in a frame of its own (as `htree_lookup`): CREATE's
+    /// path walk runs through one or the other, never both.
+    #[inline(never)]
+    fn scan_for(&self, dir: &Inode, same: NameMatch<'_>) -> Result<DirHit> {
+        // The reader is used where it was returned: moving it out would give it two slots.
+        let mut opened = self.read_dir(dir, 0);
+        let r = match &mut opened {
+            Ok(r) => r,
+            Err(e) => return Err(core::mem::replace(e, Error::NotFound)),
+        };
         while let Some(e) = r.next_entry()? {
             if same(e.name)? {
                 return Ok(DirHit {
@@ -341,6 +353,7 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     /// `name` is what the index hashes; `same` says whether an entry's name matches.
+    #[inline(never)]
     fn htree_lookup(&self, dir: &Inode, name: &[u8], same: NameMatch<'_>) -> Result<DirHit> {
         let bs = self.block_size() as usize;
         let dir_blocks = dir.size() / bs as u64;

@@ -30,7 +30,7 @@ pub const BUDGET: u64 = 7 * 1024;
 /// READ_FRAMES and CREATE_FRAMES of src/dispatch/stack.rs: what the driver's stack guard
 /// reserves for its own frames on those chains (plus 4 KiB for the disk stack).
 const READ_FRAMES: u64 = 3 * 1024;
-const CREATE_FRAMES: u64 = 4 * 1024;
+const CREATE_FRAMES: u64 = 4 * 1024 + 512;
 
 /// The routines the kernel calls (each starts on a stack of its own, as far as we know).
 const ROOTS: &[&str] = &[
