@@ -438,8 +438,7 @@ fn locked_recursion_and_a_guard_kept_past_return_are_findings() {
             locked_misuse,
         ))
         .unwrap();
-    let pid = session.initial_process();
-    session.nt_create_file(pid, &CreateRequest::open("\\TestDriver"));
+    session.open_test_driver();
     let kinds: Vec<FindingKind> = session
         .take_findings()
         .into_iter()

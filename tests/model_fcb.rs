@@ -4,7 +4,6 @@
 
 use std::sync::Mutex;
 
-use rustfsd::kernel::model::harness::session::CreateRequest;
 use rustfsd::kernel::model::harness::{DriverDescriptor, FindingKind, Session};
 use rustfsd::kernel::model::{
     self as k, Event, FcbArc, PoolArc, PoolTag, enter_file_system, queue_work_item,
@@ -98,11 +97,7 @@ fn the_fcb_boundary_used_correctly_has_no_findings_even_with_late_system_referen
     let mut s = Session::new();
     s.set_filter_attach_contexts(true);
     s.load_driver(descriptor("careful", careful)).unwrap();
-    let pid = s.initial_process();
-    let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
-        .handle
-        .unwrap();
+    let h = s.open_test_driver().handle.unwrap();
     s.read_file(h, Some(0), 16);
     // Mm keeps a reference and drops it later on the worker: the FCB (with the filter's
     // per-stream context) must survive the handle's CLEANUP until that CLOSE.
@@ -155,11 +150,7 @@ fn never_detaches(_device: DeviceRef, irp: Irp) -> NtStatus {
 fn an_fcb_never_detached_is_a_leak_named_by_tag() {
     let mut s = Session::new();
     s.load_driver(descriptor("leaky", never_detaches)).unwrap();
-    let pid = s.initial_process();
-    let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
-        .handle
-        .unwrap();
+    let h = s.open_test_driver().handle.unwrap();
     s.close_handle(h);
     s.unload_driver("leaky");
     let findings: Vec<FindingKind> = s.findings().into_iter().map(|f| f.kind).collect();

@@ -3,7 +3,6 @@
 //! recycled page frames (the pages of runs its working set dropped), and a driver that writes
 //! an IRP's buffer behind its own mapping.
 
-use rustfsd::kernel::model::harness::session::CreateRequest;
 use rustfsd::kernel::model::harness::{DriverDescriptor, FindingKind, Session};
 use rustfsd::kernel::model::{self as k, FcbArc, PoolTag, enter_file_system};
 use rustfsd::kernel::{
@@ -142,11 +141,7 @@ fn read_whole_file(
     s.set_trace_enabled(false);
     s.load_driver(DriverDescriptor::test_driver(name, dispatch))
         .unwrap();
-    let pid = s.initial_process();
-    let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
-        .handle
-        .unwrap();
+    let h = s.open_test_driver().handle.unwrap();
     let mut reads = Vec::new();
     let mut offset = 0;
     while offset < FILE_SIZE {

@@ -2,7 +2,6 @@
 //! ExAcquireResourceSharedLite, ExAcquireSharedStarveExclusive, ExAcquireSharedWaitForExclusive),
 //! and the boundary Resource/FastMutex/Event inside a modelled kernel.
 
-use rustfsd::kernel::model::harness::session::CreateRequest;
 use rustfsd::kernel::model::harness::{
     AcquireMode, DriverDescriptor, FindingKind, Grant, ResourceState, Session,
 };
@@ -124,11 +123,7 @@ fn boundary_primitives_used_correctly_produce_no_findings() {
     let mut s = Session::new();
     s.load_driver(DriverDescriptor::test_driver("locks", careful))
         .unwrap();
-    let pid = s.initial_process();
-    let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
-        .handle
-        .unwrap();
+    let h = s.open_test_driver().handle.unwrap();
     s.close_handle(h);
     assert_eq!(s.unload_driver("locks"), NtStatus::SUCCESS);
     assert!(s.findings().is_empty(), "{:?}", s.findings());
@@ -145,8 +140,7 @@ fn waiting_on_an_event_nobody_sets_is_a_deadlock_finding() {
     let mut s = Session::new();
     s.load_driver(DriverDescriptor::test_driver("waiter", waits_forever))
         .unwrap();
-    let pid = s.initial_process();
-    s.nt_create_file(pid, &CreateRequest::open("\\TestDriver"));
+    s.open_test_driver();
     let findings = s.findings();
     assert!(
         findings
@@ -185,11 +179,7 @@ fn a_work_item_waiting_for_another_does_not_lend_it_its_thread() {
         worker_waits_for_worker,
     ))
     .unwrap();
-    let pid = s.initial_process();
-    let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
-        .handle
-        .unwrap();
+    let h = s.open_test_driver().handle.unwrap();
     s.close_handle(h);
     assert_eq!(s.unload_driver("workers"), NtStatus::SUCCESS);
     assert!(s.findings().is_empty(), "{:?}", s.findings());

@@ -1,7 +1,6 @@
 //! Verifier self-tests: each broken test driver commits one classic file system bug, and the
 //! verifier must report exactly that bug. A correct driver (TestFs) must report nothing.
 
-use rustfsd::kernel::model::harness::session::CreateRequest;
 use rustfsd::kernel::model::harness::{
     DriverDescriptor, FindingKind, ObjectKind, Session, testing,
 };
@@ -20,8 +19,7 @@ fn exercise(driver: DriverDescriptor) -> Vec<FindingKind> {
     let mut s = Session::new();
     s.set_filter_attach_contexts(true);
     s.load_driver(driver).unwrap();
-    let pid = s.initial_process();
-    let open = s.nt_create_file(pid, &CreateRequest::open("\\TestDriver"));
+    let open = s.open_test_driver();
     if let Some(h) = open.handle {
         s.read_file(h, Some(0), 16);
         s.close_handle(h);
@@ -426,13 +424,9 @@ fn stashes_file_object(_device: DeviceRef, irp: Irp) -> NtStatus {
 fn use_after_free_of_a_file_object_is_caught() {
     let mut s = Session::new();
     s.load_driver(broken("stash", stashes_file_object)).unwrap();
-    let pid = s.initial_process();
-    let first = s
-        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
-        .handle
-        .unwrap();
+    let first = s.open_test_driver().handle.unwrap();
     s.close_handle(first);
-    s.nt_create_file(pid, &CreateRequest::open("\\TestDriver"));
+    s.open_test_driver();
     let findings: Vec<FindingKind> = s.findings().into_iter().map(|f| f.kind).collect();
     assert!(
         findings.iter().any(|f| matches!(
@@ -461,11 +455,7 @@ fn use_after_free_of_an_mdl_after_completion_is_caught() {
     let mut s = Session::new();
     s.load_driver(broken("late-mdl", writes_mdl_after_completion))
         .unwrap();
-    let pid = s.initial_process();
-    let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
-        .handle
-        .unwrap();
+    let h = s.open_test_driver().handle.unwrap();
     // An FSCTL with METHOD_OUT_DIRECT carries an MDL for its output buffer.
     s.fs_control_file(h, 0x0009_0002, &[], 64);
     let findings: Vec<FindingKind> = s.findings().into_iter().map(|f| f.kind).collect();
@@ -506,11 +496,7 @@ fn frees_ccb_early(_device: DeviceRef, irp: Irp) -> NtStatus {
 fn use_after_free_of_a_ccb_names_its_tag() {
     let mut s = Session::new();
     s.load_driver(broken("ccb", frees_ccb_early)).unwrap();
-    let pid = s.initial_process();
-    let h = s
-        .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
-        .handle
-        .unwrap();
+    let h = s.open_test_driver().handle.unwrap();
     s.close_handle(h);
     let findings = s.findings();
     let stale = findings
@@ -579,8 +565,7 @@ fn a_work_item_returning_with_apcs_disabled_is_caught() {
     let mut s = Session::new();
     s.load_driver(broken("work", work_item_keeps_region))
         .unwrap();
-    let pid = s.initial_process();
-    s.nt_create_file(pid, &CreateRequest::open("\\TestDriver"));
+    s.open_test_driver();
     assert_eq!(s.run_worker(), 1);
     let findings = s.findings();
     assert!(
@@ -706,11 +691,7 @@ fn a_correct_cached_driver_has_no_findings_in_either_order() {
         let mut s = Session::new();
         s.set_choice_seed(seed);
         s.load_driver(broken("cc-fine", cached_correct)).unwrap();
-        let pid = s.initial_process();
-        let h = s
-            .nt_create_file(pid, &CreateRequest::open("\\TestDriver"))
-            .handle
-            .unwrap();
+        let h = s.open_test_driver().handle.unwrap();
         s.read_file(h, Some(0), 16);
         s.close_handle(h);
         s.run_worker();

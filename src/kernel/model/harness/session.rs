@@ -495,6 +495,12 @@ impl Session {
         }
     }
 
+    /// Opens a test driver's control device from the initial process.
+    pub fn open_test_driver(&mut self) -> CreateResult {
+        let pid = self.initial_process();
+        self.nt_create_file(pid, &CreateRequest::open(super::driver::TEST_DRIVER_DEVICE))
+    }
+
     /// NtCreateFile.
     pub fn nt_create_file(&mut self, pid: Pid, request: &CreateRequest) -> CreateResult {
         match self.begin_create(pid, request) {
