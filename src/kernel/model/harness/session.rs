@@ -218,6 +218,22 @@ impl Session {
         )
     }
 
+    /// The system cache's working-set maximum from now on (default 64 MiB): what the machine's
+    /// memory lets the file cache keep, or SetSystemFileCacheSize with
+    /// FILE_CACHE_MAX_HARD_ENABLE (docs/nt-model.md, "Cache manager"). Past it the oldest
+    /// cached runs are dropped; a lower limit trims at once.
+    pub fn set_cache_working_set_limit(&self, bytes: usize) {
+        let limit = crate::kernel::model::cache::WorkingSetLimit(bytes);
+        self.kernel.lock().cache.set_working_set_limit(limit);
+    }
+
+    /// The cache's working set: (bytes of cached pages now, the limit).
+    pub fn cache_working_set(&self) -> (usize, usize) {
+        let state = self.kernel.lock();
+        let cache = &state.cache;
+        (cache.working_set_bytes, cache.working_set_limit.0)
+    }
+
     /// What the cache manager's read-ahead did (`model::read_ahead`).
     pub fn read_ahead_counters(&self) -> crate::kernel::model::read_ahead::ReadAheadCounters {
         self.kernel.lock().cache.read_ahead
