@@ -13,6 +13,7 @@ use super::filter;
 use super::io::{self, IrpOutcome, IrpRequest};
 use super::objects::Process;
 use super::query_lengths;
+use crate::kernel::model::context::Context;
 use crate::kernel::model::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceKind};
 use crate::kernel::model::file_object::{
     FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObjectEntry,
@@ -266,8 +267,12 @@ impl Session {
     /// Appends a line to the trace (what the caller did).
     pub fn note(&self, line: String) {
         let mut state = self.kernel.lock();
-        state.context = line.clone();
-        state.push_trace(line);
+        if state.trace_off {
+            state.context = Context::from(line);
+        } else {
+            state.context = Context::from(line.clone());
+            state.push_trace(line);
+        }
     }
 
     /// Keeps (true, the default) or stops keeping trace lines; findings are kept either way.
