@@ -16,13 +16,15 @@
 //!   IRP (IRP_PAGING_IO | IRP_NOCACHE | IRP_SYNCHRONOUS_PAGING_IO, an MDL, page-aligned
 //!   offset and length, possibly past end of file within the last page) sent to the driver
 //!   with the shared map's FILE_OBJECT, nested in the caller's request as a page fault is.
-//! - The cache's working set is bounded: past WORKING_SET_LIMIT bytes of cached pages, the
-//!   oldest clean runs are dropped (every cached page is clean on a read-only volume), as Mm
-//!   trims the system cache's working set under memory pressure
+//! - The cache's working set is bounded: past the machine's limit (`WorkingSetLimit`, 64 MiB
+//!   unless the session sets another) of cached pages, the oldest clean runs are dropped
+//!   (every cached page is clean on a read-only volume), as Mm trims the system cache's
+//!   working set under memory pressure
 //!   (the file cache has a working set of its own:
 //!   <https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-setsystemfilecachesize>;
 //!   ReactOS `ntoskrnl/cc/view.c` CcRosTrimCache); a later read of them is a paging read
-//!   again.
+//!   again. The limit is not fixed on Windows (it follows the machine's memory); see
+//!   docs/nt-model.md, "Cache manager".
 
 use std::collections::{BTreeMap, VecDeque};
 use std::format;
@@ -52,8 +54,17 @@ const STALE_BYTE: u8 = 0xA5;
 const STALE_MARK_STRIDE: usize = 512;
 /// Page frames kept for reuse (runs the working set dropped), at most.
 const FREE_FRAMES: usize = 64;
-/// The most bytes of cached pages kept, over all shared maps.
-const WORKING_SET_LIMIT: usize = 64 << 20;
+/// The most bytes of cached pages kept, over all shared maps: the system cache's working-set
+/// maximum, which on Windows follows the machine's memory (docs/nt-model.md, "Cache manager").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkingSetLimit(pub usize);
+
+impl Default for WorkingSetLimit {
+    /// 64 MiB: a small machine's cache, so that tests meet the trim.
+    fn default() -> WorkingSetLimit {
+        WorkingSetLimit(64 << 20)
+    }
+}
 
 /// One shared cache map.
 pub struct SharedCacheMap {
@@ -104,6 +115,8 @@ pub struct CacheState {
     /// working set the trim takes the oldest from.
     pub working_set: VecDeque<(ObjId, u64)>,
     pub working_set_bytes: usize,
+    /// Past it, the oldest runs are dropped.
+    pub working_set_limit: WorkingSetLimit,
     /// Page frames of dropped runs, for the next paging reads: the pages of a page-in are
     /// taken for it and only the read fills them (ReactOS `mm/section.c` MmMakeSegmentResident).
     pub free_frames: Vec<Vec<u8>>,
@@ -134,7 +147,7 @@ impl CacheState {
     }
 
     /// Makes a run of pages that a paging read brought in resident, trimming the oldest runs
-    /// past WORKING_SET_LIMIT.
+    /// past the working-set limit.
     pub(crate) fn insert_run(&mut self, section: ObjId, page: u64, bytes: Vec<u8>) {
         self.working_set_bytes += bytes.len();
         let pages = self.data_pages.entry(section).or_default();
@@ -142,7 +155,19 @@ impl CacheState {
             self.working_set_bytes = self.working_set_bytes.saturating_sub(old.len());
         }
         self.working_set.push_back((section, page));
-        while self.working_set_bytes > WORKING_SET_LIMIT {
+        self.trim_working_set();
+    }
+
+    /// A new working-set limit (the machine's memory, or SetSystemFileCacheSize with
+    /// FILE_CACHE_MAX_HARD_ENABLE): a lower one trims at once.
+    pub(crate) fn set_working_set_limit(&mut self, limit: WorkingSetLimit) {
+        self.working_set_limit = limit;
+        self.trim_working_set();
+    }
+
+    /// Drops the oldest runs while the working set is past its limit.
+    fn trim_working_set(&mut self) {
+        while self.working_set_bytes > self.working_set_limit.0 {
             let Some((section, page)) = self.working_set.pop_front() else {
                 break;
             };

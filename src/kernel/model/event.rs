@@ -5,6 +5,7 @@ use std::string::String;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::context::Context;
 use super::state::{current, enter, with_state};
 use crate::kernel::NtStatus;
 
@@ -141,7 +142,7 @@ pub fn run_one_work_item() -> bool {
         let worker = state.idle_worker();
         state.current_thread = worker;
         state.thread().running_item = true;
-        state.context = item.0.clone();
+        state.context = Context::from(item.0.clone());
         let line = std::format!("t{worker}: runs {}", item.0);
         state.push_trace(line);
         (item, previous)

@@ -12,6 +12,7 @@
 
 pub mod access_check;
 pub mod cache;
+mod context;
 mod debug_print;
 mod device;
 mod event;

@@ -64,7 +64,7 @@ pub struct State {
     /// The system worker threads made so far (`idle_worker`).
     pub workers: Vec<u32>,
     /// What is being done, for findings ("CloseHandle h4 -> IRP_MJ_CLOSE").
-    pub context: String,
+    pub context: super::context::Context,
     pub pool: Slab<PoolEntry>,
     pub irps: Slab<IrpEntry>,
     pub mdls: Slab<MdlEntry>,
@@ -201,7 +201,7 @@ impl State {
         let finding = Finding {
             kind,
             thread: self.current_thread,
-            context: self.context.clone(),
+            context: format!("{}", self.context),
         };
         self.push_trace(format!("{finding}"));
         self.findings.push(finding);

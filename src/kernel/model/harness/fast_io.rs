@@ -20,13 +20,13 @@
 //! stack, and checked on return as a dispatch routine is (`io::check_return_to_caller`).
 
 use std::format;
-use std::string::String;
 use std::sync::Arc;
 use std::vec::Vec;
 
 use super::driver::FastIoRoutines;
 use super::io::{self, IrpOutcome, check_return_to_caller};
 use super::session::{Handle, Session};
+use crate::kernel::model::context::Context;
 use crate::kernel::model::fast_io::{
     Process, fs_rtl_copy_read, fs_rtl_mdl_read_complete_dev, fs_rtl_mdl_read_dev,
 };
@@ -78,11 +78,14 @@ pub(super) fn call<R>(
         let saved = (
             core::mem::replace(&mut state.current_driver, driver),
             core::mem::replace(&mut state.current_process, pid),
-            core::mem::replace(&mut state.context, format!("{name} on device {device}")),
+            core::mem::replace(&mut state.context, Context::FastIo { name, device }),
         );
         state.fast_io_calls += 1;
         let thread = state.current_thread;
-        state.push_trace(format!("t{thread}: {name} ->"));
+        // Formatted only for a trace that is kept (the hot path of every fast read).
+        if !state.trace_off {
+            state.push_trace(format!("t{thread}: {name} ->"));
+        }
         (table, charge, top_level, apcs_before, held_before, saved)
     };
     let answer = routine(&table, DeviceRef { id: device });
@@ -97,7 +100,9 @@ pub(super) fn call<R>(
     }
     let thread = state.current_thread;
     let said = if answer.is_some() { "TRUE" } else { "FALSE" };
-    state.push_trace(format!("t{thread}: {name} <- {said}"));
+    if !state.trace_off {
+        state.push_trace(format!("t{thread}: {name} <- {said}"));
+    }
     answer
 }
 
@@ -158,7 +163,7 @@ impl Session {
     fn fast_call<R>(
         &mut self,
         handle: Handle,
-        (name, what): (&'static str, String),
+        (name, what): (&'static str, core::fmt::Arguments<'_>),
         eligible: impl FnOnce(bool, bool) -> bool,
         routine: impl FnOnce(&Arc<Kernel>, &FastIoRoutines, DeviceRef, ObjId) -> Option<R>,
     ) -> Option<R> {
@@ -186,10 +191,12 @@ impl Session {
         (offset, length, wait): (u64, u32, bool),
         eligible: impl FnOnce(bool, bool) -> bool,
     ) -> Option<IrpOutcome> {
-        let what = format!("FastIoRead at {offset} len {length} Wait {wait} on");
         let (status, data) = self.fast_call(
             handle,
-            ("FastIoRead", what),
+            (
+                "FastIoRead",
+                format_args!("FastIoRead at {offset} len {length} Wait {wait} on"),
+            ),
             eligible,
             |kernel, table, device, file_object| {
                 fs_rtl_copy_read(kernel, file_object, (offset, length, wait), || {
@@ -235,10 +242,12 @@ impl Session {
     /// yet, the IRP caches it). The outcome's data is what the chain describes, `mdl_chain`
     /// the chain to give back.
     pub fn mdl_read_any(&mut self, handle: Handle, offset: u64, length: u32) -> IrpOutcome {
-        let what = format!("FastIoMdlRead at {offset} len {length} on");
         let answer = self.fast_call(
             handle,
-            ("FastIoMdlRead", what),
+            (
+                "FastIoMdlRead",
+                format_args!("FastIoMdlRead at {offset} len {length} on"),
+            ),
             |_, _| true,
             |kernel, table, device, file_object| {
                 fs_rtl_mdl_read_dev(kernel, file_object, (offset, length), || {
@@ -270,10 +279,12 @@ impl Session {
     /// a failed fast MdlReadComplete is reissued as IRP_MJ_READ + IRP_MN_COMPLETE_MDL). A chain
     /// from either kind of MDL read may go back either way.
     pub fn mdl_read_complete_any(&mut self, handle: Handle, chain: u64) -> NtStatus {
-        let what = format!("FastIoMdlReadComplete chain {chain} on");
         let answer = self.fast_call(
             handle,
-            ("FastIoMdlReadComplete", what),
+            (
+                "FastIoMdlReadComplete",
+                format_args!("FastIoMdlReadComplete chain {chain} on"),
+            ),
             |_, _| true,
             |_, _, _, file_object| fs_rtl_mdl_read_complete_dev(file_object, chain),
         );
@@ -292,10 +303,12 @@ impl Session {
             FastQuery::Standard => "FastIoQueryStandardInfo",
             FastQuery::NetworkOpen => "FastIoQueryNetworkOpenInfo",
         };
-        let what = format!("NtQueryInformationFile class {class} (fast I/O) on");
         let (status, data) = self.fast_call(
             handle,
-            (name, what),
+            (
+                name,
+                format_args!("NtQueryInformationFile class {class} (fast I/O) on"),
+            ),
             |synchronous, _| synchronous,
             |_, table, device, file_object| {
                 (table.query)(device, &FileObject { id: file_object }, true, which)
@@ -314,7 +327,7 @@ impl Session {
         let pid = handle.pid;
         let answer = self.fast_call(
             handle,
-            (name, String::from(name)),
+            (name, format_args!("{name}")),
             |_, _| true,
             |_, table, device, file_object| {
                 routine(

@@ -9,6 +9,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::filter;
+use crate::kernel::model::context::Context;
 use crate::kernel::model::device::{DeviceKind, MountRequest, TargetDevice};
 use crate::kernel::model::event::run_one_work_item;
 use crate::kernel::model::file_object::FO_CLEANUP_COMPLETE;
@@ -176,7 +177,11 @@ pub fn call_driver(kernel: &Arc<Kernel>, device: ObjId, request: IrpRequest) -> 
         let thread = state.current_thread;
         let previous_context = core::mem::replace(
             &mut state.context,
-            format!("{} {} on device {device}", major_name(major), id),
+            Context::Irp {
+                major,
+                irp: id,
+                device,
+            },
         );
         // Formatted only for a trace that is kept (the hot path of every request).
         if !state.trace_off {
@@ -372,7 +377,7 @@ pub fn mount(kernel: &Arc<Kernel>, disk: ObjId, allow_raw: bool) -> Result<ObjId
         {
             return Err(NtStatus::DEVICE_DOES_NOT_EXIST);
         }
-        state.context = format!("mount of disk {disk}");
+        state.context = Context::from(format!("mount of disk {disk}"));
         // IopMountVolume clears DO_VERIFY_VOLUME before it asks the file systems.
         if let Some(entry) = state.devices.get_mut(disk) {
             entry.flags &= !crate::kernel::model::device::DO_VERIFY_VOLUME;

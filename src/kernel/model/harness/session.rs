@@ -13,6 +13,7 @@ use super::filter;
 use super::io::{self, IrpOutcome, IrpRequest};
 use super::objects::Process;
 use super::query_lengths;
+use crate::kernel::model::context::Context;
 use crate::kernel::model::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceKind};
 use crate::kernel::model::file_object::{
     FO_NO_INTERMEDIATE_BUFFERING, FO_STREAM_FILE, FO_SYNCHRONOUS_IO, FileObjectEntry,
@@ -218,6 +219,22 @@ impl Session {
         )
     }
 
+    /// The system cache's working-set maximum from now on (default 64 MiB): what the machine's
+    /// memory lets the file cache keep, or SetSystemFileCacheSize with
+    /// FILE_CACHE_MAX_HARD_ENABLE (docs/nt-model.md, "Cache manager"). Past it the oldest
+    /// cached runs are dropped; a lower limit trims at once.
+    pub fn set_cache_working_set_limit(&self, bytes: usize) {
+        let limit = crate::kernel::model::cache::WorkingSetLimit(bytes);
+        self.kernel.lock().cache.set_working_set_limit(limit);
+    }
+
+    /// The cache's working set: (bytes of cached pages now, the limit).
+    pub fn cache_working_set(&self) -> (usize, usize) {
+        let state = self.kernel.lock();
+        let cache = &state.cache;
+        (cache.working_set_bytes, cache.working_set_limit.0)
+    }
+
     /// What the cache manager's read-ahead did (`model::read_ahead`).
     pub fn read_ahead_counters(&self) -> crate::kernel::model::read_ahead::ReadAheadCounters {
         self.kernel.lock().cache.read_ahead
@@ -250,8 +267,12 @@ impl Session {
     /// Appends a line to the trace (what the caller did).
     pub fn note(&self, line: String) {
         let mut state = self.kernel.lock();
-        state.context = line.clone();
-        state.push_trace(line);
+        if state.trace_off {
+            state.context = Context::from(line);
+        } else {
+            state.context = Context::from(line.clone());
+            state.push_trace(line);
+        }
     }
 
     /// Keeps (true, the default) or stops keeping trace lines; findings are kept either way.

@@ -9,6 +9,7 @@ use super::disk::DiskModel;
 use super::driver::DriverDescriptor;
 use super::io::{self, IrpRequest};
 use super::session::Session;
+use crate::kernel::model::context::Context;
 use crate::kernel::model::device::{DeviceEntry, DeviceKind, DriverEntry, DriverObject, VpbEntry};
 use crate::kernel::model::slab::ObjId;
 use crate::kernel::model::state::{Kernel, State, enter};
@@ -222,7 +223,7 @@ impl Session {
                 control_device: None,
             });
             state.current_driver = Some(id);
-            state.context = format!("DriverEntry of {}", descriptor.name);
+            state.context = Context::from(format!("DriverEntry of {}", descriptor.name));
             state.push_trace(format!("load {}", descriptor.name));
             id
         };
@@ -414,8 +415,10 @@ pub(crate) fn run_driver_unload(kernel: &Arc<Kernel>, id: ObjId) {
             return;
         };
         let (name, descriptor) = (entry.name.clone(), entry.descriptor);
-        let previous_context =
-            core::mem::replace(&mut state.context, format!("DriverUnload of {name}"));
+        let previous_context = core::mem::replace(
+            &mut state.context,
+            Context::from(format!("DriverUnload of {name}")),
+        );
         let previous_driver = state.current_driver.replace(id);
         state.push_trace(format!("unload {name}"));
         (descriptor, previous_driver, previous_context)
