@@ -303,11 +303,13 @@ fn others_went_on_while_worker_waited(trace: &[String]) -> bool {
 /// Seeds of the random test whose schedule starts a thread's next step while the worker's
 /// work item (a read-ahead) waits for a resource: the worker is a thread like the others
 /// (learn.microsoft.com, "System Worker Threads"). Before the worker turn was a job, no
-/// script step could start until the item returned.
+/// script step could start until the item returned. The seeds are the first three of
+/// 0..10 000 whose trace shows it (found by running each seed's script under that seed);
+/// they moved when every kernel call became a preemption point (1527, 2934 and 4226 before).
 #[test]
 fn a_step_starts_while_a_work_item_waits() {
     let image = std::fs::read(support::image("tiny-ext4")).unwrap();
-    for seed in [1527, 2934, 4226] {
+    for seed in [636, 764, 4227] {
         let text = script(&mut Rng::new(seed));
         let (run, _) = support::machine::run_scheduled(&text, &image, seed)
             .unwrap_or_else(|failure| panic!("seed {seed}:\n{failure}"));

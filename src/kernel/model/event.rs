@@ -46,11 +46,13 @@ impl Event {
 
     /// KeSetEvent.
     pub fn set(&self) {
+        super::preempt::kernel_call();
         self.signaled.store(true, Ordering::Release);
     }
 
     /// KeClearEvent.
     pub fn clear(&self) {
+        super::preempt::kernel_call();
         self.signaled.store(false, Ordering::Release);
     }
 
@@ -64,6 +66,7 @@ impl Event {
     /// is set). If nothing can set the event, the wait can never end and is reported as a
     /// deadlock.
     pub fn wait(&self) -> bool {
+        super::preempt::kernel_call();
         with_state(|state| state.require_irql("KeWaitForSingleObject", 1));
         loop {
             if self.try_consume() {
@@ -105,6 +108,7 @@ impl Event {
 /// routine comes back unrun with STATUS_UNSUCCESSFUL, as `nt` gives it back when the work item
 /// cannot be allocated.
 pub fn queue_work_item<F: FnOnce() + Send + 'static>(routine: F) -> Result<(), (NtStatus, F)> {
+    super::preempt::kernel_call();
     let Some(kernel) = current() else {
         return Err((NtStatus::UNSUCCESSFUL, routine));
     };
