@@ -61,10 +61,10 @@ impl Event {
     }
 
     /// KeWaitForSingleObject with no timeout. True once signaled. The model runs queued work
-    /// items while "blocked" (the worker thread runs while this one waits); while the worker
-    /// runs one as a job of its own, a job waits for it (the main OS thread runs jobs until it
-    /// is set). If nothing can set the event, the wait can never end and is reported as a
-    /// deadlock.
+    /// items while "blocked" (the worker thread runs while this one waits); while another job
+    /// is live (the worker's item, another thread's request), a job blocks until the event is
+    /// set (the main OS thread runs jobs until it is). If nothing can set the event, the wait
+    /// can never end and is reported as a deadlock (by the scheduler, for a job).
     pub fn wait(&self) -> bool {
         super::preempt::kernel_call();
         with_state(|state| state.require_irql("KeWaitForSingleObject", 1));
@@ -75,7 +75,7 @@ impl Event {
             if run_one_work_item() {
                 continue;
             }
-            if super::preempt::worker_item_running() {
+            if super::preempt::other_job_live() {
                 if super::preempt::on_job() {
                     super::preempt::block(super::preempt::Wait::Event(self.signaled.clone()));
                     continue;

@@ -175,15 +175,19 @@ pub fn block(wait: Wait) {
     }
 }
 
-/// True while a work item runs on the system worker thread as a job (the scheduler's worker
-/// turn), not this one, and has not returned: it may still set an event this thread waits for.
-pub fn worker_item_running() -> bool {
+/// True while another job than this one has not returned: a request suspended inside the
+/// driver, or a work item the worker runs as a job. It may still set an event this thread
+/// waits for (a CLEANUP on another thread deleting the shared cache map whose uninitialize
+/// event a first CLEANUP waits on), so only the scheduler, once nothing can run, may call
+/// the wait a deadlock.
+pub fn other_job_live() -> bool {
     let me = this_job();
     current().is_some_and(|kernel| {
-        kernel.jobs().live.iter().any(|job| {
-            job.thread == super::harness::WORKER_THREAD
-                && !me.as_ref().is_some_and(|me| Arc::ptr_eq(me, job))
-        })
+        kernel
+            .jobs()
+            .live
+            .iter()
+            .any(|job| !me.as_ref().is_some_and(|me| Arc::ptr_eq(me, job)))
     })
 }
 
