@@ -239,10 +239,21 @@ pub fn run_scheduled(
     image: &[u8],
     seed: u64,
 ) -> Result<(ScheduledRun, Session), String> {
+    run_scheduled_traced(text, image, seed, false)
+}
+
+/// `run_scheduled`, keeping the model's trace (after the scheduler's lines in `run.trace`)
+/// if `trace` is true.
+pub fn run_scheduled_traced(
+    text: &str,
+    image: &[u8],
+    seed: u64,
+    trace: bool,
+) -> Result<(ScheduledRun, Session), String> {
     let steps = scenario::parse(text)?;
     let mut session = Session::new();
     session.add_disk(DISK_NAME, DiskModel::from_bytes(image.to_vec()));
-    session.set_trace_enabled(false);
+    session.set_trace_enabled(trace);
     let mut runner = scenario::Runner::new(session, vec![DriverDescriptor::rustfsd()]);
     let run = scheduler::run(&mut runner, &steps, seed);
     if run.ok {

@@ -246,6 +246,7 @@ fn section_of(state: &mut State, file_object: ObjId) -> Option<ObjId> {
 /// CcInitializeCacheMap (PASSIVE_LEVEL): gives `file_object` a private cache map, creating the
 /// shared map (and its FILE_OBJECT reference) if this is the first.
 pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Result<(), NtStatus> {
+    super::preempt::kernel_call();
     let id = file_object.id;
     let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
     let mut state = kernel.lock();
@@ -319,6 +320,7 @@ pub fn copy_read(
     buffer: &OutputBuffer,
     buffer_offset: usize,
 ) -> Result<usize, NtStatus> {
+    super::preempt::kernel_call();
     let _model = super::heap_faults::Scope::model();
     copy_cached(file_object, offset, length, true, |at, data| match buffer {
         OutputBuffer::Mdl(mdl) => mdl.write(buffer_offset + at, data),
@@ -454,6 +456,7 @@ pub fn mdl_read(
     length: usize,
     irp: &Irp,
 ) -> Result<usize, NtStatus> {
+    super::preempt::kernel_call();
     // Cc's copy of the pages into the chain is the kernel's memory, not the driver's heap.
     let _model = super::heap_faults::Scope::model();
     let bytes = copy_bytes(file_object, offset, length)?;
@@ -514,6 +517,7 @@ fn hand_out(state: &mut State, file_object: ObjId, offset: u64, bytes: Vec<u8>) 
 /// CcMdlReadComplete(file_object, Irp->MdlAddress), then Irp->MdlAddress = NULL: the chain's
 /// pages are unlocked and the chain freed. A chain already given back, or none, is a finding.
 pub fn mdl_read_complete(file_object: &FileObject, irp: &Irp) {
+    super::preempt::kernel_call();
     let Some(kernel) = current() else { return };
     let mut state = kernel.lock();
     let chain = state.irps.get_mut(irp.id).and_then(|e| e.mdl_chain.take());
@@ -663,6 +667,7 @@ pub(crate) fn paging_read(
 /// on the lazy writer's thread (the seeded choice), and the wait lets the worker run meanwhile.
 /// Returns whether the FILE_OBJECT had a private map.
 pub fn uninitialize_cache_map(file_object: &FileObject) -> bool {
+    super::preempt::kernel_call();
     // `nt` waits on a CACHE_UNINITIALIZE_EVENT in its own frame: nothing to allocate.
     let event = Event::on_stack();
     let had = uninitialize_with_event(file_object, &event);

@@ -47,11 +47,13 @@ impl Event {
 
     /// KeSetEvent.
     pub fn set(&self) {
+        super::preempt::kernel_call();
         self.signaled.store(true, Ordering::Release);
     }
 
     /// KeClearEvent.
     pub fn clear(&self) {
+        super::preempt::kernel_call();
         self.signaled.store(false, Ordering::Release);
     }
 
@@ -60,11 +62,12 @@ impl Event {
     }
 
     /// KeWaitForSingleObject with no timeout. True once signaled. The model runs queued work
-    /// items while "blocked" (the worker thread runs while this one waits); while the worker
-    /// runs one as a job of its own, a job waits for it (the main OS thread runs jobs until it
-    /// is set). If nothing can set the event, the wait can never end and is reported as a
-    /// deadlock.
+    /// items while "blocked" (the worker thread runs while this one waits); while another job
+    /// is live (the worker's item, another thread's request), a job blocks until the event is
+    /// set (the main OS thread runs jobs until it is). If nothing can set the event, the wait
+    /// can never end and is reported as a deadlock (by the scheduler, for a job).
     pub fn wait(&self) -> bool {
+        super::preempt::kernel_call();
         with_state(|state| state.require_irql("KeWaitForSingleObject", 1));
         loop {
             if self.try_consume() {
@@ -73,7 +76,7 @@ impl Event {
             if run_one_work_item() {
                 continue;
             }
-            if super::preempt::worker_item_running() {
+            if super::preempt::other_job_live() {
                 if super::preempt::on_job() {
                     super::preempt::block(super::preempt::Wait::Event(self.signaled.clone()));
                     continue;
@@ -106,6 +109,7 @@ impl Event {
 /// routine comes back unrun with STATUS_UNSUCCESSFUL, as `nt` gives it back when the work item
 /// cannot be allocated.
 pub fn queue_work_item<F: FnOnce() + Send + 'static>(routine: F) -> Result<(), (NtStatus, F)> {
+    super::preempt::kernel_call();
     let Some(kernel) = current() else {
         return Err((NtStatus::UNSUCCESSFUL, routine));
     };

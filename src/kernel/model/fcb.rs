@@ -146,6 +146,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
     /// FsRtlFastUnlockAll on the FCB's file lock for the IRP's FILE_OBJECT and requestor
     /// process: their byte-range locks go. Counted (`Session::unlock_all_count`) and traced.
     pub fn unlock_all(&self, irp: &Irp) {
+        super::preempt::kernel_call();
         let request = lock_request(irp);
         let released = match request {
             Some((_, owner, _)) => self
@@ -166,6 +167,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
     /// the byte-range lock the IRP describes and completes the IRP (Information 0) with the
     /// outcome; `file_lock.rs` has the rules. An unknown minor is INVALID_DEVICE_REQUEST.
     pub fn process_file_lock(&self, mut irp: Irp) -> NtStatus {
+        super::preempt::kernel_call();
         let status = match lock_request(&irp) {
             Some((minor, owner, parameters)) => self.apply_lock(minor, owner, parameters),
             None => NtStatus::INVALID_PARAMETER,
@@ -212,6 +214,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
 
     /// FsRtlAreThereCurrentOrInProgressFileLocks: the FILE_LOCK holds a byte-range lock.
     pub fn has_byte_range_locks(&self) -> bool {
+        super::preempt::kernel_call();
         with_state(|state| state.require_irql("FsRtlAreThereCurrentOrInProgressFileLocks", 1));
         self.with_file_lock(|locks| !locks.is_empty())
     }
@@ -219,6 +222,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
     /// FsRtlCheckLockForReadAccess: true if the IRP_MJ_READ's range may be read by its
     /// FILE_OBJECT, requestor process and key (0: NtReadFile from Win32 passes none).
     pub fn check_lock_for_read(&self, irp: &Irp) -> bool {
+        super::preempt::kernel_call();
         let id = irp.id;
         let read = with_state(|state| {
             state.require_irql("FsRtlCheckLockForReadAccess", 1);
@@ -255,6 +259,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         key: u32,
         process: Process,
     ) -> bool {
+        super::preempt::kernel_call();
         with_state(|state| state.require_irql("FsRtlFastCheckLockForRead", 1));
         let owner = owner_of(file_object, process, key);
         self.with_file_lock(|locks| locks.can_read(owner, offset, u64::from(length)))
@@ -271,6 +276,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         lock: FastLock,
         process: Process,
     ) -> Option<IoStatus> {
+        super::preempt::kernel_call();
         with_state(|state| state.require_irql("FsRtlFastLock", 1));
         let owner = owner_of(file_object, process, lock.key);
         let (status, would_pend) = self.with_file_lock(|locks| {
@@ -296,6 +302,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         process: Process,
         key: u32,
     ) -> NtStatus {
+        super::preempt::kernel_call();
         with_state(|state| state.require_irql("FsRtlFastUnlockSingle", 1));
         let owner = owner_of(file_object, process, key);
         self.with_file_lock(|locks| locks.unlock_single(owner, offset, length))
@@ -309,6 +316,7 @@ impl<T: Send + Sync + 'static> FcbArc<T> {
         process: Process,
         key: Option<u32>,
     ) -> NtStatus {
+        super::preempt::kernel_call();
         let released =
             self.with_file_lock(|locks| locks.unlock_all(file_object.id, process.pid, key));
         with_state(|state| {

@@ -176,6 +176,7 @@ impl FileObject {
     /// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-fsrtlnotifyvolumeevent>).
     /// Delivered events are recorded for `Session::volume_events`.
     pub fn notify_volume_event(&self, event: crate::kernel::VolumeEvent) {
+        super::preempt::kernel_call();
         let id = self.id;
         let device = with_state(|state| {
             state.require_irql("FsRtlNotifyVolumeEvent", 0);

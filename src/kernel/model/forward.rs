@@ -23,6 +23,7 @@ impl Irp {
     /// IoSkipCurrentIrpStackLocation + IoCallDriver(target): the device below completes the
     /// IRP; its status comes back and the token is gone.
     pub fn forward(self, target: TargetDevice) -> NtStatus {
+        super::preempt::kernel_call();
         let status = lower_answer(&self, target);
         self.complete(status)
     }
@@ -31,6 +32,7 @@ impl Irp {
     /// returns STATUS_MORE_PROCESSING_REQUIRED, IoCallDriver(target) and the wait: returns the
     /// status the device below completed with; the IRP is still ours to complete.
     pub fn forward_and_wait(&mut self, target: TargetDevice) -> NtStatus {
+        super::preempt::kernel_call();
         with_state(|state| {
             state.require_irql("KeWaitForSingleObject", 1);
         });

@@ -17,6 +17,7 @@ pub struct FileSystemRegion {
 }
 
 pub fn enter_file_system() -> FileSystemRegion {
+    super::preempt::kernel_call();
     with_state(|state| {
         state.require_irql("FsRtlEnterFileSystem", 1);
         state.thread().apc_disable += 1;

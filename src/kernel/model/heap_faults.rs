@@ -83,6 +83,11 @@ pub fn disarm() -> u64 {
     ARMING.with(|a| a.take()).map_or(0, |arming| arming.counted)
 }
 
+/// True while driver code runs on this thread (not model code it called).
+pub fn driver_is_running() -> bool {
+    OWNER.try_with(Cell::get) == Ok(Owner::Driver)
+}
+
 /// Whether this allocation is the one to fail (and counts it if it is the driver's).
 pub fn fails_now() -> bool {
     if OWNER.try_with(Cell::get) != Ok(Owner::Driver) {

@@ -181,6 +181,7 @@ impl Irp {
         desired: u32,
         previously_granted: u32,
     ) -> Result<u32, NtStatus> {
+        super::preempt::kernel_call();
         // The kernel's own work: its allocations are not the driver's heap.
         let _model = super::heap_faults::Scope::model();
         with_state(|state| state.require_irql("SeAccessCheck", super::irql::PASSIVE_LEVEL));
@@ -314,6 +315,7 @@ impl Irp {
     /// gives the MDL. Nothing happens for a buffered or direct request, one already locked, or
     /// a zero length. IRQL <= APC_LEVEL (MmProbeAndLockPages on pageable user memory).
     pub fn lock_user_buffer(&mut self, length: u32) -> Result<(), NtStatus> {
+        super::preempt::kernel_call();
         let id = self.id;
         with_state(|state| {
             state.require_irql("MmProbeAndLockPages", 1);
@@ -352,6 +354,7 @@ impl Irp {
 
     /// Sets the final status and completes the IRP. Returns the status for the dispatch routine.
     pub fn complete(self, status: NtStatus) -> NtStatus {
+        super::preempt::kernel_call();
         let id = self.id;
         core::mem::forget(self);
         with_state(|state| {
@@ -391,6 +394,7 @@ impl Irp {
     /// STATUS_INVALID_PARAMETER. (`nt` completes with STATUS_INSUFFICIENT_RESOURCES when the copy
     /// cannot be allocated; the model's allocation does not fail.)
     pub fn complete_reparse(self, tag: u32, buffer: &[u8]) -> NtStatus {
+        super::preempt::kernel_call();
         let id = self.id;
         let is_create = with_irp(id, |e| e.major == IrpMajor::Create as u8);
         match is_create {
@@ -421,6 +425,7 @@ impl Irp {
     /// FatPerformVerify and CDFS CdPerformVerify answer a create so after a verify found
     /// another volume). On another major function it is a finding and STATUS_INVALID_PARAMETER.
     pub fn complete_remount(self) -> NtStatus {
+        super::preempt::kernel_call();
         let id = self.id;
         match with_irp(id, |e| e.major == IrpMajor::Create as u8) {
             Some(true) => {

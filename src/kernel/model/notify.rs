@@ -63,6 +63,7 @@ impl NotifyList {
         _filter: u32,
         mut irp: Irp,
     ) -> Result<NtStatus, (Irp, NtStatus)> {
+        super::preempt::kernel_call();
         let Some(list) = self.id else {
             irp.mark_pending();
             irp.complete(NtStatus::NOTIFY_CLEANUP);
@@ -107,6 +108,7 @@ impl NotifyList {
 
     /// FsRtlNotifyCleanup: the open's IRPs complete with STATUS_NOTIFY_CLEANUP.
     pub fn cleanup(&self, file_object: &FileObject) {
+        super::preempt::kernel_call();
         let Some(list) = self.id else { return };
         let fo = file_object.id;
         let taken = with_state(|state| {
@@ -125,6 +127,7 @@ impl NotifyList {
 impl Drop for NotifyList {
     /// FsRtlNotifyUninitializeSync: an IRP still listed would never complete.
     fn drop(&mut self) {
+        super::preempt::kernel_call();
         let Some(list) = self.id else { return };
         with_state(|state| {
             let left = state

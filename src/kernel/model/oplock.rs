@@ -686,6 +686,7 @@ impl Oplock {
     /// FsRtlOplockIsFastIoPossible: false while a Level 2 oplock is held or a break is in
     /// progress (fast I/O would bypass the checks that break them).
     pub fn is_fast_io_possible(&self) -> bool {
+        super::preempt::kernel_call();
         self.with_entry(|entry| {
             !matches!(entry.grant, Grant::Level2(_)) && !entry.break_in_progress()
         })
@@ -694,6 +695,7 @@ impl Oplock {
 
     /// FsRtlCurrentBatchOplock: a Batch or Filter oplock is held (broken or not).
     pub fn current_batch_oplock(&self) -> bool {
+        super::preempt::kernel_call();
         self.with_entry(|entry| {
             matches!(
                 entry.grant,

@@ -5,8 +5,10 @@
 //! The model reproduces that with *jobs*: a modelled thread's request runs on an OS thread of
 //! its own, but only one OS thread runs at a time (a baton). At each preemption point (pool
 //! allocation, resource and FAST_MUTEX acquire and release, IoCallDriver, disk reads, VPB
-//! references) a job hands the baton back to the scheduler, which lets the seed decide who
-//! runs next. A job that must wait for a resource another thread holds blocks there until the
+//! references, and the entry of every call the driver makes into Cc, Mm, FsRtl, the I/O
+//! manager and Ke: `kernel_call`) a job hands the baton back to the scheduler, which lets the
+//! seed decide who runs next. A thread at DISPATCH_LEVEL (a spin lock held) is never
+//! preempted. A job that must wait for a resource another thread holds blocks there until the
 //! owner releases it, as KeWaitForSingleObject inside ExAcquireResourceExclusiveLite does.
 //!
 //! The scheduler and everything it runs directly is the "main" OS thread. When main itself
@@ -145,10 +147,24 @@ pub fn on_job() -> bool {
     THIS_JOB.with(|job| job.borrow().is_some())
 }
 
-/// A preemption point: on a job, the scheduler may run someone else here.
+/// A preemption point: on a job, the scheduler may run someone else here, unless the thread
+/// runs at DISPATCH_LEVEL or above (a spin lock held): there the thread is not preempted.
 pub fn point() {
-    if let Some(job) = this_job() {
+    if let Some(job) = this_job()
+        && super::irql::current_irql() < super::irql::DISPATCH_LEVEL
+    {
         job.yield_to_scheduler(JobState::Ready, None);
+    }
+}
+
+/// A call the driver makes into the kernel (Cc, Mm, FsRtl, Io, Ke, Se): a preemption point
+/// at its entry. A thread below DISPATCH_LEVEL can be preempted anywhere, so whatever the
+/// driver holds across the call (its resources, exclusive or shared) may meet any other
+/// request there. Only calls from driver code count: the model's own uses of the same
+/// routines (a completion inside an oplock break) keep their points where they are.
+pub fn kernel_call() {
+    if on_job() && super::heap_faults::driver_is_running() {
+        point();
     }
 }
 
@@ -159,15 +175,19 @@ pub fn block(wait: Wait) {
     }
 }
 
-/// True while a work item runs on the system worker thread as a job (the scheduler's worker
-/// turn), not this one, and has not returned: it may still set an event this thread waits for.
-pub fn worker_item_running() -> bool {
+/// True while another job than this one has not returned: a request suspended inside the
+/// driver, or a work item the worker runs as a job. It may still set an event this thread
+/// waits for (a CLEANUP on another thread deleting the shared cache map whose uninitialize
+/// event a first CLEANUP waits on), so only the scheduler, once nothing can run, may call
+/// the wait a deadlock.
+pub fn other_job_live() -> bool {
     let me = this_job();
     current().is_some_and(|kernel| {
-        kernel.jobs().live.iter().any(|job| {
-            job.thread == super::harness::WORKER_THREAD
-                && !me.as_ref().is_some_and(|me| Arc::ptr_eq(me, job))
-        })
+        kernel
+            .jobs()
+            .live
+            .iter()
+            .any(|job| !me.as_ref().is_some_and(|me| Arc::ptr_eq(me, job)))
     })
 }
 

@@ -77,6 +77,7 @@ impl Default for ReadHistory {
 /// `ntoskrnl/cc/copy.c` CcSetReadAheadGranularity writes FileObject->PrivateCacheMap's
 /// ReadAheadMask unchecked). Anything else is a finding and changes nothing.
 pub fn set_read_ahead_granularity(file_object: &super::file_object::FileObject, granularity: u32) {
+    super::preempt::kernel_call();
     let Some(kernel) = super::state::current() else {
         return;
     };

@@ -631,6 +631,7 @@ pub(crate) fn flush_image(kernel: &Arc<Kernel>, sop: ObjId, flush: MmFlushType) 
 
 /// CcPurgeCacheSection on the FCB's SECTION_OBJECT_POINTERS (boundary item).
 pub fn cc_purge_cache_section<T: Send + Sync + 'static>(fcb: &FcbArc<T>) -> bool {
+    super::preempt::kernel_call();
     let Some(kernel) = current() else { return true };
     purge(&kernel, fcb.id())
 }
@@ -640,6 +641,7 @@ pub fn mm_flush_image_section<T: Send + Sync + 'static>(
     fcb: &FcbArc<T>,
     flush: MmFlushType,
 ) -> bool {
+    super::preempt::kernel_call();
     let Some(kernel) = current() else { return true };
     flush_image(&kernel, fcb.id(), flush)
 }

@@ -19,6 +19,7 @@ impl ShareAccess {
         file_object: &FileObject,
         update: bool,
     ) -> Result<(), NtStatus> {
+        super::preempt::kernel_call();
         let access = FileAccess::from_request(desired_access, share_access);
         let id = file_object.id;
         with_state(|state| {
@@ -40,12 +41,14 @@ impl ShareAccess {
 
     /// IoSetShareAccess: the first open of a stream.
     pub fn set(&mut self, desired_access: u32, share_access: u16, file_object: &FileObject) {
+        super::preempt::kernel_call();
         *self = ShareAccess::default();
         let _ = self.check(desired_access, share_access, file_object, true);
     }
 
     /// IoUpdateShareAccess: counts in what an earlier `check(.., false)` granted `file_object`.
     pub fn update(&mut self, file_object: &FileObject) {
+        super::preempt::kernel_call();
         let id = file_object.id;
         let access = with_state(|state| state.file_objects.get(id).map(|e| e.access)).flatten();
         if let Some(access) = access {
@@ -55,6 +58,7 @@ impl ShareAccess {
 
     /// IoRemoveShareAccess: at CLEANUP, what `file_object` was granted is counted out.
     pub fn remove_file_object(&mut self, file_object: &FileObject) {
+        super::preempt::kernel_call();
         let id = file_object.id;
         let access = with_state(|state| state.file_objects.get(id).map(|e| e.access)).flatten();
         if let Some(access) = access {

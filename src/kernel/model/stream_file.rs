@@ -32,6 +32,7 @@ impl StreamFileObject {
     /// that its IRPs reach `volume`: inserted with a handle, which is closed at once (the
     /// CLEANUP reaches the driver now), leaving pointer count 1 and FO_STREAM_FILE.
     pub fn try_create(volume: &VolumeDevice) -> Result<StreamFileObject, NtStatus> {
+        super::preempt::kernel_call();
         super::pool::allocate()?;
         let device = volume.device().id;
         let kernel = current().ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
@@ -87,6 +88,7 @@ impl Drop for StreamFileObject {
     fn drop(&mut self) {
         // ObDereferenceObject: the filter observer and IRP_MJ_CLOSE run now if this was the
         // last reference.
+        super::preempt::kernel_call();
         super::harness::io::dereference(&self.kernel, self.id);
     }
 }

@@ -37,6 +37,7 @@ impl WorkItem {
     /// IoQueueWorkItemEx(DelayedWorkQueue): the routine runs later with `device`. It may queue
     /// the item again once it runs (the I/O manager has dequeued it by then).
     pub fn queue(&self, device: DeviceRef) {
+        super::preempt::kernel_call();
         let queued = Arc::clone(&self.queued);
         let routine = self.routine;
         with_state(|state| {
