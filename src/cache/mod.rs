@@ -3,8 +3,10 @@
 //!
 //! A FILE_OBJECT is cached from its first cached read (`ensure_cached`) to its CLEANUP
 //! (`teardown::at_cleanup`). The first FILE_OBJECT of a stream to be cached becomes the one
-//! the cache manager's section references: its CLOSE comes only once the shared cache map is
-//! deleted, which may be inside CcUninitializeCacheMap or later on the lazy writer's thread.
+//! the cache manager's shared map references, and, if the stream had no data segment yet, the
+//! one Cc's section creates it with: its CLOSE comes only once both are gone. The shared map
+//! goes inside CcUninitializeCacheMap or later on the lazy writer's thread; the segment when a
+//! purge or memory pressure deletes it, so a cached file counts as having a section.
 
 pub mod callbacks;
 pub mod section_sync;
@@ -27,6 +29,9 @@ pub fn ensure_cached(fcb: &FcbRef, file_object: &FileObject) -> Result<(), NtSta
     if has_private_cache_map(file_object) {
         return Ok(());
     }
+    // Cc's section on the stream is its data section, whose segment may outlive the cache
+    // map: lock, dismount and removal must purge it.
+    fcb.note_section_created();
     cc_initialize_cache_map(file_object, fcb.file_sizes())?;
     cc_set_read_ahead_granularity(file_object, READ_AHEAD_GRANULARITY);
     Ok(())

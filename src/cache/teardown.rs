@@ -2,13 +2,17 @@
 //! - a FILE_OBJECT's cache map at its CLEANUP (CcUninitializeCacheMap with an uninitialize
 //!   event, waited for), as FastFAT and CDFS do;
 //! - the sections of a volume's files at lock, dismount and PnP removal: for every FCB the
-//!   memory manager created a section for (`Fcb::has_section`), MmFlushImageSection
+//!   memory manager or the cache manager created a section for (`Fcb::has_section`; Cc's
+//!   segment keeps its FILE_OBJECT after the shared map goes), MmFlushImageSection
 //!   (MmFlushForDelete), then CcPurgeCacheSection, as FastFAT's FatPurgeReferencedFileObjects
 //!   and CDFS's CdPurgeVolume do;
 //! - before a lock is granted, that purge, then CcWaitForCurrentLazyWriterActivity (the lazy
 //!   writer's pending deletions and lazy closes finish), then the purge again, as FastFAT's
 //!   FatLockVolumeInternal and CDFS's CdLockVolumeInternal do: what the first purge and the
-//!   lazy writer let go of may have brought in more (`release_for_lock`).
+//!   lazy writer let go of may have brought in more (`release_for_lock`);
+//! - one file's sections at a CLEANUP on a dismounted volume, once its cache map is gone:
+//!   nothing purges that volume again (`purge_after_dismount`; CDFS's CdCommonCleanup purges
+//!   a volume no longer mounted to spark its teardown).
 //!
 //! Both are called with **no file system lock held**: CcUninitializeCacheMap may delete the
 //! shared cache map inside the call, and the wait may let the lazy writer delete it meanwhile;
@@ -57,6 +61,13 @@ pub fn release_for_lock(vcb: &Vcb) -> Result<bool, NtStatus> {
         return Err(waited);
     }
     purge_volume_sections(vcb)
+}
+
+/// At a CLEANUP on a dismounted volume, with no lock held: the file's sections are purged.
+pub fn purge_after_dismount(fcb: &FcbRef) {
+    if fcb.has_section() {
+        let _ = purge_sections(fcb);
+    }
 }
 
 /// MmFlushImageSection(MmFlushForDelete), then CcPurgeCacheSection, on one file. True if both

@@ -47,5 +47,10 @@ pub fn cleanup(device: DeviceRef, irp: Irp) -> NtStatus {
     }
     device.with_extension(|vcb: &Vcb| vcb.handle_closed());
     cache::teardown::at_cleanup(&fcb, &file_object);
+    // On a dismounted volume nothing purges later: Cc's section segment would keep the
+    // FILE_OBJECT (CDFS cdfs/cleanup.c purges the volume at cleanup to spark teardown).
+    if device.with_extension(|vcb: &Vcb| vcb.is_dismounted()) == Some(true) {
+        cache::teardown::purge_after_dismount(&fcb);
+    }
     irp.complete(NtStatus::SUCCESS)
 }

@@ -2,8 +2,10 @@
 //! CcUninitializeCacheMap with its completion event. See docs/nt-model.md, "Cache manager".
 //!
 //! - A **shared cache map** per SECTION_OBJECT_POINTERS (the FCB): created by the first
-//!   CcInitializeCacheMap, it references the FILE_OBJECT that call named (the section is
-//!   created with it) and keeps that reference until the shared map is deleted.
+//!   CcInitializeCacheMap, it references the FILE_OBJECT that call named and keeps that
+//!   reference until the shared map is deleted. Its section counts on the stream's data
+//!   segment, which it creates with that FILE_OBJECT if there is none
+//!   (`section::cc_reference_data_segment`): that reference outlives the shared map.
 //! - A **private cache map** per FILE_OBJECT that called CcInitializeCacheMap, taken away by
 //!   CcUninitializeCacheMap.
 //! - When the last private map goes, the shared map is deleted either inside the call or
@@ -268,10 +270,12 @@ pub fn initialize_cache_map(file_object: &FileObject, sizes: FileSizes) -> Resul
         .and_then(|entry| entry.fs_context)
         .map(|fcb| fcb.id);
     if created {
-        // The section holds a reference on the FILE_OBJECT it was created with.
+        // The shared map holds a reference on the FILE_OBJECT it was created with, and Cc's
+        // section one on the data segment (made with that FILE_OBJECT if there is none).
         if let Some(entry) = state.file_objects.get_mut(id) {
             entry.pointer_count += 1;
         }
+        super::section::cc_reference_data_segment(&mut state, section, id);
         state.cache.shared.insert(
             section,
             SharedCacheMap {
@@ -789,6 +793,7 @@ pub(crate) fn delete_shared_map(kernel: &Arc<Kernel>, section: ObjId, lazy: bool
         map
     };
     let Some(map) = map else { return };
+    super::section::cc_dereference_data_segment(kernel, section);
     dereference(kernel, map.file_object);
     for event in &map.waiters {
         event.set();

@@ -3,10 +3,12 @@
 //! (CcPurgeCacheSection, MmFlushImageSection). See docs/nt-model.md, "Memory manager".
 //!
 //! - A **segment** (control area) per SECTION_OBJECT_POINTERS and kind (data or image):
-//!   created by the first NtCreateSection on the file, with the FILE_OBJECT that call named,
-//!   which it references until the segment is deleted. Sizes come from the FCB header, read
-//!   while FsRtlAcquireToCreateMappedSection holds the file.
-//! - **Section objects** and **views** count on their segment. When both counts reach zero
+//!   created by the first NtCreateSection on the file, or for a data segment by the
+//!   CcInitializeCacheMap that creates the shared cache map (Cc's section), with the
+//!   FILE_OBJECT that call named, which it references until the segment is deleted. Sizes
+//!   come from the FCB header, read while FsRtlAcquireToCreateMappedSection holds the file.
+//! - **Section objects** (Cc's included, while its shared map lives) and **views** count on
+//!   their segment. When both counts reach zero
 //!   the segment is unused but stays, with its pages and its FILE_OBJECT reference, until
 //!   memory pressure (`trim`) or a purge deletes it; or its deletion is queued to the worker
 //!   right away (the seeded choice). Deleting it drops the FILE_OBJECT reference: that
@@ -172,20 +174,21 @@ fn create_segment(
     let key = (sop, kind);
     let file_size = {
         let mut state = kernel.lock();
+        let sizes = state.sections.headers.get(&sop).map(|h| h.sizes());
+        let Some(sizes) = sizes else {
+            return Err(NtStatus::INVALID_FILE_FOR_SECTION);
+        };
+        // Checked first: the empty file's data segment Cc may have made does not change it.
+        if sizes.file_size == 0 {
+            return Err(NtStatus::MAPPED_FILE_SIZE_ZERO);
+        }
         if let Some(segment) = state.sections.segments.get_mut(&key) {
             segment.sections += 1;
             segment.deletion_queued = false;
             return Ok(key);
         }
-        let sizes = state.sections.headers.get(&sop).map(|h| h.sizes());
-        let Some(sizes) = sizes else {
-            return Err(NtStatus::INVALID_FILE_FOR_SECTION);
-        };
         sizes.file_size
     };
-    if file_size == 0 {
-        return Err(NtStatus::MAPPED_FILE_SIZE_ZERO);
-    }
     let mut pages = BTreeMap::new();
     if kind == SectionKind::Image {
         // MiCreateImageFileMap reads the headers through the file system (paging I/O).
@@ -204,10 +207,30 @@ fn create_segment(
         pages.insert(0, first);
     }
     let mut state = kernel.lock();
-    let Some(entry) = state.file_objects.get_mut(file_object) else {
+    if !insert_segment(&mut state, key, file_object, file_size, pages) {
         return Err(NtStatus::FILE_CLOSED);
+    }
+    let thread = state.current_thread;
+    state.push_trace(format!(
+        "t{thread}: Mm: segment {kind:?} of SOP {sop} created, references FO {file_object}"
+    ));
+    Ok(key)
+}
+
+/// A new segment under `key` with one section object on it, referencing `file_object` (false
+/// if that FILE_OBJECT is gone).
+fn insert_segment(
+    state: &mut State,
+    key: SegmentKey,
+    file_object: ObjId,
+    file_size: u64,
+    pages: BTreeMap<u64, Vec<u8>>,
+) -> bool {
+    let Some(entry) = state.file_objects.get_mut(file_object) else {
+        return false;
     };
     entry.pointer_count += 1;
+    let device = entry.device;
     state.sections.segments.insert(
         key,
         Segment {
@@ -220,11 +243,51 @@ fn create_segment(
             deletion_queued: false,
         },
     );
+    true
+}
+
+/// Cc's section on the stream `sop`, taken when CcInitializeCacheMap creates the shared map
+/// for `file_object` (ReactOS `ntoskrnl/cc/view.c` CcRosInitializeFileCache: MmCreateSection
+/// of SharedCacheMap->Section with that FILE_OBJECT; `mm/section.c` MmCreateSection finds the
+/// stream's data segment or creates it with that FILE_OBJECT referenced): one more section
+/// object on the data segment, which keeps it from being unused while the shared map lives.
+pub(crate) fn cc_reference_data_segment(state: &mut State, sop: ObjId, file_object: ObjId) {
+    let key = (sop, SectionKind::Data);
     let thread = state.current_thread;
+    if let Some(segment) = state.sections.segments.get_mut(&key) {
+        segment.sections += 1;
+        segment.deletion_queued = false;
+        state.push_trace(format!(
+            "t{thread}: Mm: Cc's section on the data segment of SOP {sop}"
+        ));
+        return;
+    }
+    let file_size = state
+        .sections
+        .headers
+        .get(&sop)
+        .map_or(0, |h| h.sizes().file_size);
+    if !insert_segment(state, key, file_object, file_size, BTreeMap::new()) {
+        return;
+    }
     state.push_trace(format!(
-        "t{thread}: Mm: segment {kind:?} of SOP {sop} created, references FO {file_object}"
+        "t{thread}: Mm: data segment of SOP {sop} created for Cc, references FO {file_object}"
     ));
-    Ok(key)
+}
+
+/// Cc's section on the stream `sop` goes with its shared map (ReactOS `cc/view.c`
+/// CcRosDeleteFileCache: ObDereferenceObject(SharedCacheMap->Section)): the data segment may
+/// become unused, and then stays or has its deletion queued (`maybe_unused`).
+pub(crate) fn cc_dereference_data_segment(kernel: &Arc<Kernel>, sop: ObjId) {
+    let key = (sop, SectionKind::Data);
+    {
+        let mut state = kernel.lock();
+        let Some(segment) = state.sections.segments.get_mut(&key) else {
+            return;
+        };
+        segment.sections = segment.sections.saturating_sub(1);
+    }
+    maybe_unused(kernel, key);
 }
 
 /// FsRtlAcquireToCreateMappedSection (ReactOS `ntoskrnl/fsrtl/fastio.c`,
